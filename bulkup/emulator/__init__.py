@@ -1,0 +1,49 @@
+"""A faithful local emulator of the X media upload API (v1.1 and v2 dialects).
+
+Public and supported: run it with ``bulkup serve``, or from Python::
+
+    from bulkup.emulator import Emulator, EmulatorConfig
+
+    async with Emulator(EmulatorConfig.from_toml("configs/emulator-flaky.toml")) as emu:
+        ...  # point any client at emu.url; inspect with emu.media(media_id)
+
+It speaks both dialects on one port, verifies OAuth 1.0a signatures and OAuth 2.0
+user tokens, really checks the media it assembles, applies per-user rate limits,
+expires uploads, and can simulate latency, bandwidth caps and faults, all
+reproducibly. ``GET /_emulator/media/{id}`` and ``GET /_emulator/stats`` show
+what it received. See the README's "The emulator" section.
+"""
+
+from bulkup.emulator.config import (
+    DEMO_APP_BEARER,
+    DEMO_USER,
+    ConfigError,
+    EmulatorConfig,
+    Faults,
+    Lifetimes,
+    Network,
+    RateLimits,
+    Storage,
+    User,
+)
+from bulkup.emulator.faults import FAULT_KINDS, FaultPlan
+from bulkup.emulator.server import DEFAULT_HOST, DEFAULT_PORT, Emulator, serve
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEMO_APP_BEARER",
+    "DEMO_USER",
+    "FAULT_KINDS",
+    "ConfigError",
+    "Emulator",
+    "EmulatorConfig",
+    "FaultPlan",
+    "Faults",
+    "Lifetimes",
+    "Network",
+    "RateLimits",
+    "Storage",
+    "User",
+    "serve",
+]

@@ -1,0 +1,284 @@
+"""The emulator's aiohttp application: routing, the request pipeline, inspection.
+
+Every API request goes through the same steps, in :func:`api_middleware` and
+:meth:`EmulatorState.begin` / :meth:`EmulatorState.admit`:
+
+1. simulated network: latency, jitter, spikes, bandwidth (as a delay of
+   ``body bytes / bandwidth``), possibly a connection dropped mid-body;
+2. authentication (OAuth 1.0a or OAuth 2.0 user token);
+3. parameters from query, form, multipart or JSON, media bytes spooled to disk;
+4. injected 500/503/429 faults, then the user's rate-limit window;
+5. the dialect's handler; errors rendered in the dialect's error body;
+6. ``x-rate-limit-*`` headers, statistics, and possibly a dropped response.
+
+The ``/_emulator/*`` routes (no authentication) expose what the server holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from bulkup.clock import OffsetClock
+from bulkup.emulator import errors
+from bulkup.emulator.auth import Authenticator
+from bulkup.emulator.config import EmulatorConfig, User
+from bulkup.emulator.errors import ApiError
+from bulkup.emulator.faults import FaultPlan
+from bulkup.emulator.params import Params, read_params
+from bulkup.emulator.ratelimit import RateLimiter, Verdict
+from bulkup.emulator.store import Media, MediaStore
+
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("bulkup_emulator_state")
+INSPECT_PREFIX = "/_emulator"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What the pipeline learns about one API request as it goes."""
+
+    dialect: str
+    endpoint: str | None = None
+    params: Params | None = None
+    rate: Verdict | None = None
+    drop_response: bool = False
+
+
+EXCHANGE_KEY: web.RequestKey[Exchange] = web.RequestKey("bulkup_exchange", Exchange)
+
+
+class DroppedConnection(Exception):
+    """The emulator dropped the connection on purpose (fault injection)."""
+
+
+@dataclass(slots=True)
+class Call:
+    """One API request as the handlers see it."""
+
+    request: web.Request
+    dialect: str
+    user: User
+    params: Params
+    endpoint: str | None = None
+
+
+class Stats:
+    """Request counts per endpoint and status, bytes received, faults injected."""
+
+    def __init__(self) -> None:
+        self.requests: defaultdict[str, Counter[int]] = defaultdict(Counter)
+
+    def record(self, endpoint: str, status: int) -> None:
+        self.requests[endpoint][status] += 1
+
+    def count(self, endpoint: str, status: int | None = None) -> int:
+        counts = self.requests.get(endpoint, Counter())
+        return counts.total() if status is None else counts[status]
+
+
+class EmulatorState:
+    """Everything one running emulator holds."""
+
+    def __init__(self, config: EmulatorConfig, root: Path, users: tuple[User, ...]) -> None:
+        self.config = config
+        self.users = users
+        self.clock = OffsetClock()
+        self.faults = FaultPlan(config.faults, config.network)
+        self.store = MediaStore(config, self.clock, root, self.faults)
+        self.limiter = RateLimiter(config.limits, self.clock)
+        self.auth = Authenticator(config, users)
+        self.stats = Stats()
+
+    async def begin(self, request: web.Request) -> Call:
+        """Authenticate the request and read its parameters."""
+        exchange = request[EXCHANGE_KEY]
+        user = await self.auth.authenticate(request, exchange.dialect)
+        params = exchange.params = await read_params(request, self.store)
+        return Call(request, exchange.dialect, user, params)
+
+    def admit(self, call: Call, endpoint: str) -> None:
+        """Injected faults, then the rate-limit budget, for ``endpoint``."""
+        exchange = call.request[EXCHANGE_KEY]
+        call.endpoint = exchange.endpoint = endpoint
+        fault = self.faults.before(endpoint)
+        if fault == "error_500":
+            raise ApiError(errors.INTERNAL)
+        if fault == "error_503":
+            raise ApiError(errors.OVER_CAPACITY)
+        if fault == "burst_429":
+            self.limiter.start_burst(call.user.id, endpoint, self.config.faults.burst_429_length)
+        verdict = exchange.rate = self.limiter.acquire(call.user.id, endpoint)
+        if not verdict.allowed:
+            raise ApiError(errors.RATE_LIMITED)
+        exchange.drop_response = self.faults.drop_response(endpoint)
+
+    def describe(self, media: Media) -> dict[str, Any]:
+        """The inspection view of one media id (``GET /_emulator/media/{id}``)."""
+        processing = self.store.processing(media)
+        facts = media.facts
+        return {
+            "media_id": media.id_string,
+            "media_key": media.key,
+            "owner": media.owner,
+            "additional_owners": list(media.additional_owners),
+            "dialect": media.dialect,
+            "size": media.size if media.size is not None else media.total_bytes,
+            "total_bytes": media.total_bytes,
+            "received_bytes": sum(s.size for s in media.segments.values()),
+            "segments": sorted(media.segments),
+            "sha256": media.sha256,
+            "media_type": media.media_type,
+            "detected_type": facts.mime if facts else None,
+            "media_category": media.category,
+            "state": self.store.state(media),
+            "processing_info": processing.as_json() if processing else None,
+            "error": media.problem.message if media.problem else None,
+            "width": facts.width if facts else None,
+            "height": facts.height if facts else None,
+            "duration": facts.duration if facts else None,
+            "alt_text": media.alt_text,
+            "subtitles": list(media.subtitles),
+            "created_at": media.created_at,
+            "finalized_at": media.finalized_at,
+            "expires_at": media.expires_at,
+            "path": str(media.path) if media.path else None,
+        }
+
+    def stats_json(self) -> dict[str, Any]:
+        return {
+            "requests": {
+                endpoint: {str(status): n for status, n in sorted(counts.items())}
+                for endpoint, counts in sorted(self.stats.requests.items())
+            },
+            "bytes_received": self.store.bytes_received,
+            "faults": dict(self.faults.injected),
+            "media_count": sum(1 for _ in self.store),
+            "clock_offset_secs": self.clock.offset,
+        }
+
+
+def dialect_of(path: str) -> str | None:
+    if path.startswith("/1.1/"):
+        return "v1.1"
+    if path.startswith("/2/"):
+        return "v2"
+    return None
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    dialect = dialect_of(request.path)
+    if dialect is None:
+        return await handler(request)
+    state = request.app[STATE_KEY]
+    exchange = request[EXCHANGE_KEY] = Exchange(dialect)
+    body_bytes = request.content_length or 0
+    delay = state.faults.latency_secs(None, body_bytes)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    if body_bytes and state.faults.drop_mid_body(None):
+        await request.content.read(max(1, body_bytes // 2))
+        _drop(request, state, "drop_mid_body")
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = errors.render(exc, dialect, request.path)
+    finally:
+        if exchange.params is not None:
+            exchange.params.discard()
+    if exchange.rate is not None:
+        response.headers.update(exchange.rate.headers())
+    state.stats.record(exchange.endpoint or request.path, response.status)
+    if exchange.drop_response:
+        _drop(request, state, "drop_response")
+    return response
+
+
+def _drop(request: web.Request, state: EmulatorState, kind: str) -> None:
+    state.stats.record(request[EXCHANGE_KEY].endpoint or request.path, 0)
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise DroppedConnection(kind)
+
+
+# --- inspection routes -------------------------------------------------------------
+async def inspect_media(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    raw = request.match_info["media_id"]
+    media = state.store.peek(int(raw)) if raw.isdigit() else None
+    if media is None:
+        return web.json_response({"error": f"no media with id {raw!r}"}, status=404)
+    return web.json_response(state.describe(media))
+
+
+async def list_media(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    return web.json_response({"media": [state.describe(m) for m in state.store]})
+
+
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].stats_json())
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    try:
+        state.clock.advance(float(body.get("seconds", 0)))
+    except (TypeError, ValueError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    state.store.sweep()
+    return web.json_response({"clock_offset_secs": state.clock.offset})
+
+
+async def schedule_fault(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    body = await _json_body(request)
+    try:
+        state.faults.schedule(
+            str(body.get("kind")), endpoint=body.get("endpoint"), count=int(body.get("count", 1))
+        )
+    except (TypeError, ValueError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"scheduled": body})
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='expected a JSON object such as {"seconds": 60}')
+    return body
+
+
+def build_app(state: EmulatorState) -> web.Application:
+    """The aiohttp application serving both dialects and the inspection routes."""
+    from bulkup.emulator import v1, v2
+
+    max_body = state.config.lifetimes.max_chunk_bytes * 4 // 3 + (1 << 20)
+    app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
+    app[STATE_KEY] = state
+    v1.add_routes(app)
+    v2.add_routes(app)
+    app.router.add_get(INSPECT_PREFIX + "/media", list_media)
+    app.router.add_get(INSPECT_PREFIX + "/media/{media_id}", inspect_media)
+    app.router.add_get(INSPECT_PREFIX + "/stats", stats)
+    app.router.add_get(INSPECT_PREFIX + "/health", health)
+    app.router.add_post(INSPECT_PREFIX + "/clock/advance", advance_clock)
+    app.router.add_post(INSPECT_PREFIX + "/faults", schedule_fault)
+    return app

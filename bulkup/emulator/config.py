@@ -1,0 +1,320 @@
+"""Emulator settings: users, lifetimes, rate limits, network and fault simulation.
+
+A profile is a TOML file (see ``configs/emulator-*.toml``) read by
+:meth:`EmulatorConfig.from_toml`; every section and key is optional and falls back
+to the defaults below, which follow ``shared/spec/x-media-upload.md``. All settings
+are frozen dataclasses validated on construction, so a bad profile fails at start
+with a message naming the key, never halfway through a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bulkup import spec
+
+DEFAULT_TIMESTAMP_WINDOW_SECS = 300.0
+DEFAULT_MEDIA_EXPIRY_SECS = 86400
+#: INIT's ``expires_after_secs`` per dialect, as observed in real responses.
+DEFAULT_UPLOAD_EXPIRY_SECS: Mapping[str, int] = {"v1.1": 3599, "v2": 1295999}
+DEFAULT_PROCESSING_SECS = 2.0
+DEFAULT_CHECK_AFTER_SECS = 1
+
+MEDIA_WRITE_SCOPE = "media.write"
+
+
+class ConfigError(ValueError):
+    """A profile or setting is invalid; the message names the key and the fix."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    """An account the emulator accepts, with its OAuth 1.0a and OAuth 2.0 credentials."""
+
+    id: str
+    screen_name: str = "user"
+    consumer_key: str = ""
+    consumer_secret: str = field(default="", repr=False)
+    access_token: str = field(default="", repr=False)
+    access_token_secret: str = field(default="", repr=False)
+    #: OAuth 2.0 user access tokens (authorization code flow).
+    bearer_tokens: tuple[str, ...] = field(default=(), repr=False)
+    scopes: tuple[str, ...] = ("tweet.read", "users.read", MEDIA_WRITE_SCOPE, "offline.access")
+
+    def __post_init__(self) -> None:
+        if not self.id.isdigit():
+            raise ConfigError(f"user id must be a numeric string, got {self.id!r}")
+        if bool(self.consumer_key) != bool(self.consumer_secret):
+            raise ConfigError(f"user {self.id}: set both consumer_key and consumer_secret")
+        if bool(self.access_token) != bool(self.access_token_secret):
+            raise ConfigError(f"user {self.id}: set both access_token and access_token_secret")
+
+
+DEMO_USER = User(
+    id="1000000000000000001",
+    screen_name="bulkup_demo",
+    consumer_key="bulkup-demo-consumer-key",
+    consumer_secret="bulkup-demo-consumer-secret",
+    access_token="1000000000000000001-bulkupdemoaccesstoken",
+    access_token_secret="bulkup-demo-access-token-secret",
+    bearer_tokens=("bulkup-demo-user-bearer-token",),
+)
+#: An application-only bearer token: accepted as a valid token but, as on the real
+#: API, refused with 403 by the media endpoints.
+DEMO_APP_BEARER = "bulkup-demo-app-only-bearer-token"
+
+ENV_VARS = (
+    "X_API_KEY",
+    "X_API_SECRET",
+    "X_ACCESS_TOKEN",
+    "X_ACCESS_TOKEN_SECRET",
+    "X_BEARER_TOKEN",
+)
+
+
+def user_from_env(environ: Mapping[str, str]) -> User | None:
+    """The user described by the client's ``X_*`` variables, or None if none is set.
+
+    Variables that are missing take the demo user's values, so exporting only
+    ``X_BEARER_TOKEN`` still gives a complete account.
+    """
+    if not any(environ.get(name) for name in ENV_VARS):
+        return None
+    bearer = environ.get("X_BEARER_TOKEN")
+    return dataclasses.replace(
+        DEMO_USER,
+        screen_name="env_user",
+        consumer_key=environ.get("X_API_KEY") or DEMO_USER.consumer_key,
+        consumer_secret=environ.get("X_API_SECRET") or DEMO_USER.consumer_secret,
+        access_token=environ.get("X_ACCESS_TOKEN") or DEMO_USER.access_token,
+        access_token_secret=environ.get("X_ACCESS_TOKEN_SECRET") or DEMO_USER.access_token_secret,
+        bearer_tokens=(bearer,) if bearer else DEMO_USER.bearer_tokens,
+    )
+
+
+def _check_non_negative(owner: object, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        if value < 0:
+            section = type(owner).__name__.lower()
+            raise ConfigError(f"{section}.{name} must be >= 0, got {value!r}")
+
+
+def _check_rate(owner: object, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        if not 0.0 <= value <= 1.0:
+            section = type(owner).__name__.lower()
+            raise ConfigError(f"{section}.{name} is a probability in [0, 1], got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lifetimes:
+    """How long things live on the server, and how processing is paced."""
+
+    #: INIT's ``expires_after_secs``; None uses the per-dialect default.
+    upload_expiry_secs: int | None = None
+    media_expiry_secs: int = DEFAULT_MEDIA_EXPIRY_SECS
+    #: Simulated processing time of async media (video, GIF with a category).
+    processing_secs: float = DEFAULT_PROCESSING_SECS
+    check_after_secs: int = DEFAULT_CHECK_AFTER_SECS
+    max_chunk_bytes: int = spec.MAX_CHUNK_BYTES
+
+    def __post_init__(self) -> None:
+        _check_non_negative(self, "media_expiry_secs", "processing_secs", "check_after_secs")
+        if self.upload_expiry_secs is not None and self.upload_expiry_secs < 0:
+            raise ConfigError("lifetimes.upload_expiry_secs must be >= 0")
+        if self.max_chunk_bytes <= 0:
+            raise ConfigError("lifetimes.max_chunk_bytes must be > 0")
+
+    def upload_expiry(self, dialect: str) -> int:
+        if self.upload_expiry_secs is not None:
+            return self.upload_expiry_secs
+        return DEFAULT_UPLOAD_EXPIRY_SECS[dialect]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimits:
+    """Per-user, per-endpoint request budgets for one window."""
+
+    enabled: bool = True
+    window_secs: float = spec.RATE_WINDOW_SECS
+    #: Divides the window: ``time_scale = 100`` makes a 15-minute window last 9 s.
+    time_scale: float = 1.0
+    per_window: Mapping[str, int] = field(default_factory=lambda: dict(spec.RATE_LIMITS))
+
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0 or self.window_secs <= 0:
+            raise ConfigError("limits.time_scale and limits.window_secs must be > 0")
+        unknown = set(self.per_window) - set(spec.ENDPOINTS)
+        if unknown:
+            raise ConfigError(
+                f"limits.per_window: unknown endpoint(s) {sorted(unknown)}; "
+                f"known: {', '.join(spec.ENDPOINTS)}"
+            )
+        merged = {**spec.RATE_LIMITS, **self.per_window}
+        object.__setattr__(self, "per_window", merged)
+
+    @property
+    def effective_window_secs(self) -> float:
+        return self.window_secs / self.time_scale
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Network:
+    """Simulated network conditions, applied to every API request."""
+
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    spike_rate: float = 0.0
+    spike_ms: float = 0.0
+    #: Per-connection bandwidth cap for request bodies, in bytes per second (0 = none).
+    bandwidth_bytes_per_sec: int = 0
+
+    def __post_init__(self) -> None:
+        _check_non_negative(self, "latency_ms", "jitter_ms", "spike_ms", "bandwidth_bytes_per_sec")
+        _check_rate(self, "spike_rate")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """Randomly injected failures, reproducible from ``seed``."""
+
+    seed: int = 0
+    error_500_rate: float = 0.0
+    error_503_rate: float = 0.0
+    #: Read part of the request body, then drop the connection.
+    drop_mid_body_rate: float = 0.0
+    #: Perform the request, then drop the connection instead of answering.
+    drop_response_rate: float = 0.0
+    burst_429_rate: float = 0.0
+    burst_429_length: int = 3
+    processing_failure_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_rate(
+            self,
+            "error_500_rate",
+            "error_503_rate",
+            "drop_mid_body_rate",
+            "drop_response_rate",
+            "burst_429_rate",
+            "processing_failure_rate",
+        )
+        _check_non_negative(self, "burst_429_length")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Storage:
+    """Where assembled media goes.
+
+    ``disk`` spools segments to files under ``dir`` (a temporary directory when
+    empty) and keeps the assembled file for inspection; ``discard`` keeps only
+    sizes and hashes, for benchmarks with very large files.
+    """
+
+    mode: Literal["disk", "discard"] = "disk"
+    dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("disk", "discard"):
+            raise ConfigError(f"storage.mode must be 'disk' or 'discard', got {self.mode!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmulatorConfig:
+    """Everything the emulator can be told; the defaults emulate the real API."""
+
+    users: tuple[User, ...] = ()
+    app_bearer_tokens: tuple[str, ...] = (DEMO_APP_BEARER,)
+    timestamp_window_secs: float = DEFAULT_TIMESTAMP_WINDOW_SECS
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    limits: RateLimits = field(default_factory=RateLimits)
+    network: Network = field(default_factory=Network)
+    faults: Faults = field(default_factory=Faults)
+    storage: Storage = field(default_factory=Storage)
+
+    def __post_init__(self) -> None:
+        ids = [u.id for u in self.users]
+        if len(ids) != len(set(ids)):
+            raise ConfigError("users: two users share an id")
+
+    def effective_users(self, environ: Mapping[str, str] | None = None) -> tuple[User, ...]:
+        """Configured users, else the ``X_*`` environment user, else the demo user."""
+        if self.users:
+            return self.users
+        env_user = user_from_env(os.environ if environ is None else environ)
+        return (env_user or DEMO_USER,)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> EmulatorConfig:
+        """Read a profile; errors name the file and the offending key."""
+        path = Path(path)
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read profile: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        try:
+            return cls.from_mapping(data)
+        except (ConfigError, TypeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> EmulatorConfig:
+        sections = {
+            "lifetimes": Lifetimes,
+            "limits": RateLimits,
+            "network": Network,
+            "faults": Faults,
+            "storage": Storage,
+        }
+        known = {*sections, "users", "app_bearer_tokens", "auth"}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
+        kwargs: dict[str, Any] = {
+            name: _build(section_cls, data.get(name, {}), name)
+            for name, section_cls in sections.items()
+        }
+        kwargs["users"] = tuple(
+            _build(User, _user_fields(u), f"users[{i}]")
+            for i, u in enumerate(data.get("users", []))
+        )
+        if "app_bearer_tokens" in data:
+            kwargs["app_bearer_tokens"] = tuple(data["app_bearer_tokens"])
+        auth = data.get("auth", {})
+        if "timestamp_window_secs" in auth:
+            kwargs["timestamp_window_secs"] = float(auth["timestamp_window_secs"])
+        return cls(**kwargs)
+
+
+def _user_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    fields = dict(raw)
+    for key in ("bearer_tokens", "scopes"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
+    if "bearer_token" in fields:
+        fields["bearer_tokens"] = (*fields.get("bearer_tokens", ()), fields.pop("bearer_token"))
+    if "id" in fields:
+        fields["id"] = str(fields["id"])
+    return fields
+
+
+def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - names
+    if unknown:
+        raise ConfigError(f"[{where}]: unknown key(s) {sorted(unknown)}; known: {sorted(names)}")
+    try:
+        return cls(**raw)
+    except ConfigError as exc:
+        raise ConfigError(f"[{where}]: {exc}") from exc

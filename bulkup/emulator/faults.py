@@ -1,0 +1,115 @@
+"""Seeded network and fault simulation.
+
+Two sources of faults, both counted in the emulator's statistics:
+
+- random rates from the profile's ``[faults]`` and ``[network]`` sections, drawn
+  from one ``random.Random(seed)``, so a sequential client sees the same faults at
+  the same requests on every run;
+- a script of faults for the next matching requests
+  (:meth:`FaultPlan.schedule`, or ``POST /_emulator/faults``), for tests that need
+  a fault exactly where they expect it.
+
+Fault kinds: ``error_500``, ``error_503``, ``burst_429`` (the user's next requests to
+that endpoint get 429 although budget remains), ``drop_mid_body`` (part of the
+request body is read, then the connection is dropped), ``drop_response`` (the
+request takes effect, then the connection is dropped instead of answering),
+``latency_spike`` and ``processing_failure``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from bulkup.emulator.config import Faults, Network
+
+FAULT_KINDS = (
+    "error_500",
+    "error_503",
+    "burst_429",
+    "drop_mid_body",
+    "drop_response",
+    "latency_spike",
+    "processing_failure",
+)
+#: Faults decided once the endpoint is known, before the request takes effect.
+PRE_KINDS = ("error_500", "error_503", "burst_429")
+
+
+@dataclass(slots=True)
+class Scripted:
+    kind: str
+    endpoint: str | None
+    remaining: int
+
+
+class FaultPlan:
+    """Decides, request by request, which fault (if any) to inject."""
+
+    def __init__(self, faults: Faults, network: Network) -> None:
+        self.faults = faults
+        self.network = network
+        self._rng = random.Random(faults.seed)
+        self._script: list[Scripted] = []
+        self.injected: Counter[str] = Counter()
+
+    def schedule(self, kind: str, *, endpoint: str | None = None, count: int = 1) -> None:
+        """Inject ``kind`` into the next ``count`` requests to ``endpoint`` (any if None)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        self._script.append(Scripted(kind, endpoint, count))
+
+    def _take_scripted(self, kinds: tuple[str, ...], endpoint: str | None) -> str | None:
+        for entry in self._script:
+            if entry.kind in kinds and entry.endpoint in (None, endpoint):
+                entry.remaining -= 1
+                if entry.remaining == 0:
+                    self._script.remove(entry)
+                return entry.kind
+        return None
+
+    def _hit(self, kind: str, endpoint: str | None, rate: float) -> bool:
+        if self._take_scripted((kind,), endpoint) == kind:
+            self.injected[kind] += 1
+            return True
+        if rate > 0 and self._rng.random() < rate:
+            self.injected[kind] += 1
+            return True
+        return False
+
+    def latency_secs(self, endpoint: str | None, body_bytes: int) -> float:
+        """Delay for one request: latency, jitter, a possible spike, bandwidth."""
+        net = self.network
+        delay = net.latency_ms
+        if net.jitter_ms:
+            delay += self._rng.uniform(0, net.jitter_ms)
+        if self._hit("latency_spike", endpoint, net.spike_rate):
+            delay += net.spike_ms
+        seconds = delay / 1000.0
+        if net.bandwidth_bytes_per_sec and body_bytes > 0:
+            seconds += body_bytes / net.bandwidth_bytes_per_sec
+        return seconds
+
+    def drop_mid_body(self, endpoint: str | None) -> bool:
+        return self._hit("drop_mid_body", endpoint, self.faults.drop_mid_body_rate)
+
+    def before(self, endpoint: str) -> str | None:
+        """A fault to answer with instead of performing the request, if any."""
+        rates = {
+            "error_500": self.faults.error_500_rate,
+            "error_503": self.faults.error_503_rate,
+            "burst_429": self.faults.burst_429_rate,
+        }
+        for kind in PRE_KINDS:
+            if self._hit(kind, endpoint, rates[kind]):
+                return kind
+        return None
+
+    def drop_response(self, endpoint: str) -> bool:
+        return self._hit("drop_response", endpoint, self.faults.drop_response_rate)
+
+    def processing_failure(self) -> bool:
+        return self._hit("processing_failure", "finalize", self.faults.processing_failure_rate)

@@ -1,0 +1,23 @@
+"""Each benchmark runs at a tiny size and reports, so none of them can rot.
+
+These assert that a benchmark runs and prints its figures, never its speed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import serve_startup
+
+
+def test_serve_startup_benchmark_runs_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "startup.json"
+    result = serve_startup.main(["--runs", "1", "--json", str(out)])
+    assert result["runs"] == 1 and result["max_secs"] > 0
+    assert json.loads(out.read_text())["target_secs"] == serve_startup.TARGET_SECS
+    assert "process start -> first answer" in capsys.readouterr().out
