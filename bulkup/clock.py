@@ -7,6 +7,7 @@ rate-limit windows) asks a :class:`Clock` for the time instead of calling
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Protocol
 
@@ -43,6 +44,6 @@ class OffsetClock:
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"a clock only moves forward; got {seconds} seconds")
+        if not 0 <= seconds < math.inf:  # also refuses NaN, which would poison every deadline
+            raise ValueError(f"a clock only moves forward by a finite time; got {seconds} seconds")
         self._offset += seconds

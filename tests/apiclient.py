@@ -8,6 +8,7 @@ OAuth 1.0a or a bearer token, so tests control exactly what goes on the wire.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -108,6 +109,8 @@ class RawClient:
             all_headers["Content-Type"] = "application/json"
         elif raw_body is not None:
             data = raw_body
+        if isinstance(data, bytes) and len(data) > 1 << 20:
+            data = io.BytesIO(data)  # aiohttp warns about raw bytes over 1 MiB
         if authorization is None:
             authorization = self.auth_header(method, url, form, **(sign_kw or {}))
         if authorization:
@@ -202,7 +205,9 @@ def multipart(parts: Sequence[Part]) -> aiohttp.MultipartWriter:
         headers = dict(part.headers or {})
         if isinstance(part.value, bytes):
             headers.setdefault("Content-Type", "application/octet-stream")
-            payload = writer.append(part.value, headers)
+            # aiohttp warns (ResourceWarning) about raw bytes over 1 MiB; a stream is the same.
+            big = len(part.value) > 1 << 20
+            payload = writer.append(io.BytesIO(part.value) if big else part.value, headers)
         else:
             payload = writer.append(part.value, {"Content-Type": "text/plain", **headers})
         params = {"name": part.name}

@@ -26,13 +26,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bulkup import spec
 from bulkup.clock import OffsetClock
 from bulkup.emulator import errors
 from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
 from bulkup.emulator.faults import FaultPlan
-from bulkup.emulator.params import Params, read_params
+from bulkup.emulator.params import MULTIPART, Params, read_params
 from bulkup.emulator.ratelimit import RateLimiter, Verdict
 from bulkup.emulator.store import Media, MediaStore
 
@@ -52,10 +53,6 @@ class Exchange:
 
 
 EXCHANGE_KEY: web.RequestKey[Exchange] = web.RequestKey("bulkup_exchange", Exchange)
-
-
-class DroppedConnection(Exception):
-    """The emulator dropped the connection on purpose (fault injection)."""
 
 
 @dataclass(slots=True)
@@ -99,8 +96,12 @@ class EmulatorState:
     async def begin(self, request: web.Request) -> Call:
         """Authenticate the request and read its parameters."""
         exchange = request[EXCHANGE_KEY]
-        user = await self.auth.authenticate(request, exchange.dialect)
-        params = exchange.params = await read_params(request, self.store)
+        try:
+            user = await self.auth.authenticate(request, exchange.dialect)
+            params = exchange.params = await read_params(request, self.store)
+        except web.HTTPRequestEntityTooLarge:
+            # A url-encoded or JSON body over client_max_size: the dialect's 413, not aiohttp's.
+            raise ApiError(errors.TOO_LARGE, empty_body=exchange.dialect == "v1.1") from None
         return Call(request, exchange.dialect, user, params)
 
     def admit(self, call: Call, endpoint: str) -> None:
@@ -178,14 +179,15 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if dialect is None:
         return await handler(request)
     state = request.app[STATE_KEY]
-    exchange = request[EXCHANGE_KEY] = Exchange(dialect)
+    # The endpoint as far as method, path and query tell; admit() makes it exact.
+    exchange = request[EXCHANGE_KEY] = Exchange(dialect, endpoint_hint(request))
     body_bytes = request.content_length or 0
-    delay = state.faults.latency_secs(None, body_bytes)
+    delay = state.faults.latency_secs(exchange.endpoint, body_bytes)
     if delay > 0:
         await asyncio.sleep(delay)
-    if body_bytes and state.faults.drop_mid_body(None):
+    if body_bytes and state.faults.drop_mid_body(exchange.endpoint):
         await request.content.read(max(1, body_bytes // 2))
-        _drop(request, state, "drop_mid_body")
+        return _drop(request, state)
     try:
         response = await handler(request)
     except ApiError as exc:
@@ -195,18 +197,64 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             exchange.params.discard()
     if exchange.rate is not None:
         response.headers.update(exchange.rate.headers())
-    state.stats.record(exchange.endpoint or request.path, response.status)
     if exchange.drop_response:
-        _drop(request, state, "drop_response")
+        return _drop(request, state)
+    state.stats.record(exchange.endpoint or request.path, response.status)
     return response
 
 
-def _drop(request: web.Request, state: EmulatorState, kind: str) -> None:
+def _drop(request: web.Request, state: EmulatorState) -> web.Response:
+    """Abort the connection instead of answering (fault injection); counted as status 0.
+
+    The returned response is never sent: aiohttp's server finds the transport closed
+    when it writes the status line, and ``RequestHandler.finish_response`` treats that
+    ``ConnectionError`` as a client that went away (logged at debug level only).
+    Raising from the handler instead would log an "Error handling request" traceback
+    for every injected drop.
+    """
     state.stats.record(request[EXCHANGE_KEY].endpoint or request.path, 0)
     transport = request.transport
     if transport is not None:
         transport.abort()
-    raise DroppedConnection(kind)
+    return web.Response(status=503)
+
+
+_ROUTE_ENDPOINTS: dict[tuple[str, str], str] = {
+    ("POST", spec.V2_INITIALIZE): "initialize",
+    ("POST", spec.V2_APPEND): "append",
+    ("POST", spec.V2_FINALIZE): "finalize",
+    ("GET", spec.V2_UPLOAD): "status",
+    ("POST", spec.V2_UPLOAD): "upload",
+    ("POST", spec.V2_METADATA): "metadata",
+    ("POST", spec.V2_SUBTITLES): "subtitles_create",
+    ("DELETE", spec.V2_SUBTITLES): "subtitles_delete",
+    ("GET", spec.V1_UPLOAD): "status",
+    ("POST", spec.V1_METADATA): "metadata",
+    ("POST", spec.V1_SUBTITLES_CREATE): "subtitles_create",
+    ("POST", spec.V1_SUBTITLES_DELETE): "subtitles_delete",
+}
+_V1_COMMANDS = {"INIT": "initialize", "APPEND": "append", "FINALIZE": "finalize"}
+
+
+def endpoint_hint(request: web.Request) -> str | None:
+    """The endpoint of ``request`` as far as it is known before the body is read.
+
+    Lets network faults (``drop_mid_body``, ``latency_spike``) be scheduled per
+    endpoint and keys statistics of requests refused before :meth:`EmulatorState.admit`.
+    v1.1 ``POST media/upload.json`` names its command in the body: the query's
+    ``command`` is used when present, else a multipart body is taken for APPEND
+    (a multipart simple upload counts as ``append`` until then), else unknown.
+    """
+    resource = request.match_info.route.resource
+    if resource is None:
+        return None
+    route = (request.method, resource.canonical)
+    if route == ("POST", spec.V1_UPLOAD):
+        command = request.rel_url.query.get("command")
+        if command is not None:
+            return _V1_COMMANDS.get(command)
+        return "append" if request.content_type == MULTIPART else None
+    return _ROUTE_ENDPOINTS.get(route)
 
 
 # --- inspection routes -------------------------------------------------------------

@@ -158,6 +158,11 @@ class RateLimits:
                 f"limits.per_window: unknown endpoint(s) {sorted(unknown)}; "
                 f"known: {', '.join(spec.ENDPOINTS)}"
             )
+        for endpoint, limit in self.per_window.items():
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ConfigError(
+                    f"limits.per_window.{endpoint} must be an integer >= 0, got {limit!r}"
+                )
         merged = {**spec.RATE_LIMITS, **self.per_window}
         object.__setattr__(self, "per_window", merged)
 
@@ -244,6 +249,12 @@ class EmulatorConfig:
         ids = [u.id for u in self.users]
         if len(ids) != len(set(ids)):
             raise ConfigError("users: two users share an id")
+        if not self.timestamp_window_secs > 0:
+            raise ConfigError(
+                f"auth.timestamp_window_secs must be > 0, got {self.timestamp_window_secs!r}"
+            )
+        if not all(isinstance(t, str) and t for t in self.app_bearer_tokens):
+            raise ConfigError("app_bearer_tokens must be a list of non-empty strings")
 
     def effective_users(self, environ: Mapping[str, str] | None = None) -> tuple[User, ...]:
         """Configured users, else the ``X_*`` environment user, else the demo user."""
@@ -265,7 +276,7 @@ class EmulatorConfig:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
         try:
             return cls.from_mapping(data)
-        except (ConfigError, TypeError) as exc:
+        except (TypeError, ValueError) as exc:  # ConfigError is a ValueError
             raise ConfigError(f"{path}: {exc}") from exc
 
     @classmethod
@@ -282,19 +293,36 @@ class EmulatorConfig:
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
         kwargs: dict[str, Any] = {
-            name: _build(section_cls, data.get(name, {}), name)
+            name: _build(section_cls, _table(data.get(name, {}), name), name)
             for name, section_cls in sections.items()
         }
+        users = data.get("users", [])
+        if not isinstance(users, list):
+            raise ConfigError("users must be an array of tables: write [[users]], not [users]")
         kwargs["users"] = tuple(
-            _build(User, _user_fields(u), f"users[{i}]")
-            for i, u in enumerate(data.get("users", []))
+            _build(User, _user_fields(_table(u, f"users[{i}]")), f"users[{i}]")
+            for i, u in enumerate(users)
         )
         if "app_bearer_tokens" in data:
-            kwargs["app_bearer_tokens"] = tuple(data["app_bearer_tokens"])
-        auth = data.get("auth", {})
+            tokens = data["app_bearer_tokens"]
+            if not isinstance(tokens, list):
+                raise ConfigError("app_bearer_tokens must be a list of strings")
+            kwargs["app_bearer_tokens"] = tuple(tokens)
+        auth = _table(data.get("auth", {}), "auth")
+        unknown = set(auth) - {"timestamp_window_secs"}
+        if unknown:
+            raise ConfigError(
+                f"[auth]: unknown key(s) {sorted(unknown)}; known: ['timestamp_window_secs']"
+            )
         if "timestamp_window_secs" in auth:
             kwargs["timestamp_window_secs"] = float(auth["timestamp_window_secs"])
         return cls(**kwargs)
+
+
+def _table(raw: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[{where}] must be a table, got {type(raw).__name__} {raw!r}")
+    return raw
 
 
 def _user_fields(raw: Mapping[str, Any]) -> dict[str, Any]:

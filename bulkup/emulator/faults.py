@@ -22,6 +22,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
+from bulkup import spec
 from bulkup.emulator.config import Faults, Network
 
 FAULT_KINDS = (
@@ -60,6 +61,10 @@ class FaultPlan:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
         if count < 1:
             raise ValueError("count must be >= 1")
+        if endpoint is not None and endpoint not in spec.ENDPOINTS:
+            raise ValueError(
+                f"unknown endpoint {endpoint!r}; known: {', '.join(spec.ENDPOINTS)} (or None: any)"
+            )
         self._script.append(Scripted(kind, endpoint, count))
 
     def _take_scripted(self, kinds: tuple[str, ...], endpoint: str | None) -> str | None:

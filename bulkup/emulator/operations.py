@@ -180,7 +180,9 @@ def media_fields(state: EmulatorState, media: Media) -> dict[str, Any]:
         body["processing_info"] = processing.as_json()
     facts = media.facts
     if media.media_type.startswith(IMAGE_PREFIX) and facts is not None:
-        body["image"] = {"image_type": media.media_type, "w": facts.width, "h": facts.height}
+        # The type the server read from the bytes, as the real API reports it.
+        image_type = facts.mime or media.media_type
+        body["image"] = {"image_type": image_type, "w": facts.width, "h": facts.height}
     elif media.media_type.startswith("video/"):
         body["video"] = {"video_type": media.media_type}
     return body

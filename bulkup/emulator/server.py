@@ -64,6 +64,14 @@ class Emulator:
 
     # --- lifecycle -------------------------------------------------------------
     async def start(self) -> Emulator:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # a failed start leaves no temporary directory behind
+            raise
+        return self
+
+    async def _start(self) -> None:
         root = self._storage_root()
         users = self.config.effective_users(self._environ)
         self._state = EmulatorState(self.config, root, users)
@@ -71,10 +79,13 @@ class Emulator:
         sock = _bind(self.host, self._port)
         self.port = sock.getsockname()[1]
         runner = web.AppRunner(build_app(self._state), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.SockSite(runner, sock, ssl_context=ssl_context).start()
-        self._runner = runner
-        return self
+        try:
+            await runner.setup()
+            self._runner = runner
+            await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+        except BaseException:
+            sock.close()
+            raise
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -92,6 +92,8 @@ class Media:
     _held: dict[int, bytes] = field(default_factory=dict)
     _head: bytes = b""
     _hash_valid: bool = True
+    #: Held while FINALIZE assembles: concurrent FINALIZEs wait, APPENDs are refused.
+    _finalizing: asyncio.Lock | None = None
 
     @property
     def id_string(self) -> str:
@@ -288,6 +290,8 @@ class MediaStore:
         try:
             if media.finalized_at is not None:
                 raise ApiError(errors.BAD_REQUEST, "Media id is already finalized; APPEND refused.")
+            if media._finalizing is not None and media._finalizing.locked():
+                raise ApiError(errors.BAD_REQUEST, "Media id is being finalized; APPEND refused.")
             if not spec.MIN_SEGMENT_INDEX <= index <= spec.MAX_SEGMENT_INDEX:
                 raise ApiError(errors.BAD_REQUEST, "SegmentIndex must be between 0 and 999.")
             if spool.too_large:
@@ -325,9 +329,21 @@ class MediaStore:
 
     # --- FINALIZE and processing -----------------------------------------------
     async def finalize(self, media: Media) -> Media:
-        """Assemble, hash and judge the media; idempotent once it succeeded."""
+        """Assemble, hash and judge the media; idempotent once it succeeded.
+
+        Concurrent FINALIZEs of one id (a client retrying after a timeout) run one at a
+        time: the later ones return what the first produced, or its error.
+        """
+        if media._finalizing is None:
+            media._finalizing = asyncio.Lock()
+        async with media._finalizing:
+            return await self._finalize_once(media)
+
+    async def _finalize_once(self, media: Media) -> Media:
         if media.finalized_at is not None:
             return media
+        if media.expired:  # an earlier FINALIZE refused the bytes
+            raise ApiError(errors.MEDIA_EXPIRED, f"Media id {media.id} has expired.")
         indices = sorted(media.segments)
         total = sum(s.size for s in media.segments.values())
         if indices != list(range(len(indices))) or total != media.total_bytes:
@@ -349,7 +365,7 @@ class MediaStore:
             )
         if media.problem is not None and not media.async_processing:
             self.expire(media)
-            raise ApiError(errors.BAD_REQUEST, media.problem.message)
+            raise ApiError(errors.BAD_REQUEST, _refusal(media, media.problem))
         media.finalized_at = self.clock.now()
         media.size = total
         media.processing_secs = self.config.lifetimes.processing_secs
@@ -415,6 +431,22 @@ class MediaStore:
         assert media.facts is not None
         media.media_type = media.facts.mime or "application/octet-stream"
         return media
+
+
+def _refusal(media: Media, problem: mediacheck.Problem) -> str:
+    """FINALIZE's error for media refused on the synchronous path.
+
+    A video over the synchronous size limit gets the real server's wording (spec section 2).
+    """
+    facts = media.facts
+    if (
+        media.category is None
+        and facts is not None
+        and (facts.mime or "").startswith("video/")
+        and facts.size > mediacheck.MAX_SYNC_VIDEO_BYTES
+    ):
+        return "Large file can not be finalized synchronously."
+    return problem.message
 
 
 def parse_media_id(raw: object) -> int:
