@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,21 @@ class Stats:
 
     def __init__(self) -> None:
         self.requests: defaultdict[str, Counter[int]] = defaultdict(Counter)
+        self._changed = asyncio.Event()
 
     def record(self, endpoint: str, status: int) -> None:
         self.requests[endpoint][status] += 1
+        self.notify()
+
+    def notify(self) -> None:
+        """Wake every :meth:`wait_for` to check its predicate again."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, predicate: Callable[[Stats], bool]) -> None:
+        """Return once ``predicate(self)`` holds; re-checked after every answered request."""
+        while not predicate(self):
+            await self._changed.wait()
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         counts = self.requests.get(endpoint, Counter())
@@ -92,6 +105,7 @@ class EmulatorState:
         self.limiter = RateLimiter(config.limits, self.clock)
         self.auth = Authenticator(config, users)
         self.stats = Stats()
+        self.faults.on_inject = self.stats.notify
 
     async def begin(self, request: web.Request) -> Call:
         """Authenticate the request and read its parameters."""
@@ -296,7 +310,10 @@ async def schedule_fault(request: web.Request) -> web.Response:
     body = await _json_body(request)
     try:
         state.faults.schedule(
-            str(body.get("kind")), endpoint=body.get("endpoint"), count=int(body.get("count", 1))
+            str(body.get("kind")),
+            endpoint=body.get("endpoint"),
+            count=int(body.get("count", 1)),
+            after=int(body.get("after", 0)),
         )
     except (TypeError, ValueError) as exc:
         return web.json_response({"error": str(exc)}, status=400)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bulkup import spec
@@ -43,6 +44,8 @@ class Scripted:
     kind: str
     endpoint: str | None
     remaining: int
+    #: Matching requests to let through before the fault starts.
+    skip: int = 0
 
 
 class FaultPlan:
@@ -54,22 +57,33 @@ class FaultPlan:
         self._rng = random.Random(faults.seed)
         self._script: list[Scripted] = []
         self.injected: Counter[str] = Counter()
+        #: Called after each injected fault (the emulator wakes its waiters).
+        self.on_inject: Callable[[], None] = lambda: None
 
-    def schedule(self, kind: str, *, endpoint: str | None = None, count: int = 1) -> None:
-        """Inject ``kind`` into the next ``count`` requests to ``endpoint`` (any if None)."""
+    def schedule(
+        self, kind: str, *, endpoint: str | None = None, count: int = 1, after: int = 0
+    ) -> None:
+        """Inject ``kind`` into ``count`` requests to ``endpoint`` (any if None).
+
+        The first ``after`` matching requests pass untouched, so a test can let a run
+        make progress and then fail it at a known point.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        if count < 1 or after < 0:
+            raise ValueError("count must be >= 1 and after >= 0")
         if endpoint is not None and endpoint not in spec.ENDPOINTS:
             raise ValueError(
                 f"unknown endpoint {endpoint!r}; known: {', '.join(spec.ENDPOINTS)} (or None: any)"
             )
-        self._script.append(Scripted(kind, endpoint, count))
+        self._script.append(Scripted(kind, endpoint, count, after))
 
     def _take_scripted(self, kinds: tuple[str, ...], endpoint: str | None) -> str | None:
         for entry in self._script:
             if entry.kind in kinds and entry.endpoint in (None, endpoint):
+                if entry.skip > 0:
+                    entry.skip -= 1
+                    continue
                 entry.remaining -= 1
                 if entry.remaining == 0:
                     self._script.remove(entry)
@@ -77,13 +91,13 @@ class FaultPlan:
         return None
 
     def _hit(self, kind: str, endpoint: str | None, rate: float) -> bool:
-        if self._take_scripted((kind,), endpoint) == kind:
+        hit = self._take_scripted((kind,), endpoint) == kind or (
+            rate > 0 and self._rng.random() < rate
+        )
+        if hit:
             self.injected[kind] += 1
-            return True
-        if rate > 0 and self._rng.random() < rate:
-            self.injected[kind] += 1
-            return True
-        return False
+            self.on_inject()
+        return hit
 
     def latency_secs(self, endpoint: str | None, body_bytes: int) -> float:
         """Delay for one request: latency, jitter, a possible spike, bandwidth."""

@@ -78,7 +78,12 @@ class Emulator:
         ssl_context = self._ssl_context(root)
         sock = _bind(self.host, self._port)
         self.port = sock.getsockname()[1]
-        runner = web.AppRunner(build_app(self._state), access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            build_app(self._state),
+            access_log=None,
+            shutdown_timeout=1.0,
+            handler_cancellation=True,  # a dropped client stops its request, as on a real server
+        )
         try:
             await runner.setup()
             self._runner = runner
@@ -171,6 +176,18 @@ class Emulator:
 
     def all_media(self) -> list[dict[str, Any]]:
         return [self.state.describe(m) for m in self.state.store]
+
+    async def wait_for_requests(self, endpoint: str, count: int, status: int | None = None) -> None:
+        """Wait (without polling) until ``endpoint`` has answered ``count`` requests.
+
+        ``status`` counts only answers with that status (0 = dropped connections).
+        For tests that act at a known point of a client's run.
+        """
+        await self.state.stats.wait_for(lambda s: s.count(endpoint, status) >= count)
+
+    async def wait_for_fault(self, kind: str, count: int = 1) -> None:
+        """Wait (without polling) until ``count`` faults of ``kind`` were injected."""
+        await self.state.stats.wait_for(lambda _: self.state.faults.injected[kind] >= count)
 
     def stats(self) -> dict[str, Any]:
         """Request counts per endpoint and status, bytes received, faults injected."""

@@ -1,0 +1,120 @@
+"""Uploader settings: one frozen, validated, keyword-only object.
+
+Memory bound of a run, whatever the file sizes::
+
+    peak chunk memory ≈ concurrency × chunk_size   (+ a constant)
+
+because a chunk is read from disk only once its request holds one of the
+``concurrency`` request slots, and dropped when the request completes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bulkup import spec
+from bulkup.dialects import DEFAULT_ENDPOINTS
+from bulkup.errors import ConfigError
+from bulkup.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_MAX_ATTEMPTS
+from bulkup.session import DEFAULT_CHUNK_BYTES
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_FILES_IN_FLIGHT = 4
+DEFAULT_SEGMENTS_PER_FILE = 4
+DEFAULT_PROCESSING_TIMEOUT = 900.0
+#: An unfinished upload is resumed only if its server session lives this much longer.
+DEFAULT_RESUME_MARGIN = 120.0
+#: How many times one item may start over with INIT (expired session).
+DEFAULT_MAX_RESTARTS = 2
+#: Images up to this size go by simple upload when the strategy is "auto".
+SIMPLE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+
+Api = Literal["v1.1", "v2"]
+StrategyChoice = Literal["auto", "chunked", "simple"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadConfig:
+    """How an :class:`~bulkup.Uploader` uploads."""
+
+    api: Api = "v2"
+    #: Base URL; None means the real API host of ``api``.
+    endpoint: str | None = None
+    #: Requests in flight, all files together.
+    concurrency: int = DEFAULT_CONCURRENCY
+    #: Files between INIT and FINALIZE at once (processing does not count).
+    files_in_flight: int = DEFAULT_FILES_IN_FLIGHT
+    #: APPENDs in flight for one file.
+    segments_per_file: int = DEFAULT_SEGMENTS_PER_FILE
+    chunk_size: int = DEFAULT_CHUNK_BYTES
+    #: Category for items that name none; None picks one from the media type.
+    category: str | None = None
+    strategy: StrategyChoice = "auto"
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    backoff_base: float = DEFAULT_BACKOFF_BASE
+    backoff_cap: float = DEFAULT_BACKOFF_CAP
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    processing_timeout: float = DEFAULT_PROCESSING_TIMEOUT
+    resume_margin: float = DEFAULT_RESUME_MARGIN
+    #: Pace requests from the rate-limit headers (recommended).
+    pacing: bool = True
+    connect_timeout: float = 30.0
+    read_timeout: float = 120.0
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.api not in DEFAULT_ENDPOINTS:
+            raise ConfigError(f"api must be 'v1.1' or 'v2', got {self.api!r}")
+        for name in ("concurrency", "files_in_flight", "segments_per_file", "max_attempts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        if not 1 <= self.chunk_size <= spec.MAX_CHUNK_BYTES:
+            raise ConfigError(
+                f"chunk_size must be between 1 and {spec.MAX_CHUNK_BYTES} bytes "
+                f"(5 MiB, the API's limit), got {self.chunk_size}"
+            )
+        if self.strategy not in ("auto", "chunked", "simple"):
+            raise ConfigError(f"strategy must be auto, chunked or simple, got {self.strategy!r}")
+        if self.category is not None:
+            try:
+                object.__setattr__(self, "category", spec.normalize_category(self.category))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        for name in ("backoff_base", "backoff_cap", "processing_timeout", "resume_margin"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        if self.max_restarts < 0:
+            raise ConfigError("max_restarts must be >= 0")
+        if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"endpoint must be an http(s) URL, got {self.endpoint!r}")
+
+    @property
+    def base_url(self) -> str:
+        return (self.endpoint or DEFAULT_ENDPOINTS[self.api]).rstrip("/")
+
+
+def parse_size(text: str) -> int:
+    """``"4MiB"``, ``"512k"``, ``"1048576"`` → bytes (K/M = 1024-based, as MiB)."""
+    units = {
+        "": 1,
+        "b": 1,
+        "k": 1024,
+        "kb": 1024,
+        "kib": 1024,
+        "m": 1 << 20,
+        "mb": 1 << 20,
+        "mib": 1 << 20,
+    }
+    raw = text.strip().lower().replace(" ", "")
+    number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = raw[len(number) :]
+    try:
+        value = float(number)
+    except ValueError:
+        raise ConfigError(f"not a size: {text!r} (examples: 4MiB, 512KiB, 1048576)") from None
+    if unit not in units:
+        raise ConfigError(f"unknown size unit in {text!r}: use KiB or MiB")
+    return int(value * units[unit])

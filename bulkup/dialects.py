@@ -1,0 +1,343 @@
+"""The two API dialects, client side: session requests to HTTP, HTTP answers to results.
+
+:class:`V1` and :class:`V2` turn the session's request descriptions
+(:mod:`bulkup.session`) into :class:`HttpRequest` descriptions and parse answers
+into :class:`~bulkup.session.Initialized` / :class:`~bulkup.session.MediaState`,
+or raise the matching :mod:`bulkup.errors` error. No I/O: the transport sends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+from urllib.parse import urlencode
+
+from bulkup import spec
+from bulkup.errors import (
+    ApiError,
+    AuthError,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+)
+from bulkup.session import (
+    Append,
+    Finalize,
+    Init,
+    Initialized,
+    MediaState,
+    ProcessingInfo,
+    Request,
+    SimpleUpload,
+    Status,
+)
+
+DEFAULT_ENDPOINTS: Final[Mapping[str, str]] = {
+    "v1.1": "https://upload.twitter.com",
+    "v2": "https://api.x.com",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request to make; ``media`` is a byte range of the file to attach."""
+
+    method: str
+    url: str
+    endpoint: str  # rate-limit bucket, see bulkup.spec.RATE_LIMITS
+    form: Mapping[str, str] | None = None  # application/x-www-form-urlencoded (signed)
+    json: Mapping[str, Any] | None = None
+    fields: tuple[tuple[str, str], ...] = ()  # multipart text fields, before the media part
+    media: tuple[int, int] | None = None  # (offset, length) of the file: multipart "media"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Dialect(Protocol):
+    name: str
+
+    def build(self, request: Request) -> HttpRequest: ...
+
+    def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None: ...
+
+    def alt_text(self, media_id: str, text: str) -> HttpRequest: ...
+
+
+def _owners(owners: tuple[str, ...]) -> str:
+    return ",".join(owners)
+
+
+class V1:
+    """``/1.1/media/upload.json`` with ``command=``."""
+
+    name = "v1.1"
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.upload_url = self.base + spec.V1_UPLOAD
+
+    def build(self, request: Request) -> HttpRequest:
+        url = self.upload_url
+        match request:
+            case Init(plan=plan):
+                form = {
+                    "command": "INIT",
+                    "total_bytes": str(plan.size),
+                    "media_type": plan.media_type,
+                }
+                if plan.media_category:
+                    form["media_category"] = plan.media_category
+                if plan.additional_owners:
+                    form["additional_owners"] = _owners(plan.additional_owners)
+                if plan.shared:
+                    form["shared"] = "true"
+                return HttpRequest("POST", url, "initialize", form=form)
+            case Append(media_id=media_id, index=index, offset=offset, length=length):
+                fields = (
+                    ("command", "APPEND"),
+                    ("media_id", media_id),
+                    ("segment_index", str(index)),
+                )
+                return HttpRequest("POST", url, "append", fields=fields, media=(offset, length))
+            case Finalize(media_id=media_id):
+                form = {"command": "FINALIZE", "media_id": media_id}
+                return HttpRequest("POST", url, "finalize", form=form)
+            case Status(media_id=media_id):
+                query = urlencode({"command": "STATUS", "media_id": media_id})
+                return HttpRequest("GET", f"{url}?{query}", "status")
+            case SimpleUpload(plan=plan):
+                simple: list[tuple[str, str]] = []
+                if plan.media_category:
+                    simple.append(("media_category", plan.media_category))
+                if plan.additional_owners:
+                    simple.append(("additional_owners", _owners(plan.additional_owners)))
+                return HttpRequest(
+                    "POST", url, "upload", fields=tuple(simple), media=(0, plan.size)
+                )
+        raise TypeError(f"not a request: {request!r}")
+
+    def alt_text(self, media_id: str, text: str) -> HttpRequest:
+        body = {"media_id": media_id, "alt_text": {"text": text}}
+        return HttpRequest("POST", self.base + spec.V1_METADATA, "metadata", json=body)
+
+    def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
+        raise_for_answer(answer)
+        if isinstance(request, Append):
+            return None
+        body = _json_object(answer)
+        if isinstance(request, Init):
+            return Initialized(
+                media_id=_id(body, "media_id_string", "media_id"),
+                media_key=_opt_str(body.get("media_key")),
+                expires_after_secs=_number(body, "expires_after_secs"),
+            )
+        return _media_state(body, _id(body, "media_id_string", "media_id"))
+
+
+class V2:
+    """``/2/media/upload/...``: JSON INIT, path ids, ``{"data": …}`` answers."""
+
+    name = "v2"
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+
+    def build(self, request: Request) -> HttpRequest:
+        base = self.base
+        match request:
+            case Init(plan=plan):
+                body: dict[str, Any] = {"total_bytes": plan.size, "media_type": plan.media_type}
+                if plan.media_category:
+                    body["media_category"] = plan.media_category
+                if plan.additional_owners:
+                    body["additional_owners"] = list(plan.additional_owners)
+                if plan.shared:
+                    body["shared"] = True
+                return HttpRequest("POST", base + spec.V2_INITIALIZE, "initialize", json=body)
+            case Append(media_id=media_id, index=index, offset=offset, length=length):
+                url = base + spec.V2_APPEND.format(media_id=media_id)
+                fields = (("segment_index", str(index)),)
+                return HttpRequest("POST", url, "append", fields=fields, media=(offset, length))
+            case Finalize(media_id=media_id):
+                url = base + spec.V2_FINALIZE.format(media_id=media_id)
+                return HttpRequest("POST", url, "finalize")
+            case Status(media_id=media_id):
+                query = urlencode({"command": "STATUS", "media_id": media_id})
+                return HttpRequest("GET", f"{base}{spec.V2_UPLOAD}?{query}", "status")
+            case SimpleUpload(plan=plan):
+                fields_: list[tuple[str, str]] = [
+                    ("media_category", plan.media_category or "tweet_image")
+                ]
+                if plan.additional_owners:
+                    fields_.append(("additional_owners", _owners(plan.additional_owners)))
+                return HttpRequest(
+                    "POST",
+                    base + spec.V2_UPLOAD,
+                    "upload",
+                    fields=tuple(fields_),
+                    media=(0, plan.size),
+                )
+        raise TypeError(f"not a request: {request!r}")
+
+    def alt_text(self, media_id: str, text: str) -> HttpRequest:
+        body = {"id": media_id, "metadata": {"alt_text": {"text": text}}}
+        return HttpRequest("POST", self.base + spec.V2_METADATA, "metadata", json=body)
+
+    def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
+        raise_for_answer(answer)
+        if isinstance(request, Append):
+            return None
+        body = _json_object(answer)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise ProtocolError(f"answer has no 'data' object: {_excerpt(answer.body)}")
+        if isinstance(request, Init):
+            return Initialized(
+                media_id=_id(data, "id"),
+                media_key=_opt_str(data.get("media_key")),
+                expires_after_secs=_number(data, "expires_after_secs"),
+            )
+        return _media_state(data, _id(data, "id"))
+
+
+def dialect_for(name: str, base_url: str | None = None) -> Dialect:
+    if name not in DEFAULT_ENDPOINTS:
+        raise ValueError(f"unknown API dialect {name!r}; use v1.1 or v2")
+    base = base_url or DEFAULT_ENDPOINTS[name]
+    return V1(base) if name == "v1.1" else V2(base)
+
+
+# --- parsing helpers -----------------------------------------------------------------
+def _excerpt(body: bytes, limit: int = 200) -> str:
+    text = body[:limit].decode("utf-8", "replace").strip()
+    return repr(text + ("…" if len(body) > limit else ""))
+
+
+def _json_object(answer: HttpAnswer) -> dict[str, Any]:
+    try:
+        body = json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError):
+        ctype = answer.headers.get("Content-Type", "unknown type")
+        raise ProtocolError(
+            f"HTTP {answer.status} answer is not JSON ({ctype}): {_excerpt(answer.body)}",
+            http_status=answer.status,
+        ) from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"answer is not a JSON object: {_excerpt(answer.body)}")
+    return body
+
+
+def _id(body: Mapping[str, Any], *names: str) -> str:
+    for name in names:
+        value = body.get(name)
+        if isinstance(value, (str, int)) and str(value).isdigit():
+            return str(value)
+    raise ProtocolError(f"answer lacks a media id ({' or '.join(names)}): {body!r:.200}")
+
+
+def _number(body: Mapping[str, Any], name: str) -> float:
+    value = body.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ProtocolError(f"answer lacks a numeric {name}: {body!r:.200}")
+
+
+def _opt_str(value: object) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _media_state(body: Mapping[str, Any], media_id: str) -> MediaState:
+    expires = body.get("expires_after_secs")
+    image = body.get("image") if isinstance(body.get("image"), dict) else {}
+    assert isinstance(image, dict)
+    return MediaState(
+        media_id=media_id,
+        media_key=_opt_str(body.get("media_key")),
+        size=_opt_int(body.get("size")),
+        expires_after_secs=float(expires) if isinstance(expires, (int, float)) else None,
+        processing=_processing(body.get("processing_info")),
+        width=_opt_int(image.get("w")),
+        height=_opt_int(image.get("h")),
+    )
+
+
+def _processing(info: object) -> ProcessingInfo | None:
+    if info is None:
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("state"), str):
+        raise ProtocolError(f"processing_info without a state: {info!r:.200}")
+    error = info.get("error") if isinstance(info.get("error"), dict) else None
+    check_after = info.get("check_after_secs")
+    return ProcessingInfo(
+        state=info["state"],
+        check_after_secs=float(check_after) if isinstance(check_after, (int, float)) else None,
+        progress_percent=_opt_int(info.get("progress_percent")),
+        error_code=_opt_int(error.get("code")) if error else None,
+        error_name=_opt_str(error.get("name")) if error else None,
+        error_message=_opt_str(error.get("message")) if error else None,
+    )
+
+
+# --- errors --------------------------------------------------------------------------
+def error_message(answer: HttpAnswer) -> tuple[str, int | None]:
+    """The server's own words for an error answer, and its v1.1 code if any."""
+    try:
+        body = json.loads(answer.body) if answer.body.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        ctype = answer.headers.get("Content-Type", "unknown type")
+        return f"HTTP {answer.status} with a non-JSON body ({ctype}): {_excerpt(answer.body)}", None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            code = _opt_int(first.get("code"))
+            message = str(first.get("message") or first)
+            detail = body.get("detail")
+            if isinstance(detail, str) and detail != message:
+                message = f"{detail} ({message})"
+            return message, code
+        for key in ("detail", "error", "title"):
+            if isinstance(body.get(key), str):
+                return str(body[key]), None
+    if body is None:
+        return f"HTTP {answer.status} with an empty body", None
+    return f"HTTP {answer.status}: {_excerpt(answer.body)}", None
+
+
+def raise_for_answer(answer: HttpAnswer) -> None:
+    """Raise the error an answer stands for; return if it is a success."""
+    status = answer.status
+    if 200 <= status < 300:
+        return
+    message, code = error_message(answer)
+    if status == 429:
+        reset = answer.headers.get("x-rate-limit-reset", "")
+        exhausted = answer.headers.get("x-rate-limit-remaining", "0") == "0"
+        reset_at = float(reset) if exhausted and reset.isdigit() else None
+        raise RateLimited(f"rate limited: {message}", api_code=code, reset_at=reset_at)
+    if status in (401, 403) or code in (32, 135, 215, 220):
+        if code == 135:
+            message += (
+                " The request timestamp is too far from the server's clock: "
+                "check this machine's clock (NTP)."
+            )
+        elif status == 401:
+            message += (
+                " Check X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET"
+                " (or X_BEARER_TOKEN)."
+            )
+        raise AuthError(message, http_status=status, api_code=code)
+    if status >= 500:
+        raise ServerError(message, http_status=status, api_code=code)
+    raise ApiError(message, http_status=status, api_code=code)

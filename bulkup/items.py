@@ -1,0 +1,119 @@
+"""What flows through a run: items to upload, problems found in the sources, results.
+
+An :class:`Item` is one file to upload with its parameters, produced by
+:mod:`bulkup.sources` from directories and manifests (or built by library users).
+A :class:`SourceProblem` stands for an entry that could not become an item (a
+malformed manifest line, a missing file): it still ends in the report, as failed.
+A :class:`Result` is what the report says about one item when it finishes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["succeeded", "failed", "skipped"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One file to upload."""
+
+    #: Unique within a run; defaults to the path as written in the manifest.
+    id: str
+    #: Absolute path of the file.
+    path: Path
+    #: Declared MIME type; None means sniff it from the bytes.
+    media_type: str | None = None
+    #: Canonical category (see :func:`bulkup.spec.normalize_category`); None = automatic.
+    media_category: str | None = None
+    alt_text: str | None = None
+    additional_owners: tuple[str, ...] = ()
+    shared: bool = False
+    #: Where the item came from, for messages: ``"photos.jsonl:12"`` or a directory.
+    source: str = ""
+    #: Manifest fields this version does not interpret, kept for later stages.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceProblem:
+    """An entry of a source that cannot be uploaded, with the reason and the fix."""
+
+    #: The entry's id if it could be read, else ``"<source>:<line>"``.
+    id: str
+    path: str | None
+    #: ``"photos.jsonl:12"``: the file and line (or directory) of the entry.
+    source: str
+    #: One of: invalid_entry, missing_file, not_a_file, unreadable, empty_file,
+    #: duplicate_id, symlink_loop, invalid_value.
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorInfo:
+    """Why an item failed, as the report's ``error`` object."""
+
+    kind: str
+    message: str
+    http_status: int | None = None
+    api_code: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "http_status": self.http_status,
+            "api_code": self.api_code,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """The outcome of one item, one line of the JSON Lines report."""
+
+    id: str
+    path: str | None
+    status: Status
+    media_id_string: str | None = None
+    media_key: str | None = None
+    media_type: str | None = None
+    media_category: str | None = None
+    size: int | None = None
+    #: When the media id stops being usable (UTC).
+    expires_at: dt.datetime | None = None
+    attempts: int = 0
+    elapsed_s: float = 0.0
+    error: ErrorInfo | None = None
+    #: True when the result was taken from the checkpoint without uploading again.
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def as_json(self) -> dict[str, Any]:
+        expires = self.expires_at
+        return {
+            "id": self.id,
+            "path": self.path,
+            "status": self.status,
+            "media_id_string": self.media_id_string,
+            "media_key": self.media_key,
+            "media_type": self.media_type,
+            "media_category": self.media_category,
+            "size": self.size,
+            "expires_at": expires.isoformat().replace("+00:00", "Z") if expires else None,
+            "attempts": self.attempts,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "error": self.error.as_json() if self.error else None,
+            "resumed": self.resumed,
+        }
+
+
+def utc_from_timestamp(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(round(seconds), tz=dt.UTC)

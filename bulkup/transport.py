@@ -1,0 +1,129 @@
+"""Sending one :class:`~bulkup.dialects.HttpRequest` over the shared aiohttp session.
+
+The transport reads the chunk a request carries from disk just before sending it
+(never earlier: memory stays at requests-in-flight × chunk size), signs the
+request, holds the endpoint's share of the rate-limit budget while it is in flight,
+and turns every network failure into a :mod:`bulkup.errors` error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import aiofiles
+import aiohttp
+import anyio
+
+from bulkup.credentials import Auth
+from bulkup.dialects import HttpAnswer, HttpRequest
+from bulkup.errors import FileChanged, TransportError, UploadTimeout
+from bulkup.pacing import Pacer
+
+FORM = "application/x-www-form-urlencoded"
+DEFAULT_CONNECT_TIMEOUT = 30.0
+#: No byte for this long while sending or receiving: the request failed.
+DEFAULT_READ_TIMEOUT = 120.0
+
+
+@dataclass(slots=True)
+class Counters:
+    requests: int = 0
+    bytes_sent: int = 0
+    retries: int = 0
+
+
+class Transport:
+    """Performs requests for every file of one uploader."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        auth: Auth,
+        pacer: Pacer,
+        *,
+        timeout: aiohttp.ClientTimeout | None = None,
+        concurrency: int = 8,
+    ) -> None:
+        self.http = http
+        #: Requests in flight; a chunk is read only after one of these is held.
+        self.requests = anyio.CapacityLimiter(concurrency)
+        self.auth = auth
+        self.pacer = pacer
+        self.timeout = timeout or aiohttp.ClientTimeout(
+            total=None, connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_READ_TIMEOUT
+        )
+        self.counters = Counters()
+
+    async def send(self, request: HttpRequest, path: str | os.PathLike[str] | None) -> HttpAnswer:
+        """Send ``request``; ``path`` is the file its ``media`` range is read from."""
+        async with self.pacer.slot(request.endpoint) as budget, self.requests:
+            data, headers = await self._body(request, path)
+            headers["Authorization"] = self.auth.header(request.method, request.url, request.form)
+            answer = await self._perform(request, data, headers)
+            self.pacer.observe(budget, answer.headers)
+            return answer
+
+    async def _body(
+        self, request: HttpRequest, path: str | os.PathLike[str] | None
+    ) -> tuple[object, dict[str, str]]:
+        if request.form is not None:
+            return urlencode(request.form).encode(), {"Content-Type": FORM}
+        if request.json is not None:
+            return json.dumps(request.json).encode(), {"Content-Type": "application/json"}
+        if request.media is None:
+            return None, {}
+        assert path is not None
+        chunk = await read_chunk(path, *request.media)
+        writer = aiohttp.MultipartWriter("form-data")
+        for name, value in request.fields:
+            part = writer.append(value)
+            part.set_content_disposition("form-data", name=name)
+        media = writer.append(chunk, {"Content-Type": "application/octet-stream"})
+        media.set_content_disposition("form-data", name="media", filename="blob")
+        return writer, {}
+
+    async def _perform(
+        self, request: HttpRequest, data: object, headers: dict[str, str]
+    ) -> HttpAnswer:
+        self.counters.requests += 1
+        try:
+            async with self.http.request(
+                request.method, request.url, data=data, headers=headers, timeout=self.timeout
+            ) as resp:
+                body = await resp.read()
+                if request.media is not None:
+                    self.counters.bytes_sent += request.media[1]
+                return HttpAnswer(resp.status, resp.headers, body)
+        except TimeoutError as exc:
+            raise UploadTimeout(f"{request.endpoint}: no answer in time ({exc!r})") from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{request.endpoint}: {_describe(exc)}") from exc
+
+
+async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> bytes:
+    """Exactly ``length`` bytes at ``offset``, or :class:`FileChanged` if the file shrank."""
+    try:
+        async with aiofiles.open(path, "rb") as fh:
+            await fh.seek(offset)
+            data = await fh.read(length)
+    except FileNotFoundError:
+        raise FileChanged(f"{os.fspath(path)} was deleted during the upload") from None
+    if len(data) != length:
+        raise FileChanged(
+            f"{os.fspath(path)} changed during the upload: expected {length} bytes at "
+            f"offset {offset}, read {len(data)}"
+        )
+    return data
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection before answering"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not trusted ({exc.certificate_error}); see --ca-bundle/--insecure"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,329 @@
+"""The public uploader: ``async with Uploader(...) as up``.
+
+- ``await up.upload(path)`` uploads one file and returns its :class:`Result`.
+- ``async for result in up.upload_many(items, checkpoint=...)`` uploads many,
+  streaming each result as its item finishes.
+
+One :class:`Uploader` owns one aiohttp session and one rate-limit pacer, shared by
+every upload it performs; it installs no signal handlers and keeps no global state,
+so a service can hold one for its lifetime. Limits (see :class:`UploadConfig`):
+``concurrency`` requests in flight, ``files_in_flight`` files between INIT and
+FINALIZE, ``segments_per_file`` APPENDs per file. A file is INITed only when it is
+admitted; with a checkpoint, unfinished uploads from an earlier run go first,
+nearest deadline first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import ssl
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from bulkup import spec
+from bulkup.checkpoint import Checkpoint, ItemRecord, RunIdentity
+from bulkup.config import UploadConfig
+from bulkup.credentials import Auth, auth_from_env
+from bulkup.dialects import dialect_for
+from bulkup.errors import ConfigError
+from bulkup.items import ErrorInfo, Item, Result, SourceProblem
+from bulkup.pacing import Pacer
+from bulkup.transport import Transport
+from bulkup.worker import ItemUpload, Runtime
+
+Entry = Item | SourceProblem
+#: Results waiting for a slow consumer before uploads pause.
+RESULT_BUFFER = 64
+
+
+class _Slot:
+    """A files-in-flight slot that can be given back once, from anywhere."""
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self._limiter = limiter
+        self._held = False
+
+    async def acquire(self) -> None:
+        await self._limiter.acquire_on_behalf_of(self)
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._limiter.release_on_behalf_of(self)
+
+
+def problem_result(problem: SourceProblem) -> Result:
+    message = f"{problem.source}: {problem.message}" if problem.source else problem.message
+    return Result(
+        id=problem.id,
+        path=problem.path,
+        status="failed",
+        error=ErrorInfo(kind=problem.kind, message=message),
+    )
+
+
+class Uploader:
+    """Uploads files to the X media upload API (or the emulator)."""
+
+    def __init__(
+        self,
+        config: UploadConfig | None = None,
+        *,
+        auth: Auth | None = None,
+        http: aiohttp.ClientSession | None = None,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config or UploadConfig()
+        self.auth = auth if auth is not None else auth_from_env()
+        self._http = http
+        self._own_http = http is None
+        self._rng = random.Random(seed)
+        self._clock = clock
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+        self._runtime: Runtime | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def __aenter__(self) -> Uploader:
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            if self._http is None:
+                self._http = await stack.enter_async_context(self._new_session())
+            pacer = Pacer(enabled=self.config.pacing, clock=self._clock)
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
+            )
+            transport = Transport(
+                self._http, self.auth, pacer, timeout=timeout, concurrency=self.config.concurrency
+            )
+            dialect = dialect_for(self.config.api, self.config.base_url)
+            self._runtime = Runtime(self.config, dialect, transport, self._rng, self._clock)
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()  # stop background runs nobody consumes any more
+        if self._stack is not None:
+            await self._stack.__aexit__(exc_type, exc, tb)
+        self._stack = self._tg = self._runtime = None
+        if self._own_http:
+            self._http = None
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        if not self.config.verify_tls:
+            ssl_context: ssl.SSLContext | bool = False
+        else:
+            ssl_context = ssl.create_default_context(cafile=self.config.ca_bundle)
+        connector = aiohttp.TCPConnector(
+            limit=self.config.concurrency, limit_per_host=self.config.concurrency, ssl=ssl_context
+        )
+        return aiohttp.ClientSession(connector=connector, raise_for_status=False)
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("use the Uploader as 'async with Uploader(...) as up'")
+        return self._runtime
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        counters = self.runtime.transport.counters
+        return {
+            "requests": counters.requests,
+            "bytes_sent": counters.bytes_sent,
+            "retries": counters.retries,
+            "rate_limit_wait_s": round(self.runtime.transport.pacer.waited_secs, 3),
+        }
+
+    # --- one file ----------------------------------------------------------------------
+    async def upload(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        id: str | None = None,
+        media_type: str | None = None,
+        media_category: str | None = None,
+        alt_text: str | None = None,
+        additional_owners: Iterable[str] = (),
+        shared: bool = False,
+    ) -> Result:
+        """Upload one file now (no checkpoint) and return its result."""
+        category = _category(media_category)
+        item = Item(
+            id=id or os.fspath(path),
+            path=Path(os.path.abspath(path)),  # noqa: ASYNC240 - getcwd only, no disk I/O
+            media_type=media_type,
+            media_category=category,
+            alt_text=alt_text,
+            additional_owners=tuple(additional_owners),
+            shared=shared,
+        )
+        return await ItemUpload(self.runtime, item, None).run()
+
+    # --- many files ----------------------------------------------------------------------
+    async def upload_many(
+        self,
+        items: Iterable[Entry] | AsyncIterable[Entry],
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+    ) -> AsyncIterator[Result]:
+        """Upload every item, yielding each result as soon as its item finishes."""
+        if self._tg is None:
+            raise RuntimeError("use the Uploader as 'async with Uploader(...) as up'")
+        send, receive = anyio.create_memory_object_stream[Result](RESULT_BUFFER)
+        failure: list[BaseException] = []
+        scope = anyio.CancelScope()
+        self._tg.start_soon(self._run_many, items, checkpoint, send, scope, failure)
+        try:
+            async with receive:
+                async for result in receive:
+                    yield result
+        finally:
+            scope.cancel()
+        if failure:
+            raise failure[0]
+
+    async def _run_many(
+        self,
+        items: Iterable[Entry] | AsyncIterable[Entry],
+        checkpoint_path: str | os.PathLike[str] | None,
+        send: MemoryObjectSendStream[Result],
+        scope: anyio.CancelScope,
+        failure: list[BaseException],
+    ) -> None:
+        with scope:
+            async with send:
+                try:
+                    await self._schedule(items, checkpoint_path, send)
+                except Exception as exc:  # handed to the consumer, which re-raises it
+                    failure.append(exc)
+
+    async def _schedule(
+        self,
+        items: Iterable[Entry] | AsyncIterable[Entry],
+        checkpoint_path: str | os.PathLike[str] | None,
+        send: MemoryObjectSendStream[Result],
+    ) -> None:
+        checkpoint = None
+        if checkpoint_path is not None:
+            identity = RunIdentity(
+                endpoint=self.config.base_url, dialect=self.config.api, account=self.auth.account
+            )
+            checkpoint = Checkpoint.open(checkpoint_path, identity)
+        files = anyio.CapacityLimiter(self.config.files_in_flight)
+        try:
+            async with anyio.create_task_group() as tg:
+                seen: set[str] = set()
+                for item in self._resumable(checkpoint):
+                    seen.add(item.id)
+                    await self._admit(tg, files, item, checkpoint, send)
+                async for entry in _aiter(items):
+                    if isinstance(entry, SourceProblem):
+                        await send.send(problem_result(entry))
+                    elif entry.id not in seen:
+                        seen.add(entry.id)
+                        await self._admit(tg, files, entry, checkpoint, send)
+        finally:
+            if checkpoint is not None:
+                checkpoint.close()  # synchronous: runs to the end even when cancelled
+
+    async def _admit(
+        self,
+        tg: TaskGroup,
+        files: anyio.CapacityLimiter,
+        item: Item,
+        checkpoint: Checkpoint | None,
+        send: MemoryObjectSendStream[Result],
+    ) -> None:
+        slot = _Slot(files)
+        await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
+        upload = ItemUpload(self.runtime, item, checkpoint, slot.release)
+
+        async def run() -> None:
+            try:
+                result = await upload.run()
+            finally:
+                slot.release()
+            await send.send(result)
+
+        tg.start_soon(run)
+
+    def _resumable(self, checkpoint: Checkpoint | None) -> list[Item]:
+        """Unfinished uploads of an earlier run that can still continue, nearest deadline first."""
+        if checkpoint is None:
+            return []
+        now, margin = self._clock(), self.config.resume_margin
+        ready: list[tuple[float, Item]] = []
+        for record in checkpoint:
+            deadline = _resume_deadline(record, now, margin)
+            if deadline is not None:
+                ready.append((deadline, _item_from_record(record)))
+        ready.sort(key=lambda pair: pair[0])
+        return [item for _, item in ready]
+
+
+def _resume_deadline(record: ItemRecord, now: float, margin: float) -> float | None:
+    if record.result is not None or not record.media_id:
+        return None
+    if not record.finalized:
+        deadline = record.upload_deadline
+        return deadline if deadline is not None and deadline - margin > now else None
+    if record.processing in ("pending", "in_progress"):
+        expires = record.media_expires_at
+        return expires if expires is not None and expires - margin > now else None
+    return None
+
+
+def _item_from_record(record: ItemRecord) -> Item:
+    params = record.params
+    return Item(
+        id=record.id,
+        path=Path(record.path),
+        media_type=params.get("media_type"),
+        media_category=params.get("media_category"),
+        alt_text=params.get("alt_text"),
+        additional_owners=tuple(params.get("additional_owners") or ()),
+        shared=bool(params.get("shared")),
+        source="checkpoint",
+    )
+
+
+def _category(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        return spec.normalize_category(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+async def _aiter(items: Iterable[Entry] | AsyncIterable[Entry]) -> AsyncIterator[Entry]:
+    if isinstance(items, AsyncIterable):
+        async for entry in items:
+            yield entry
+    else:
+        for entry in items:
+            yield entry

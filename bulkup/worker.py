@@ -1,0 +1,503 @@
+"""Uploading one item: the async loop that performs what its :class:`Session` asks.
+
+:class:`ItemUpload` prepares the plan (type, category, strategy, chunk size),
+decides from the checkpoint whether to reuse a result, resume an upload or start
+over, and then drives the session: INIT, parallel APPEND workers, FINALIZE, STATUS
+polling, alt text. Every acknowledged step goes to the checkpoint at once. The
+files-in-flight slot is released at FINALIZE: waiting for processing is free.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import random
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiofiles
+import anyio
+
+from bulkup import media as mediacheck
+from bulkup import spec
+from bulkup.checkpoint import Checkpoint, ItemRecord
+from bulkup.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
+from bulkup.dialects import Dialect, HttpRequest
+from bulkup.errors import ApiError, FileChanged, FileProblem, TransportError, UploadError
+from bulkup.items import ErrorInfo, Item, Result, utc_from_timestamp
+from bulkup.retry import RetryPolicy
+from bulkup.session import (
+    Initialized,
+    MediaState,
+    Phase,
+    Plan,
+    Request,
+    Session,
+    SimpleUpload,
+    Status,
+    chunk_size_for,
+)
+from bulkup.transport import Transport
+
+#: v1.1 codes (and v2 wording) that mean the server no longer knows the upload.
+_GONE_CODES = (324, 325)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What every item of one uploader shares."""
+
+    config: UploadConfig
+    dialect: Dialect
+    transport: Transport
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.time
+
+
+class SessionGone(UploadError):
+    """The server forgot the upload (expired or unknown id): start over with INIT."""
+
+    kind = "session_expired"
+
+
+@dataclass(slots=True)
+class FileIdentity:
+    size: int
+    mtime_ns: int
+
+
+def identify(path: str) -> FileIdentity:
+    """Size and mtime of a regular, non-empty, readable file, or a clear FileProblem."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileProblem(f"{path}: file not found", kind="missing_file") from None
+    except OSError as exc:
+        raise FileProblem(f"{path}: cannot stat ({exc.strerror})", kind="unreadable") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FileProblem(f"{path}: not a regular file", kind="not_a_file")
+    if st.st_size == 0:
+        raise FileProblem(f"{path}: the file is empty", kind="empty_file")
+    return FileIdentity(st.st_size, st.st_mtime_ns)
+
+
+async def sniff_type(path: str) -> str | None:
+    try:
+        async with aiofiles.open(path, "rb") as fh:
+            head = await fh.read(mediacheck.SNIFF_BYTES)
+    except PermissionError:
+        raise FileProblem(f"{path}: permission denied", kind="unreadable") from None
+    except OSError as exc:
+        raise FileProblem(f"{path}: cannot read ({exc.strerror})", kind="unreadable") from None
+    return mediacheck.sniff(head)
+
+
+def default_category(media_type: str) -> str | None:
+    if media_type == "image/gif":
+        return "tweet_gif"
+    if media_type.startswith("image/"):
+        return "tweet_image"
+    if media_type.startswith("video/"):
+        return "tweet_video"
+    if media_type in ("text/srt", "text/vtt", "application/x-subrip"):
+        return "subtitles"
+    return None
+
+
+class ItemUpload:
+    """The upload of one item, from file checks to its :class:`Result`."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        item: Item,
+        checkpoint: Checkpoint | None,
+        release: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``release`` gives back the files-in-flight slot the item was admitted with."""
+        self.rt = rt
+        self._release_slot = release
+        self.item = item
+        self.path = str(item.path)
+        self.checkpoint = checkpoint
+        self.attempts = 1
+        self.restarts = 0
+        self.started = rt.clock()
+        self.session: Session | None = None
+        self.plan: Plan | None = None
+
+    # --- the whole item ------------------------------------------------------------
+    async def run(self) -> Result:
+        try:
+            identity = identify(self.path)
+            self.plan = await self._plan(identity)
+            reused = self._reuse(identity)
+            if reused is not None:
+                return reused
+            await self._drive(identity)
+            return self._result()
+        except UploadError as exc:
+            return self._failure(exc.info())
+        finally:
+            self._release_slot()
+
+    async def _plan(self, identity: FileIdentity) -> Plan:
+        config = self.rt.config
+        item = self.item
+        media_type = item.media_type or await sniff_type(self.path)
+        media_type = media_type or mimetypes.guess_type(self.path)[0]
+        if not media_type:
+            raise FileProblem(
+                f"{self.path}: unknown media type: neither the bytes nor the extension say what "
+                "it is; set media_type in the manifest",
+                kind="unknown_type",
+            )
+        category = item.media_category or config.category or default_category(media_type)
+        strategy = config.strategy
+        if strategy == "auto":
+            simple_ok = category in (None, "tweet_image", "dm_image")
+            image = media_type.startswith("image/") and media_type != "image/gif"
+            small = identity.size <= SIMPLE_UPLOAD_MAX_BYTES
+            strategy = "simple" if simple_ok and image and small else "chunked"
+        chunk = chunk_size_for(identity.size, config.chunk_size)
+        return Plan(
+            size=identity.size,
+            media_type=media_type,
+            media_category=category,
+            chunk_size=chunk,
+            strategy="simple" if strategy == "simple" else "chunked",
+            additional_owners=item.additional_owners,
+            shared=item.shared,
+        )
+
+    # --- checkpoint decisions --------------------------------------------------------
+    def _reuse(self, identity: FileIdentity) -> Result | None:
+        """A result from the checkpoint, or set up ``self.session`` (fresh or resumed)."""
+        assert self.plan is not None
+        plan, now, margin = self.plan, self.rt.clock(), self.rt.config.resume_margin
+        record = self.checkpoint.get(self.item.id) if self.checkpoint else None
+        same = (
+            record is not None
+            and record.size == identity.size
+            and record.mtime_ns == identity.mtime_ns
+            and record.params == _params(plan, self.item)
+        )
+        if record is not None and same and record.media_id:
+            result = record.result or {}
+            alive = record.media_expires_at is not None and record.media_expires_at > now + margin
+            if result.get("status") == "succeeded" and alive:
+                return self._from_record(record)
+            deadline = record.upload_deadline
+            if not record.finalized and deadline is not None and deadline - margin > now:
+                self.session = Session.resume_upload(
+                    plan,
+                    media_id=record.media_id,
+                    media_key=record.media_key,
+                    deadline=deadline,
+                    acked=set(record.acked),
+                )
+                return None
+            if record.finalized and record.processing in ("pending", "in_progress") and alive:
+                self.session = Session.resume_processing(
+                    plan, media_id=record.media_id, media_key=record.media_key, now=now
+                )
+                return None
+        self.session = Session(plan)
+        self._record_new(identity)
+        return None
+
+    def _record_new(self, identity: FileIdentity) -> None:
+        if self.checkpoint is None or self.plan is None:
+            return
+        self.checkpoint.put(
+            ItemRecord(
+                id=self.item.id,
+                path=self.path,
+                size=identity.size,
+                mtime_ns=identity.mtime_ns,
+                params=_params(self.plan, self.item),
+            )
+        )
+
+    def _save(self, **changes: Any) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.update(self.item.id, **changes)
+
+    # --- driving the session ---------------------------------------------------------
+    async def _drive(self, identity: FileIdentity) -> None:
+        session = self.session
+        assert session is not None
+        if session.phase in (Phase.INIT, Phase.UPLOADING):
+            await self._upload(identity)
+        self._release_slot()  # waiting for processing holds no slot
+        while session.phase is Phase.PROCESSING:
+            await self._poll()
+        if self.item.alt_text and session.phase is Phase.DONE:
+            assert session.media_id is not None
+            await self._call_http(self.rt.dialect.alt_text(session.media_id, self.item.alt_text))
+
+    async def _upload(self, identity: FileIdentity) -> None:
+        session = self.session
+        assert session is not None
+        while True:
+            try:
+                if session.phase is Phase.INIT:
+                    await self._init()
+                if session.phase is Phase.UPLOADING:
+                    await self._append_all()
+                    self._check_unchanged(identity)
+                    await self._finalize()
+                return
+            except SessionGone:
+                if self.restarts >= self.rt.config.max_restarts:
+                    raise
+                self.restarts += 1
+                self.attempts += 1
+                session.restart()
+
+    async def _init(self) -> None:
+        session = self.session
+        assert session is not None
+        request = session.init_request()
+        answer = await self._call(request)
+        now = self.rt.clock()
+        if isinstance(request, SimpleUpload):
+            assert isinstance(answer, MediaState)
+            try:
+                session.on_media_state(answer, now)
+            finally:
+                self._save_state(finalized=True)
+            return
+        assert isinstance(answer, Initialized)
+        session.on_initialized(answer, now)
+        self._save(
+            media_id=session.media_id,
+            media_key=session.media_key,
+            upload_deadline=session.upload_deadline,
+            acked=set(),
+            finalized=False,
+        )
+
+    async def _append_all(self) -> None:
+        assert self.plan is not None
+        workers = min(self.rt.config.segments_per_file, self.plan.segments)
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(workers):
+                    tg.start_soon(self._append_worker)
+        except BaseExceptionGroup as group:
+            raise _single_error(group) from None
+
+    async def _append_worker(self) -> None:
+        session = self.session
+        assert session is not None
+        policy = self._policy()
+        while session.phase is Phase.UPLOADING:
+            if session.upload_expired(self.rt.clock(), 0.0):
+                raise SessionGone("the upload session expired before all segments were sent")
+            append = session.next_append()
+            if append is None:
+                return
+            try:
+                await self._send_once(append)
+            except UploadError as exc:
+                session.on_append_failed(append.index)
+                policy = await self._backoff(policy, exc)
+                continue
+            session.on_appended(append.index)
+            policy = policy.reset()
+            if self.checkpoint is not None:
+                self.checkpoint.ack(self.item.id, append.index)
+
+    async def _finalize(self) -> None:
+        session = self.session
+        assert session is not None
+        request = session.finalize_request()
+        policy = self._policy()
+        ambiguous = False  # an earlier FINALIZE may have taken effect without an answer
+        while True:
+            try:
+                answer = await self._send_once(request)
+                break
+            except UploadError as exc:
+                refused = isinstance(exc, ApiError) and not exc.retryable and not _is_gone(exc)
+                if ambiguous and refused:
+                    answer = await self._call(Status(request.media_id))  # the server knows
+                    break
+                ambiguous = ambiguous or isinstance(exc, TransportError)
+                policy = await self._backoff(policy, exc)
+        assert isinstance(answer, MediaState)
+        try:
+            session.on_media_state(answer, self.rt.clock())
+        finally:
+            self._save_state(finalized=True)
+
+    async def _poll(self) -> None:
+        session = self.session
+        assert session is not None
+        delay = session.next_poll_at - self.rt.clock()
+        if delay > 0:
+            await anyio.sleep(delay)
+        request = session.status_request(self.rt.clock(), self.rt.config.processing_timeout)
+        answer = await self._call(request)
+        assert isinstance(answer, MediaState)
+        try:
+            session.on_media_state(answer, self.rt.clock())
+        finally:
+            self._save_state()
+
+    def _save_state(self, **changes: Any) -> None:
+        session = self.session
+        assert session is not None
+        info = session.processing
+        self._save(
+            media_id=session.media_id,
+            media_key=session.media_key,
+            media_expires_at=session.media_expires_at,
+            processing=info.state if info else "succeeded",
+            **changes,
+        )
+
+    def _check_unchanged(self, identity: FileIdentity) -> None:
+        now = identify(self.path)
+        if (now.size, now.mtime_ns) != (identity.size, identity.mtime_ns):
+            raise FileChanged(
+                f"{self.path} changed during the upload (size or modification time differs); "
+                "it was not finalized. Run again once the file is stable."
+            )
+
+    # --- requests with retries ---------------------------------------------------------
+    def _policy(self) -> RetryPolicy:
+        c = self.rt.config
+        return RetryPolicy(max_attempts=c.max_attempts, base=c.backoff_base, cap=c.backoff_cap)
+
+    async def _backoff(self, policy: RetryPolicy, error: UploadError) -> RetryPolicy:
+        if _is_gone(error):
+            raise SessionGone(error.message, http_status=error.http_status, api_code=error.api_code)
+        policy, delay = policy.next(error, self.rt.rng, self.rt.clock())
+        self.attempts += 1
+        self.rt.transport.counters.retries += 1
+        await anyio.sleep(delay)
+        return policy
+
+    async def _call(self, request: Request) -> Initialized | MediaState | None:
+        policy = self._policy()
+        while True:
+            try:
+                return await self._send_once(request)
+            except UploadError as exc:
+                policy = await self._backoff(policy, exc)
+
+    async def _send_once(self, request: Request) -> Initialized | MediaState | None:
+        http = self.rt.dialect.build(request)
+        answer = await self.rt.transport.send(http, self.path)
+        return self.rt.dialect.parse(request, answer)
+
+    async def _call_http(self, http: HttpRequest) -> None:
+        from bulkup.dialects import raise_for_answer
+
+        policy = self._policy()
+        while True:
+            try:
+                raise_for_answer(await self.rt.transport.send(http, None))
+                return
+            except UploadError as exc:
+                policy = await self._backoff(policy, exc)
+
+    # --- results -----------------------------------------------------------------------
+    def _base(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "id": self.item.id,
+            "path": self.path,
+            "media_type": plan.media_type if plan else self.item.media_type,
+            "media_category": plan.media_category if plan else self.item.media_category,
+            "size": plan.size if plan else None,
+            "attempts": self.attempts,
+            "elapsed_s": self.rt.clock() - self.started,
+        }
+
+    def _result(self) -> Result:
+        session = self.session
+        assert session is not None and session.phase is Phase.DONE
+        expires = session.media_expires_at
+        result = Result(
+            status="succeeded",
+            media_id_string=session.media_id,
+            media_key=session.media_key,
+            expires_at=utc_from_timestamp(expires) if expires else None,
+            **self._base(),
+        )
+        self._save(result=result.as_json(), attempts=self.attempts)
+        return result
+
+    def _failure(self, error: ErrorInfo) -> Result:
+        session = self.session
+        result = Result(
+            status="failed",
+            media_id_string=session.media_id if session else None,
+            media_key=session.media_key if session else None,
+            error=error,
+            **self._base(),
+        )
+        if self.checkpoint is not None and self.checkpoint.get(self.item.id) is not None:
+            self._save(result=result.as_json(), attempts=self.attempts)
+        return result
+
+    def _from_record(self, record: ItemRecord) -> Result:
+        expires = record.media_expires_at
+        return Result(
+            status="succeeded",
+            media_id_string=record.media_id,
+            media_key=record.media_key,
+            expires_at=utc_from_timestamp(expires) if expires else None,
+            resumed=True,
+            **{**self._base(), "attempts": record.attempts},
+        )
+
+
+def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error to report for a failed group of APPEND workers.
+
+    An upload error (a gone session first) wins; anything else (cancellation,
+    a bug) re-raises the group untouched.
+    """
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if not all(isinstance(e, UploadError) for e in leaves):
+        return group
+    gone = [e for e in leaves if isinstance(e, SessionGone)]
+    return (gone or leaves)[0]
+
+
+def _params(plan: Plan, item: Item) -> dict[str, Any]:
+    return {
+        "alt_text": item.alt_text,
+        "media_type": plan.media_type,
+        "media_category": plan.media_category,
+        "chunk_size": plan.chunk_size,
+        "strategy": plan.strategy,
+        "additional_owners": list(plan.additional_owners),
+        "shared": plan.shared,
+    }
+
+
+def _is_gone(error: UploadError) -> bool:
+    if not isinstance(error, ApiError) or error.http_status not in (400, 404):
+        return False
+    if error.api_code in _GONE_CODES:
+        return True
+    text = error.message.lower()
+    return "expired" in text or "was not found" in text
+
+
+__all__ = ["ItemUpload", "Runtime", "default_category", "identify", "spec"]
