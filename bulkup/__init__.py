@@ -1,16 +1,80 @@
 """bulkup: concurrent, resumable bulk uploads to the X (Twitter) media upload API.
 
-The uploader arrives in a later release; today the package provides the local
-emulator of the API (:mod:`bulkup.emulator`, ``bulkup serve``), OAuth 1.0a signing
-(:mod:`bulkup.oauth1`), media checks (:mod:`bulkup.media`) and sample media
-(:mod:`bulkup.samples`).
+::
+
+    import bulkup
+
+    async with bulkup.Uploader(bulkup.UploadConfig(api="v2")) as up:
+        result = await up.upload("clip.mp4")
+        print(result.media_id_string)
+
+        async for result in up.upload_many(bulkup.iter_sources(["photos/"]),
+                                           checkpoint="run.ckpt"):
+            print(result.id, result.status)
+
+The local emulator of the API lives in :mod:`bulkup.emulator` (``bulkup serve``).
 """
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
+
+from bulkup.checkpoint import CheckpointError, CheckpointLocked, CheckpointMismatch
+from bulkup.config import UploadConfig
+from bulkup.credentials import BearerAuth, OAuth1Auth, auth_from_env
+from bulkup.errors import (
+    ApiError,
+    AuthError,
+    BulkupError,
+    ConfigError,
+    FileChanged,
+    FileProblem,
+    ProcessingFailed,
+    ProcessingTimeout,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    TransportError,
+    UploadError,
+    UploadTimeout,
+)
+from bulkup.items import ErrorInfo, Item, Result, SourceProblem
+from bulkup.oauth1 import Credentials
+from bulkup.sources import SourceOptions, iter_sources
+from bulkup.uploader import Uploader
 
 try:
-    __version__ = version("bulkup")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _metadata.version("bulkup")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "BearerAuth",
+    "BulkupError",
+    "CheckpointError",
+    "CheckpointLocked",
+    "CheckpointMismatch",
+    "ConfigError",
+    "Credentials",
+    "ErrorInfo",
+    "FileChanged",
+    "FileProblem",
+    "Item",
+    "OAuth1Auth",
+    "ProcessingFailed",
+    "ProcessingTimeout",
+    "ProtocolError",
+    "RateLimited",
+    "Result",
+    "ServerError",
+    "SourceOptions",
+    "SourceProblem",
+    "TransportError",
+    "UploadConfig",
+    "UploadError",
+    "UploadTimeout",
+    "Uploader",
+    "__version__",
+    "auth_from_env",
+    "iter_sources",
+]
