@@ -29,11 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    from bulkup import cli_upload
+    from bulkup import cli_upload, cli_validate
 
     cli_upload.add_upload(commands)
     cli_upload.add_status(commands)
     cli_upload.add_demo(commands)
+    cli_validate.add_validate(commands)
     _add_serve(commands)
     return parser
 

@@ -181,15 +181,27 @@ async def _upload(
 
     summary = Summary()
     started = time.monotonic()
+    refused: Result | None = None
     try:
         async with Uploader(config, auth=auth) as up:
             async for result in up.upload_many(entries, checkpoint=checkpoint):
                 report.write(result)
                 summary.add(result)
+                if result.error is not None and result.error.kind == "auth_error":
+                    refused = result  # every other file would be refused the same way
+                    break
     except BulkupError as exc:
         print(f"bulkup upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(summary, time.monotonic() - started)
+    if refused is not None:
+        status = refused.error.http_status if refused.error else None
+        print(
+            f"bulkup upload: stopped: the API refused the credentials (HTTP {status}); "
+            "no further files were sent. Fix the credentials and run again.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_OK if summary.all_succeeded else EXIT_FAILED
 
 
@@ -226,17 +238,22 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
 
             async def watch() -> None:
                 nonlocal interrupted
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        if interrupted:
-                            os._exit(EXIT_INTERRUPTED)
-                        interrupted = True
-                        print(
-                            "bulkup: interrupted; saving the checkpoint (again to quit now)",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                        tg.cancel_scope.cancel()
+                try:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for _ in signals:
+                            if interrupted:
+                                os._exit(EXIT_INTERRUPTED)
+                            interrupted = True
+                            print(
+                                "bulkup: interrupted; saving the checkpoint (again to quit now)",
+                                file=sys.stderr,
+                                flush=True,
+                            )
+                            tg.cancel_scope.cancel()
+                finally:
+                    if interrupted:  # the receiver is gone but the cleanup goes on
+                        signal.signal(signal.SIGINT, _exit_at_once)
+                        signal.signal(signal.SIGTERM, _exit_at_once)
 
             async def work() -> None:
                 result.append(await main())
@@ -246,8 +263,16 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
             tg.start_soon(work)
         return result[0] if result else EXIT_INTERRUPTED
 
-    code = anyio.run(runner)
+    try:
+        code = anyio.run(runner)
+    except KeyboardInterrupt:  # between removing one handler and installing the next
+        return EXIT_INTERRUPTED
     return EXIT_INTERRUPTED if interrupted else code
+
+
+def _exit_at_once(signum: int, frame: object) -> None:
+    """A second Ctrl-C/SIGTERM while the checkpoint is being saved: quit now."""
+    os._exit(EXIT_INTERRUPTED)
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -19,6 +19,15 @@ Status = Literal["succeeded", "failed", "skipped"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SubtitleSpec:
+    """A subtitle file (SRT or VTT) to attach to a video item."""
+
+    path: Path
+    language_code: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
     """One file to upload."""
 
@@ -33,6 +42,10 @@ class Item:
     alt_text: str | None = None
     additional_owners: tuple[str, ...] = ()
     shared: bool = False
+    #: Subtitle files to upload and attach (video items only).
+    subtitles: tuple[SubtitleSpec, ...] = ()
+    #: Name of the post this item belongs to (at most 4 images, or 1 GIF, or 1 video).
+    post: str | None = None
     #: Where the item came from, for messages: ``"photos.jsonl:12"`` or a directory.
     source: str = ""
     #: Manifest fields this version does not interpret, kept for later stages.
@@ -91,6 +104,13 @@ class Result:
     error: ErrorInfo | None = None
     #: True when the result was taken from the checkpoint without uploading again.
     resumed: bool = False
+    #: Whether the item's alt text was set (None: the item has none).
+    alt_text_applied: bool | None = None
+    #: Subtitles attached: ``{"language_code", "media_id_string"}`` each.
+    subtitles: tuple[Mapping[str, str], ...] = ()
+    post: str | None = None
+    #: Preflight notes, e.g. an extension that disagrees with the bytes.
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -112,6 +132,10 @@ class Result:
             "elapsed_s": round(self.elapsed_s, 3),
             "error": self.error.as_json() if self.error else None,
             "resumed": self.resumed,
+            "alt_text_applied": self.alt_text_applied,
+            "subtitles": [dict(s) for s in self.subtitles],
+            "post": self.post,
+            "warnings": list(self.warnings),
         }
 
 

@@ -4,44 +4,71 @@ Three steps, all synchronous and free of network I/O:
 
 * :func:`sniff` names the MIME type from the first bytes of a file (magic numbers only;
   extensions and declared types are never trusted).
-* :func:`probe` reads a file into :class:`MediaFacts`: dimensions, frames, duration, codecs.
-  Images go through Pillow, video containers through PyAV, metadata only (nothing is decoded
-  beyond what proves an image whole). Bad media never raises: the facts carry ``error``.
-* :func:`check` judges facts against the rules of one media category (``LIMITS``, taken from
-  section 6 of ``shared/spec/x-media-upload.md``) and returns :class:`Problem` values shaped
-  like the ``processing_info.error`` of the real API: code 1 ``InvalidMedia`` when the bytes
-  cannot be read or are the wrong kind for the category, code 3 ``UnsupportedMedia`` when they
-  are readable but break a rule.
+* :func:`probe` reads a file into :class:`MediaFacts`: dimensions, frames, duration, codecs,
+  GOP structure. Images go through Pillow, video containers through PyAV, metadata only
+  (nothing is decoded beyond what proves an image whole). Bad media never raises: the facts
+  carry ``error``.
+* :func:`check` judges facts against the rules of one media category. It lives in
+  :mod:`bulkup.mediarules` and the rules table in :mod:`bulkup.medialimits`; both are
+  re-exported here, so ``bulkup.media`` stays the one import.
 
 The emulator calls :func:`probe` and :func:`check` at FINALIZE on the assembled bytes, as the
 real server does; the client calls the same pair in preflight, so both reject the same files.
-Open GOP detection is not implemented (not required): it would mean parsing the references of
-every frame after each keyframe, far beyond a metadata probe. Every other rule of the table is
-checked.
+
+**Open GOP** (``MediaFacts.open_gop``) is told from packet timestamps, without decoding: the
+first packets of the video stream are demuxed (at most :data:`GOP_SCAN_PACKETS` packets and
+:data:`GOP_SCAN_BYTES` bytes) and a GOP is open when a packet that follows a keyframe in
+decode order, before the next keyframe, is presented *before* that keyframe (a leading
+B-frame, which references the previous GOP; x264's ``open-gop=1`` makes these). ``False``
+needs proof and no leading picture on the way: the stream ended, or a keyframe after the
+first was followed by the next keyframe or by :data:`GOP_REORDER_PACKETS` packets (the
+deepest reordering H.264 allows). Otherwise (a first GOP longer than the budget, no
+timestamps) the answer is ``None``, unknown and not judged. Not seen: open I-frames that the
+container does not flag as keyframes (FFmpeg's MP4/MOV muxer flags them, as x264 marks them)
+look like any other frame, so such a file passes as closed.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from fractions import Fraction
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 import av
 from PIL import Image
 
-from bulkup.spec import GIF_CATEGORIES, IMAGE_CATEGORIES, VIDEO_CATEGORIES
+from bulkup.medialimits import (
+    GIF_TYPES,
+    IMAGE_TYPES,
+    LIMITS,
+    MAX_GIF_BYTES,
+    MAX_IMAGE_BYTES,
+    MAX_SUBTITLE_BYTES,
+    MAX_SYNC_VIDEO_BYTES,
+    MAX_VIDEO_BYTES,
+    MIB,
+    SUBTITLE_TYPES,
+    VIDEO_TYPES,
+    ImageLimits,
+    Limits,
+    TextLimits,
+    VideoLimits,
+    limits_for,
+)
+from bulkup.mediarules import Problem, check
 
 if TYPE_CHECKING:
     from av.audio.stream import AudioStream
+    from av.container import InputContainer
     from av.video.stream import VideoStream
 
 __all__ = [
     "GIF_TYPES",
+    "GOP_REORDER_PACKETS",
+    "GOP_SCAN_BYTES",
+    "GOP_SCAN_PACKETS",
     "IMAGE_TYPES",
     "LIMITS",
     "MAX_DECODE_PIXELS",
@@ -67,7 +94,6 @@ __all__ = [
 ]
 
 SNIFF_BYTES: Final = 4096
-MIB: Final = 1024 * 1024
 
 # --- sniffing ----------------------------------------------------------------------
 _BOM: Final = b"\xef\xbb\xbf"
@@ -163,6 +189,8 @@ class MediaFacts:
     audio_codec: str | None = None
     audio_profile: str | None = None
     audio_channels: int | None = None
+    #: True: a leading picture was seen (open GOP); False: proven closed; None: unknown.
+    open_gop: bool | None = None
     error: str | None = None
 
 
@@ -302,9 +330,44 @@ def _probe_video(path: Path, mime: str, size: int) -> MediaFacts:
                 return MediaFacts(mime=mime, size=size, error="no video stream")
             video = container.streams.video[0]
             audio = container.streams.audio[0] if container.streams.audio else None
-            return _video_facts(mime, size, container.duration, video, audio)
+            facts = _video_facts(mime, size, container.duration, video, audio)
+            return replace(facts, open_gop=_open_gop(container, video))
     except Exception as exc:  # PyAV raises av.error.* (OSError/ValueError subclasses) and more
         return _broken(path, mime, size, exc)
+
+
+# Bounds of the open-GOP scan: two GOPs of 1-2 s at 60 fps fit, and the default x264 GOP
+# of 250 frames; the bytes are a few seconds of the highest bitrates a phone records.
+GOP_SCAN_PACKETS: Final = 300
+GOP_SCAN_BYTES: Final = 32 * MIB
+#: Leading pictures follow their keyframe within this many packets (H.264's largest DPB).
+GOP_REORDER_PACKETS: Final = 16
+
+
+def _open_gop(container: InputContainer, video: VideoStream) -> bool | None:
+    """Whether a GOP among the first ones is open: see the module docstring."""
+    keyframe_pts: int | None = None
+    keyframes = after = packets = read = 0
+    try:
+        for packet in container.demux(video):
+            if packet.pts is None or not packet.size:  # the flush packet, or no timestamps
+                continue
+            if packet.is_keyframe:
+                if keyframes >= 2:  # a whole GOP after the first one was seen
+                    return False
+                keyframe_pts, keyframes, after = packet.pts, keyframes + 1, 0
+            elif keyframe_pts is not None:
+                if packet.pts < keyframe_pts:
+                    return True
+                after += 1
+                if keyframes >= 2 and after >= GOP_REORDER_PACKETS:
+                    return False
+            packets, read = packets + 1, read + packet.size
+            if packets >= GOP_SCAN_PACKETS or read >= GOP_SCAN_BYTES:
+                return None
+    except av.FFmpegError:  # damaged data further in: the headers were fine, judge no GOP
+        return None
+    return False if keyframes else None
 
 
 # AVFieldOrder: 0 unknown, 1 progressive, 2.. the four interlaced orders.
@@ -347,283 +410,3 @@ def _duration(video: VideoStream, container_duration: int | None) -> float | Non
     if container_duration:
         return container_duration / av.time_base
     return None
-
-
-# --- limits ------------------------------------------------------------------------
-IMAGE_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-GIF_TYPES: Final = frozenset({"image/gif"})
-VIDEO_TYPES: Final = frozenset({"video/mp4", "video/quicktime"})
-SUBTITLE_TYPES: Final = frozenset({"text/srt", "text/vtt"})
-
-MAX_IMAGE_BYTES: Final = 5 * MIB
-MAX_GIF_BYTES: Final = 15 * MIB
-MAX_VIDEO_BYTES: Final = 512 * MIB
-MAX_SYNC_VIDEO_BYTES: Final = 15 * MIB
-MAX_SUBTITLE_BYTES: Final = 1 * MIB  # Choice: the spec says "small"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageLimits:
-    """Still images and GIFs. ``None`` means no limit."""
-
-    types: frozenset[str]
-    max_bytes: int
-    allow_animated: bool
-    max_width: int | None = None
-    max_height: int | None = None
-    max_frames: int | None = None
-    max_total_pixels: int | None = None  # width * height * frames
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VideoLimits:
-    """Video. Dimensions are orientation-free: the long side against ``max_long_side``."""
-
-    types: frozenset[str] = VIDEO_TYPES
-    max_bytes: int = MAX_VIDEO_BYTES
-    min_duration: float = 0.5
-    max_duration: float = 140.0
-    min_side: int = 32
-    max_long_side: int = 1280
-    max_short_side: int = 1024
-    min_aspect: Fraction = Fraction(1, 3)
-    max_aspect: Fraction = Fraction(3, 1)
-    max_fps: float = 60.0  # newer best-practices page; the v1.1 guide said 40
-    video_codecs: frozenset[str] = frozenset({"h264"})
-    pix_fmts: frozenset[str] = frozenset({"yuv420p", "yuvj420p"})
-    audio_codecs: frozenset[str] = frozenset({"aac"})
-    audio_profiles: frozenset[str] = frozenset({"LC"})
-    max_audio_channels: int = 2
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TextLimits:
-    types: frozenset[str] = SUBTITLE_TYPES
-    max_bytes: int = MAX_SUBTITLE_BYTES
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """One row of the rules table: what a category accepts, by kind of media."""
-
-    category: str | None
-    image: ImageLimits | None = None
-    video: VideoLimits | None = None
-    text: TextLimits | None = None
-
-    @property
-    def types(self) -> frozenset[str]:
-        kinds = (self.image, self.video, self.text)
-        return frozenset[str]().union(*(k.types for k in kinds if k is not None))
-
-
-_STILL: Final = ImageLimits(types=IMAGE_TYPES, max_bytes=MAX_IMAGE_BYTES, allow_animated=False)
-_GIF: Final = ImageLimits(
-    types=GIF_TYPES,
-    max_bytes=MAX_GIF_BYTES,
-    allow_animated=True,
-    max_width=1280,
-    max_height=1080,
-    max_frames=350,
-    max_total_pixels=300_000_000,
-)
-_VIDEO: Final = VideoLimits()
-
-#: The rules per canonical category; ``None`` is an upload without ``media_category``:
-#: images (animated GIF included) up to 5 MB, video on the synchronous path.
-LIMITS: Final[Mapping[str | None, Limits]] = MappingProxyType(
-    {
-        **{c: Limits(category=c, image=_STILL) for c in sorted(IMAGE_CATEGORIES)},
-        **{c: Limits(category=c, image=_GIF) for c in sorted(GIF_CATEGORIES)},
-        **{c: Limits(category=c, video=_VIDEO) for c in sorted(VIDEO_CATEGORIES)},
-        "subtitles": Limits(category="subtitles", text=TextLimits()),
-        None: Limits(
-            category=None,
-            image=ImageLimits(types=IMAGE_TYPES, max_bytes=MAX_IMAGE_BYTES, allow_animated=True),
-            video=VideoLimits(max_bytes=MAX_SYNC_VIDEO_BYTES, max_duration=30.0),
-        ),
-    }
-)
-
-
-def limits_for(category: str | None) -> Limits:
-    """The rules for a canonical category (see :func:`bulkup.spec.normalize_category`)."""
-    try:
-        return LIMITS[category]
-    except KeyError:
-        raise ValueError(f"unknown media category {category!r}") from None
-
-
-# --- checking ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why the endpoint would reject the media, as in ``processing_info.error``."""
-
-    code: int
-    name: str
-    message: str
-
-
-def _invalid(message: str) -> Problem:
-    return Problem(1, "InvalidMedia", message)
-
-
-def _unsupported(message: str) -> Problem:
-    return Problem(3, "UnsupportedMedia", message)
-
-
-_KIND_NAMES: Final = {"image": "image", "video": "video", "text": "subtitle"}
-
-
-def check(
-    facts: MediaFacts, category: str | None, *, declared_type: str | None = None
-) -> list[Problem]:
-    """Every rule of ``limits_for(category)`` that ``facts`` breaks; empty means acceptable.
-
-    An ``InvalidMedia`` problem (unreadable, or the wrong kind of media for the
-    category, or bytes of another family than ``declared_type``) is returned alone; otherwise
-    all broken rules are listed as ``UnsupportedMedia``, the size first. Facts that are
-    ``None`` are unknown and not judged: facts from :func:`sniff` alone pass every rule but
-    the type.
-    """
-    limits = limits_for(category)
-    if facts.mime is None:
-        return [_invalid("media type unrecognized.")]
-    family = _family(facts.mime) or ""
-    kind = _KIND_NAMES.get(family, family)
-    if facts.error is not None:
-        return [_invalid(f"Unsupported {kind} format: {facts.error}")]
-    declared = _family(declared_type)
-    if declared in _KIND_NAMES and declared != family:
-        return [_invalid(f"media_type {declared_type} does not match the {facts.mime} bytes")]
-    rules = {"image": limits.image, "video": limits.video, "text": limits.text}.get(family)
-    if rules is None or facts.mime not in rules.types:
-        where = category or "uploads without media_category"
-        return [_invalid(f"Unsupported {kind} format: {facts.mime} is not accepted for {where}")]
-    if isinstance(rules, ImageLimits):
-        return _check_image(facts, rules, category)
-    if isinstance(rules, VideoLimits):
-        return _check_video(facts, rules)
-    return _check_size(facts, rules.max_bytes, "Subtitle")
-
-
-def _check_size(facts: MediaFacts, max_bytes: int, kind: str) -> list[Problem]:
-    if facts.size <= max_bytes:
-        return []
-    return [_unsupported(f"{kind} file size must be <= {max_bytes} bytes, got {facts.size}")]
-
-
-def _check_image(facts: MediaFacts, rules: ImageLimits, category: str | None) -> list[Problem]:
-    if facts.animated and not rules.allow_animated:
-        return [_invalid(f"Animated images are not accepted for {category}; use a *_gif category")]
-    problems = _check_size(facts, rules.max_bytes, "GIF" if facts.mime in GIF_TYPES else "Image")
-    width, height, frames = facts.width or 0, facts.height or 0, facts.frames or 1
-    if (rules.max_width and width > rules.max_width) or (
-        rules.max_height and height > rules.max_height
-    ):
-        limit = f"{rules.max_width}x{rules.max_height}"
-        problems.append(_unsupported(f"Resolution {width}x{height} exceeds max of {limit}"))
-    if rules.max_frames and frames > rules.max_frames:
-        problems.append(_unsupported(f"Frame count {frames} exceeds max of {rules.max_frames}"))
-    if rules.max_total_pixels and width * height * frames > rules.max_total_pixels:
-        total = width * height * frames
-        problems.append(
-            _unsupported(f"Pixel count {total} exceeds max of {rules.max_total_pixels}")
-        )
-    return problems
-
-
-def _check_video(facts: MediaFacts, rules: VideoLimits) -> list[Problem]:
-    return [
-        *_check_size(facts, rules.max_bytes, "Video"),
-        *_check_duration(facts.duration, rules),
-        *_check_geometry(facts, rules),
-        *_check_video_stream(facts, rules),
-        *_check_audio(facts, rules),
-    ]
-
-
-def _check_duration(duration: float | None, rules: VideoLimits) -> list[Problem]:
-    if duration is None:
-        return []
-    if duration > rules.max_duration:
-        return [
-            _unsupported(
-                f"Duration {_scala(duration)} exceeds max duration of {_scala(rules.max_duration)}"
-            )
-        ]
-    if duration < rules.min_duration:
-        return [
-            _unsupported(
-                f"Duration {_scala(duration)} is shorter than min duration of "
-                f"{_scala(rules.min_duration)}"
-            )
-        ]
-    return []
-
-
-def _scala(seconds: float) -> str:
-    """Seconds in the server's Scala style: ``140`` -> ``2.minutes+20.seconds``."""
-    millis = round(seconds * 1000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    parts = [(minutes, "minutes"), (secs, "seconds"), (millis, "milliseconds")]
-    return "+".join(f"{n}.{unit}" for n, unit in parts if n) or "0.seconds"
-
-
-def _check_geometry(facts: MediaFacts, rules: VideoLimits) -> list[Problem]:
-    problems = []
-    if facts.width is not None and facts.height is not None:
-        problems += _check_dimensions(facts.width, facts.height, rules)
-    sar = facts.sample_aspect_ratio
-    if sar is not None and sar[0] != sar[1] and sar[0] != 0:
-        problems.append(_unsupported(f"Pixel aspect ratio {sar[0]}:{sar[1]} is not 1:1"))
-    if facts.interlaced:
-        problems.append(_unsupported("Interlaced video is not supported; use progressive scan"))
-    return problems
-
-
-def _check_dimensions(width: int, height: int, rules: VideoLimits) -> list[Problem]:
-    problems = []
-    long_side, short_side = max(width, height), min(width, height)
-    if (
-        short_side < rules.min_side
-        or long_side > rules.max_long_side
-        or short_side > rules.max_short_side
-    ):
-        allowed = f"{rules.min_side}x{rules.min_side}..{rules.max_long_side}x{rules.max_short_side}"
-        problems.append(_unsupported(f"Invalid dimensions {width}x{height}: allowed {allowed}"))
-    if height and not rules.min_aspect <= Fraction(width, height) <= rules.max_aspect:
-        problems.append(_unsupported(f"Invalid aspect ratio {width}x{height}: allowed 1:3..3:1"))
-    return problems
-
-
-def _check_video_stream(facts: MediaFacts, rules: VideoLimits) -> list[Problem]:
-    problems = []
-    if facts.video_codec is not None and facts.video_codec not in rules.video_codecs:
-        problems.append(_unsupported(f"Unsupported video codec {facts.video_codec}: use H.264"))
-    if facts.pix_fmt is not None and facts.pix_fmt not in rules.pix_fmts:
-        problems.append(_unsupported(f"Unsupported pixel format {facts.pix_fmt}: use yuv420p"))
-    if facts.fps is not None and facts.fps > rules.max_fps + 0.01:
-        problems.append(
-            _unsupported(f"Frame rate {facts.fps:.2f} fps exceeds max of {rules.max_fps:g}")
-        )
-    return problems
-
-
-def _check_audio(facts: MediaFacts, rules: VideoLimits) -> list[Problem]:
-    if facts.audio_codec is None:
-        return []  # audio is optional
-    problems = []
-    if facts.audio_codec not in rules.audio_codecs:
-        problems.append(_unsupported(f"Unsupported audio codec {facts.audio_codec}: use AAC-LC"))
-    elif facts.audio_profile is not None and facts.audio_profile not in rules.audio_profiles:
-        problems.append(
-            _unsupported(f"Unsupported AAC profile {facts.audio_profile}: use Low Complexity")
-        )
-    channels = facts.audio_channels or 0
-    if channels > rules.max_audio_channels:
-        problems.append(
-            _unsupported(f"Audio has {channels} channels: only mono or stereo is supported")
-        )
-    return problems

@@ -52,8 +52,11 @@ class Budget:
             reset = float(headers["x-rate-limit-reset"])
         except (KeyError, ValueError):
             return
-        if self.reset is not None and reset == self.reset and self.remaining is not None:
-            remaining = min(remaining, self.remaining)  # answers may arrive out of order
+        if self.reset is not None and self.remaining is not None:
+            if reset < self.reset:
+                return  # a late answer from a window that has already turned
+            if reset == self.reset:
+                remaining = min(remaining, self.remaining)  # answers may arrive out of order
         self.limit, self.remaining, self.reset = limit, remaining, reset
 
 

@@ -31,6 +31,9 @@ DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_CHECK_AFTER_SECS = 2.0
 #: Largest wait between STATUS polls, whatever the server says.
 MAX_CHECK_AFTER_SECS = 60.0
+#: Smallest wait between two STATUS polls: a server that keeps answering
+#: ``check_after_secs: 0`` must not make us spin through the STATUS rate budget.
+MIN_REPOLL_SECS = 1.0
 
 Strategy = Literal["chunked", "simple"]
 
@@ -286,12 +289,15 @@ class Session:
             )
         if info.state not in ("pending", "in_progress"):
             raise ProtocolError(f"unknown processing state {info.state!r}")
+        polled_before = self.processing_started is not None
         if self.processing_started is None:
             self.processing_started = now
         self.phase = Phase.PROCESSING
         wait = info.check_after_secs
         if wait is None or wait < 0:
             wait = DEFAULT_CHECK_AFTER_SECS
+        if polled_before:
+            wait = max(wait, MIN_REPOLL_SECS)
         self.next_poll_at = now + min(wait, MAX_CHECK_AFTER_SECS)
 
     def status_request(self, now: float, timeout: float) -> Status:

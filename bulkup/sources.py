@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import IO, Any, Final
 
-from bulkup.items import Item, SourceProblem
+from bulkup.items import Item, SourceProblem, SubtitleSpec
 from bulkup.spec import CATEGORIES, MAX_ADDITIONAL_OWNERS, MAX_ALT_TEXT_CHARS, normalize_category
 
 __all__ = [
@@ -48,7 +48,17 @@ __all__ = [
 MANIFEST_SUFFIXES: Final = frozenset({".jsonl", ".ndjson", ".json", ".csv"})
 #: Fields a manifest entry may set; any other field is kept in :attr:`Item.extra`.
 MANIFEST_FIELDS: Final = frozenset(
-    {"path", "id", "media_category", "media_type", "alt_text", "additional_owners", "shared"}
+    {
+        "path",
+        "id",
+        "media_category",
+        "media_type",
+        "alt_text",
+        "additional_owners",
+        "shared",
+        "subtitles",
+        "post",
+    }
 )
 
 _JSONL_FIX: Final = 'each line must be one JSON object like {"path": "a.jpg"}'
@@ -261,7 +271,7 @@ class _Manifest:
             path = os.path.abspath(os.path.join(self.folder, os.path.expanduser(text)))
             item_id = _entry_id(entry, text)
             self.ids.claim(item_id, where)
-            fields = _fields(entry, self.default_category)
+            fields = _fields(entry, self.default_category, self.folder)
             _check_file(path, f"check the path; relative paths start at {self.folder}")
         except _Reject as reject:
             return reject.problem(where, item_id=item_id, path=path)
@@ -445,9 +455,11 @@ def _entry_id(entry: Mapping[str, Any], path_text: str) -> str:
     return value
 
 
-def _fields(entry: Mapping[str, Any], default_category: str | None) -> dict[str, Any]:
+def _fields(entry: Mapping[str, Any], default_category: str | None, folder: str) -> dict[str, Any]:
     category = entry.get("media_category")
     return {
+        "subtitles": _subtitles(entry.get("subtitles"), folder),
+        "post": _post(entry.get("post")),
         "media_category": default_category if category is None else _category(category),
         "media_type": _media_type(entry.get("media_type")),
         "alt_text": _alt_text(entry.get("alt_text")),
@@ -455,6 +467,53 @@ def _fields(entry: Mapping[str, Any], default_category: str | None) -> dict[str,
         "shared": _shared(entry.get("shared")),
         "extra": {key: value for key, value in entry.items() if key not in MANIFEST_FIELDS},
     }
+
+
+_SUBTITLE_FIX: Final = (
+    'give a list like [{"path": "en.srt", "language_code": "en", "display_name": "English"}]'
+)
+_LANGUAGE: Final = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+
+
+def _subtitles(value: object, folder: str) -> tuple[SubtitleSpec, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):  # CSV: "en.srt:en:English;fr.srt:fr"
+        value = [
+            dict(zip(("path", "language_code", "display_name"), part.split(":"), strict=False))
+            for part in value.split(";")
+            if part.strip()
+        ]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _invalid("subtitles", value, _SUBTITLE_FIX)
+    specs = []
+    for entry in value:
+        path, language = entry.get("path"), entry.get("language_code")
+        if not isinstance(path, str) or not path.strip():
+            raise _invalid("subtitles", value, "each subtitle needs a path; " + _SUBTITLE_FIX)
+        if not isinstance(language, str) or not _LANGUAGE.fullmatch(language.strip()):
+            raise _invalid(
+                "subtitles", value, "each subtitle needs a BCP 47 language_code (en, pt-BR)"
+            )
+        name = entry.get("display_name")
+        full = os.path.abspath(os.path.join(folder, os.path.expanduser(path.strip())))
+        _check_file(full, f"check the subtitle path; relative paths start at {folder}")
+        specs.append(
+            SubtitleSpec(
+                path=Path(full),
+                language_code=language.strip(),
+                display_name=str(name) if name else None,
+            )
+        )
+    return tuple(specs)
+
+
+def _post(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise _invalid("post", value, "name the post with a string or a number")
+    return str(value)
 
 
 def _category(value: object) -> str:
