@@ -20,6 +20,7 @@ from bulkup.config import UploadConfig, parse_size
 from bulkup.credentials import Auth, auth_from_env
 from bulkup.errors import BulkupError, ConfigError
 from bulkup.items import Item, Result, SourceProblem
+from bulkup.posts import PostPlan, plan_posts
 from bulkup.report import ReportWriter, Summary, print_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -97,6 +98,18 @@ def add_upload(commands: Any) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="list what would be uploaded; send nothing"
     )
+    p.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="skip checking files against their category's rules before sending",
+    )
+    p.add_argument(
+        "--posts",
+        type=Path,
+        metavar="FILE",
+        help="write one JSON line per post group (manifest field 'post') with its media ids",
+    )
     p.set_defaults(handler=run_upload)
 
 
@@ -141,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> UploadConfig:
         max_attempts=args.max_attempts,
         processing_timeout=args.processing_timeout,
         verify_tls=not args.insecure,
+        preflight=args.preflight,
         ca_bundle=args.ca_bundle,
     )
 
@@ -165,7 +179,14 @@ def run_upload(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             return _dry_run(entries, report)
-        return _run_interruptible(lambda: _upload(config, auth, entries, args.checkpoint, report))
+        # A first pass reads the post groups, so no item of a bad post is uploaded.
+        posts = plan_posts(iter_sources(args.sources, options), default_category=config.category)
+        code = _run_interruptible(
+            lambda: _upload(config, auth, entries, args.checkpoint, report, posts)
+        )
+        if args.posts is not None:
+            posts.write(args.posts)
+        return code
     finally:
         report.close()
 
@@ -176,6 +197,7 @@ async def _upload(
     entries: Iterable[Item | SourceProblem],
     checkpoint: Path | None,
     report: ReportWriter,
+    posts: PostPlan | None = None,
 ) -> int:
     from bulkup.uploader import Uploader
 
@@ -184,12 +206,11 @@ async def _upload(
     refused: Result | None = None
     try:
         async with Uploader(config, auth=auth) as up:
-            async for result in up.upload_many(entries, checkpoint=checkpoint):
+            async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
                 report.write(result)
                 summary.add(result)
-                if result.error is not None and result.error.kind == "auth_error":
-                    refused = result  # every other file would be refused the same way
-                    break
+                if refused is None and result.error and result.error.kind == "auth_error":
+                    refused = result  # the uploader sends nothing more; the rest is skipped
     except BulkupError as exc:
         print(f"bulkup upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -198,7 +219,7 @@ async def _upload(
         status = refused.error.http_status if refused.error else None
         print(
             f"bulkup upload: stopped: the API refused the credentials (HTTP {status}); "
-            "no further files were sent. Fix the credentials and run again.",
+            "the files not yet sent are reported skipped. Fix the credentials and run again.",
             file=sys.stderr,
         )
         return EXIT_USAGE

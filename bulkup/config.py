@@ -51,6 +51,8 @@ class UploadConfig:
     #: Category for items that name none; None picks one from the media type.
     category: str | None = None
     strategy: StrategyChoice = "auto"
+    #: Check every file against its category's rules before any byte is sent.
+    preflight: bool = True
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     backoff_base: float = DEFAULT_BACKOFF_BASE
     backoff_cap: float = DEFAULT_BACKOFF_CAP

@@ -69,6 +69,10 @@ class Dialect(Protocol):
 
     def alt_text(self, media_id: str, text: str) -> HttpRequest: ...
 
+    def subtitles(
+        self, video_id: str, category: str, subtitle_id: str, language: str, name: str
+    ) -> HttpRequest: ...
+
 
 def _owners(owners: tuple[str, ...]) -> str:
     return ",".join(owners)
@@ -126,6 +130,18 @@ class V1:
     def alt_text(self, media_id: str, text: str) -> HttpRequest:
         body = {"media_id": media_id, "alt_text": {"text": text}}
         return HttpRequest("POST", self.base + spec.V1_METADATA, "metadata", json=body)
+
+    def subtitles(
+        self, video_id: str, category: str, subtitle_id: str, language: str, name: str
+    ) -> HttpRequest:
+        entry = {"media_id": subtitle_id, "language_code": language, "display_name": name}
+        body = {
+            "media_id": video_id,
+            "media_category": category,
+            "subtitle_info": {"subtitles": [entry]},
+        }
+        url = self.base + spec.V1_SUBTITLES_CREATE
+        return HttpRequest("POST", url, "subtitles_create", json=body)
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
         raise_for_answer(answer)
@@ -189,6 +205,13 @@ class V2:
     def alt_text(self, media_id: str, text: str) -> HttpRequest:
         body = {"id": media_id, "metadata": {"alt_text": {"text": text}}}
         return HttpRequest("POST", self.base + spec.V2_METADATA, "metadata", json=body)
+
+    def subtitles(
+        self, video_id: str, category: str, subtitle_id: str, language: str, name: str
+    ) -> HttpRequest:
+        entry = {"id": subtitle_id, "language_code": language, "display_name": name}
+        body = {"id": video_id, "media_category": category, "subtitles": entry}
+        return HttpRequest("POST", self.base + spec.V2_SUBTITLES, "subtitles_create", json=body)
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
         raise_for_answer(answer)

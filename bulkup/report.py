@@ -49,6 +49,10 @@ class ReportWriter:
         self._out = None
 
 
+#: Distinct failure messages the summary shows.
+MAX_SUMMARY_FAILURES = 10
+
+
 @dataclass(slots=True)
 class Summary:
     """Counts for the end-of-run summary."""
@@ -56,7 +60,8 @@ class Summary:
     counts: Counter[str] = field(default_factory=Counter)
     bytes_uploaded: int = 0
     resumed: int = 0
-    failures: list[Result] = field(default_factory=list)
+    #: Failure message → ids of the items that failed with it (in order).
+    failures: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, result: Result) -> None:
         self.counts[result.status] += 1
@@ -64,8 +69,9 @@ class Summary:
             self.bytes_uploaded += result.size or 0
         if result.resumed:
             self.resumed += 1
-        if result.status == "failed" and len(self.failures) < 10:
-            self.failures.append(result)
+        if result.status == "failed":
+            message = result.error.message if result.error else "unknown error"
+            self.failures.setdefault(message, []).append(result.id)
 
     @property
     def total(self) -> int:
@@ -83,12 +89,12 @@ class Summary:
             f"({self.resumed} from the checkpoint), {self.counts['failed']} failed, "
             f"{self.counts['skipped']} skipped; {mib:.1f} MiB in {elapsed:.1f} s ({rate:.1f} MiB/s)"
         ]
-        for result in self.failures:
-            error = result.error
-            lines.append(f"  failed {result.id}: {error.message if error else 'unknown error'}")
-        hidden = self.counts["failed"] - len(self.failures)
+        for message, ids in list(self.failures.items())[:MAX_SUMMARY_FAILURES]:
+            who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+            lines.append(f"  failed {who}: {message}")
+        hidden = len(self.failures) - MAX_SUMMARY_FAILURES
         if hidden > 0:
-            lines.append(f"  … and {hidden} more failures: see the report")
+            lines.append(f"  … and {hidden} more kinds of failure: see the report")
         return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ import anyio
 
 from bulkup.credentials import Auth
 from bulkup.dialects import HttpAnswer, HttpRequest
-from bulkup.errors import FileChanged, TransportError, UploadTimeout
+from bulkup.errors import FileChanged, TransportError, UploadError, UploadTimeout
 from bulkup.pacing import Pacer
 
 FORM = "application/x-www-form-urlencoded"
@@ -56,10 +56,18 @@ class Transport:
             total=None, connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_READ_TIMEOUT
         )
         self.counters = Counters()
+        self.refused: UploadError | None = None
+
+    def refuse(self, error: UploadError) -> None:
+        """The API refused the credentials: every later request fails with ``error``."""
+        if self.refused is None:
+            self.refused = error
 
     async def send(self, request: HttpRequest, path: str | os.PathLike[str] | None) -> HttpAnswer:
         """Send ``request``; ``path`` is the file its ``media`` range is read from."""
         async with self.pacer.slot(request.endpoint) as budget, self.requests:
+            if self.refused is not None:
+                raise self.refused  # the credentials were refused: send nothing more
             data, headers = await self._body(request, path)
             headers["Authorization"] = self.auth.header(request.method, request.url, request.form)
             answer = await self._perform(request, data, headers)

@@ -16,6 +16,7 @@ nearest deadline first.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import ssl
@@ -36,8 +37,9 @@ from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, auth_from_env
 from bulkup.dialects import dialect_for
 from bulkup.errors import ConfigError
-from bulkup.items import ErrorInfo, Item, Result, SourceProblem
+from bulkup.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.pacing import Pacer
+from bulkup.posts import PostPlan
 from bulkup.transport import Transport
 from bulkup.worker import ItemUpload, Runtime
 
@@ -64,13 +66,46 @@ class _Slot:
 
 
 def problem_result(problem: SourceProblem) -> Result:
-    message = f"{problem.source}: {problem.message}" if problem.source else problem.message
+    message = problem.message
+    if problem.source and not message.startswith(problem.source):
+        message = f"{problem.source}: {message}"
     return Result(
         id=problem.id,
         path=problem.path,
         status="failed",
         error=ErrorInfo(kind=problem.kind, message=message),
     )
+
+
+def _unsent(item: Item, status: Status, error: ErrorInfo) -> Result:
+    return Result(id=item.id, path=os.fspath(item.path), post=item.post, status=status, error=error)
+
+
+class _Run:
+    """One ``upload_many`` run: where results go, and what stops items being sent."""
+
+    def __init__(self, send: MemoryObjectSendStream[Result], posts: PostPlan | None) -> None:
+        self.send = send
+        self.posts = posts
+        self.blocked = dict(posts.blocked) if posts is not None else {}
+        self.refused: ErrorInfo | None = None
+
+    def refusal(self, item: Item) -> Result | None:
+        """A result for ``item`` without sending it, if it must not be sent."""
+        if item.id in self.blocked:
+            error = ErrorInfo(kind="post_group", message=self.blocked[item.id])
+            return _unsent(item, "failed", error)
+        if self.refused is not None:
+            message = f"not sent: the API refused the credentials ({self.refused.message})"
+            return _unsent(item, "skipped", dataclasses.replace(self.refused, message=message))
+        return None
+
+    async def emit(self, result: Result) -> None:
+        if result.error is not None and result.error.kind == "auth_error":
+            self.refused = self.refused or result.error
+        if self.posts is not None:
+            self.posts.record(result)
+        await self.send.send(result)
 
 
 class Uploader:
@@ -189,14 +224,22 @@ class Uploader:
         items: Iterable[Entry] | AsyncIterable[Entry],
         *,
         checkpoint: str | os.PathLike[str] | None = None,
+        posts: PostPlan | None = None,
     ) -> AsyncIterator[Result]:
-        """Upload every item, yielding each result as soon as its item finishes."""
+        """Upload every item, yielding each result as soon as its item finishes.
+
+        With ``posts`` (from :func:`bulkup.posts.plan_posts`), items of a post that
+        cannot be made are reported failed without uploading, and every result of a
+        post's item is recorded in it. Once the API refuses the credentials, the items
+        not yet started are reported skipped instead of being sent.
+        """
         if self._tg is None:
             raise RuntimeError("use the Uploader as 'async with Uploader(...) as up'")
         send, receive = anyio.create_memory_object_stream[Result](RESULT_BUFFER)
         failure: list[BaseException] = []
         scope = anyio.CancelScope()
-        self._tg.start_soon(self._run_many, items, checkpoint, send, scope, failure)
+        run = _Run(send, posts)
+        self._tg.start_soon(self._run_many, items, checkpoint, run, scope, failure)
         try:
             async with receive:
                 async for result in receive:
@@ -210,14 +253,14 @@ class Uploader:
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
         checkpoint_path: str | os.PathLike[str] | None,
-        send: MemoryObjectSendStream[Result],
+        run: _Run,
         scope: anyio.CancelScope,
         failure: list[BaseException],
     ) -> None:
         with scope:
-            async with send:
+            async with run.send:
                 try:
-                    await self._schedule(items, checkpoint_path, send)
+                    await self._schedule(items, checkpoint_path, run)
                 except Exception as exc:  # handed to the consumer, which re-raises it
                     failure.append(exc)
 
@@ -225,7 +268,7 @@ class Uploader:
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
         checkpoint_path: str | os.PathLike[str] | None,
-        send: MemoryObjectSendStream[Result],
+        run: _Run,
     ) -> None:
         checkpoint = None
         if checkpoint_path is not None:
@@ -239,13 +282,13 @@ class Uploader:
                 seen: set[str] = set()
                 for item in self._resumable(checkpoint):
                     seen.add(item.id)
-                    await self._admit(tg, files, item, checkpoint, send)
+                    await self._admit(tg, files, item, checkpoint, run)
                 async for entry in _aiter(items):
                     if isinstance(entry, SourceProblem):
-                        await send.send(problem_result(entry))
+                        await run.emit(problem_result(entry))
                     elif entry.id not in seen:
                         seen.add(entry.id)
-                        await self._admit(tg, files, entry, checkpoint, send)
+                        await self._admit(tg, files, entry, checkpoint, run)
         finally:
             if checkpoint is not None:
                 checkpoint.close()  # synchronous: runs to the end even when cancelled
@@ -256,20 +299,24 @@ class Uploader:
         files: anyio.CapacityLimiter,
         item: Item,
         checkpoint: Checkpoint | None,
-        send: MemoryObjectSendStream[Result],
+        run: _Run,
     ) -> None:
+        refusal = run.refusal(item)
+        if refusal is not None:
+            await run.emit(refusal)
+            return
         slot = _Slot(files)
         await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
         upload = ItemUpload(self.runtime, item, checkpoint, slot.release)
 
-        async def run() -> None:
+        async def perform() -> None:
             try:
                 result = await upload.run()
             finally:
                 slot.release()
-            await send.send(result)
+            await run.emit(result)
 
-        tg.start_soon(run)
+        tg.start_soon(perform)
 
     def _resumable(self, checkpoint: Checkpoint | None) -> list[Item]:
         """Unfinished uploads of an earlier run that can still continue, nearest deadline first."""

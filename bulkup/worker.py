@@ -9,6 +9,7 @@ files-in-flight slot is released at FINALIZE: waiting for processing is free.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import random
@@ -26,8 +27,9 @@ from bulkup import spec
 from bulkup.checkpoint import Checkpoint, ItemRecord
 from bulkup.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
 from bulkup.dialects import Dialect, HttpRequest
-from bulkup.errors import ApiError, FileChanged, FileProblem, TransportError, UploadError
-from bulkup.items import ErrorInfo, Item, Result, utc_from_timestamp
+from bulkup.errors import ApiError, AuthError, FileChanged, FileProblem, TransportError, UploadError
+from bulkup.items import ErrorInfo, Item, Result, SubtitleSpec, utc_from_timestamp
+from bulkup.preflight import preflight
 from bulkup.retry import RetryPolicy
 from bulkup.session import (
     Initialized,
@@ -55,6 +57,14 @@ class Runtime:
     transport: Transport
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
+
+
+class _Attachment(UploadError):
+    """Alt text or subtitles could not be attached; the media itself is uploaded."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class SessionGone(UploadError):
@@ -128,6 +138,9 @@ class ItemUpload:
         self.started = rt.clock()
         self.session: Session | None = None
         self.plan: Plan | None = None
+        self.warnings: tuple[str, ...] = ()
+        self.alt_text_applied: bool | None = None
+        self.subtitles: list[dict[str, str]] = []
 
     # --- the whole item ------------------------------------------------------------
     async def run(self) -> Result:
@@ -147,15 +160,16 @@ class ItemUpload:
     async def _plan(self, identity: FileIdentity) -> Plan:
         config = self.rt.config
         item = self.item
-        media_type = item.media_type or await sniff_type(self.path)
-        media_type = media_type or mimetypes.guess_type(self.path)[0]
-        if not media_type:
+        if config.preflight:
+            media_type, category = await self._preflight()
+        else:
+            media_type = await self._sniff()
+            category = item.media_category or config.category or default_category(media_type)
+        if item.subtitles and category not in ("tweet_video", "amplify_video"):
             raise FileProblem(
-                f"{self.path}: unknown media type: neither the bytes nor the extension say what "
-                "it is; set media_type in the manifest",
-                kind="unknown_type",
+                f"subtitles attach to tweet_video or amplify_video media, not {category}",
+                kind="preflight",
             )
-        category = item.media_category or config.category or default_category(media_type)
         strategy = config.strategy
         if strategy == "auto":
             simple_ok = category in (None, "tweet_image", "dm_image")
@@ -172,6 +186,28 @@ class ItemUpload:
             additional_owners=item.additional_owners,
             shared=item.shared,
         )
+
+    async def _sniff(self) -> str:
+        """The type without preflight: declared, else the bytes, else the extension."""
+        media_type = self.item.media_type or await sniff_type(self.path)
+        media_type = media_type or mimetypes.guess_type(self.path)[0]
+        if not media_type:
+            raise FileProblem(
+                f"{self.path}: unknown media type: neither the bytes nor the extension say "
+                "what it is; set media_type in the manifest",
+                kind="unknown_type",
+            )
+        return media_type
+
+    async def _preflight(self) -> tuple[str, str | None]:
+        """The type and category the bytes call for, or FileProblem listing every violation."""
+        pre = await anyio.to_thread.run_sync(
+            functools.partial(preflight, self.item, default_category=self.rt.config.category)
+        )
+        self.warnings = pre.warnings
+        if not pre.ok or pre.media_type is None:
+            raise FileProblem("; ".join(pre.lines) or "media type unrecognized", kind="preflight")
+        return pre.media_type, pre.category
 
     # --- checkpoint decisions --------------------------------------------------------
     def _reuse(self, identity: FileIdentity) -> Result | None:
@@ -235,9 +271,49 @@ class ItemUpload:
         self._release_slot()  # waiting for processing holds no slot
         while session.phase is Phase.PROCESSING:
             await self._poll()
-        if self.item.alt_text and session.phase is Phase.DONE:
+        if session.phase is Phase.DONE:
             assert session.media_id is not None
-            await self._call_http(self.rt.dialect.alt_text(session.media_id, self.item.alt_text))
+            await self._attach(session.media_id)
+
+    async def _attach(self, media_id: str) -> None:
+        """Alt text and subtitles, once the media is ready; a failure keeps the media id."""
+        item = self.item
+        if item.alt_text:
+            self.alt_text_applied = False
+            try:
+                await self._call_http(self.rt.dialect.alt_text(media_id, item.alt_text))
+            except UploadError as exc:
+                raise _Attachment(
+                    "alt_text_failed", f"alt text not applied: {exc.message}"
+                ) from exc
+            self.alt_text_applied = True
+        for spec_ in item.subtitles:
+            await self._attach_subtitles(media_id, spec_)
+
+    async def _attach_subtitles(self, video_id: str, sub: SubtitleSpec) -> None:
+        language, name = sub.language_code, sub.display_name or sub.language_code
+        upload = ItemUpload(
+            self.rt,
+            Item(
+                id=f"{self.item.id}#subtitles-{language}", path=sub.path, media_category="subtitles"
+            ),
+            None,
+        )
+        result = await upload.run()
+        if not result.ok or result.media_id_string is None:
+            message = result.error.message if result.error else "upload failed"
+            raise _Attachment("subtitles_failed", f"subtitles {sub.path.name}: {message}")
+        assert self.plan is not None and self.plan.media_category is not None
+        request = self.rt.dialect.subtitles(
+            video_id, self.plan.media_category, result.media_id_string, language, name
+        )
+        try:
+            await self._call_http(request)
+        except UploadError as exc:
+            raise _Attachment("subtitles_failed", f"subtitles {language}: {exc.message}") from exc
+        self.subtitles.append(
+            {"language_code": language, "media_id_string": result.media_id_string}
+        )
 
     async def _upload(self, identity: FileIdentity) -> None:
         session = self.session
@@ -394,7 +470,11 @@ class ItemUpload:
     async def _send_once(self, request: Request) -> Initialized | MediaState | None:
         http = self.rt.dialect.build(request)
         answer = await self.rt.transport.send(http, self.path)
-        return self.rt.dialect.parse(request, answer)
+        try:
+            return self.rt.dialect.parse(request, answer)
+        except AuthError as exc:
+            self.rt.transport.refuse(exc)
+            raise
 
     async def _call_http(self, http: HttpRequest) -> None:
         from bulkup.dialects import raise_for_answer
@@ -404,6 +484,9 @@ class ItemUpload:
             try:
                 raise_for_answer(await self.rt.transport.send(http, None))
                 return
+            except AuthError as exc:
+                self.rt.transport.refuse(exc)
+                raise
             except UploadError as exc:
                 policy = await self._backoff(policy, exc)
 
@@ -418,6 +501,10 @@ class ItemUpload:
             "size": plan.size if plan else None,
             "attempts": self.attempts,
             "elapsed_s": self.rt.clock() - self.started,
+            "post": self.item.post,
+            "warnings": self.warnings,
+            "alt_text_applied": self.alt_text_applied,
+            "subtitles": tuple(self.subtitles),
         }
 
     def _result(self) -> Result:
@@ -436,10 +523,12 @@ class ItemUpload:
 
     def _failure(self, error: ErrorInfo) -> Result:
         session = self.session
+        expires = session.media_expires_at if session else None
         result = Result(
             status="failed",
             media_id_string=session.media_id if session else None,
             media_key=session.media_key if session else None,
+            expires_at=utc_from_timestamp(expires) if expires else None,
             error=error,
             **self._base(),
         )

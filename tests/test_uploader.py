@@ -115,11 +115,25 @@ async def test_failed_processing_is_reported_with_code_name_and_message(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     path = samples.write_video(tmp_path / "wide.mp4", width=2000, height=64, seconds=1)
-    async with Uploader(config_for(emulator, chunk_size=8 * KiB), auth=oauth(emulator)) as up:
+    config = config_for(emulator, chunk_size=8 * KiB, preflight=False)
+    async with Uploader(config, auth=oauth(emulator)) as up:
         result = await up.upload(path)
     assert result.status == "failed" and result.error is not None
     assert result.error.kind == "processing_failed" and result.error.api_code == 3
     assert "UnsupportedMedia" in result.error.message
+    assert result.media_id_string is not None
+
+
+async def test_preflight_refuses_a_file_before_any_request(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    path = samples.write_video(tmp_path / "wide.mp4", width=2000, height=64, seconds=1)
+    async with Uploader(config_for(emulator), auth=oauth(emulator)) as up:
+        result = await up.upload(path)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.kind == "preflight"
+    assert "dimensions 2000x64 exceed" in result.error.message
+    assert emulator.stats()["requests"] == {}
 
 
 async def test_one_bad_item_does_not_stop_the_others(emulator: Emulator, tmp_path: Path) -> None:
