@@ -62,6 +62,7 @@ class Summary:
     resumed: int = 0
     #: Failure message → ids of the items that failed with it (in order).
     failures: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, result: Result) -> None:
         self.counts[result.status] += 1
@@ -69,6 +70,7 @@ class Summary:
             self.bytes_uploaded += result.size or 0
         if result.resumed:
             self.resumed += 1
+        self.warnings.extend(result.warnings[: MAX_SUMMARY_FAILURES - len(self.warnings)])
         if result.status == "failed":
             message = result.error.message if result.error else "unknown error"
             self.failures.setdefault(message, []).append(result.id)
@@ -92,6 +94,7 @@ class Summary:
         for message, ids in list(self.failures.items())[:MAX_SUMMARY_FAILURES]:
             who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
             lines.append(f"  failed {who}: {message}")
+        lines.extend(f"  warning: {warning}" for warning in self.warnings)
         hidden = len(self.failures) - MAX_SUMMARY_FAILURES
         if hidden > 0:
             lines.append(f"  … and {hidden} more kinds of failure: see the report")
