@@ -1,0 +1,102 @@
+"""The resume rules as pure decisions: no server, no files, no clock."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bulkup.checkpoint import ItemRecord
+from bulkup.resume import (
+    ContinuePolling,
+    ContinueUpload,
+    Reuse,
+    StartOver,
+    decide,
+    resume_priority,
+)
+
+NOW = 1_000_000.0
+MARGIN = 120.0
+PARAMS: dict[str, Any] = {"media_type": "video/mp4", "chunk_size": 4096}
+
+
+def record(**changes: Any) -> ItemRecord:
+    base = ItemRecord(id="a", path="/a.mp4", size=100, mtime_ns=7, params=dict(PARAMS))
+    return dataclasses.replace(base, **changes)
+
+
+def decide_for(rec: ItemRecord | None, **kw: Any) -> object:
+    args: dict[str, Any] = {
+        "size": 100,
+        "mtime_ns": 7,
+        "params": PARAMS,
+        "now": NOW,
+        "margin": MARGIN,
+    }
+    args.update(kw)
+    return decide(rec, **args)
+
+
+def test_an_item_not_in_the_checkpoint_starts_over() -> None:
+    assert isinstance(decide_for(None), StartOver)
+
+
+def test_a_succeeded_item_with_a_live_media_id_is_reused() -> None:
+    rec = record(
+        media_id="9", result={"status": "succeeded"}, media_expires_at=NOW + 3600, finalized=True
+    )
+    assert decide_for(rec) == Reuse(rec)
+
+
+def test_a_succeeded_item_whose_media_id_expires_within_the_margin_starts_over() -> None:
+    rec = record(media_id="9", result={"status": "succeeded"}, media_expires_at=NOW + 60)
+    decision = decide_for(rec)
+    assert isinstance(decision, StartOver) and "expired" in decision.reason
+
+
+def test_an_unfinished_upload_with_time_left_continues_with_its_acked_segments() -> None:
+    rec = record(media_id="9", upload_deadline=NOW + 600, acked={0, 2})
+    assert decide_for(rec) == ContinueUpload("9", None, NOW + 600, frozenset({0, 2}))
+
+
+def test_an_unfinished_upload_near_its_deadline_starts_over() -> None:
+    rec = record(media_id="9", upload_deadline=NOW + MARGIN - 1, acked={0})
+    decision = decide_for(rec)
+    assert isinstance(decision, StartOver) and "session has expired" in decision.reason
+
+
+def test_a_changed_file_starts_over_whatever_the_checkpoint_says() -> None:
+    rec = record(media_id="9", upload_deadline=NOW + 600)
+    assert isinstance(decide_for(rec, mtime_ns=8), StartOver)
+    assert isinstance(decide_for(rec, size=101), StartOver)
+
+
+def test_changed_upload_parameters_start_over() -> None:
+    rec = record(media_id="9", upload_deadline=NOW + 600)
+    assert isinstance(decide_for(rec, params={**PARAMS, "chunk_size": 8192}), StartOver)
+
+
+def test_a_finalized_item_still_processing_resumes_polling() -> None:
+    rec = record(
+        media_id="9", finalized=True, processing="in_progress", media_expires_at=NOW + 86400
+    )
+    assert decide_for(rec) == ContinuePolling("9", None)
+
+
+def test_a_failed_item_with_a_live_session_continues_its_upload() -> None:
+    rec = record(media_id="9", upload_deadline=NOW + 600, result={"status": "failed"})
+    assert isinstance(decide_for(rec), ContinueUpload)
+
+
+def test_resumed_sessions_are_ordered_by_nearest_deadline() -> None:
+    soon = record(id="soon", media_id="1", upload_deadline=NOW + 300)
+    later = record(id="later", media_id="2", upload_deadline=NOW + 900)
+    polling = record(
+        id="poll", media_id="3", finalized=True, processing="pending", media_expires_at=NOW + 86400
+    )
+    done = record(id="done", media_id="4", result={"status": "succeeded"})
+    fresh = record(id="fresh")
+    keys = {r.id: resume_priority(r, NOW, MARGIN) for r in (soon, later, polling, done, fresh)}
+    assert keys["done"] is None and keys["fresh"] is None
+    ordered = sorted((k for k in keys if keys[k] is not None), key=lambda k: keys[k])  # type: ignore[arg-type,return-value]
+    assert ordered == ["soon", "later", "poll"]
