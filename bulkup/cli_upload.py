@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import signal
 import sys
@@ -19,9 +20,9 @@ import anyio
 from bulkup.config import UploadConfig, parse_size
 from bulkup.credentials import Auth, auth_from_env
 from bulkup.errors import BulkupError, ConfigError
-from bulkup.items import Item, Result, SourceProblem
+from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.posts import PostPlan, plan_posts
-from bulkup.report import ReportWriter, Summary, print_summary
+from bulkup.report import ReportError, ReportWriter, Summary, print_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -88,7 +89,7 @@ def add_upload(commands: Any) -> None:
     p.add_argument("--max-attempts", type=int, default=8, metavar="N", help="tries per request (8)")
     p.add_argument(
         "--processing-timeout",
-        type=float,
+        type=_seconds,
         default=900.0,
         metavar="S",
         help="give up waiting for server-side processing after S seconds (900)",
@@ -171,24 +172,32 @@ def run_upload(args: argparse.Namespace) -> int:
             default_category=config.category,
         )
         auth = None if args.dry_run else auth_from_env()
+        if args.posts is not None:
+            _check_writable(args.posts)  # before uploading, not after
         report = ReportWriter(args.report) if args.report else ReportWriter(stream=sys.stdout)
-    except (ConfigError, OSError) as exc:
+    except (ConfigError, ReportError, OSError) as exc:
         print(f"bulkup upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
     entries = iter_sources(args.sources, options)
     try:
-        if args.dry_run:
-            return _dry_run(entries, report)
-        # A first pass reads the post groups, so no item of a bad post is uploaded.
-        posts = plan_posts(iter_sources(args.sources, options), default_category=config.category)
-        code = _run_interruptible(
-            lambda: _upload(config, auth, entries, args.checkpoint, report, posts)
-        )
-        if args.posts is not None:
-            posts.write(args.posts)
-        return code
-    finally:
-        report.close()
+        try:
+            if args.dry_run:
+                return _dry_run(entries, report)
+            # A first pass reads the post groups, so no item of a bad post is uploaded.
+            posts = plan_posts(
+                iter_sources(args.sources, options), default_category=config.category
+            )
+            code = _run_interruptible(
+                lambda: _upload(config, auth, entries, args.checkpoint, report, posts)
+            )
+            if args.posts is not None:
+                posts.write(args.posts)
+            return code
+        finally:
+            report.close()
+    except (ReportError, OSError) as exc:  # disk full: the report, or the --posts file
+        print(f"bulkup upload: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 async def _upload(
@@ -212,18 +221,50 @@ async def _upload(
                 if refused is None and result.error and result.error.kind == "auth_error":
                     refused = result  # the uploader sends nothing more; the rest is skipped
     except BulkupError as exc:
-        print(f"bulkup upload: {exc}", file=sys.stderr)
+        hint = ""
+        if isinstance(exc, ReportError) and checkpoint is not None:
+            hint = (
+                f"; the checkpoint keeps every finished item: run again with --checkpoint "
+                f"{checkpoint} to report them without uploading them again"
+            )
+        print(f"bulkup upload: {exc}{hint}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(summary, time.monotonic() - started)
-    if refused is not None:
-        status = refused.error.http_status if refused.error else None
+    if refused is not None and refused.error is not None:
+        fix = "Fix the credentials and run again."
+        if _clock_problem(refused.error):
+            fix = "Set this machine's clock right (NTP) and run again."
         print(
-            f"bulkup upload: stopped: the API refused the credentials (HTTP {status}); "
-            "the files not yet sent are reported skipped. Fix the credentials and run again.",
+            f"bulkup upload: stopped: the API refused the credentials "
+            f"(HTTP {refused.error.http_status}); the files not yet sent are reported "
+            f"skipped. {fix}",
             file=sys.stderr,
         )
         return EXIT_USAGE
     return EXIT_OK if summary.all_succeeded else EXIT_FAILED
+
+
+def _clock_problem(error: ErrorInfo) -> bool:
+    """The refusal was for the request's timestamp (code 135), not for the credentials."""
+    return error.api_code == 135 or "timestamp" in error.message.lower()
+
+
+def _check_writable(path: Path) -> None:
+    """Raise ConfigError unless ``path`` can be created or replaced."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: give a file in an existing, writable folder")
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {text!r}")
+    return value
 
 
 def _dry_run(entries: Iterable[Item | SourceProblem], report: ReportWriter) -> int:

@@ -10,6 +10,7 @@ because a chunk is read from disk only once its request holds one of the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,9 +86,17 @@ class UploadConfig:
                 object.__setattr__(self, "category", spec.normalize_category(self.category))
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-        for name in ("backoff_base", "backoff_cap", "processing_timeout", "resume_margin"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0")
+        for name in (
+            "backoff_base",
+            "backoff_cap",
+            "processing_timeout",
+            "resume_margin",
+            "connect_timeout",
+            "read_timeout",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.max_restarts < 0:
             raise ConfigError("max_restarts must be >= 0")
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):

@@ -4,6 +4,15 @@
 (:mod:`bulkup.session`) into :class:`HttpRequest` descriptions and parse answers
 into :class:`~bulkup.session.Initialized` / :class:`~bulkup.session.MediaState`,
 or raise the matching :mod:`bulkup.errors` error. No I/O: the transport sends.
+
+Answers are trusted only as far as they have the documented shape. An error status
+with a body that is not the API's JSON (a proxy's HTML page) is a
+:class:`~bulkup.errors.ServerError` (5xx, retried) or :class:`~bulkup.errors.ApiError`
+whose message names the content type and quotes the body; a success that is not JSON,
+or lacks a field the step needs (a media id, ``expires_after_secs``, v2 APPEND's
+``data.expires_at``), is a :class:`~bulkup.errors.ProtocolError`, retried a bounded
+number of times like any retryable error. Re-sending is safe for every step: an
+APPEND replaces its segment, a lost INIT only orphans a media id.
 """
 
 from __future__ import annotations
@@ -144,17 +153,21 @@ class V1:
         return HttpRequest("POST", url, "subtitles_create", json=body)
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
-        raise_for_answer(answer)
         if isinstance(request, Append):
+            check_ack(answer, "APPEND")  # observed 204: no body, so no field to check
             return None
-        body = _json_object(answer)
-        if isinstance(request, Init):
-            return Initialized(
-                media_id=_id(body, "media_id_string", "media_id"),
-                media_key=_opt_str(body.get("media_key")),
-                expires_after_secs=_number(body, "expires_after_secs"),
-            )
-        return _media_state(body, _id(body, "media_id_string", "media_id"))
+        raise_for_answer(answer)
+        body = _json_object(answer, request)
+        try:
+            if isinstance(request, Init):
+                return Initialized(
+                    media_id=_id(body, "media_id_string", "media_id"),
+                    media_key=_opt_str(body.get("media_key")),
+                    expires_after_secs=_number(body, "expires_after_secs"),
+                )
+            return _media_state(body, _id(body, "media_id_string", "media_id"))
+        except _Missing as exc:
+            raise _shape_error(request, answer, str(exc)) from None
 
 
 class V2:
@@ -215,19 +228,24 @@ class V2:
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
         raise_for_answer(answer)
-        if isinstance(request, Append):
-            return None
-        body = _json_object(answer)
-        data = body.get("data")
-        if not isinstance(data, dict):
-            raise ProtocolError(f"answer has no 'data' object: {_excerpt(answer.body)}")
-        if isinstance(request, Init):
-            return Initialized(
-                media_id=_id(data, "id"),
-                media_key=_opt_str(data.get("media_key")),
-                expires_after_secs=_number(data, "expires_after_secs"),
-            )
-        return _media_state(data, _id(data, "id"))
+        body = _json_object(answer, request)
+        try:
+            data = body.get("data")
+            if not isinstance(data, dict):
+                raise _Missing("a 'data' object")
+            if isinstance(request, Append):
+                # {"data": {"expires_at": …}}: without it, nothing says the segment was stored.
+                _number(data, "expires_at", "data.")
+                return None
+            if isinstance(request, Init):
+                return Initialized(
+                    media_id=_id(data, "id", where="data."),
+                    media_key=_opt_str(data.get("media_key")),
+                    expires_after_secs=_number(data, "expires_after_secs", "data."),
+                )
+            return _media_state(data, _id(data, "id", where="data."))
+        except _Missing as exc:
+            raise _shape_error(request, answer, str(exc)) from None
 
 
 def dialect_for(name: str, base_url: str | None = None) -> Dialect:
@@ -238,38 +256,96 @@ def dialect_for(name: str, base_url: str | None = None) -> Dialect:
 
 
 # --- parsing helpers -----------------------------------------------------------------
+_COMMANDS: Final[Mapping[type, str]] = {
+    Init: "INIT",
+    Append: "APPEND",
+    Finalize: "FINALIZE",
+    Status: "STATUS",
+    SimpleUpload: "upload",
+}
+
+
+class _Missing(Exception):
+    """A field the step needs is absent from an answer (becomes a ProtocolError)."""
+
+
 def _excerpt(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", "replace").strip()
+    """The start of a body, whitespace runs collapsed (an HTML page reads on one line)."""
+    text = " ".join(body[:limit].decode("utf-8", "replace").split())
     return repr(text + ("…" if len(body) > limit else ""))
 
 
-def _json_object(answer: HttpAnswer) -> dict[str, Any]:
+def _content_type(answer: HttpAnswer) -> str:
+    return answer.headers.get("Content-Type") or "no content type"
+
+
+def _loads(body: bytes) -> object:
+    """The JSON value of ``body``; ValueError if it is not JSON."""
     try:
-        body = json.loads(answer.body)
-    except (ValueError, UnicodeDecodeError):
-        ctype = answer.headers.get("Content-Type", "unknown type")
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _json_object(answer: HttpAnswer, request: Request | str) -> dict[str, Any]:
+    what = request if isinstance(request, str) else _COMMANDS[type(request)]
+    try:
+        body = _loads(answer.body)
+    except ValueError:
         raise ProtocolError(
-            f"HTTP {answer.status} answer is not JSON ({ctype}): {_excerpt(answer.body)}",
+            f"HTTP {answer.status} answer to {what} is not JSON ({_content_type(answer)}): "
+            f"{_excerpt(answer.body)}",
             http_status=answer.status,
         ) from None
     if not isinstance(body, dict):
-        raise ProtocolError(f"answer is not a JSON object: {_excerpt(answer.body)}")
+        raise ProtocolError(
+            f"HTTP {answer.status} answer to {what} is not a JSON object: {_excerpt(answer.body)}",
+            http_status=answer.status,
+        )
     return body
 
 
-def _id(body: Mapping[str, Any], *names: str) -> str:
+def _shape_error(request: Request, answer: HttpAnswer, missing: str) -> ProtocolError:
+    return ProtocolError(
+        f"HTTP {answer.status} answer to {_COMMANDS[type(request)]} lacks {missing}: "
+        f"{_excerpt(answer.body)}",
+        http_status=answer.status,
+    )
+
+
+def check_ack(answer: HttpAnswer, what: str) -> None:
+    """Accept a success answer that carries nothing the client needs.
+
+    Used for v1.1 APPEND (observed 204), metadata and subtitles: an empty body or
+    any JSON object is a success; a body that is not JSON (a proxy's or cache's page
+    with status 200) means the API did not answer, a :class:`ProtocolError`, and an
+    emptied v2 envelope (``{"data": {}}``) too.
+    """
+    raise_for_answer(answer)
+    if not answer.body.strip():
+        return
+    body = _json_object(answer, what)
+    if body.get("data") == {}:
+        raise ProtocolError(
+            f"HTTP {answer.status} answer to {what} has an empty 'data' object: "
+            f"{_excerpt(answer.body)}",
+            http_status=answer.status,
+        )
+
+
+def _id(body: Mapping[str, Any], *names: str, where: str = "") -> str:
     for name in names:
         value = body.get(name)
         if isinstance(value, (str, int)) and str(value).isdigit():
             return str(value)
-    raise ProtocolError(f"answer lacks a media id ({' or '.join(names)}): {body!r:.200}")
+    raise _Missing(f"a media id ({' or '.join(where + n for n in names)})")
 
 
-def _number(body: Mapping[str, Any], name: str) -> float:
+def _number(body: Mapping[str, Any], name: str, where: str = "") -> float:
     value = body.get(name)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise ProtocolError(f"answer lacks a numeric {name}: {body!r:.200}")
+    raise _Missing(f"a numeric {where}{name}")
 
 
 def _opt_str(value: object) -> str | None:
@@ -299,7 +375,7 @@ def _processing(info: object) -> ProcessingInfo | None:
     if info is None:
         return None
     if not isinstance(info, dict) or not isinstance(info.get("state"), str):
-        raise ProtocolError(f"processing_info without a state: {info!r:.200}")
+        raise _Missing("processing_info.state")
     error = info.get("error") if isinstance(info.get("error"), dict) else None
     check_after = info.get("check_after_secs")
     return ProcessingInfo(
@@ -316,10 +392,12 @@ def _processing(info: object) -> ProcessingInfo | None:
 def error_message(answer: HttpAnswer) -> tuple[str, int | None]:
     """The server's own words for an error answer, and its v1.1 code if any."""
     try:
-        body = json.loads(answer.body) if answer.body.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        ctype = answer.headers.get("Content-Type", "unknown type")
-        return f"HTTP {answer.status} with a non-JSON body ({ctype}): {_excerpt(answer.body)}", None
+        body = _loads(answer.body) if answer.body.strip() else None
+    except ValueError:
+        return (
+            f"HTTP {answer.status} with a body that is not JSON ({_content_type(answer)}): "
+            f"{_excerpt(answer.body)}"
+        ), None
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
@@ -350,7 +428,7 @@ def raise_for_answer(answer: HttpAnswer) -> None:
         reset_at = float(reset) if exhausted and reset.isdigit() else None
         raise RateLimited(f"rate limited: {message}", api_code=code, reset_at=reset_at)
     if status in (401, 403) or code in (32, 135, 215, 220):
-        if code == 135:
+        if code == 135 or (status == 401 and "timestamp" in message.lower()):
             message += (
                 " The request timestamp is too far from the server's clock: "
                 "check this machine's clock (NTP)."

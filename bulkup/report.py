@@ -1,12 +1,14 @@
 """The run's report: one JSON line per item as it finishes, and a summary.
 
-Lines stream out as results arrive (and are flushed at once), so a killed run
-still leaves a usable partial report and a consumer can follow it with
+Lines stream out as results arrive (each written at once, unbuffered), so a killed
+run still leaves a usable partial report and a consumer can follow it with
 ``tail -f``. Report files are created with mode 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -14,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO
 
+from bulkup.errors import BulkupError
 from bulkup.items import Result
 
 
@@ -29,24 +32,98 @@ def open_private(path: str | os.PathLike[str], mode: str = "a") -> IO[str]:
         raise
 
 
+class ReportError(BulkupError, OSError):
+    """The report cannot be written (disk full, closed pipe); the lines before it are whole."""
+
+
 class ReportWriter:
-    """Writes results as JSON Lines to a file (``path``) or a stream."""
+    """Writes results as JSON Lines to a file (``path``) or a stream.
+
+    A file gets each line with one ``os.write``, unbuffered, so a killed run loses no
+    line it reported. When a write fails (disk full), the part of the line that was
+    written is cut off again, the file keeps whole lines only, and :class:`ReportError`
+    says what happened; every later write raises it again.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, stream: IO[str] | None = None):
-        self._own = path is not None
-        self._out: IO[str] | None = open_private(path, "w") if path is not None else stream
+        self._where = str(path) if path is not None else "standard output"
+        try:
+            self._fd = _open_report(path) if path is not None else -1
+        except OSError as exc:
+            raise ReportError(
+                f"cannot create the report {path}: {exc.strerror or exc}; "
+                "give a file in an existing, writable folder"
+            ) from None
+        self._stream = stream if path is None else None
+        self._size = 0
+        #: Lines written so far.
+        self.lines = 0
+        self._failed: ReportError | None = None
 
     def write(self, result: Result) -> None:
-        if self._out is None:
-            return
-        self._out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
-        self._out.flush()
+        if self._failed is not None:
+            raise self._failed
+        line = json.dumps(result.as_json(), ensure_ascii=False) + "\n"
+        try:
+            if self._fd >= 0:
+                self._append(line.encode())
+            elif self._stream is not None:
+                self._stream.write(line)
+                self._stream.flush()
+            else:
+                return
+        except OSError as exc:
+            self._failed = ReportError(self._failure(exc))
+            raise self._failed from exc
+        self.lines += 1
+
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        except OSError:
+            with contextlib.suppress(OSError):  # no torn line before the next run's reader
+                os.ftruncate(self._fd, self._size)
+                os.lseek(self._fd, self._size, os.SEEK_SET)
+            raise
+        self._size += len(data)
+
+    def _failure(self, exc: OSError) -> str:
+        if exc.errno == errno.ENOSPC:
+            what = f"disk full: cannot write the report {self._where}; free some space"
+        else:
+            what = f"cannot write the report {self._where}: {exc.strerror or exc}"
+        return f"{what} (whole lines written before it, kept intact: {self.lines})"
 
     def close(self) -> None:
-        if self._out is not None and self._own:
-            os.fsync(self._out.fileno())
-            self._out.close()
-        self._out = None
+        """Make the report durable (fsync) and close it; idempotent."""
+        self._stream = None
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        try:
+            if self._failed is None:
+                os.fsync(fd)
+        except OSError as exc:
+            self._failed = ReportError(self._failure(exc))
+            raise self._failed from exc
+        finally:
+            os.close(fd)
+
+
+def _open_report(path: str | os.PathLike[str]) -> int:
+    """A report file, emptied, created 0600 whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 #: Distinct failure messages the summary shows.
@@ -101,5 +178,6 @@ class Summary:
         return "\n".join(lines)
 
 
-def print_summary(summary: Summary, elapsed: float, stream: IO[str] = sys.stderr) -> None:
-    print(summary.render(elapsed), file=stream, flush=True)
+def print_summary(summary: Summary, elapsed: float, stream: IO[str] | None = None) -> None:
+    """Print to ``stream``, by default ``sys.stderr`` as it is now (not as it was at import)."""
+    print(summary.render(elapsed), file=stream or sys.stderr, flush=True)

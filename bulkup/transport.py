@@ -3,7 +3,11 @@
 The transport reads the chunk a request carries from disk just before sending it
 (never earlier: memory stays at requests-in-flight × chunk size), signs the
 request, holds the endpoint's share of the rate-limit budget while it is in flight,
-and turns every network failure into a :mod:`bulkup.errors` error.
+and turns every network failure into a :mod:`bulkup.errors` error: a response that
+never comes becomes :class:`~bulkup.errors.UploadTimeout` after the read timeout (no
+byte of the answer for ``sock_read`` seconds), a kept-alive connection the server
+closed becomes :class:`~bulkup.errors.TransportError` (aiohttp itself re-sends only
+idempotent requests), and both are retried by the caller's policy.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import aiofiles
 import aiohttp
 import anyio
+from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientResponse, hdrs
 
 from bulkup.credentials import Auth
 from bulkup.dialects import HttpAnswer, HttpRequest
@@ -69,7 +73,6 @@ class Transport:
             if self.refused is not None:
                 raise self.refused  # the credentials were refused: send nothing more
             data, headers = await self._body(request, path)
-            headers["Authorization"] = self.auth.header(request.method, request.url, request.form)
             answer = await self._perform(request, data, headers)
             self.pacer.observe(budget, answer.headers)
             return answer
@@ -99,24 +102,57 @@ class Transport:
         self.counters.requests += 1
         try:
             async with self.http.request(
-                request.method, request.url, data=data, headers=headers, timeout=self.timeout
+                request.method,
+                request.url,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                middlewares=(*_session_middlewares(self.http), self._signer(request)),
             ) as resp:
                 body = await resp.read()
                 if request.media is not None:
                     self.counters.bytes_sent += request.media[1]
                 return HttpAnswer(resp.status, resp.headers, body)
         except TimeoutError as exc:
-            raise UploadTimeout(f"{request.endpoint}: no answer in time ({exc!r})") from exc
+            raise UploadTimeout(f"{request.endpoint}: {self._late(exc)}") from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{request.endpoint}: {_describe(exc)}") from exc
+        except OSError as exc:  # a socket error aiohttp did not wrap
+            raise TransportError(f"{request.endpoint}: {type(exc).__name__}: {exc}") from exc
+
+    def _signer(self, request: HttpRequest) -> ClientMiddlewareType:
+        """Sign each attempt of ``request`` afresh.
+
+        aiohttp re-sends an idempotent request (STATUS is a GET) once by itself when a
+        kept-alive connection turns out closed; an OAuth 1.0a nonce is single-use, so a
+        header signed once, before sending, makes that re-send a 401 (and a refused run).
+        """
+
+        async def sign(req: aiohttp.ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+            req.headers[hdrs.AUTHORIZATION] = self.auth.header(
+                request.method, request.url, request.form
+            )
+            return await handler(req)
+
+        return sign
+
+    def _late(self, exc: TimeoutError) -> str:
+        """Which timeout expired: the connection, or the answer (the read timeout)."""
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return f"could not connect within {self.timeout.connect:g} s"
+        if self.timeout.sock_read is not None:
+            return f"no answer within {self.timeout.sock_read:g} s (read timeout)"
+        return f"no answer in time ({exc!r})"
 
 
 async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> bytes:
-    """Exactly ``length`` bytes at ``offset``, or :class:`FileChanged` if the file shrank."""
+    """Exactly ``length`` bytes at ``offset``, or :class:`FileChanged` if the file shrank.
+
+    Open, read and close happen in one worker thread call, which a cancellation waits
+    for: a task cancelled mid-read (its item's other APPEND failed) leaks no open file.
+    """
     try:
-        async with aiofiles.open(path, "rb") as fh:
-            await fh.seek(offset)
-            data = await fh.read(length)
+        data = await anyio.to_thread.run_sync(_read_range, os.fspath(path), offset, length)
     except FileNotFoundError:
         raise FileChanged(f"{os.fspath(path)} was deleted during the upload") from None
     if len(data) != length:
@@ -125,6 +161,17 @@ async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> 
             f"offset {offset}, read {len(data)}"
         )
     return data
+
+
+def _read_range(path: str, offset: int, length: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read(length)
+
+
+def _session_middlewares(http: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
+    """A shared session's own middlewares, kept: per-request middlewares replace them."""
+    return tuple(getattr(http, "_middlewares", None) or ())
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

@@ -36,7 +36,7 @@ from bulkup.checkpoint import Checkpoint, ItemRecord, RunIdentity
 from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, auth_from_env
 from bulkup.dialects import dialect_for
-from bulkup.errors import ConfigError
+from bulkup.errors import BulkupError, ConfigError
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.pacing import Pacer
 from bulkup.posts import PostPlan
@@ -162,7 +162,13 @@ class Uploader:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()  # stop background runs nobody consumes any more
         if self._stack is not None:
-            await self._stack.__aexit__(exc_type, exc, tb)
+            if isinstance(exc, Exception):
+                # The body's own error goes on as it is: handed to the task group it
+                # would come out wrapped in an ExceptionGroup (anyio 4), and callers
+                # catching BulkupError (a refused checkpoint) would miss it.
+                await self._stack.__aexit__(None, None, None)
+            else:
+                await self._stack.__aexit__(exc_type, exc, tb)
         self._stack = self._tg = self._runtime = None
         if self._own_http:
             self._http = None
@@ -171,7 +177,7 @@ class Uploader:
         if not self.config.verify_tls:
             ssl_context: ssl.SSLContext | bool = False
         else:
-            ssl_context = ssl.create_default_context(cafile=self.config.ca_bundle)
+            ssl_context = _ssl_context(self.config.ca_bundle)
         connector = aiohttp.TCPConnector(
             limit=self.config.concurrency, limit_per_host=self.config.concurrency, ssl=ssl_context
         )
@@ -262,7 +268,7 @@ class Uploader:
                 try:
                     await self._schedule(items, checkpoint_path, run)
                 except Exception as exc:  # handed to the consumer, which re-raises it
-                    failure.append(exc)
+                    failure.append(_one_error(exc))
 
     async def _schedule(
         self,
@@ -356,6 +362,38 @@ def _item_from_record(record: ItemRecord) -> Item:
         shared=bool(params.get("shared")),
         source="checkpoint",
     )
+
+
+def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(
+            f"cannot load the CA bundle {ca_bundle}: {reason}; give a PEM file of CA certificates"
+        ) from None
+
+
+def _one_error(exc: Exception) -> Exception:
+    """The first BulkupError of a group of them (a full disk seen by several items at once).
+
+    A group holding anything else (a bug) is kept whole, with its tracebacks.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [exc]
+    while stack:
+        error = stack.pop()
+        if isinstance(error, BaseExceptionGroup):
+            stack.extend(reversed(error.exceptions))
+        else:
+            leaves.append(error)
+    if leaves and all(isinstance(e, BulkupError) for e in leaves):
+        first = leaves[0]
+        assert isinstance(first, BulkupError)
+        return first
+    return exc
 
 
 def _category(name: str | None) -> str | None:

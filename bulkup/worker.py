@@ -20,14 +20,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiofiles
+import aiohttp
 import anyio
 
 from bulkup import media as mediacheck
 from bulkup import spec
 from bulkup.checkpoint import Checkpoint, ItemRecord
 from bulkup.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
-from bulkup.dialects import Dialect, HttpRequest
-from bulkup.errors import ApiError, AuthError, FileChanged, FileProblem, TransportError, UploadError
+from bulkup.dialects import Dialect, HttpRequest, check_ack
+from bulkup.errors import (
+    ApiError,
+    AuthError,
+    FileChanged,
+    FileProblem,
+    ProtocolError,
+    TransportError,
+    UploadError,
+)
 from bulkup.items import ErrorInfo, Item, Result, SubtitleSpec, utc_from_timestamp
 from bulkup.preflight import preflight
 from bulkup.retry import RetryPolicy
@@ -403,7 +412,8 @@ class ItemUpload:
                 if ambiguous and refused:
                     answer = await self._call(Status(request.media_id))  # the server knows
                     break
-                ambiguous = ambiguous or isinstance(exc, TransportError)
+                # No usable answer: the server may have finalized all the same.
+                ambiguous = ambiguous or isinstance(exc, (TransportError, ProtocolError))
                 policy = await self._backoff(policy, exc)
         assert isinstance(answer, MediaState)
         try:
@@ -453,6 +463,9 @@ class ItemUpload:
     async def _backoff(self, policy: RetryPolicy, error: UploadError) -> RetryPolicy:
         if _is_gone(error):
             raise SessionGone(error.message, http_status=error.http_status, api_code=error.api_code)
+        if _untrusted(error):  # retrying cannot make the certificate trusted
+            error.retryable = False
+            self.rt.transport.refuse(error)  # the other items fail at once, sending nothing
         policy, delay = policy.next(error, self.rt.rng, self.rt.clock())
         self.attempts += 1
         self.rt.transport.counters.retries += 1
@@ -477,12 +490,11 @@ class ItemUpload:
             raise
 
     async def _call_http(self, http: HttpRequest) -> None:
-        from bulkup.dialects import raise_for_answer
-
+        """A request whose answer carries nothing we need (alt text, subtitles)."""
         policy = self._policy()
         while True:
             try:
-                raise_for_answer(await self.rt.transport.send(http, None))
+                check_ack(await self.rt.transport.send(http, None), http.endpoint)
                 return
             except AuthError as exc:
                 self.rt.transport.refuse(exc)
@@ -578,6 +590,13 @@ def _params(plan: Plan, item: Item) -> dict[str, Any]:
         "additional_owners": list(plan.additional_owners),
         "shared": plan.shared,
     }
+
+
+def _untrusted(error: UploadError) -> bool:
+    """The server's TLS certificate failed verification (not a passing network fault)."""
+    return isinstance(error, TransportError) and isinstance(
+        error.__cause__, aiohttp.ClientConnectorCertificateError
+    )
 
 
 def _is_gone(error: UploadError) -> bool:

@@ -7,9 +7,11 @@ Every API request goes through the same steps, in :func:`api_middleware` and
    ``body bytes / bandwidth``), possibly a connection dropped mid-body;
 2. authentication (OAuth 1.0a or OAuth 2.0 user token);
 3. parameters from query, form, multipart or JSON, media bytes spooled to disk;
-4. injected 500/503/429 faults, then the user's rate-limit window;
+4. injected 500/503/429 faults and misbehaviour (HTML, garbage, missing fields,
+   hang), then the user's rate-limit window;
 5. the dialect's handler; errors rendered in the dialect's error body;
-6. ``x-rate-limit-*`` headers, statistics, and possibly a dropped response.
+6. ``x-rate-limit-*`` headers, statistics, and possibly a dropped response or a
+   connection marked to be closed when the client reuses it.
 
 The ``/_emulator/*`` routes (no authentication) expose what the server holds.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from bulkup.emulator import errors
 from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.faults import FaultPlan
+from bulkup.emulator.faults import HANG_SECS, FaultPlan
 from bulkup.emulator.params import MULTIPART, Params, read_params
 from bulkup.emulator.ratelimit import RateLimiter, Verdict
 from bulkup.emulator.store import Media, MediaStore
@@ -51,6 +54,10 @@ class Exchange:
     params: Params | None = None
     rate: Verdict | None = None
     drop_response: bool = False
+    #: Close this connection when the client sends its next request on it.
+    close_connection: bool = False
+    #: Performed, but answered ``200 {}`` (``missing_fields`` on a v1.1 bodiless answer).
+    empty_object: bool = False
 
 
 EXCHANGE_KEY: web.RequestKey[Exchange] = web.RequestKey("bulkup_exchange", Exchange)
@@ -67,11 +74,31 @@ class Call:
     endpoint: str | None = None
 
 
+#: Faults answered by :func:`misbehaviour` instead of performing the request.
+MISBEHAVIOURS = ("html_error", "garbage_200", "missing_fields", "hang")
+#: v1.1 endpoints whose success answer has no body, hence no field to miss.
+V1_BODILESS = ("append", "metadata", "subtitles_create", "subtitles_delete")
+
+
+class Misbehave(Exception):
+    """Raised by :meth:`EmulatorState.admit`: answer like a misbehaving server."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 class Stats:
-    """Request counts per endpoint and status, bytes received, faults injected."""
+    """Request counts per endpoint and status, bytes received, faults injected.
+
+    ``window_peak`` is the most requests one user had accepted in one rate-limit
+    window of an endpoint: a client that paces itself never exceeds the budget, and
+    this shows it.
+    """
 
     def __init__(self) -> None:
         self.requests: defaultdict[str, Counter[int]] = defaultdict(Counter)
+        self.window_peak: Counter[str] = Counter()
         self._changed = asyncio.Event()
 
     def record(self, endpoint: str, status: int) -> None:
@@ -106,6 +133,8 @@ class EmulatorState:
         self.auth = Authenticator(config, users)
         self.stats = Stats()
         self.faults.on_inject = self.stats.notify
+        #: Connections a ``close_connection`` fault closes at their next request.
+        self.closing: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
     async def begin(self, request: web.Request) -> Call:
         """Authenticate the request and read its parameters."""
@@ -127,12 +156,21 @@ class EmulatorState:
             raise ApiError(errors.INTERNAL)
         if fault == "error_503":
             raise ApiError(errors.OVER_CAPACITY)
+        if fault == "missing_fields" and call.dialect == "v1.1" and endpoint in V1_BODILESS:
+            exchange.empty_object = True  # no field to miss: performed, answered 200 {}
+        elif fault in MISBEHAVIOURS:
+            raise Misbehave(fault)  # answered without performing the request
         if fault == "burst_429":
             self.limiter.start_burst(call.user.id, endpoint, self.config.faults.burst_429_length)
         verdict = exchange.rate = self.limiter.acquire(call.user.id, endpoint)
         if not verdict.allowed:
             raise ApiError(errors.RATE_LIMITED)
+        if self.config.limits.enabled:
+            used = verdict.limit - verdict.remaining
+            self.stats.window_peak[endpoint] = max(self.stats.window_peak[endpoint], used)
         exchange.drop_response = self.faults.drop_response(endpoint)
+        if not exchange.drop_response:
+            exchange.close_connection = self.faults.close_connection(endpoint)
 
     def describe(self, media: Media) -> dict[str, Any]:
         """The inspection view of one media id (``GET /_emulator/media/{id}``)."""
@@ -174,6 +212,7 @@ class EmulatorState:
             },
             "bytes_received": self.store.bytes_received,
             "faults": dict(self.faults.injected),
+            "rate_window_peak": dict(sorted(self.stats.window_peak.items())),
             "media_count": sum(1 for _ in self.store),
             "clock_offset_secs": self.clock.offset,
         }
@@ -195,6 +234,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     state = request.app[STATE_KEY]
     # The endpoint as far as method, path and query tell; admit() makes it exact.
     exchange = request[EXCHANGE_KEY] = Exchange(dialect, endpoint_hint(request))
+    if request.transport in state.closing:
+        return _drop(request, state)  # a close_connection fault: the reused connection is gone
     body_bytes = request.content_length or 0
     delay = state.faults.latency_secs(exchange.endpoint, body_bytes)
     if delay > 0:
@@ -206,15 +247,55 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except ApiError as exc:
         response = errors.render(exc, dialect, request.path)
+    except Misbehave as exc:
+        response = await misbehaviour(exc.kind, request, state)
     finally:
         if exchange.params is not None:
             exchange.params.discard()
+    if exchange.empty_object and response.status < 300:
+        response = web.json_response({})
     if exchange.rate is not None:
         response.headers.update(exchange.rate.headers())
     if exchange.drop_response:
         return _drop(request, state)
+    if exchange.close_connection and request.transport is not None:
+        state.closing.add(request.transport)
     state.stats.record(exchange.endpoint or request.path, response.status)
     return response
+
+
+_PROXY_PAGE = """<html>
+<head><title>{status} {reason}</title></head>
+<body>
+<center><h1>{status} {reason}</h1></center>
+<hr><center>nginx</center>
+</body>
+</html>
+"""
+#: A success answer cut short: not JSON, although it claims to be.
+_GARBAGE = {"v1.1": '{"media_id": 18800281060205', "v2": '{"data": {"id": "18800281060205'}
+
+
+def _proxy_page(status: int, reason: str) -> web.Response:
+    page = _PROXY_PAGE.format(status=status, reason=reason)
+    return web.Response(status=status, text=page, content_type="text/html")
+
+
+async def misbehaviour(kind: str, request: web.Request, state: EmulatorState) -> web.Response:
+    """The answer of a misbehaving server or proxy; the request was not performed."""
+    exchange = request[EXCHANGE_KEY]
+    if kind == "html_error":
+        return _proxy_page(502, "Bad Gateway")
+    if kind == "garbage_200":
+        return web.Response(text=_GARBAGE[exchange.dialect], content_type="application/json")
+    if kind == "missing_fields":
+        return web.json_response({} if exchange.dialect == "v1.1" else {"data": {}})
+    try:  # hang: no answer until the client gives up and closes the connection
+        await asyncio.sleep(HANG_SECS)
+    except asyncio.CancelledError:
+        state.stats.record(exchange.endpoint or request.path, 0)
+        raise
+    return _proxy_page(504, "Gateway Time-out")
 
 
 def _drop(request: web.Request, state: EmulatorState) -> web.Response:

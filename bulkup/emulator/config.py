@@ -201,6 +201,16 @@ class Faults:
     burst_429_rate: float = 0.0
     burst_429_length: int = 3
     processing_failure_rate: float = 0.0
+    #: A 502 with a proxy's HTML page instead of the API's JSON (request not performed).
+    html_error_rate: float = 0.0
+    #: Status 200 with a body that is not JSON (request not performed).
+    garbage_200_rate: float = 0.0
+    #: Status 200 with ``{}`` / ``{"data": {}}`` (request not performed).
+    missing_fields_rate: float = 0.0
+    #: Answer, then close the kept-alive connection when the client reuses it.
+    close_connection_rate: float = 0.0
+    #: Never answer (until the client gives up); needs a client read timeout.
+    hang_rate: float = 0.0
 
     def __post_init__(self) -> None:
         _check_rate(
@@ -211,6 +221,11 @@ class Faults:
             "drop_response_rate",
             "burst_429_rate",
             "processing_failure_rate",
+            "html_error_rate",
+            "garbage_200_rate",
+            "missing_fields_rate",
+            "close_connection_rate",
+            "hang_rate",
         )
         _check_non_negative(self, "burst_429_length")
 

@@ -14,6 +14,25 @@ that endpoint get 429 although budget remains), ``drop_mid_body`` (part of the
 request body is read, then the connection is dropped), ``drop_response`` (the
 request takes effect, then the connection is dropped instead of answering),
 ``latency_spike`` and ``processing_failure``.
+
+Server misbehaviour, as seen from proxies and overloaded front ends (each decided
+once the endpoint is known, like the 500/503 faults):
+
+- ``html_error``: a 502 whose body is a proxy's ``text/html`` page, no JSON; the
+  request is not performed;
+- ``garbage_200``: status 200 with a body that is not JSON (a truncated object);
+  the request is not performed;
+- ``missing_fields``: status 200 with the dialect's success envelope emptied, ``{}``
+  (v1.1) or ``{"data": {}}`` (v2); the request is not performed. v1.1 answers whose
+  success has no body at all (APPEND, metadata, subtitles) have no field to miss:
+  there the request is performed and answered ``200 {}``;
+- ``close_connection``: the request is performed and answered normally, keeping the
+  connection alive; the server then closes that connection when the client's next
+  request arrives on it, unread and unanswered, as when a server's keep-alive timeout
+  races a client reusing the connection (aiohttp: ``ServerDisconnectedError``);
+- ``hang``: no answer at all: the server sleeps :data:`HANG_SECS` before answering
+  (a 504 page), so the client's read timeout decides; the request is not performed,
+  and the sleep ends when the client closes the connection (counted as status 0).
 """
 
 from __future__ import annotations
@@ -34,9 +53,24 @@ FAULT_KINDS = (
     "drop_response",
     "latency_spike",
     "processing_failure",
+    "html_error",
+    "garbage_200",
+    "missing_fields",
+    "close_connection",
+    "hang",
 )
 #: Faults decided once the endpoint is known, before the request takes effect.
-PRE_KINDS = ("error_500", "error_503", "burst_429")
+PRE_KINDS = (
+    "error_500",
+    "error_503",
+    "burst_429",
+    "html_error",
+    "garbage_200",
+    "missing_fields",
+    "hang",
+)
+#: How long a ``hang`` fault keeps a request unanswered (unless the client leaves).
+HANG_SECS = 3600.0
 
 
 @dataclass(slots=True)
@@ -117,10 +151,15 @@ class FaultPlan:
 
     def before(self, endpoint: str) -> str | None:
         """A fault to answer with instead of performing the request, if any."""
+        faults = self.faults
         rates = {
-            "error_500": self.faults.error_500_rate,
-            "error_503": self.faults.error_503_rate,
-            "burst_429": self.faults.burst_429_rate,
+            "error_500": faults.error_500_rate,
+            "error_503": faults.error_503_rate,
+            "burst_429": faults.burst_429_rate,
+            "html_error": faults.html_error_rate,
+            "garbage_200": faults.garbage_200_rate,
+            "missing_fields": faults.missing_fields_rate,
+            "hang": faults.hang_rate,
         }
         for kind in PRE_KINDS:
             if self._hit(kind, endpoint, rates[kind]):
@@ -129,6 +168,9 @@ class FaultPlan:
 
     def drop_response(self, endpoint: str) -> bool:
         return self._hit("drop_response", endpoint, self.faults.drop_response_rate)
+
+    def close_connection(self, endpoint: str) -> bool:
+        return self._hit("close_connection", endpoint, self.faults.close_connection_rate)
 
     def processing_failure(self) -> bool:
         return self._hit("processing_failure", "finalize", self.faults.processing_failure_rate)

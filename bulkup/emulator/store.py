@@ -336,7 +336,12 @@ class MediaStore:
         """
         if media._finalizing is None:
             media._finalizing = asyncio.Lock()
-        async with media._finalizing:
+        # Shielded: a client that goes away mid-assembly must not leave the media half
+        # assembled (its segments gone, never finalized); the work runs to the end.
+        return await asyncio.shield(self._finalize_locked(media, media._finalizing))
+
+    async def _finalize_locked(self, media: Media, lock: asyncio.Lock) -> Media:
+        async with lock:
             return await self._finalize_once(media)
 
     async def _finalize_once(self, media: Media) -> Media:

@@ -1,0 +1,509 @@
+"""Server misbehaviour: each kind becomes a clear error or a retry, never a crash or a hang.
+
+The emulator's ``html_error``, ``garbage_200``, ``missing_fields``, ``close_connection``
+and ``hang`` faults are checked three ways: what the emulator sends (over a raw
+client), how the dialects parse such an answer (no server), and an upload through the
+whole client, where a fault for the next few requests of an endpoint ends byte-exact,
+and a fault that outlasts ``max_attempts`` ends in a failed item whose message says
+what the server sent. Every test bounds itself with ``anyio.fail_after`` as a hang
+guard; none of them sleeps to wait.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import aiohttp
+import anyio
+import pytest
+
+from bulkup import samples
+from bulkup.config import UploadConfig
+from bulkup.credentials import OAuth1Auth
+from bulkup.dialects import V1, V2, Dialect, HttpAnswer, check_ack
+from bulkup.emulator import ConfigError, Emulator, EmulatorConfig, Faults
+from bulkup.errors import ProtocolError, ServerError
+from bulkup.items import Item, Result
+from bulkup.retry import RetryPolicy
+from bulkup.session import Append, Finalize, Init, Plan, SimpleUpload, Status
+from bulkup.uploader import Uploader
+from tests.apiclient import RawClient, credentials
+
+pytestmark = pytest.mark.anyio
+
+KiB = 1024
+#: A hang guard, far above what any test here needs; not a timed assertion.
+GUARD_SECS = 30
+#: The client's read timeout in these tests: a hang costs this much per attempt.
+READ_TIMEOUT = 0.5
+MAX_ATTEMPTS = 3
+DIALECTS = ["v1.1", "v2"]
+ENDPOINTS = ["initialize", "append", "finalize", "status", "upload"]
+
+PROXY_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+PLAN = Plan(size=3 * KiB, media_type="image/gif", media_category="tweet_gif", chunk_size=KiB)
+REQUESTS = {
+    "INIT": Init(PLAN),
+    "APPEND": Append("42", 0, 0, KiB),
+    "FINALIZE": Finalize("42"),
+    "STATUS": Status("42"),
+    "upload": SimpleUpload(PLAN),
+}
+
+
+def dialect(name: str) -> Dialect:
+    return V1("http://127.0.0.1") if name == "v1.1" else V2("http://127.0.0.1")
+
+
+def answer(status: int, body: bytes, content_type: str | None = "application/json") -> HttpAnswer:
+    headers: Mapping[str, str] = {"Content-Type": content_type} if content_type else {}
+    return HttpAnswer(status, headers, body)
+
+
+# --- the dialects, no server ------------------------------------------------------------
+@pytest.mark.parametrize("api", DIALECTS)
+@pytest.mark.parametrize("command", list(REQUESTS))
+def test_an_html_proxy_page_with_502_is_a_retryable_server_error_naming_type_and_page(
+    api: str, command: str
+) -> None:
+    page = answer(502, PROXY_502, "text/html")
+    with pytest.raises(ServerError) as caught:
+        dialect(api).parse(REQUESTS[command], page)
+    error = caught.value
+    assert error.retryable and error.http_status == 502
+    assert error.message.startswith(
+        "HTTP 502 with a body that is not JSON (text/html): "
+        "'<html> <head><title>502 Bad Gateway</title></head> <body>"
+    )
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+@pytest.mark.parametrize("command", ["INIT", "FINALIZE", "STATUS", "upload"])
+def test_a_200_that_is_not_json_is_a_retryable_protocol_error_quoting_the_body(
+    api: str, command: str
+) -> None:
+    garbage = answer(200, b'{"data": {"id": "18800', "application/json; charset=utf-8")
+    with pytest.raises(ProtocolError) as caught:
+        dialect(api).parse(REQUESTS[command], garbage)
+    assert caught.value.retryable and caught.value.http_status == 200
+    assert caught.value.message == (
+        f"HTTP 200 answer to {command} is not JSON (application/json; charset=utf-8): "
+        '\'{"data": {"id": "18800\''
+    )
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+def test_an_append_answered_200_with_a_body_that_is_not_json_was_not_acknowledged(
+    api: str,
+) -> None:
+    page = answer(200, b"<html><body>Welcome to the hotel wifi</body></html>", "text/html")
+    with pytest.raises(ProtocolError, match=r"answer to APPEND is not JSON \(text/html\)"):
+        dialect(api).parse(REQUESTS["APPEND"], page)
+
+
+def test_an_empty_200_to_init_is_a_protocol_error_without_content_type() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        V1("http://x").parse(REQUESTS["INIT"], answer(200, b"", None))
+    assert caught.value.message == "HTTP 200 answer to INIT is not JSON (no content type): ''"
+
+
+@pytest.mark.parametrize(
+    ("api", "command", "body", "missing"),
+    [
+        ("v1.1", "INIT", b"{}", "a media id (media_id_string or media_id)"),
+        ("v1.1", "INIT", b'{"media_id_string": "7"}', "a numeric expires_after_secs"),
+        ("v1.1", "FINALIZE", b"{}", "a media id (media_id_string or media_id)"),
+        ("v1.1", "STATUS", b'{"media_id": 7, "processing_info": {}}', "processing_info.state"),
+        ("v1.1", "upload", b'{"media_id_string": "x7"}', "a media id"),
+        ("v2", "INIT", b'{"data": {}}', "a media id (data.id)"),
+        ("v2", "INIT", b'{"data": {"id": "7"}}', "a numeric data.expires_after_secs"),
+        ("v2", "FINALIZE", b"{}", "a 'data' object"),
+        ("v2", "STATUS", b'{"data": {}}', "a media id (data.id)"),
+        ("v2", "upload", b'{"data": []}', "a 'data' object"),
+        ("v2", "APPEND", b'{"data": {}}', "a numeric data.expires_at"),
+        ("v2", "APPEND", b"", None),  # not JSON: see the message below
+    ],
+)
+def test_a_200_with_missing_fields_is_a_protocol_error_naming_the_field_and_body(
+    api: str, command: str, body: bytes, missing: str | None
+) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        dialect(api).parse(REQUESTS[command], answer(200, body))
+    error = caught.value
+    assert error.retryable and error.http_status == 200
+    if missing is None:
+        assert error.message == f"HTTP 200 answer to {command} is not JSON (application/json): ''"
+    else:
+        excerpt = repr(body.decode())
+        assert error.message.startswith(f"HTTP 200 answer to {command} lacks {missing}")
+        assert error.message.endswith(excerpt)
+
+
+def test_a_json_array_is_not_an_answer() -> None:
+    with pytest.raises(ProtocolError, match=r"answer to FINALIZE is not a JSON object: '\[1\]'"):
+        V2("http://x").parse(REQUESTS["FINALIZE"], answer(200, b"[1]"))
+
+
+@pytest.mark.parametrize(
+    ("api", "status", "body"),
+    [
+        ("v1.1", 204, b""),  # as observed
+        ("v1.1", 200, b""),
+        ("v1.1", 200, b"{}"),  # nothing to miss: accepted
+        ("v2", 200, b'{"data": {"expires_at": 1700000000}}'),
+    ],
+)
+def test_a_well_formed_append_acknowledgement_is_accepted(
+    api: str, status: int, body: bytes
+) -> None:
+    assert dialect(api).parse(REQUESTS["APPEND"], answer(status, body)) is None
+
+
+def test_check_ack_refuses_garbage_and_an_emptied_v2_envelope() -> None:
+    check_ack(answer(200, b""), "metadata")
+    check_ack(answer(200, b'{"data": {"id": "7"}}'), "metadata")
+    with pytest.raises(ProtocolError, match="answer to metadata is not JSON"):
+        check_ack(answer(200, b"OK", "text/plain"), "metadata")
+    with pytest.raises(ProtocolError, match="answer to metadata has an empty 'data' object"):
+        check_ack(answer(200, b'{"data": {}}'), "metadata")
+    with pytest.raises(ServerError):
+        check_ack(answer(502, PROXY_502, "text/html"), "metadata")
+
+
+def test_protocol_errors_are_retried_a_bounded_number_of_times() -> None:
+    import random
+
+    error = ProtocolError("HTTP 200 answer to INIT lacks a media id (data.id): '{}'")
+    policy = RetryPolicy(max_attempts=3, base=0.0)
+    policy, _ = policy.next(error, random.Random(0), 0.0)
+    policy, _ = policy.next(error, random.Random(0), 0.0)
+    with pytest.raises(ProtocolError):
+        policy.next(error, random.Random(0), 0.0)
+
+
+# --- the emulator, over a raw client -------------------------------------------------------
+def test_the_new_fault_rates_are_validated_and_read_from_a_profile() -> None:
+    with pytest.raises(ConfigError, match=r"faults.hang_rate is a probability"):
+        Faults(hang_rate=2.0)
+    config = EmulatorConfig.from_mapping(
+        {"faults": {"html_error_rate": 0.1, "close_connection_rate": 0.2, "garbage_200_rate": 0}}
+    )
+    assert (config.faults.html_error_rate, config.faults.close_connection_rate) == (0.1, 0.2)
+    assert config.faults.missing_fields_rate == config.faults.hang_rate == 0.0
+
+
+async def test_html_error_is_a_502_proxy_page_and_creates_nothing(
+    client: RawClient, emulator: Emulator
+) -> None:
+    emulator.faults.schedule("html_error", endpoint="initialize", count=2)
+    for reply in (await client.v1_init(10, "image/png"), await client.v2_init(10, "image/png")):
+        assert reply.status == 502 and reply.content_type == "text/html"
+        assert b"<title>502 Bad Gateway</title>" in reply.raw
+        assert "x-rate-limit-remaining" not in {k.lower() for k in reply.headers}
+    assert emulator.all_media() == []
+    assert emulator.stats()["faults"] == {"html_error": 2}
+    assert emulator.stats()["requests"]["initialize"] == {"502": 2}
+
+
+async def test_garbage_200_is_not_json_and_creates_nothing(
+    client: RawClient, emulator: Emulator
+) -> None:
+    emulator.faults.schedule("garbage_200", endpoint="initialize", count=2)
+    for reply in (await client.v1_init(10, "image/png"), await client.v2_init(10, "image/png")):
+        assert reply.status == 200 and reply.content_type == "application/json"
+        with pytest.raises(ValueError):
+            _ = reply.json
+    assert emulator.all_media() == []
+    assert emulator.stats()["faults"] == {"garbage_200": 2}
+
+
+async def test_missing_fields_empties_the_envelope_without_performing_the_request(
+    client: RawClient, emulator: Emulator
+) -> None:
+    emulator.faults.schedule("missing_fields", endpoint="initialize", count=2)
+    v1 = await client.v1_init(10, "image/png")
+    v2 = await client.v2_init(10, "image/png")
+    assert (v1.status, v1.json, v2.status, v2.json) == (200, {}, 200, {"data": {}})
+    assert emulator.all_media() == []
+
+
+async def test_missing_fields_on_a_v1_append_stores_the_segment_and_answers_an_empty_object(
+    client: RawClient, emulator: Emulator
+) -> None:
+    init = await client.v1_init(3, "image/png")
+    media_id = init.json["media_id_string"]
+    emulator.faults.schedule("missing_fields", endpoint="append")
+    reply = await client.v1_append(media_id, 0, b"abc")
+    assert (reply.status, reply.json) == (200, {})
+    assert (emulator.media(media_id) or {})["segments"] == [0]
+    assert emulator.stats()["faults"] == {"missing_fields": 1}
+
+
+async def test_close_connection_answers_then_the_reused_connection_is_found_dead(
+    client: RawClient, emulator: Emulator
+) -> None:
+    emulator.faults.schedule("close_connection", endpoint="initialize")
+    first = await client.v2_init(10, "image/png")
+    assert first.status == 200  # answered normally, kept alive ...
+    assert [m["media_id"] for m in emulator.all_media()] == [first.json["data"]["id"]]
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await client.v2_init(10, "image/png")  # ... and gone when reused
+    assert len(emulator.all_media()) == 1  # the request on the dead connection did nothing
+    again = await client.v2_init(10, "image/png")  # a new connection works
+    assert again.status == 200
+    stats = emulator.stats()
+    assert stats["faults"] == {"close_connection": 1}
+    assert stats["requests"]["initialize"] == {"0": 1, "200": 2}
+
+
+async def test_hang_never_answers_and_ends_when_the_client_leaves(emulator: Emulator) -> None:
+    timeout = aiohttp.ClientTimeout(sock_read=0.2)
+    emulator.faults.schedule("hang", endpoint="initialize")
+    with anyio.fail_after(GUARD_SECS):
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            client = RawClient(http, emulator)
+            with pytest.raises(TimeoutError):
+                await client.v2_init(10, "image/png")
+            await emulator.wait_for_requests("initialize", 1, status=0)  # the server gave up
+            assert (await client.v2_init(10, "image/png")).status == 200
+    assert len(emulator.all_media()) == 1
+    assert emulator.stats()["faults"] == {"hang": 1}
+
+
+async def test_misbehaviour_faults_can_be_scheduled_over_http(
+    client: RawClient, emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    body = {"kind": "html_error", "endpoint": "status", "count": 1}
+    async with http.post(emulator.url + "/_emulator/faults", json=body) as resp:
+        assert resp.status == 200
+    png = samples.write_image(tmp_path / "a.png").read_bytes()
+    media_id = await client.v1_upload(png, "image/png")
+    assert (await client.v1_status(media_id)).status == 502
+    assert (await client.v1_status(media_id)).status == 200
+
+
+# --- the whole client ------------------------------------------------------------------
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def media_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A GIF that goes chunked (INIT, 4 APPENDs, FINALIZE, STATUS) and a PNG sent in one."""
+    folder = tmp_path_factory.mktemp("media")
+    gif = samples.write_gif(folder / "anim.gif", width=32, height=32, frames=3, seed=1)
+    png = samples.write_image(folder / "still.png", fmt="png", width=24, height=16, seed=2)
+    return [gif, png]
+
+
+def upload_config(emu: Emulator, api: str) -> UploadConfig:
+    return UploadConfig(
+        api=api,  # type: ignore[arg-type]
+        endpoint=emu.url,
+        chunk_size=1 * KiB,
+        segments_per_file=1,
+        max_attempts=MAX_ATTEMPTS,
+        backoff_base=0.01,
+        read_timeout=READ_TIMEOUT,
+    )
+
+
+async def upload(emu: Emulator, api: str, files: list[Path]) -> dict[str, Result]:
+    config = upload_config(emu, api)
+    items = [Item(id=path.name, path=path) for path in files]
+    with anyio.fail_after(GUARD_SECS):
+        async with Uploader(config, auth=OAuth1Auth(credentials(emu.user)), seed=7) as up:
+            return {r.id: r async for r in up.upload_many(items)}
+
+
+def assert_byte_exact(emu: Emulator, results: dict[str, Result], files: list[Path]) -> None:
+    for path in files:
+        result = results[path.name]
+        assert result.ok, result.error
+        info = emu.media(result.media_id_string)  # type: ignore[arg-type]
+        assert info is not None and info["sha256"] == sha256(path), path.name
+
+
+def faulted(endpoint: str, media_files: list[Path]) -> str:
+    """The item whose upload uses ``endpoint``: the PNG for one-request uploads."""
+    return media_files[1].name if endpoint == "upload" else media_files[0].name
+
+
+async def recovers(
+    emu: Emulator, api: str, kind: str, endpoint: str, media_files: list[Path], count: int = 2
+) -> None:
+    emu.faults.schedule(kind, endpoint=endpoint, count=count)
+    results = await upload(emu, api, media_files)
+    assert set(results) == {p.name for p in media_files}
+    assert_byte_exact(emu, results, media_files)
+    assert emu.stats()["faults"] == {kind: count}
+    assert results[faulted(endpoint, media_files)].attempts >= 1 + count
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_html_error_pages_are_retried_and_the_upload_ends_byte_exact(
+    emulator: Emulator, media_files: list[Path], api: str, endpoint: str
+) -> None:
+    await recovers(emulator, api, "html_error", endpoint, media_files)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_garbage_200_answers_are_retried_and_the_upload_ends_byte_exact(
+    emulator: Emulator, media_files: list[Path], api: str, endpoint: str
+) -> None:
+    await recovers(emulator, api, "garbage_200", endpoint, media_files)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_answers_with_missing_fields_are_retried_and_the_upload_ends_byte_exact(
+    emulator: Emulator, media_files: list[Path], api: str, endpoint: str
+) -> None:
+    if api == "v1.1" and endpoint == "append":
+        # A v1.1 APPEND's success has no body: the segment is stored, answered 200 {}.
+        emulator.faults.schedule("missing_fields", endpoint="append", count=2)
+        results = await upload(emulator, api, media_files)
+        assert_byte_exact(emulator, results, media_files)
+        assert results[media_files[0].name].attempts == 1  # nothing to retry
+        return
+    await recovers(emulator, api, "missing_fields", endpoint, media_files)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_a_closed_keep_alive_connection_is_retried_and_the_upload_ends_byte_exact(
+    emulator: Emulator, media_files: list[Path], api: str, endpoint: str
+) -> None:
+    emulator.faults.schedule("close_connection", endpoint=endpoint)
+    results = await upload(emulator, api, media_files)
+    assert_byte_exact(emulator, results, media_files)
+    assert emulator.stats()["faults"] == {"close_connection": 1}
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_a_server_closing_every_connection_after_each_answer_still_gets_everything(
+    emulator: Emulator, media_files: list[Path], api: str
+) -> None:
+    emulator.faults.schedule("close_connection", count=10_000)
+    results = await upload(emulator, api, media_files)
+    assert_byte_exact(emulator, results, media_files)
+    dropped = sum(counts.get("0", 0) for counts in emulator.stats()["requests"].values())
+    assert dropped >= 1  # reused connections were found dead, and the requests sent again
+
+
+@pytest.mark.parametrize("endpoint", ["initialize", "append", "finalize", "status", "upload"])
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_an_answer_that_never_comes_times_out_and_is_retried(
+    emulator: Emulator, media_files: list[Path], api: str, endpoint: str
+) -> None:
+    await recovers(emulator, api, "hang", endpoint, media_files, count=1)
+    with anyio.fail_after(GUARD_SECS):  # the client left the hung request: the server let go
+        await emulator.wait_for_requests(endpoint, 1, status=0)
+
+
+# --- faults that outlast max_attempts: a failed item with a clear message ---------------------
+PERSISTENT = 1000
+
+
+async def fails(emu: Emulator, api: str, kind: str, endpoint: str, files: list[Path]) -> Result:
+    emu.faults.schedule(kind, endpoint=endpoint, count=PERSISTENT)
+    results = await upload(emu, api, files)
+    assert len(results) == len(files)
+    [failed] = [r for r in results.values() if not r.ok]
+    assert failed.id == faulted(endpoint, files) and failed.error is not None
+    assert failed.attempts == MAX_ATTEMPTS
+    assert emu.stats()["faults"] == {kind: MAX_ATTEMPTS}
+    return failed
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_a_proxy_page_that_persists_fails_the_item_quoting_the_page(
+    emulator: Emulator, media_files: list[Path], api: str
+) -> None:
+    failed = await fails(emulator, api, "html_error", "append", media_files)
+    assert failed.error is not None
+    assert (failed.error.kind, failed.error.http_status) == ("server_error", 502)
+    assert failed.error.message == (
+        "HTTP 502 with a body that is not JSON (text/html; charset=utf-8): "
+        "'<html> <head><title>502 Bad Gateway</title></head> <body> "
+        "<center><h1>502 Bad Gateway</h1></center> <hr><center>nginx</center> </body> </html>'"
+    )
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_garbage_that_persists_fails_the_item_quoting_the_body(
+    emulator: Emulator, media_files: list[Path], api: str
+) -> None:
+    failed = await fails(emulator, api, "garbage_200", "finalize", media_files)
+    assert failed.error is not None and failed.error.kind == "protocol_error"
+    body = '{"media_id": 18800281060205' if api == "v1.1" else '{"data": {"id": "18800281060205'
+    assert failed.error.message == (
+        f"HTTP 200 answer to FINALIZE is not JSON (application/json; charset=utf-8): {body!r}"
+    )
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_missing_fields_that_persist_fail_the_item_naming_the_field(
+    emulator: Emulator, media_files: list[Path], api: str
+) -> None:
+    failed = await fails(emulator, api, "missing_fields", "initialize", media_files)
+    assert failed.error is not None and failed.error.kind == "protocol_error"
+    expected = {
+        "v1.1": "HTTP 200 answer to INIT lacks a media id (media_id_string or media_id): '{}'",
+        "v2": "HTTP 200 answer to INIT lacks a media id (data.id): '{\"data\": {}}'",
+    }
+    assert failed.error.message == expected[api]
+
+
+async def test_a_v2_append_answered_with_an_empty_data_object_is_never_taken_as_stored(
+    emulator: Emulator, media_files: list[Path]
+) -> None:
+    failed = await fails(emulator, "v2", "missing_fields", "append", media_files)
+    assert failed.error is not None
+    assert failed.error.message == (
+        "HTTP 200 answer to APPEND lacks a numeric data.expires_at: '{\"data\": {}}'"
+    )
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_a_server_that_never_answers_fails_the_item_after_the_read_timeouts(
+    emulator: Emulator, media_files: list[Path], api: str
+) -> None:
+    failed = await fails(emulator, api, "hang", "status", media_files)
+    assert failed.error is not None and failed.error.kind == "timeout"
+    assert failed.error.message == f"status: no answer within {READ_TIMEOUT:g} s (read timeout)"
+    assert failed.media_id_string is not None  # finalized; only its processing state is unknown
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_a_status_resent_by_aiohttp_on_a_dead_connection_is_signed_again(
+    emulator: Emulator, media_files: list[Path], api: str
+) -> None:
+    # aiohttp re-sends an idempotent request (STATUS is a GET) once by itself when a
+    # kept-alive connection fails; an OAuth nonce is single-use, so it must be signed anew.
+    emulator.faults.schedule("drop_response", endpoint="status")
+    results = await upload(emulator, api, media_files)
+    assert_byte_exact(emulator, results, media_files)
+    assert emulator.stats()["requests"]["status"] == {"0": 1, "200": 1}
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_alt_text_answered_with_garbage_is_sent_again_not_reported_applied(
+    emulator: Emulator, media_files: list[Path], api: str
+) -> None:
+    emulator.faults.schedule("garbage_200", endpoint="metadata")
+    png = media_files[1]
+    config = upload_config(emulator, api)
+    with anyio.fail_after(GUARD_SECS):
+        async with Uploader(config, auth=OAuth1Auth(credentials(emulator.user))) as up:
+            result = await up.upload(png, alt_text="A still image")
+    assert result.ok and result.alt_text_applied
+    assert (emulator.media(result.media_id_string) or {})["alt_text"] == "A still image"  # type: ignore[arg-type]
