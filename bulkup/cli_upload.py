@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -17,11 +18,13 @@ from typing import Any
 
 import anyio
 
+from bulkup import logs
 from bulkup.config import UploadConfig, parse_size
-from bulkup.credentials import Auth, auth_from_env
+from bulkup.credentials import Auth, auth_from_env, secrets_of
 from bulkup.errors import BulkupError, ConfigError
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.posts import PostPlan, plan_posts
+from bulkup.progress import RichProgress
 from bulkup.report import ReportError, ReportWriter, Summary, print_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -111,6 +114,25 @@ def add_upload(commands: Any) -> None:
         metavar="FILE",
         help="write one JSON line per post group (manifest field 'post') with its media ids",
     )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live progress on standard error (default: when it is a terminal)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="events to log on standard error (warning)",
+    )
+    p.add_argument(
+        "--log-format",
+        default="auto",
+        choices=("auto", "console", "json"),
+        help="console lines on a terminal, JSON lines otherwise (auto)",
+    )
     p.set_defaults(handler=run_upload)
 
 
@@ -138,6 +160,14 @@ def add_demo(commands: Any) -> None:
     p.add_argument("--api", choices=("v1.1", "v2"), default="v2")
     p.add_argument("--files", type=int, default=12, metavar="N", help="number of sample files (12)")
     p.set_defaults(handler=run_demo)
+
+
+def _display(args: argparse.Namespace) -> RichProgress | None:
+    """A live progress display on stderr, when wanted and stderr is a terminal."""
+    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
+    if args.quiet or not wanted:
+        return None
+    return RichProgress(sys.stderr)
 
 
 def config_from_args(args: argparse.Namespace) -> UploadConfig:
@@ -172,10 +202,11 @@ def run_upload(args: argparse.Namespace) -> int:
             default_category=config.category,
         )
         auth = None if args.dry_run else auth_from_env()
+        logs.configure(level=args.log_level, fmt=args.log_format, secrets=secrets_of(auth))
         if args.posts is not None:
             _check_writable(args.posts)  # before uploading, not after
         report = ReportWriter(args.report) if args.report else ReportWriter(stream=sys.stdout)
-    except (ConfigError, ReportError, OSError) as exc:
+    except (ConfigError, ReportError, OSError, ValueError) as exc:
         print(f"bulkup upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
     entries = iter_sources(args.sources, options)
@@ -187,8 +218,9 @@ def run_upload(args: argparse.Namespace) -> int:
             posts = plan_posts(
                 iter_sources(args.sources, options), default_category=config.category
             )
+            view = _display(args)
             code = _run_interruptible(
-                lambda: _upload(config, auth, entries, args.checkpoint, report, posts)
+                lambda: _upload(config, auth, entries, args.checkpoint, report, posts, view)
             )
             if args.posts is not None:
                 posts.write(args.posts)
@@ -207,6 +239,7 @@ async def _upload(
     checkpoint: Path | None,
     report: ReportWriter,
     posts: PostPlan | None = None,
+    view: RichProgress | None = None,
 ) -> int:
     from bulkup.uploader import Uploader
 
@@ -214,12 +247,13 @@ async def _upload(
     started = time.monotonic()
     refused: Result | None = None
     try:
-        async with Uploader(config, auth=auth) as up:
-            async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
-                report.write(result)
-                summary.add(result)
-                if refused is None and result.error and result.error.kind == "auth_error":
-                    refused = result  # the uploader sends nothing more; the rest is skipped
+        with view or contextlib.nullcontext():
+            async with Uploader(config, auth=auth, observer=view) as up:
+                async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
+                    report.write(result)
+                    summary.add(result)
+                    if refused is None and result.error and result.error.kind == "auth_error":
+                        refused = result  # the uploader sends nothing more; the rest is skipped
     except BulkupError as exc:
         hint = ""
         if isinstance(exc, ReportError) and checkpoint is not None:

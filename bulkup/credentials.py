@@ -69,6 +69,16 @@ class BearerAuth:
         return "BearerAuth(token=***)"
 
 
+def secrets_of(auth: Auth | None) -> tuple[str, ...]:
+    """The secret strings of ``auth``, for the log redactor."""
+    if isinstance(auth, OAuth1Auth):
+        creds = auth.credentials
+        return (creds.consumer_secret, creds.token_secret, creds.token)
+    if isinstance(auth, BearerAuth):
+        return (auth.token,)
+    return ()
+
+
 def auth_from_env(environ: Mapping[str, str] | None = None) -> Auth:
     """OAuth 1.0a if all four ``X_*`` OAuth variables are set, else ``X_BEARER_TOKEN``."""
     env = os.environ if environ is None else environ

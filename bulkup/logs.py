@@ -25,6 +25,15 @@ _SECRET_KEY = re.compile(r"secret|token|authorization|password|signature", re.IG
 MIN_SECRET_LEN = 6
 
 log = structlog.get_logger("bulkup")
+#: Events are emitted only once :func:`configure` ran: a library never writes to the
+#: host application's stdout behind its back.
+_configured = False
+
+
+def event(level: str, name: str, **fields: Any) -> None:
+    """Log one event if logging was configured (cheap no-op otherwise)."""
+    if _configured:
+        getattr(log, level)(name, **fields)
 
 
 class Redactor:
@@ -74,6 +83,7 @@ def configure(
     secrets: Iterable[str] = (),
 ) -> None:
     """Route bulkup's structlog events to ``stream`` (stderr) as console or JSON lines."""
+    global _configured
     out = stream or sys.stderr
     redactor.add(secrets)
     numeric = logging.getLevelName(level.upper())
@@ -96,3 +106,4 @@ def configure(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    _configured = True

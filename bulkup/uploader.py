@@ -31,7 +31,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from bulkup import spec
+from bulkup import logs, spec
 from bulkup.checkpoint import Checkpoint, ItemRecord, RunIdentity
 from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, auth_from_env
@@ -40,6 +40,7 @@ from bulkup.errors import BulkupError, ConfigError
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.pacing import Pacer
 from bulkup.posts import PostPlan
+from bulkup.progress import NullObserver, Observer
 from bulkup.transport import Transport
 from bulkup.worker import ItemUpload, Runtime
 
@@ -84,8 +85,11 @@ def _unsent(item: Item, status: Status, error: ErrorInfo) -> Result:
 class _Run:
     """One ``upload_many`` run: where results go, and what stops items being sent."""
 
-    def __init__(self, send: MemoryObjectSendStream[Result], posts: PostPlan | None) -> None:
+    def __init__(
+        self, send: MemoryObjectSendStream[Result], posts: PostPlan | None, observer: Observer
+    ) -> None:
         self.send = send
+        self.observer = observer
         self.posts = posts
         self.blocked = dict(posts.blocked) if posts is not None else {}
         self.refused: ErrorInfo | None = None
@@ -105,6 +109,15 @@ class _Run:
             self.refused = self.refused or result.error
         if self.posts is not None:
             self.posts.record(result)
+        self.observer.item_finished(result)
+        logs.event(
+            "info",  # failures are summarised at the end; --log-level info lists every item
+            "item_finished",
+            item=result.id,
+            status=result.status,
+            media_id=result.media_id_string,
+            error=result.error.message if result.error else None,
+        )
         await self.send.send(result)
 
 
@@ -119,13 +132,16 @@ class Uploader:
         http: aiohttp.ClientSession | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
     ) -> None:
+        """``observer`` receives each step of each item (for progress displays)."""
         self.config = config or UploadConfig()
         self.auth = auth if auth is not None else auth_from_env()
         self._http = http
         self._own_http = http is None
         self._rng = random.Random(seed)
         self._clock = clock
+        self._observer: Observer = observer or NullObserver()
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self._runtime: Runtime | None = None
@@ -145,7 +161,9 @@ class Uploader:
                 self._http, self.auth, pacer, timeout=timeout, concurrency=self.config.concurrency
             )
             dialect = dialect_for(self.config.api, self.config.base_url)
-            self._runtime = Runtime(self.config, dialect, transport, self._rng, self._clock)
+            self._runtime = Runtime(
+                self.config, dialect, transport, self._rng, self._clock, self._observer
+            )
             self._tg = await stack.enter_async_context(anyio.create_task_group())
         except BaseException:
             await stack.aclose()
@@ -244,7 +262,7 @@ class Uploader:
         send, receive = anyio.create_memory_object_stream[Result](RESULT_BUFFER)
         failure: list[BaseException] = []
         scope = anyio.CancelScope()
-        run = _Run(send, posts)
+        run = _Run(send, posts, self._observer)
         self._tg.start_soon(self._run_many, items, checkpoint, run, scope, failure)
         try:
             async with receive:

@@ -23,8 +23,8 @@ import aiofiles
 import aiohttp
 import anyio
 
+from bulkup import logs, spec
 from bulkup import media as mediacheck
-from bulkup import spec
 from bulkup.checkpoint import Checkpoint, ItemRecord
 from bulkup.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
 from bulkup.dialects import Dialect, HttpRequest, check_ack
@@ -39,6 +39,7 @@ from bulkup.errors import (
 )
 from bulkup.items import ErrorInfo, Item, Result, SubtitleSpec, utc_from_timestamp
 from bulkup.preflight import preflight
+from bulkup.progress import NullObserver, Observer
 from bulkup.retry import RetryPolicy
 from bulkup.session import (
     Initialized,
@@ -66,6 +67,7 @@ class Runtime:
     transport: Transport
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
+    observer: Observer = field(default_factory=NullObserver)
 
 
 class _Attachment(UploadError):
@@ -275,10 +277,14 @@ class ItemUpload:
     async def _drive(self, identity: FileIdentity) -> None:
         session = self.session
         assert session is not None
+        observer = self.rt.observer
+        observer.item_started(self.item.id, identity.size, session.acked_bytes)
         if session.phase in (Phase.INIT, Phase.UPLOADING):
             await self._upload(identity)
         self._release_slot()  # waiting for processing holds no slot
         while session.phase is Phase.PROCESSING:
+            info = session.processing
+            observer.item_state(self.item.id, "processing", info.progress_percent if info else None)
             await self._poll()
         if session.phase is Phase.DONE:
             assert session.media_id is not None
@@ -393,6 +399,7 @@ class ItemUpload:
                 policy = await self._backoff(policy, exc)
                 continue
             session.on_appended(append.index)
+            self.rt.observer.bytes_acked(self.item.id, append.length)
             policy = policy.reset()
             if self.checkpoint is not None:
                 self.checkpoint.ack(self.item.id, append.index)
@@ -401,6 +408,7 @@ class ItemUpload:
         session = self.session
         assert session is not None
         request = session.finalize_request()
+        self.rt.observer.item_state(self.item.id, "finalizing")
         policy = self._policy()
         ambiguous = False  # an earlier FINALIZE may have taken effect without an answer
         while True:
@@ -469,6 +477,8 @@ class ItemUpload:
         policy, delay = policy.next(error, self.rt.rng, self.rt.clock())
         self.attempts += 1
         self.rt.transport.counters.retries += 1
+        self.rt.observer.retried(self.item.id)
+        logs.event("debug", "retry", item=self.item.id, error=error.message, delay_s=delay)
         await anyio.sleep(delay)
         return policy
 

@@ -1,0 +1,161 @@
+"""Progress events and logs of a real run: counted once, never past 100%."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from bulkup import samples
+from bulkup.config import UploadConfig
+from bulkup.credentials import OAuth1Auth
+from bulkup.emulator import Emulator
+from bulkup.items import Item, Result
+from bulkup.uploader import Uploader
+from tests.apiclient import credentials
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+        self.acked: Counter[str] = Counter()
+        self.states: list[tuple[str, str]] = []
+        self.retries = 0
+        self.finished: list[Result] = []
+
+    def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
+        self.sizes[item_id] = size
+        self.acked[item_id] += done_bytes
+
+    def item_state(self, item_id: str, state: str, percent: int | None = None) -> None:
+        self.states.append((item_id, state))
+
+    def bytes_acked(self, item_id: str, count: int) -> None:
+        self.acked[item_id] += count
+
+    def retried(self, item_id: str) -> None:
+        self.retries += 1
+
+    def item_finished(self, result: Result) -> None:
+        self.finished.append(result)
+
+
+async def test_acknowledged_bytes_are_counted_once_even_with_retries(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    videos = [
+        samples.write_video(tmp_path / f"v{i}.mp4", width=64, height=64, seconds=1, seed=i)
+        for i in range(3)
+    ]
+    emulator.faults.schedule("error_503", endpoint="append", count=3, after=2)
+    emulator.faults.schedule("drop_response", endpoint="append", count=1, after=6)
+    recorder = Recorder()
+    config = UploadConfig(endpoint=emulator.url, chunk_size=2048, backoff_base=0.0)
+    auth = OAuth1Auth(credentials(emulator.user))
+    async with Uploader(config, auth=auth, observer=recorder) as up:
+        results = [r async for r in up.upload_many(Item(id=v.name, path=v) for v in videos)]
+    assert all(r.ok for r in results)
+    assert recorder.retries >= 4
+    assert recorder.acked == Counter(recorder.sizes)  # exactly 100% for each file
+    assert {r.id for r in recorder.finished} == {v.name for v in videos}
+    assert {state for _, state in recorder.states} >= {"finalizing", "processing"}
+
+
+def _env(emu: Emulator) -> dict[str, str]:
+    user = emu.user
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "X_API_KEY": user.consumer_key,
+        "X_API_SECRET": user.consumer_secret,
+        "X_ACCESS_TOKEN": user.access_token,
+        "X_ACCESS_TOKEN_SECRET": user.access_token_secret,
+        "COLUMNS": "100",
+    }
+
+
+async def test_json_logs_give_one_object_per_line_with_item_and_media_id(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    image = samples.write_image(tmp_path / "a.png", fmt="png")
+    args = [
+        sys.executable,
+        "-m",
+        "bulkup",
+        "upload",
+        str(image),
+        "--endpoint",
+        emulator.url,
+        "--log-level",
+        "info",
+        "--log-format",
+        "json",
+        "--report",
+        str(tmp_path / "r.jsonl"),
+    ]
+    done = await anyio.run_process(args, env=_env(emulator), check=False)
+    assert done.returncode == 0, done.stderr
+    events = [
+        json.loads(line) for line in done.stderr.decode().splitlines() if line.startswith("{")
+    ]
+    (finished,) = [e for e in events if e["event"] == "item_finished"]
+    assert finished["item"] == str(image) and finished["media_id"].isdigit()
+    assert emulator.user.consumer_secret not in done.stderr.decode()
+
+
+async def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    video = samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
+    base = [
+        sys.executable,
+        "-m",
+        "bulkup",
+        "upload",
+        str(video),
+        "--endpoint",
+        emulator.url,
+        "--chunk-size",
+        "4KiB",
+        "--report",
+        str(tmp_path / "r.jsonl"),
+    ]
+    piped = await anyio.run_process(base, env=_env(emulator), check=False)
+    assert (
+        piped.returncode == 0 and b"files 1/" not in piped.stderr and b"files 1" not in piped.stderr
+    )
+
+    def on_pty() -> bytes:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            base,
+            env=_env(emulator),
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=60)
+        os.close(leader)
+        assert proc.returncode == 0
+        return b"".join(chunks)
+
+    shown = await anyio.to_thread.run_sync(on_pty)
+    assert b"files 1" in shown and b"failed 0" in shown
