@@ -41,6 +41,7 @@ from bulkup.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.pacing import Pacer
 from bulkup.posts import PostPlan
 from bulkup.progress import NullObserver, Observer
+from bulkup.resume import resume_priority
 from bulkup.transport import Transport
 from bulkup.worker import ItemUpload, Runtime
 
@@ -349,23 +350,11 @@ class Uploader:
         now, margin = self._clock(), self.config.resume_margin
         ready: list[tuple[float, Item]] = []
         for record in checkpoint:
-            deadline = _resume_deadline(record, now, margin)
+            deadline = resume_priority(record, now, margin)
             if deadline is not None:
                 ready.append((deadline, _item_from_record(record)))
         ready.sort(key=lambda pair: pair[0])
         return [item for _, item in ready]
-
-
-def _resume_deadline(record: ItemRecord, now: float, margin: float) -> float | None:
-    if record.result is not None or not record.media_id:
-        return None
-    if not record.finalized:
-        deadline = record.upload_deadline
-        return deadline if deadline is not None and deadline - margin > now else None
-    if record.processing in ("pending", "in_progress"):
-        expires = record.media_expires_at
-        return expires if expires is not None and expires - margin > now else None
-    return None
 
 
 def _item_from_record(record: ItemRecord) -> Item:

@@ -23,7 +23,7 @@ import aiofiles
 import aiohttp
 import anyio
 
-from bulkup import logs, spec
+from bulkup import logs, resume, spec
 from bulkup import media as mediacheck
 from bulkup.checkpoint import Checkpoint, ItemRecord
 from bulkup.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
@@ -224,36 +224,34 @@ class ItemUpload:
     def _reuse(self, identity: FileIdentity) -> Result | None:
         """A result from the checkpoint, or set up ``self.session`` (fresh or resumed)."""
         assert self.plan is not None
-        plan, now, margin = self.plan, self.rt.clock(), self.rt.config.resume_margin
+        plan, now = self.plan, self.rt.clock()
         record = self.checkpoint.get(self.item.id) if self.checkpoint else None
-        same = (
-            record is not None
-            and record.size == identity.size
-            and record.mtime_ns == identity.mtime_ns
-            and record.params == _params(plan, self.item)
+        decision = resume.decide(
+            record,
+            size=identity.size,
+            mtime_ns=identity.mtime_ns,
+            params=_params(plan, self.item),
+            now=now,
+            margin=self.rt.config.resume_margin,
         )
-        if record is not None and same and record.media_id:
-            result = record.result or {}
-            alive = record.media_expires_at is not None and record.media_expires_at > now + margin
-            if result.get("status") == "succeeded" and alive:
-                return self._from_record(record)
-            deadline = record.upload_deadline
-            if not record.finalized and deadline is not None and deadline - margin > now:
+        match decision:
+            case resume.Reuse(record=done):
+                return self._from_record(done)
+            case resume.ContinueUpload(media_id=media_id, media_key=key, deadline=deadline):
                 self.session = Session.resume_upload(
                     plan,
-                    media_id=record.media_id,
-                    media_key=record.media_key,
+                    media_id=media_id,
+                    media_key=key,
                     deadline=deadline,
-                    acked=set(record.acked),
+                    acked=set(decision.acked),
                 )
-                return None
-            if record.finalized and record.processing in ("pending", "in_progress") and alive:
+            case resume.ContinuePolling(media_id=media_id, media_key=key):
                 self.session = Session.resume_processing(
-                    plan, media_id=record.media_id, media_key=record.media_key, now=now
+                    plan, media_id=media_id, media_key=key, now=now
                 )
-                return None
-        self.session = Session(plan)
-        self._record_new(identity)
+            case _:
+                self.session = Session(plan)
+                self._record_new(identity)
         return None
 
     def _record_new(self, identity: FileIdentity) -> None:
