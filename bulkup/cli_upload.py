@@ -74,21 +74,7 @@ def add_upload(commands: Any) -> None:
         default="auto",
         help="auto: simple upload for small images, chunked otherwise",
     )
-    p.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="only matching files of directories",
-    )
-    p.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="skip matching files of directories",
-    )
-    p.add_argument("--hidden", action="store_true", help="include dot-files in directories")
+    add_directory_options(p)
     p.add_argument("--max-attempts", type=int, default=8, metavar="N", help="tries per request (8)")
     p.add_argument(
         "--processing-timeout",
@@ -134,6 +120,19 @@ def add_upload(commands: Any) -> None:
         help="console lines on a terminal, JSON lines otherwise (auto)",
     )
     p.set_defaults(handler=run_upload)
+
+
+def add_directory_options(p: argparse.ArgumentParser) -> None:
+    """--include, --exclude and --hidden: which files of scanned directories count."""
+    for flag, verb in (("--include", "only"), ("--exclude", "skip")):
+        p.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="GLOB",
+            help=f"{verb} matching files of directories (repeatable, e.g. '**/*.jpg')",
+        )
+    p.add_argument("--hidden", action="store_true", help="include dot-files in directories")
 
 
 def add_status(commands: Any) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bulkup.cli_upload import add_directory_options
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.report import ReportWriter
 
@@ -49,21 +50,7 @@ def add_validate(commands: Any) -> None:
         metavar="NAME",
         help="media_category for items that name none (default: by type)",
     )
-    p.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="only matching files of directories",
-    )
-    p.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="skip matching files of directories",
-    )
-    p.add_argument("--hidden", action="store_true", help="include dot-files in directories")
+    add_directory_options(p)
     p.set_defaults(handler=run_validate)
 
 
