@@ -239,3 +239,22 @@ def test_append_descriptions_carry_the_byte_range() -> None:
     second = session.next_append()
     assert first == Append("42", 0, 0, 4 * MiB)
     assert second == Append("42", 1, 4 * MiB, 1 * MiB)
+
+
+# --- dialect request building --------------------------------------------------------
+def test_shared_and_additional_owners_are_sent_at_init_in_both_dialects() -> None:
+    from bulkup.dialects import V1, V2
+
+    p = Plan(
+        size=10,
+        media_type="image/jpeg",
+        media_category="dm_image",
+        shared=True,
+        additional_owners=("11", "22"),
+    )
+    v1 = V1("http://h").build(Init(p))
+    assert v1.form is not None
+    assert v1.form["shared"] == "true" and v1.form["additional_owners"] == "11,22"
+    v2 = V2("http://h").build(Init(p))
+    assert v2.json is not None
+    assert v2.json["shared"] is True and v2.json["additional_owners"] == ["11", "22"]
