@@ -23,7 +23,7 @@ import aiofiles
 import aiohttp
 import anyio
 
-from bulkup import logs, resume, spec
+from bulkup import logs, resume
 from bulkup import media as mediacheck
 from bulkup.checkpoint import Checkpoint, ItemRecord
 from bulkup.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
@@ -616,4 +616,4 @@ def _is_gone(error: UploadError) -> bool:
     return "expired" in text or "was not found" in text
 
 
-__all__ = ["ItemUpload", "Runtime", "default_category", "identify", "spec"]
+__all__ = ["ItemUpload", "Runtime", "default_category", "identify"]
