@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bulkup import samples
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes
 from tests.apiclient import RawClient
 
 #: Fast settings for tests: processing finishes at the first STATUS, poll at once.
 FAST = EmulatorConfig(lifetimes=Lifetimes(processing_secs=0, check_after_secs=0))
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of sample media shared by the dialect tests."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def png(media_dir: Path) -> bytes:
+    return samples.write_image(media_dir / "i.png", width=64, height=48).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def big_png(media_dir: Path) -> bytes:
+    """A valid PNG of 64 KiB: many segments, still fast."""
+    path = samples.write_image(media_dir / "big.png", target_bytes=64 * 1024, seed=7)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def gif(media_dir: Path) -> bytes:
+    return samples.write_gif(media_dir / "a.gif", width=40, height=20, frames=4).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def video(media_dir: Path) -> bytes:
+    path = samples.write_video(media_dir / "v.mp4", width=64, height=64, seconds=1)
+    return path.read_bytes()
 
 
 @pytest.fixture

@@ -65,36 +65,8 @@ def upload_error(message: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("v1-media")
-
-
-@pytest.fixture(scope="module")
-def png(media_dir: Path) -> bytes:
-    return samples.write_image(media_dir / "i.png", width=64, height=48).read_bytes()
-
-
-@pytest.fixture(scope="module")
 def jpeg(media_dir: Path) -> bytes:
     path = samples.write_image(media_dir / "i.jpg", fmt="jpeg", width=80, height=30)
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def big_png(media_dir: Path) -> bytes:
-    """A valid PNG of 64 KiB: many segments, still fast."""
-    path = samples.write_image(media_dir / "big.png", target_bytes=64 * 1024, seed=7)
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def gif(media_dir: Path) -> bytes:
-    return samples.write_gif(media_dir / "a.gif", width=40, height=20, frames=4).read_bytes()
-
-
-@pytest.fixture(scope="module")
-def video(media_dir: Path) -> bytes:
-    path = samples.write_video(media_dir / "v.mp4", width=64, height=64, seconds=1)
     return path.read_bytes()
 
 

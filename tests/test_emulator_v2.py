@@ -82,35 +82,8 @@ def assert_problem(reply: Reply, status: int, detail: str | None = None) -> dict
 
 
 @pytest.fixture(scope="module")
-def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("v2-media")
-
-
-@pytest.fixture(scope="module")
-def png(media_dir: Path) -> bytes:
-    return samples.write_image(media_dir / "i.png", width=64, height=48).read_bytes()
-
-
-@pytest.fixture(scope="module")
 def webp(media_dir: Path) -> bytes:
     path = samples.write_image(media_dir / "i.webp", fmt="webp", width=30, height=90)
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def big_png(media_dir: Path) -> bytes:
-    path = samples.write_image(media_dir / "big.png", target_bytes=64 * 1024, seed=9)
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def gif(media_dir: Path) -> bytes:
-    return samples.write_gif(media_dir / "a.gif", width=40, height=20, frames=4).read_bytes()
-
-
-@pytest.fixture(scope="module")
-def video(media_dir: Path) -> bytes:
-    path = samples.write_video(media_dir / "v.mp4", width=64, height=64, seconds=1)
     return path.read_bytes()
 
 
