@@ -163,16 +163,21 @@ def scan_directory(
 class _Reject(Exception):
     """Why an entry cannot be an item; becomes a SourceProblem where the place is known."""
 
-    def __init__(self, kind: str, what: str, fix: str) -> None:
+    def __init__(self, kind: str, what: str, fix: str, *, keeps_id: bool = True) -> None:
         super().__init__(what)
         self.kind, self.what, self.fix = kind, what, fix
+        #: False when the id belongs to another entry (a duplicate): the report line of
+        #: this one then takes its place (``file:line``) as id, so that a consumer keying
+        #: the report by id never sees the good entry as failed.
+        self.keeps_id = keeps_id
 
     def problem(
         self, where: str, *, item_id: str | None = None, path: str | None = None
     ) -> SourceProblem:
         message = f"{where}: {self.what} — {self.fix}"
+        problem_id = (item_id if self.keeps_id else None) or where
         return SourceProblem(
-            id=item_id or where, path=path, source=where, kind=self.kind, message=message
+            id=problem_id, path=path, source=where, kind=self.kind, message=message
         )
 
 
@@ -186,7 +191,7 @@ class _Ids:
         first = self._first.get(item_id)
         if first is not None:
             what = f"duplicate id {item_id!r} (first at {first})"
-            raise _Reject("duplicate_id", what, _DUPLICATE_FIX)
+            raise _Reject("duplicate_id", what, _DUPLICATE_FIX, keeps_id=False)
         self._first[item_id] = where
 
 

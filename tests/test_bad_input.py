@@ -19,6 +19,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -216,8 +217,13 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
     run, server = anyio.run(main)
     lines: dict[str, dict[str, Any]] = {}
     for line in run.lines():
-        duplicate = (line["error"] or {}).get("kind") == "duplicate_id"  # it has the id too
-        lines[line["id"] + (" (duplicate)" if duplicate else "")] = line
+        error = line["error"] or {}
+        if error.get("kind") == "duplicate_id":  # reported under its place, not the id
+            named = re.search(r"duplicate id '([^']+)'", error["message"])
+            assert named is not None, error
+            lines[named.group(1) + " (duplicate)"] = line
+        else:
+            lines[line["id"]] = line
     return Catalogue(run, root, lines, server, at, unreadable_tested=prefix is not None)
 
 
@@ -326,6 +332,8 @@ def test_a_duplicate_id_fails_naming_where_it_was_first_and_the_first_is_uploade
 ) -> None:
     message = catalogue.failed("good (duplicate)", "duplicate_id", catalogue.at["duplicate"])
     assert f"first at {catalogue.at['good']}" in message and "set distinct" in message
+    # Reported under its own place, so the id "good" stays the succeeded first entry's.
+    assert catalogue.lines["good (duplicate)"]["id"] == catalogue.at["duplicate"]
     catalogue.succeeded("good", catalogue.root / "media/good.png")
 
 

@@ -460,8 +460,8 @@ def test_duplicate_ids_across_two_manifests_name_where_the_first_came_from(
     items, problems = split(iter_sources([first, second]))
     assert [i.id for i in items] == ["x", "y"]
     assert [(p.id, p.source, p.kind) for p in problems] == [
-        ("x", f"{second}:3", "duplicate_id"),
-        ("x", f"{second}:4", "duplicate_id"),
+        (f"{second}:3", f"{second}:3", "duplicate_id"),  # the id "x" stays the first's
+        (f"{second}:4", f"{second}:4", "duplicate_id"),
     ]
     assert f"first at {first}:1" in problems[0].message
 
