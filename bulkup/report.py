@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -106,8 +107,8 @@ class ReportWriter:
             return
         fd, self._fd = self._fd, -1
         try:
-            if self._failed is None:
-                os.fsync(fd)
+            if self._failed is None and stat.S_ISREG(os.fstat(fd).st_mode):
+                os.fsync(fd)  # a pipe or /dev/null has nothing to make durable
         except OSError as exc:
             self._failed = ReportError(self._failure(exc))
             raise self._failed from exc

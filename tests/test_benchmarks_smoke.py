@@ -21,3 +21,15 @@ def test_serve_startup_benchmark_runs_and_reports(
     assert result["runs"] == 1 and result["max_secs"] > 0
     assert json.loads(out.read_text())["target_secs"] == serve_startup.TARGET_SECS
     assert "process start -> first answer" in capsys.readouterr().out
+
+
+def test_memory_benchmark_runs_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import memory
+
+    out = tmp_path / "memory.json"
+    result = memory.main(["--small-mib", "1", "--large-mib", "4", "--json", str(out)])
+    assert result["small_peak_rss_mb"] > 0 and result["large_peak_rss_mb"] > 0
+    assert json.loads(out.read_text())["target_ratio"] == memory.TARGET_RATIO
+    assert "ratio large / small" in capsys.readouterr().out

@@ -538,3 +538,10 @@ async def test_a_second_ctrl_c_exits_130_at_once(tmp_path: Path) -> None:
         assert "Traceback" not in err and "KeyboardInterrupt" not in err
         status = summarize(tmp_path / "run.ckpt")  # whatever the exit path, still readable
         assert status["bytes_acknowledged"] == 3 * KiB
+
+
+def test_report_to_dev_null_is_accepted(tmp_path: Path) -> None:
+    from bulkup.report import ReportWriter
+
+    writer = ReportWriter(os.devnull)
+    writer.close()  # no fsync of a character device: nothing to make durable

@@ -241,6 +241,9 @@ class Storage:
 
     mode: Literal["disk", "discard"] = "disk"
     dir: str = ""
+    #: Judge the assembled bytes by the media rules; false accepts any bytes (for
+    #: benchmarks that upload synthetic payloads).
+    check_media: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("disk", "discard"):

@@ -361,7 +361,11 @@ class MediaStore:
             await asyncio.to_thread(self._assemble, media, indices)
         assert media.facts is not None
         declared = media.media_type or None
-        problems = mediacheck.check(media.facts, media.category, declared_type=declared)
+        problems = (
+            mediacheck.check(media.facts, media.category, declared_type=declared)
+            if self.config.storage.check_media
+            else []
+        )
         media.problem = problems[0] if problems else None
         failing = media.problem is None and media.async_processing
         if failing and self.faults.processing_failure():
