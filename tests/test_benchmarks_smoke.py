@@ -33,3 +33,15 @@ def test_memory_benchmark_runs_and_reports(
     assert result["small_peak_rss_mb"] > 0 and result["large_peak_rss_mb"] > 0
     assert json.loads(out.read_text())["target_ratio"] == memory.TARGET_RATIO
     assert "ratio large / small" in capsys.readouterr().out
+
+
+def test_wire_benchmark_runs_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import wire
+
+    out = tmp_path / "wire.json"
+    result = wire.main(["--big-mib", "8", "--small", "3", "--json", str(out)])
+    assert result["bare_seconds"] > 0 and result["bulkup_seconds"] > 0
+    assert json.loads(out.read_text())["target"] == wire.TARGET
+    assert "ratio bulkup / bare" in capsys.readouterr().out
