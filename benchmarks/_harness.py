@@ -22,6 +22,18 @@ from typing import Any
 from bulkup.emulator.config import DEMO_USER
 
 BEARER = DEMO_USER.bearer_tokens[0]
+#: An emulator that costs as little as possible: no latency, sizes and hashes only,
+#: any bytes accepted, processing done at once, no rate limits.
+WIRE_PROFILE = """
+[storage]
+mode = "discard"
+check_media = false
+[lifetimes]
+processing_secs = 0
+check_after_secs = 0
+[limits]
+enabled = false
+"""
 
 
 @contextlib.contextmanager

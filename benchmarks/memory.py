@@ -15,20 +15,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks._harness import emulator, manifest, run_upload, sparse_file, write_json
+from benchmarks._harness import (
+    WIRE_PROFILE,
+    emulator,
+    manifest,
+    run_upload,
+    sparse_file,
+    write_json,
+)
 
 TARGET_RATIO = 1.15
 TARGET_PEAK_MB = 150.0
-PROFILE = """
-[storage]
-mode = "discard"
-check_media = false
-[lifetimes]
-processing_secs = 0
-check_after_secs = 0
-[limits]
-enabled = false
-"""
 
 
 def measure(url: str, folder: Path, size: int, name: str) -> dict[str, Any]:
@@ -45,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--large-mib", type=int, default=2048)
     parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp, emulator(PROFILE) as url:
+    with tempfile.TemporaryDirectory() as tmp, emulator(WIRE_PROFILE) as url:
         small = measure(url, Path(tmp), args.small_mib << 20, "small")
         large = measure(url, Path(tmp), args.large_mib << 20, "large")
     ratio = large["peak_rss_mb"] / small["peak_rss_mb"]

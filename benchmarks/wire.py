@@ -24,21 +24,19 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks._harness import BEARER, emulator, manifest, random_file, run_upload, write_json
+from benchmarks._harness import (
+    BEARER,
+    WIRE_PROFILE,
+    emulator,
+    manifest,
+    random_file,
+    run_upload,
+    write_json,
+)
 
 TARGET = 0.85
 CHUNK = 4 << 20
 CONCURRENCY = 8
-PROFILE = """
-[storage]
-mode = "discard"
-check_media = false
-[lifetimes]
-processing_secs = 0
-check_after_secs = 0
-[limits]
-enabled = false
-"""
 
 
 async def bare_upload(url: str, files: list[Path], concurrency: int, chunk: int) -> None:
@@ -90,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp, emulator(PROFILE) as url:
+    with tempfile.TemporaryDirectory() as tmp, emulator(WIRE_PROFILE) as url:
         folder = Path(tmp)
         files = [random_file(folder / "big.bin", args.big_mib << 20)]
         files += [random_file(folder / f"s{i}.bin", 1 << 20) for i in range(args.small)]
