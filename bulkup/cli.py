@@ -2,6 +2,9 @@
 
 Subcommands:
 
+- ``bulkup upload``, ``status``, ``demo``: :mod:`bulkup.cli_upload`;
+- ``bulkup validate``: :mod:`bulkup.cli_validate`;
+- ``bulkup config show``: :mod:`bulkup.cli_config`;
 - ``bulkup serve``: run the local emulator of the X media upload API.
 """
 
@@ -29,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    from bulkup import cli_upload, cli_validate
+    from bulkup import cli_config, cli_upload, cli_validate
 
     cli_upload.add_upload(commands)
     cli_upload.add_status(commands)
     cli_upload.add_demo(commands)
     cli_validate.add_validate(commands)
+    cli_config.add_config(commands)
     _add_serve(commands)
     return parser
 

@@ -19,13 +19,23 @@ from typing import Any
 import anyio
 
 from bulkup import logs
-from bulkup.config import UploadConfig, parse_size
-from bulkup.credentials import Auth, auth_from_env, secrets_of
+from bulkup.authconfig import build_auth
+from bulkup.config import UploadConfig
+from bulkup.credentials import Auth, secrets_of
 from bulkup.errors import BulkupError, ConfigError
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.posts import PostPlan, plan_posts
 from bulkup.progress import RichProgress
 from bulkup.report import ReportError, ReportWriter, Summary, print_summary
+from bulkup.settings import (
+    CONFIG_VAR,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    OPTIONS,
+    OutputSettings,
+    Settings,
+    resolve,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -40,58 +50,69 @@ def add_upload(commands: Any) -> None:
             "stream as JSON Lines to --report (default: standard output); a summary goes to "
             "standard error. With --checkpoint, an interrupted run resumes where it stopped. "
             "Credentials: X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET "
-            "(OAuth 1.0a) or X_BEARER_TOKEN (OAuth 2.0). Exit status: 0 all succeeded, "
+            "(OAuth 1.0a) or X_BEARER_TOKEN (OAuth 2.0), else the config file's [auth] table. "
+            "Every option can also be set in the config file (--config or $BULKUP_CONFIG) or "
+            "as BULKUP_<OPTION> in the environment; the command line wins, then the "
+            "environment, then the file. Exit status: 0 all succeeded, "
             "1 some failed, 2 usage or configuration error, 130 interrupted."
         ),
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="file, directory or manifest")
-    p.add_argument("--api", choices=("v1.1", "v2"), default="v2", help="API dialect (default v2)")
+    add_settings_options(p)
+    p.add_argument(
+        "--dry-run", action="store_true", help="list what would be uploaded; send nothing"
+    )
+    p.set_defaults(handler=run_upload)
+
+
+def add_config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"TOML settings file (default: ${CONFIG_VAR}); see configs/example.toml",
+    )
+
+
+def add_settings_options(p: argparse.ArgumentParser) -> None:
+    """Every setting of a run as an option; an option not given leaves the value to the
+    environment (``BULKUP_*``), the config file, then the default."""
+    add_config_option(p)
+    p.add_argument("--api", choices=("v1.1", "v2"), help="API dialect (v2)")
     p.add_argument("--endpoint", metavar="URL", help="base URL (default: the real API host)")
     p.add_argument("--checkpoint", type=Path, metavar="FILE", help="JSON checkpoint to resume from")
     p.add_argument("--report", type=Path, metavar="FILE", help="JSON Lines report (default stdout)")
-    p.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (8)")
+    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (8)")
     p.add_argument(
-        "--files-in-flight",
-        type=int,
-        default=4,
-        metavar="N",
-        help="files between INIT and FINALIZE (4)",
+        "--files-in-flight", type=int, metavar="N", help="files between INIT and FINALIZE (4)"
     )
     p.add_argument(
-        "--segments-per-file",
-        type=int,
-        default=4,
-        metavar="N",
-        help="APPENDs in flight per file (4)",
+        "--segments-per-file", type=int, metavar="N", help="APPENDs in flight per file (4)"
     )
-    p.add_argument(
-        "--chunk-size", default="4MiB", metavar="SIZE", help="chunk size, at most 5MiB (4MiB)"
-    )
+    p.add_argument("--chunk-size", metavar="SIZE", help="chunk size, at most 5MiB (4MiB)")
     p.add_argument("--category", metavar="NAME", help="media_category for items that name none")
     p.add_argument(
         "--strategy",
         choices=("auto", "chunked", "simple"),
-        default="auto",
-        help="auto: simple upload for small images, chunked otherwise",
+        help="auto (default): simple upload for small images, chunked otherwise",
     )
     add_directory_options(p)
-    p.add_argument("--max-attempts", type=int, default=8, metavar="N", help="tries per request (8)")
+    p.add_argument("--max-attempts", type=int, metavar="N", help="tries per request (8)")
     p.add_argument(
         "--processing-timeout",
         type=_seconds,
-        default=900.0,
         metavar="S",
         help="give up waiting for server-side processing after S seconds (900)",
     )
     p.add_argument("--ca-bundle", metavar="FILE", help="trust this CA certificate file")
-    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (warns)")
     p.add_argument(
-        "--dry-run", action="store_true", help="list what would be uploaded; send nothing"
+        "--insecure", action="store_true", default=None, help="do not verify TLS (warns)"
     )
     p.add_argument(
         "--no-preflight",
         dest="preflight",
         action="store_false",
+        default=None,
         help="skip checking files against their category's rules before sending",
     )
     p.add_argument(
@@ -106,20 +127,17 @@ def add_upload(commands: Any) -> None:
         default=None,
         help="live progress on standard error (default: when it is a terminal)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress display")
     p.add_argument(
         "--log-level",
-        default="warning",
-        choices=("debug", "info", "warning", "error"),
+        choices=LOG_LEVELS,
         help="events to log on standard error (warning)",
     )
     p.add_argument(
         "--log-format",
-        default="auto",
-        choices=("auto", "console", "json"),
+        choices=LOG_FORMATS,
         help="console lines on a terminal, JSON lines otherwise (auto)",
     )
-    p.set_defaults(handler=run_upload)
 
 
 def add_directory_options(p: argparse.ArgumentParser) -> None:
@@ -128,11 +146,18 @@ def add_directory_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             flag,
             action="append",
-            default=[],
             metavar="GLOB",
             help=f"{verb} matching files of directories (repeatable, e.g. '**/*.jpg')",
         )
-    p.add_argument("--hidden", action="store_true", help="include dot-files in directories")
+    p.add_argument(
+        "--hidden", action="store_true", default=None, help="include dot-files in directories"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The run's settings: these options > ``BULKUP_*`` > the config file > defaults."""
+    given = {option.key: getattr(args, option.key, None) for option in OPTIONS}
+    return resolve(given, config_file=args.config)
 
 
 def add_status(commands: Any) -> None:
@@ -161,50 +186,27 @@ def add_demo(commands: Any) -> None:
     p.set_defaults(handler=run_demo)
 
 
-def _display(args: argparse.Namespace) -> RichProgress | None:
+def _display(output: OutputSettings) -> RichProgress | None:
     """A live progress display on stderr, when wanted and stderr is a terminal."""
-    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
-    if args.quiet or not wanted:
+    wanted = output.progress if output.progress is not None else sys.stderr.isatty()
+    if output.quiet or not wanted:
         return None
     return RichProgress(sys.stderr)
 
 
-def config_from_args(args: argparse.Namespace) -> UploadConfig:
-    if args.insecure:
-        print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
-    return UploadConfig(
-        api=args.api,
-        endpoint=args.endpoint,
-        concurrency=args.concurrency,
-        files_in_flight=args.files_in_flight,
-        segments_per_file=args.segments_per_file,
-        chunk_size=parse_size(args.chunk_size),
-        category=args.category,
-        strategy=args.strategy,
-        max_attempts=args.max_attempts,
-        processing_timeout=args.processing_timeout,
-        verify_tls=not args.insecure,
-        preflight=args.preflight,
-        ca_bundle=args.ca_bundle,
-    )
-
-
 def run_upload(args: argparse.Namespace) -> int:
-    from bulkup.sources import SourceOptions, iter_sources
+    from bulkup.sources import iter_sources
 
     try:
-        config = config_from_args(args)
-        options = SourceOptions(
-            include=tuple(args.include),
-            exclude=tuple(args.exclude),
-            hidden=args.hidden,
-            default_category=config.category,
-        )
-        auth = None if args.dry_run else auth_from_env()
-        logs.configure(level=args.log_level, fmt=args.log_format, secrets=secrets_of(auth))
-        if args.posts is not None:
-            _check_writable(args.posts)  # before uploading, not after
-        report = ReportWriter(args.report) if args.report else ReportWriter(stream=sys.stdout)
+        settings = settings_from_args(args)
+        config, options, out = settings.upload, settings.sources, settings.output
+        if not config.verify_tls:
+            print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
+        auth = None if args.dry_run else build_auth(settings.auth)
+        logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
+        if settings.posts is not None:
+            _check_writable(settings.posts)  # before uploading, not after
+        report = ReportWriter(settings.report, stream=sys.stdout)
     except (ConfigError, ReportError, OSError, ValueError) as exc:
         print(f"bulkup upload: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -217,12 +219,13 @@ def run_upload(args: argparse.Namespace) -> int:
             posts = plan_posts(
                 iter_sources(args.sources, options), default_category=config.category
             )
-            view = _display(args)
+            view = _display(out)
+            checkpoint = settings.checkpoint
             code = _run_interruptible(
-                lambda: _upload(config, auth, entries, args.checkpoint, report, posts, view)
+                lambda: _upload(config, auth, entries, checkpoint, report, posts, view)
             )
-            if args.posts is not None:
-                posts.write(args.posts)
+            if settings.posts is not None:
+                posts.write(settings.posts)
             return code
         finally:
             report.close()

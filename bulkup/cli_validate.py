@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bulkup.cli_upload import add_directory_options
+from bulkup.cli_upload import add_config_option, add_directory_options
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.report import ReportWriter
 
@@ -51,6 +51,7 @@ def add_validate(commands: Any) -> None:
         help="media_category for items that name none (default: by type)",
     )
     add_directory_options(p)
+    add_config_option(p)
     p.set_defaults(handler=run_validate)
 
 
@@ -67,15 +68,12 @@ class Row:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from bulkup.sources import SourceOptions, iter_sources
+    from bulkup.settings import resolve
+    from bulkup.sources import iter_sources
 
     try:
-        options = SourceOptions(
-            include=tuple(args.include),
-            exclude=tuple(args.exclude),
-            hidden=args.hidden,
-            default_category=args.category,
-        )
+        given = {key: getattr(args, key) for key in ("category", "include", "exclude", "hidden")}
+        options = resolve(given, config_file=args.config).sources
         report = ReportWriter(args.report) if args.report else ReportWriter()
     except (ValueError, OSError) as exc:
         print(f"bulkup validate: {exc}", file=sys.stderr)

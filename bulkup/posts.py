@@ -11,6 +11,7 @@ order, ready for a post creation call; a post with a failed item is incomplete.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +95,7 @@ class PostPlan:
             )
         return rows
 
-    def write(self, path: str) -> None:
+    def write(self, path: str | os.PathLike[str]) -> None:
         from bulkup.report import open_private
 
         with open_private(path, "w") as out:
