@@ -22,12 +22,32 @@ from bulkup import __version__
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EPILOG = """\
+examples:
+  bulkup demo                                   try it: upload samples to the built-in emulator
+  bulkup upload photos/ clips.jsonl --checkpoint run.ckpt --report report.jsonl
+  bulkup validate photos/                       check files against the media rules, offline
+  bulkup serve --profile configs/emulator-flaky.toml   a local API to test against
+  bulkup config show --config run.toml          effective settings, secrets masked
+
+credentials (environment):
+  X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET   OAuth 1.0a user context
+  X_BEARER_TOKEN                                OAuth 2.0 user token (scope media.write)
+  or the [auth] table of the config file (--config FILE or $BULKUP_CONFIG)
+
+settings: every upload option also reads BULKUP_<OPTION> (e.g. BULKUP_CONCURRENCY) and
+the config file; the command line wins, then the environment, then the file.
+exit status: 0 all succeeded, 1 some failed, 2 usage or configuration error, 130 interrupted.
+Run `bulkup COMMAND --help` for each command's options.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bulkup",
         description="Concurrent, resumable bulk uploads to the X media upload API.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

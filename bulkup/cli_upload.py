@@ -166,8 +166,10 @@ def add_status(commands: Any) -> None:
         help="summarise a checkpoint",
         description="Print what a checkpoint holds: items by state, bytes, nearest deadline.",
     )
-    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "checkpoint", type=Path, metavar="CHECKPOINT", help="the --checkpoint file of a run"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run_status)
 
 
@@ -181,7 +183,7 @@ def add_demo(commands: Any) -> None:
             "side, and print the report."
         ),
     )
-    p.add_argument("--api", choices=("v1.1", "v2"), default="v2")
+    p.add_argument("--api", choices=("v1.1", "v2"), default="v2", help="API dialect to use (v2)")
     p.add_argument("--files", type=int, default=12, metavar="N", help="number of sample files (12)")
     p.set_defaults(handler=run_demo)
 
