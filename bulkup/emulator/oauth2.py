@@ -111,6 +111,8 @@ class OAuth2Server:
         self._used: dict[str, tuple[str, ...]] = {}
         self._access: dict[str, Grant] = {}
         self._refresh: dict[str, Grant] = {}
+        #: Every access and refresh token ever issued, for tests that look for leaks.
+        self.issued: list[str] = []
 
     # --- what the upload endpoints ask ----------------------------------------------
     def lookup(self, access_token: str) -> Grant | None:
@@ -233,6 +235,7 @@ class OAuth2Server:
             refresh = secrets.token_urlsafe(32)
             self._refresh[refresh] = grant
             response["refresh_token"] = refresh
+        self.issued += [str(response[k]) for k in TOKEN_KEYS if k in response]
         return response
 
 
