@@ -54,6 +54,18 @@ from bulkup.errors import (
 )
 from bulkup.tokenstore import TokenStore
 
+__all__ = [
+    "DEFAULT_SCOPE",
+    "X_AUTHORIZE_URL",
+    "X_TOKEN_URL",
+    "OAuth2Auth",
+    "OAuth2Client",
+    "TokenStore",
+    "login_pkce",
+    "print_and_open",
+    "request_token",
+]
+
 DEFAULT_SCOPE = "media.write offline.access"
 #: X's endpoints; the emulator serves the same paths.
 X_AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
