@@ -13,15 +13,21 @@ import datetime as dt
 import os
 import sys
 import time
-import webbrowser
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from bulkup.errors import BulkupError, ConfigError, LoginFailed
-from bulkup.oauth2 import DEFAULT_SCOPE, X_AUTHORIZE_URL, X_TOKEN_URL, OAuth2Client, login_pkce
+from bulkup.oauth2 import (
+    DEFAULT_SCOPE,
+    X_AUTHORIZE_URL,
+    X_TOKEN_URL,
+    OAuth2Client,
+    login_pkce,
+    print_and_open,
+    print_url,
+)
 from bulkup.tokenstore import DEFAULT_TOKEN_FILE, TokenStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -153,16 +159,6 @@ def client_from_args(args: argparse.Namespace) -> OAuth2Client:
     )
 
 
-def _opener(no_browser: bool) -> Callable[[str], None]:
-    def show(url: str) -> None:
-        print(f"Open this URL in a browser to authorize bulkup:\n  {url}", file=sys.stderr)
-        print("Waiting for the authorization…", file=sys.stderr, flush=True)
-        if not no_browser:
-            webbrowser.open(url)
-
-    return show
-
-
 def run_login(args: argparse.Namespace) -> int:
     try:
         client = client_from_args(args)
@@ -174,7 +170,7 @@ def run_login(args: argparse.Namespace) -> int:
     store = TokenStore.file(_token_file(args))
 
     async def login() -> None:
-        opener = _opener(args.no_browser)
+        opener = print_url if args.no_browser else print_and_open
         await login_pkce(
             client, store=store, open_browser=opener, port=args.port, timeout=args.timeout
         )

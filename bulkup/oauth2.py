@@ -63,6 +63,7 @@ __all__ = [
     "TokenStore",
     "login_pkce",
     "print_and_open",
+    "print_url",
     "request_token",
 ]
 
@@ -269,9 +270,15 @@ _DONE_PAGE = (
 )
 
 
+def print_url(url: str) -> None:
+    """Show the authorize URL for a person to open (``--no-browser``)."""
+    print(f"Open this URL in a browser to authorize bulkup:\n  {url}", file=sys.stderr)
+    print("Waiting for the authorization…", file=sys.stderr, flush=True)
+
+
 def print_and_open(url: str) -> None:
     """The default ``open_browser``: print the URL, then try the system browser."""
-    print(f"Open this URL to authorize bulkup:\n  {url}", file=sys.stderr, flush=True)
+    print_url(url)
     webbrowser.open(url)
 
 
@@ -359,7 +366,8 @@ class _Callback:
     """The loopback server that receives the authorization redirect (RFC 8252 §7.3)."""
 
     def __init__(self, host: str, port: int) -> None:
-        self._sock = socket.create_server((host, port))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.create_server((host, port), family=family)
         self._sock.setblocking(False)
         bound = self._sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ from bulkup.emulator import (
     Lifetimes,
     OAuth2,
 )
+from tests.test_cli_serve import _start as start_serve
 from tests.test_secrets import assert_private, checkpoint_files, run_cli
 
 pytestmark = pytest.mark.anyio
@@ -285,3 +287,15 @@ async def test_without_a_refresh_token_the_cli_stops_at_one_clear_401(
     answered = emulator.stats()["requests"]
     uploads = sum(sum(counts.values()) for path, counts in answered.items() if "oauth2" not in path)
     assert uploads <= 3, answered  # the run stops at the first refusal
+
+
+def test_serve_names_the_demo_client_and_its_oauth2_urls() -> None:
+    proc, lines = start_serve()
+    try:
+        text = "\n".join(lines)
+        url = lines[0].split("listening on ")[1].split(" ")[0]
+        assert f"X_CLIENT_ID={DEMO_CLIENT.client_id}" in text
+        assert f"--authorize-url {url}/i/oauth2/authorize --token-url {url}/2/oauth2/token" in text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
