@@ -125,10 +125,6 @@ class OAuth2Auth:
         return str(self._token["access_token"])
 
     @property
-    def token(self) -> OAuth2Token:
-        return self._token
-
-    @property
     def can_refresh(self) -> bool:
         return self.client is not None and bool(self._token.get("refresh_token"))
 
@@ -179,9 +175,11 @@ class OAuth2Auth:
         try:
             token = await request_token(http, client, "refresh_token", params)
         except _Refused as exc:
+            fix = self.store.relogin_hint()
+            if exc.error == "invalid_client":
+                fix = "check the client id and secret (X_CLIENT_ID, X_CLIENT_SECRET)"
             raise TokenRefused(
-                f"the token endpoint refused to refresh the access token ({exc}); "
-                f"{self.store.relogin_hint()}",
+                f"the token endpoint refused to refresh the access token ({exc}); {fix}",
                 http_status=exc.status,
                 error=exc.error,
             ) from None

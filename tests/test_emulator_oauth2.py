@@ -326,6 +326,12 @@ def test_a_profile_lists_its_own_clients_and_lifetimes(tmp_path: Path) -> None:
     assert "s3cret" not in repr(config)
 
 
+def test_the_default_profile_documents_the_default_oauth2_settings() -> None:
+    profile = Path(__file__).resolve().parents[1] / "configs" / "emulator-default.toml"
+    assert EmulatorConfig.from_toml(profile).oauth2 == OAuth2()
+    assert OAuth2().clients == (DEMO_CLIENT, DEMO_CONFIDENTIAL_CLIENT)
+
+
 @pytest.mark.parametrize(
     ("text", "names"),
     [

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import aiohttp
+import anyio
 import pytest
 
 from bulkup import samples
@@ -31,7 +32,7 @@ from bulkup.emulator import (
     Lifetimes,
     OAuth2,
 )
-from bulkup.errors import ConfigError, LoginFailed
+from bulkup.errors import ConfigError, LoginFailed, TokenRefused
 from bulkup.items import Item, Result
 from bulkup.oauth2 import OAuth2Auth, OAuth2Client, TokenStore, login_pkce
 from bulkup.progress import NullObserver
@@ -383,3 +384,40 @@ def test_reprs_show_no_token_or_secret(tmp_path: Path) -> None:
     texts = [repr(client), repr(memory), str(memory.store), repr(from_file), memory.account]
     texts += [from_file.account, repr(from_file.store)]
     assert not [t for t in texts if secret in t or access in t or refresh in t], texts
+
+
+async def test_many_requests_refused_at_once_share_one_refresh(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "token.json"
+    await logged_in(emulator, http, path)
+    auth = OAuth2Auth(store=TokenStore.file(path), client=client_for(emulator))
+    failed = auth.access_token
+    outcomes: list[bool] = []
+
+    async def refused_request() -> None:
+        outcomes.append(await auth.refresh(http, failed_token=failed))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(refused_request)
+
+    assert outcomes == [True] * 20
+    assert token_requests(emulator) == {"200": 2}  # the login and one refresh
+    assert auth.access_token != failed
+
+
+async def test_a_wrong_client_secret_is_named_when_a_refresh_is_refused(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "token.json"
+    await logged_in(emulator, http, path, confidential=True)
+    client = client_for(emulator, confidential=True)
+    wrong = OAuth2Client(
+        client_id=client.client_id, client_secret="not-the-secret", token_url=client.token_url
+    )
+    auth = OAuth2Auth(store=TokenStore.file(path), client=wrong)
+    with pytest.raises(TokenRefused, match="X_CLIENT_SECRET") as caught:
+        await auth.refresh(http, failed_token=auth.access_token)
+    assert (caught.value.error, caught.value.http_status) == ("invalid_client", 401)
+    assert "not-the-secret" not in str(caught.value)
