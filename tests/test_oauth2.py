@@ -45,12 +45,16 @@ TOKEN_LIFETIME = 600
 TOKEN_PATH = "/2/oauth2/token"
 
 
+#: Fast processing, and access tokens that live TOKEN_LIFETIME on the emulator's clock.
+OAUTH2_CONFIG = EmulatorConfig(
+    lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
+    oauth2=OAuth2(access_token_secs=TOKEN_LIFETIME),
+)
+
+
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(
-        lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
-        oauth2=OAuth2(access_token_secs=TOKEN_LIFETIME),
-    )
+    return OAUTH2_CONFIG
 
 
 def client_for(emulator: Emulator, *, confidential: bool = False, **kw: Any) -> OAuth2Client:

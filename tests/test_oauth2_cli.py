@@ -10,13 +10,11 @@ issued and for the client secret: none may appear (the token file aside).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import stat
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import anyio
@@ -29,23 +27,17 @@ from bulkup.emulator import (
     DEMO_CONFIDENTIAL_CLIENT,
     Emulator,
     EmulatorConfig,
-    Lifetimes,
-    OAuth2,
 )
 from tests.test_cli_serve import _start as start_serve
+from tests.test_oauth2 import OAUTH2_CONFIG, TOKEN_LIFETIME, read_json, token_requests
 from tests.test_secrets import assert_private, checkpoint_files, run_cli
 
 pytestmark = pytest.mark.anyio
 
-TOKEN_LIFETIME = 600
-
 
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(
-        lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
-        oauth2=OAuth2(access_token_secs=TOKEN_LIFETIME),
-    )
+    return OAUTH2_CONFIG
 
 
 def base_env(home: Path) -> dict[str, str]:
@@ -121,16 +113,6 @@ def issued_leaks(emulator: Emulator, where: str, text: str | bytes) -> list[str]
     raw = text.encode() if isinstance(text, str) else text
     secrets = [*emulator.state.oauth2.issued, DEMO_CONFIDENTIAL_CLIENT.client_secret]
     return [f"{where} contains {s[:4]}…" for s in secrets if s.encode() in raw]
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(path.read_text())
-    return loaded
-
-
-def token_requests(emulator: Emulator) -> dict[str, int]:
-    counts: dict[str, int] = emulator.stats()["requests"].get("/2/oauth2/token", {})
-    return counts
 
 
 # --- bulkup auth login / status -------------------------------------------------------------
