@@ -3,7 +3,7 @@
 ``login`` runs the authorization code flow with PKCE (:func:`bulkup.oauth2.login_pkce`)
 and writes the token file that ``X_TOKEN_FILE`` points ``bulkup upload`` at; ``status``
 shows what that file holds, tokens masked. Exit status: 0 done, 1 the login failed,
-2 usage or configuration error.
+2 usage or configuration error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from bulkup.oauth2 import (
 )
 from bulkup.tokenstore import DEFAULT_TOKEN_FILE, TokenStore
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_LOGIN_TIMEOUT = 300.0
 
 
@@ -183,9 +183,13 @@ def run_login(args: argparse.Namespace) -> int:
     except BulkupError as exc:
         print(f"bulkup auth login: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("bulkup auth login: interrupted; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    secret = f" X_CLIENT_SECRET=${args.client_secret_env}" if client.client_secret else ""
     print(f"Logged in: tokens saved to {store.path}")
     print(
-        f"Upload with: X_TOKEN_FILE={store.path} X_CLIENT_ID={client.client_id} "
+        f"Upload with: X_TOKEN_FILE={store.path} X_CLIENT_ID={client.client_id}{secret} "
         f"X_TOKEN_URL={client.token_url} bulkup upload …"
     )
     return EXIT_OK

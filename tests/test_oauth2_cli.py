@@ -144,7 +144,7 @@ async def test_auth_login_with_a_confidential_client_reads_the_secret_from_a_var
 ) -> None:
     client_id = DEMO_CONFIDENTIAL_CLIENT.client_id
     token_file = tmp_path / "token.json"
-    code, _ = await cli_login(
+    code, out = await cli_login(
         emulator,
         http,
         token_file,
@@ -155,6 +155,7 @@ async def test_auth_login_with_a_confidential_client_reads_the_secret_from_a_var
         "DEMO_SECRET",
     )
     assert code == 0 and read_json(token_file)["access_token"]
+    assert "X_CLIENT_SECRET=$DEMO_SECRET" in out
 
 
 @pytest.mark.parametrize(
