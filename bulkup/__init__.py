@@ -27,17 +27,20 @@ from bulkup.errors import (
     ConfigError,
     FileChanged,
     FileProblem,
+    LoginFailed,
     ProcessingFailed,
     ProcessingTimeout,
     ProtocolError,
     RateLimited,
     ServerError,
+    TokenRefused,
     TransportError,
     UploadError,
     UploadTimeout,
 )
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.oauth1 import Credentials
+from bulkup.oauth2 import OAuth2Auth, OAuth2Client, TokenStore
 from bulkup.sources import SourceOptions, iter_sources
 from bulkup.uploader import Uploader
 
@@ -60,7 +63,10 @@ __all__ = [
     "FileChanged",
     "FileProblem",
     "Item",
+    "LoginFailed",
     "OAuth1Auth",
+    "OAuth2Auth",
+    "OAuth2Client",
     "ProcessingFailed",
     "ProcessingTimeout",
     "ProtocolError",
@@ -69,6 +75,8 @@ __all__ = [
     "ServerError",
     "SourceOptions",
     "SourceProblem",
+    "TokenRefused",
+    "TokenStore",
     "TransportError",
     "UploadConfig",
     "UploadError",

@@ -13,6 +13,9 @@ ssh refuses a readable private key. Relative paths count from the config file's 
 
 Which credentials a run uses: the ``X_*`` environment variables when any is set (the
 environment beats the file), else the ``[auth]`` table, else an error saying both ways.
+OAuth 2.0 tokens that renew themselves come from ``token_file`` (written by ``bulkup
+auth login``, refreshed in place) or ``bearer_token`` with ``refresh_token``, each with
+``client_id``, ``token_url`` and, for a confidential client, ``client_secret``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bulkup import oauth1
-from bulkup.credentials import BEARER_VAR, OAUTH1_VARS, Auth, BearerAuth, OAuth1Auth, auth_from_env
+from bulkup.credentials import (
+    BEARER_VAR,
+    OAUTH1_VARS,
+    REFRESH_VAR,
+    TOKEN_FILE_VAR,
+    Auth,
+    BearerAuth,
+    OAuth1Auth,
+    auth_from_env,
+)
 from bulkup.errors import ConfigError
+from bulkup.oauth2 import OAuth2Auth, OAuth2Client
+from bulkup.tokenstore import TokenStore
 
 __all__ = ["SECRET_KEYS", "AuthSettings", "SecretRef", "build_auth", "check_private"]
 
@@ -154,7 +168,8 @@ def _reference(key: str, value: Any, base: Path, path: Path | None) -> SecretRef
 
 
 def _env_has_credentials(environ: Mapping[str, str]) -> bool:
-    return any(environ.get(name, "").strip() for name in (*OAUTH1_VARS, BEARER_VAR))
+    names = (*OAUTH1_VARS, BEARER_VAR, REFRESH_VAR, TOKEN_FILE_VAR)
+    return any(environ.get(name, "").strip() for name in names)
 
 
 def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None) -> Auth:
@@ -185,9 +200,45 @@ def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None)
                 token_secret=values["access_token_secret"],
             )
         )
+    if "token_file" in settings.plain or "refresh_token" in refs:
+        return _oauth2(settings, env)
     if "bearer_token" in refs:
         return BearerAuth(refs["bearer_token"].read(env))
     raise ConfigError(
         "[auth] names no usable credentials: give api_key, api_secret, access_token and "
-        "access_token_secret (OAuth 1.0a), or bearer_token (OAuth 2.0)"
+        "access_token_secret (OAuth 1.0a), bearer_token (OAuth 2.0), or token_file with "
+        "client_id and token_url (a token that renews itself)"
     )
+
+
+def _oauth2(settings: AuthSettings, env: Mapping[str, str]) -> OAuth2Auth:
+    """A token that renews itself: from ``token_file``, or ``bearer_token`` + ``refresh_token``."""
+    refs, plain = settings.secrets, settings.plain
+    missing = [key for key in ("client_id", "token_url") if key not in plain]
+    if "token_file" not in plain and "bearer_token" not in refs:
+        missing.append("bearer_token")
+    if missing:
+        raise ConfigError(
+            f"[auth] renews OAuth 2.0 tokens but lacks {', '.join(missing)}: a token is "
+            "refreshed by its client (client_id, and client_secret if confidential) at "
+            "token_url"
+        )
+    if "token_file" in plain and "bearer_token" in refs:
+        raise ConfigError("[auth] has both token_file and bearer_token: keep one")
+    client = OAuth2Client(
+        client_id=plain["client_id"],
+        client_secret=refs["client_secret"].read(env) if "client_secret" in refs else None,
+        token_url=plain["token_url"],
+        authorize_url=plain.get("authorize_url"),
+    )
+    store: TokenStore
+    if "token_file" in plain:
+        store = TokenStore.file(plain["token_file"])
+    else:
+        where = tuple(refs[k].where for k in ("bearer_token", "refresh_token") if k in refs)
+        store = TokenStore.memory(
+            refs["bearer_token"].read(env),
+            refs["refresh_token"].read(env) if "refresh_token" in refs else None,
+            variables=where,
+        )
+    return OAuth2Auth(store=store, client=client)

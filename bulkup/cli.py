@@ -5,7 +5,8 @@ Subcommands:
 - ``bulkup upload``, ``status``, ``demo``: :mod:`bulkup.cli_upload`;
 - ``bulkup validate``: :mod:`bulkup.cli_validate`;
 - ``bulkup config show``: :mod:`bulkup.cli_config`;
-- ``bulkup serve``: run the local emulator of the X media upload API.
+- ``bulkup serve``: run the local emulator of the X media upload API;
+- ``bulkup auth login`` / ``bulkup auth status``: OAuth 2.0 user tokens (PKCE).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    from bulkup import cli_config, cli_upload, cli_validate
+    from bulkup import cli_auth, cli_config, cli_upload, cli_validate
 
     cli_upload.add_upload(commands)
     cli_upload.add_status(commands)
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_validate.add_validate(commands)
     cli_config.add_config(commands)
     _add_serve(commands)
+    cli_auth.add_auth(commands)
     return parser
 
 
@@ -109,7 +111,14 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from bulkup.emulator import DEMO_USER, ConfigError, Emulator, EmulatorConfig, serve
+    from bulkup.emulator import (
+        DEMO_CLIENT,
+        DEMO_USER,
+        ConfigError,
+        Emulator,
+        EmulatorConfig,
+        serve,
+    )
     from bulkup.emulator.tls import file_context
 
     started = time.perf_counter()
@@ -148,6 +157,13 @@ def _run_serve(args: argparse.Namespace) -> int:
         else:
             source = "the profile" if config.users else "the X_* environment variables"
             lines.append(f"  accepting the credentials of {len(emu.users)} user(s) from {source}")
+        if DEMO_CLIENT in config.oauth2.clients:
+            lines += [
+                f"  OAuth 2.0 demo client (PKCE): X_CLIENT_ID={DEMO_CLIENT.client_id}",
+                f"    X_TOKEN_URL={emu.url}/2/oauth2/token",
+                f"    bulkup auth login --client-id {DEMO_CLIENT.client_id} --authorize-url "
+                f"{emu.url}/i/oauth2/authorize --token-url {emu.url}/2/oauth2/token",
+            ]
         if emu.ca_path is not None:
             lines.append(f"  TLS CA certificate: {emu.ca_path.resolve()}")
         lines.append(f"  inspect: {emu.url}/_emulator/stats   stop: Ctrl-C")

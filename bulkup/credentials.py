@@ -1,7 +1,11 @@
 """Client credentials: OAuth 1.0a user context or an OAuth 2.0 user access token.
 
 Read from the environment (``X_API_KEY``, ``X_API_SECRET``, ``X_ACCESS_TOKEN``,
-``X_ACCESS_TOKEN_SECRET``, or ``X_BEARER_TOKEN``). Each kind produces the
+``X_ACCESS_TOKEN_SECRET``, or ``X_BEARER_TOKEN``). An OAuth 2.0 token that can renew
+itself (:class:`bulkup.oauth2.OAuth2Auth`) comes from ``X_BEARER_TOKEN`` with
+``X_REFRESH_TOKEN``, or from ``X_TOKEN_FILE`` (written by ``bulkup auth login``),
+each with ``X_CLIENT_ID``, ``X_TOKEN_URL`` and, for a confidential client,
+``X_CLIENT_SECRET``. Each kind produces the
 ``Authorization`` header for a request and an :attr:`account` fingerprint that
 identifies the account in checkpoints without revealing anything. Their reprs never
 show a secret.
@@ -17,9 +21,16 @@ from typing import Protocol
 
 from bulkup import oauth1
 from bulkup.errors import ConfigError
+from bulkup.oauth2 import OAuth2Auth, OAuth2Client
+from bulkup.tokenstore import TokenStore
 
 OAUTH1_VARS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 BEARER_VAR = "X_BEARER_TOKEN"
+REFRESH_VAR = "X_REFRESH_TOKEN"
+TOKEN_FILE_VAR = "X_TOKEN_FILE"
+#: The OAuth 2.0 client a refreshable token needs (the secret only if confidential).
+CLIENT_VARS = ("X_CLIENT_ID", "X_TOKEN_URL")
+CLIENT_SECRET_VAR = "X_CLIENT_SECRET"
 
 
 class Auth(Protocol):
@@ -76,11 +87,17 @@ def secrets_of(auth: Auth | None) -> tuple[str, ...]:
         return (creds.consumer_secret, creds.token_secret, creds.token)
     if isinstance(auth, BearerAuth):
         return (auth.token,)
+    if isinstance(auth, OAuth2Auth):
+        return auth.secrets()
     return ()
 
 
 def auth_from_env(environ: Mapping[str, str] | None = None) -> Auth:
-    """OAuth 1.0a if all four ``X_*`` OAuth variables are set, else ``X_BEARER_TOKEN``."""
+    """OAuth 1.0a if all four ``X_*`` OAuth variables are set, else OAuth 2.0.
+
+    OAuth 2.0 is a token that renews itself when ``X_TOKEN_FILE`` or
+    ``X_REFRESH_TOKEN`` is set (with the client's variables), else ``X_BEARER_TOKEN``.
+    """
     env = os.environ if environ is None else environ
     values = {name: env.get(name, "").strip() for name in OAUTH1_VARS}
     if all(values.values()):
@@ -93,6 +110,9 @@ def auth_from_env(environ: Mapping[str, str] | None = None) -> Auth:
             )
         )
     bearer = env.get(BEARER_VAR, "").strip()
+    refreshable = _oauth2_from_env(env, bearer)
+    if refreshable is not None:
+        return refreshable
     if bearer:
         return BearerAuth(bearer)
     present = [name for name, value in values.items() if value]
@@ -105,5 +125,36 @@ def auth_from_env(environ: Mapping[str, str] | None = None) -> Auth:
     raise ConfigError(
         "no credentials: set X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and "
         f"X_ACCESS_TOKEN_SECRET (OAuth 1.0a), or {BEARER_VAR} (OAuth 2.0 user token "
-        "with the media.write scope)."
+        f"with the media.write scope), or {TOKEN_FILE_VAR} with X_CLIENT_ID and X_TOKEN_URL "
+        "(the token file `bulkup auth login` writes)."
     )
+
+
+def _oauth2_from_env(env: Mapping[str, str], bearer: str) -> OAuth2Auth | None:
+    """A refreshable OAuth 2.0 token, if ``X_TOKEN_FILE`` or ``X_REFRESH_TOKEN`` is set."""
+    token_file = env.get(TOKEN_FILE_VAR, "").strip()
+    refresh = env.get(REFRESH_VAR, "").strip()
+    if not token_file and not refresh:
+        return None
+    if token_file and (bearer or refresh):
+        raise ConfigError(
+            f"{TOKEN_FILE_VAR} and {BEARER_VAR}/{REFRESH_VAR} are both set: "
+            "use the token file or the variables, not both"
+        )
+    source = TOKEN_FILE_VAR if token_file else REFRESH_VAR
+    if refresh and not bearer:
+        raise ConfigError(f"{REFRESH_VAR} is set but {BEARER_VAR} is missing: set both")
+    client_id, token_url = (env.get(name, "").strip() for name in CLIENT_VARS)
+    if not client_id or not token_url:
+        missing = [name for name in CLIENT_VARS if not env.get(name, "").strip()]
+        raise ConfigError(
+            f"{source} is set but {' and '.join(missing)} missing: a token is refreshed by "
+            f"its client at the token URL (add {CLIENT_SECRET_VAR} for a confidential client)"
+        )
+    client = OAuth2Client(
+        client_id=client_id,
+        client_secret=env.get(CLIENT_SECRET_VAR, "").strip() or None,
+        token_url=token_url,
+    )
+    store = TokenStore.file(token_file) if token_file else TokenStore.memory(bearer, refresh)
+    return OAuth2Auth(store=store, client=client)

@@ -4,9 +4,11 @@
 
     BulkupError
     ├── ConfigError(BulkupError, ValueError)      bad option, setting or credentials
+    ├── LoginFailed                               ``bulkup auth login`` got no token
     └── UploadError                               one item failed; carries ``kind``
         ├── ApiError                              the server answered with an error
         │   ├── AuthError                         401 / 403: fix the credentials
+        │   │   └── TokenRefused                  the token endpoint refused a refresh
         │   ├── RateLimited                       429: wait for ``reset_at``
         │   └── ServerError                       5xx
         ├── TransportError                        no usable answer: connection, TLS
@@ -33,6 +35,14 @@ class BulkupError(Exception):
 
 class ConfigError(BulkupError, ValueError):
     """An option, setting or credential is missing or invalid; the message says the fix."""
+
+
+class LoginFailed(BulkupError):
+    """The OAuth 2.0 login did not give a token; ``error`` is the RFC 6749 code if any."""
+
+    def __init__(self, message: str, *, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
 
 
 class UploadError(BulkupError):
@@ -80,6 +90,17 @@ class ApiError(UploadError):
 
 class AuthError(ApiError):
     kind = "auth_error"
+
+
+class TokenRefused(AuthError):
+    """The token endpoint refused to refresh the access token (e.g. ``invalid_grant``).
+
+    ``error`` is the RFC 6749 §5.2 code; the message says how to get a new token.
+    """
+
+    def __init__(self, message: str, *, http_status: int, error: str | None = None) -> None:
+        super().__init__(message, http_status=http_status, retryable=False)
+        self.error = error
 
 
 class RateLimited(ApiError):

@@ -7,7 +7,8 @@ and turns every network failure into a :mod:`bulkup.errors` error: a response th
 never comes becomes :class:`~bulkup.errors.UploadTimeout` after the read timeout (no
 byte of the answer for ``sock_read`` seconds), a kept-alive connection the server
 closed becomes :class:`~bulkup.errors.TransportError` (aiohttp itself re-sends only
-idempotent requests), and both are retried by the caller's policy.
+idempotent requests), and both are retried by the caller's policy. A 401 for an
+OAuth 2.0 token that can renew itself refreshes it and sends the request once more.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientResponse, hdr
 
 from bulkup.credentials import Auth
 from bulkup.dialects import HttpAnswer, HttpRequest
-from bulkup.errors import FileChanged, TransportError, UploadError, UploadTimeout
+from bulkup.errors import AuthError, FileChanged, TransportError, UploadError, UploadTimeout
+from bulkup.oauth2 import OAuth2Auth
 from bulkup.pacing import Pacer
 
 FORM = "application/x-www-form-urlencoded"
@@ -73,9 +75,35 @@ class Transport:
             if self.refused is not None:
                 raise self.refused  # the credentials were refused: send nothing more
             data, headers = await self._body(request, path)
+            sent = self.auth.access_token if isinstance(self.auth, OAuth2Auth) else None
             answer = await self._perform(request, data, headers)
+            if answer.status == 401 and sent is not None:
+                answer = await self._refreshed(request, path, answer, sent)
             self.pacer.observe(budget, answer.headers)
             return answer
+
+    async def _refreshed(
+        self,
+        request: HttpRequest,
+        path: str | os.PathLike[str] | None,
+        answer: HttpAnswer,
+        sent: str,
+    ) -> HttpAnswer:
+        """After a 401 for the OAuth 2.0 token ``sent``: refresh it, send ``request`` again.
+
+        Requests refused together share one refresh (see :meth:`OAuth2Auth.refresh`).
+        Without a way to refresh, or if the request is refused again, the 401 stands.
+        """
+        assert isinstance(self.auth, OAuth2Auth)
+        try:
+            renewed = await self.auth.refresh(self.http, failed_token=sent)
+        except AuthError as exc:  # the token endpoint refused: stop the run, once
+            self.refuse(exc)
+            raise
+        if not renewed:
+            return answer
+        data, headers = await self._body(request, path)
+        return await self._perform(request, data, headers)
 
     async def _body(
         self, request: HttpRequest, path: str | os.PathLike[str] | None

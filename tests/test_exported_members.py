@@ -8,8 +8,9 @@ import bulkup.emulator
 PUBLIC = {
     "ApiError", "AuthError", "BearerAuth", "BulkupError", "CheckpointError", "CheckpointLocked",
     "CheckpointMismatch", "ConfigError", "Credentials", "ErrorInfo", "FileChanged",
-    "FileProblem", "Item", "OAuth1Auth", "ProcessingFailed", "ProcessingTimeout",
-    "ProtocolError", "RateLimited", "Result", "ServerError", "SourceOptions", "SourceProblem",
+    "FileProblem", "Item", "LoginFailed", "OAuth1Auth", "OAuth2Auth", "OAuth2Client",
+    "ProcessingFailed", "ProcessingTimeout", "ProtocolError", "RateLimited", "Result",
+    "ServerError", "SourceOptions", "SourceProblem", "TokenRefused", "TokenStore",
     "TransportError", "UploadConfig", "UploadError", "UploadTimeout", "Uploader",
     "__version__", "auth_from_env", "iter_sources",
 }  # fmt: skip

@@ -8,20 +8,25 @@ Public and supported: run it with ``bulkup serve``, or from Python::
         ...  # point any client at emu.url; inspect with emu.media(media_id)
 
 It speaks both dialects on one port, verifies OAuth 1.0a signatures and OAuth 2.0
-user tokens, really checks the media it assembles, applies per-user rate limits,
-expires uploads, and can simulate latency, bandwidth caps and faults, all
-reproducibly. ``GET /_emulator/media/{id}`` and ``GET /_emulator/stats`` show
+user tokens, issues such tokens (authorization code with PKCE, refresh with
+rotation: :mod:`bulkup.emulator.oauth2`), really checks the media it assembles,
+applies per-user rate limits, expires uploads, and can simulate latency, bandwidth
+caps and faults, all reproducibly. ``GET /_emulator/media/{id}`` and ``GET /_emulator/stats`` show
 what it received. See the README's "The emulator" section.
 """
 
 from bulkup.emulator.config import (
     DEMO_APP_BEARER,
+    DEMO_CLIENT,
+    DEMO_CONFIDENTIAL_CLIENT,
     DEMO_USER,
     ConfigError,
     EmulatorConfig,
     Faults,
     Lifetimes,
     Network,
+    OAuth2,
+    OAuth2App,
     RateLimits,
     Storage,
     User,
@@ -33,6 +38,8 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "DEMO_APP_BEARER",
+    "DEMO_CLIENT",
+    "DEMO_CONFIDENTIAL_CLIENT",
     "DEMO_USER",
     "FAULT_KINDS",
     "ConfigError",
@@ -42,6 +49,8 @@ __all__ = [
     "Faults",
     "Lifetimes",
     "Network",
+    "OAuth2",
+    "OAuth2App",
     "RateLimits",
     "Storage",
     "User",

@@ -14,6 +14,7 @@ Every API request goes through the same steps, in :func:`api_middleware` and
    connection marked to be closed when the client reuses it.
 
 The ``/_emulator/*`` routes (no authentication) expose what the server holds.
+The OAuth 2.0 authorize and token endpoints are :mod:`bulkup.emulator.oauth2`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
 from bulkup.emulator.faults import HANG_SECS, FaultPlan
+from bulkup.emulator.oauth2 import OAuth2Server
 from bulkup.emulator.params import MULTIPART, Params, read_params
 from bulkup.emulator.ratelimit import RateLimiter, Verdict
 from bulkup.emulator.store import Media, MediaStore
@@ -130,7 +132,8 @@ class EmulatorState:
         self.faults = FaultPlan(config.faults, config.network)
         self.store = MediaStore(config, self.clock, root, self.faults)
         self.limiter = RateLimiter(config.limits, self.clock)
-        self.auth = Authenticator(config, users)
+        self.oauth2 = OAuth2Server(config.oauth2, users, self.clock)
+        self.auth = Authenticator(config, users, issued=self.oauth2.lookup)
         self.stats = Stats()
         self.faults.on_inject = self.stats.notify
         #: Connections a ``close_connection`` fault closes at their next request.
@@ -414,13 +417,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 def build_app(state: EmulatorState) -> web.Application:
     """The aiohttp application serving both dialects and the inspection routes."""
-    from bulkup.emulator import v1, v2
+    from bulkup.emulator import oauth2, v1, v2
 
     max_body = state.config.lifetimes.max_chunk_bytes * 4 // 3 + (1 << 20)
     app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
     app[STATE_KEY] = state
     v1.add_routes(app)
     v2.add_routes(app)
+    oauth2.add_routes(app, state.oauth2)
     app.router.add_get(INSPECT_PREFIX + "/media", list_media)
     app.router.add_get(INSPECT_PREFIX + "/media/{media_id}", inspect_media)
     app.router.add_get(INSPECT_PREFIX + "/stats", stats)

@@ -5,12 +5,15 @@
   :mod:`bulkup.oauth1`. Multipart requests may also be signed over the ``oauth_*``
   parameters alone (what the v1.1 guide tells clients to do).
 - OAuth 2.0 bearer tokens, v2 only: a user token needs the ``media.write`` scope; an
-  application-only token is refused with 403, as on the real API.
+  application-only token is refused with 403, as on the real API. User tokens are
+  the profile's ``bearer_tokens`` (they never expire) and those the emulator's token
+  endpoint issued (:mod:`bulkup.emulator.oauth2`; refused with 401 once expired).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -18,6 +21,7 @@ from bulkup import oauth1
 from bulkup.emulator import errors
 from bulkup.emulator.config import MEDIA_WRITE_SCOPE, EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
+from bulkup.emulator.oauth2 import Grant
 from bulkup.emulator.params import FORM, MULTIPART
 
 _OAUTH_FAILURES = {
@@ -30,7 +34,13 @@ _OAUTH_FAILURES = {
 class Authenticator:
     """Maps a request's ``Authorization`` header to a configured :class:`User`."""
 
-    def __init__(self, config: EmulatorConfig, users: tuple[User, ...]) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        users: tuple[User, ...],
+        issued: Callable[[str], Grant | None] = lambda token: None,
+    ) -> None:
+        self._issued = issued
         self._window = config.timestamp_window_secs
         self._app_tokens = frozenset(config.app_bearer_tokens)
         self._bearer: dict[str, User] = {t: u for u in users for t in u.bearer_tokens}
@@ -58,11 +68,15 @@ class Authenticator:
                 "OAuth 2.0 User Context].",
             )
         user = self._bearer.get(token)
+        scopes = user.scopes if user is not None else ()
+        grant = self._issued(token) if user is None else None
+        if grant is not None:
+            user, scopes = grant.user, grant.scopes
         if user is None:
             raise ApiError(errors.UNAUTHORIZED)
         if dialect == "v1.1":
             raise ApiError(errors.FORBIDDEN_APP_ONLY, "v1.1 media upload requires OAuth 1.0a.")
-        if MEDIA_WRITE_SCOPE not in user.scopes:
+        if MEDIA_WRITE_SCOPE not in scopes:
             raise ApiError(errors.FORBIDDEN_SCOPE, "The token lacks the media.write scope.")
         return user
 

@@ -1,4 +1,4 @@
-"""Emulator settings: users, lifetimes, rate limits, network and fault simulation.
+"""Emulator settings: users, OAuth 2.0 clients, lifetimes, rate limits, network, faults.
 
 A profile is a TOML file (see ``configs/emulator-*.toml``) read by
 :meth:`EmulatorConfig.from_toml`; every section and key is optional and falls back
@@ -27,6 +27,10 @@ DEFAULT_PROCESSING_SECS = 2.0
 DEFAULT_CHECK_AFTER_SECS = 1
 
 MEDIA_WRITE_SCOPE = "media.write"
+#: X's access token lifetime (the token endpoint's ``expires_in``).
+DEFAULT_ACCESS_TOKEN_SECS = 7200
+#: X's authorization codes are valid for 30 seconds.
+DEFAULT_CODE_SECS = 30
 
 
 class ConfigError(ValueError):
@@ -68,6 +72,54 @@ DEMO_USER = User(
 #: An application-only bearer token: accepted as a valid token but, as on the real
 #: API, refused with 403 by the media endpoints.
 DEMO_APP_BEARER = "bulkup-demo-app-only-bearer-token"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuth2App:
+    """An OAuth 2.0 client (an app) that may obtain user tokens from the emulator.
+
+    A public client has no secret and authenticates by PKCE alone; a confidential one
+    also sends HTTP Basic ``client_id:client_secret`` to the token endpoint. Tokens
+    are issued for ``user_id`` (empty: the first user the emulator accepts).
+    """
+
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    user_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.client_id or not self.client_id.isprintable() or ":" in self.client_id:
+            raise ConfigError(f"client_id must be printable, non-empty and without ':': {self!r}")
+        if self.user_id and not self.user_id.isdigit():
+            raise ConfigError(f"client {self.client_id}: user_id must be a numeric string")
+
+    @property
+    def confidential(self) -> bool:
+        return bool(self.client_secret)
+
+
+#: The public demo client (PKCE only), as ``bulkup auth login --client-id`` takes it.
+DEMO_CLIENT = OAuth2App(client_id="bulkup-demo-client-id")
+#: A confidential demo client: the token endpoint wants HTTP Basic with its secret.
+DEMO_CONFIDENTIAL_CLIENT = OAuth2App(
+    client_id="bulkup-demo-confidential-client-id", client_secret="bulkup-demo-client-secret"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuth2:
+    """The authorize and token endpoints: known clients, token and code lifetimes."""
+
+    clients: tuple[OAuth2App, ...] = (DEMO_CLIENT, DEMO_CONFIDENTIAL_CLIENT)
+    access_token_secs: int = DEFAULT_ACCESS_TOKEN_SECS
+    code_secs: int = DEFAULT_CODE_SECS
+
+    def __post_init__(self) -> None:
+        _check_non_negative(self, "access_token_secs", "code_secs")
+        ids = [c.client_id for c in self.clients]
+        if len(ids) != len(set(ids)):
+            raise ConfigError("oauth2.clients: two clients share a client_id")
+
 
 ENV_VARS = (
     "X_API_KEY",
@@ -262,6 +314,7 @@ class EmulatorConfig:
     network: Network = field(default_factory=Network)
     faults: Faults = field(default_factory=Faults)
     storage: Storage = field(default_factory=Storage)
+    oauth2: OAuth2 = field(default_factory=OAuth2)
 
     def __post_init__(self) -> None:
         ids = [u.id for u in self.users]
@@ -306,7 +359,7 @@ class EmulatorConfig:
             "faults": Faults,
             "storage": Storage,
         }
-        known = {*sections, "users", "app_bearer_tokens", "auth"}
+        known = {*sections, "users", "app_bearer_tokens", "auth", "oauth2"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -326,6 +379,8 @@ class EmulatorConfig:
             if not isinstance(tokens, list):
                 raise ConfigError("app_bearer_tokens must be a list of strings")
             kwargs["app_bearer_tokens"] = tuple(tokens)
+        if "oauth2" in data:
+            kwargs["oauth2"] = _oauth2(_table(data["oauth2"], "oauth2"))
         auth = _table(data.get("auth", {}), "auth")
         unknown = set(auth) - {"timestamp_window_secs"}
         if unknown:
@@ -341,6 +396,21 @@ def _table(raw: object, where: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"[{where}] must be a table, got {type(raw).__name__} {raw!r}")
     return raw
+
+
+def _oauth2(raw: Mapping[str, Any]) -> OAuth2:
+    """``[oauth2]`` with its ``[[oauth2.clients]]``; listing clients replaces the demo ones."""
+    fields = dict(raw)
+    if "clients" in fields:
+        clients = fields["clients"]
+        if not isinstance(clients, list):
+            raise ConfigError("oauth2.clients must be an array of tables: write [[oauth2.clients]]")
+        fields["clients"] = tuple(
+            _build(OAuth2App, _table(c, f"oauth2.clients[{i}]"), f"oauth2.clients[{i}]")
+            for i, c in enumerate(clients)
+        )
+    built: OAuth2 = _build(OAuth2, fields, "oauth2")
+    return built
 
 
 def _user_fields(raw: Mapping[str, Any]) -> dict[str, Any]:

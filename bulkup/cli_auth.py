@@ -1,0 +1,221 @@
+"""``bulkup auth login`` and ``bulkup auth status``: OAuth 2.0 user tokens for bulkup.
+
+``login`` runs the authorization code flow with PKCE (:func:`bulkup.oauth2.login_pkce`)
+and writes the token file that ``X_TOKEN_FILE`` points ``bulkup upload`` at; ``status``
+shows what that file holds, tokens masked. Exit status: 0 done, 1 the login failed,
+2 usage or configuration error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from bulkup.errors import BulkupError, ConfigError, LoginFailed
+from bulkup.oauth2 import (
+    DEFAULT_SCOPE,
+    X_AUTHORIZE_URL,
+    X_TOKEN_URL,
+    OAuth2Client,
+    login_pkce,
+    print_and_open,
+    print_url,
+)
+from bulkup.tokenstore import DEFAULT_TOKEN_FILE, TokenStore
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_LOGIN_TIMEOUT = 300.0
+
+
+def add_auth(commands: Any) -> None:
+    """Register ``bulkup auth`` with its ``login`` and ``status`` actions."""
+    auth = commands.add_parser(
+        "auth",
+        help="log in with OAuth 2.0 (PKCE) and show the saved token",
+        description=(
+            "Obtain and inspect OAuth 2.0 user tokens. 'bulkup auth login' saves them to a "
+            "token file; run uploads with X_TOKEN_FILE=FILE, X_CLIENT_ID and X_TOKEN_URL set "
+            "(and X_CLIENT_SECRET for a confidential client), and an expired access token "
+            "is refreshed and saved back to the file."
+        ),
+    )
+    actions = auth.add_subparsers(dest="auth_action", metavar="ACTION")
+    actions.required = True
+    _add_login(actions)
+    _add_status(actions)
+
+
+def _add_login(actions: Any) -> None:
+    p = actions.add_parser(
+        "login",
+        help="authorize bulkup in a browser and save the tokens",
+        description=(
+            "Run the OAuth 2.0 authorization code flow with PKCE: serve a redirect on "
+            "http://127.0.0.1:PORT/callback, open the authorize URL in a browser (or print "
+            "it with --no-browser), wait for the redirect, exchange the code at the token "
+            "URL and write the tokens to --token-file (mode 0600). Against the emulator, "
+            "use --authorize-url URL/i/oauth2/authorize and --token-url URL/2/oauth2/token; "
+            "it approves at once. Exit status: 0 saved, 1 login failed, 2 usage error."
+        ),
+    )
+    p.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="the app's OAuth 2.0 client id (default: $X_CLIENT_ID)",
+    )
+    p.add_argument(
+        "--client-secret-env",
+        metavar="VAR",
+        help="name of the environment variable holding the client secret, for a "
+        "confidential client (the secret itself never goes on the command line)",
+    )
+    p.add_argument(
+        "--authorize-url",
+        metavar="URL",
+        default=X_AUTHORIZE_URL,
+        help="authorization endpoint (default %(default)s)",
+    )
+    p.add_argument(
+        "--token-url",
+        metavar="URL",
+        help=f"token endpoint (default: $X_TOKEN_URL, else {X_TOKEN_URL})",
+    )
+    _token_file_option(p)
+    p.add_argument(
+        "--scope", default=DEFAULT_SCOPE, help="scopes to ask for (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port of the loopback redirect, 0 for any free one (default 0); a registered "
+        "callback URL needs a fixed port",
+    )
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="print the authorize URL only, do not open a browser",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_LOGIN_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for the authorization (default %(default)g)",
+    )
+    p.set_defaults(handler=run_login)
+
+
+def _add_status(actions: Any) -> None:
+    p = actions.add_parser(
+        "status",
+        help="show the saved token (masked): file, scope, expiry",
+        description=(
+            "Show what the token file holds: scope, token type, when the access token "
+            "expires and whether a refresh token is present. Tokens are never shown. "
+            "Exit status: 0 a usable file, 2 no file or an unreadable one."
+        ),
+    )
+    _token_file_option(p)
+    p.set_defaults(handler=run_status)
+
+
+def _token_file_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help=f"token file (default: $X_TOKEN_FILE, else {DEFAULT_TOKEN_FILE})",
+    )
+
+
+def _token_file(args: argparse.Namespace) -> Path:
+    chosen = args.token_file or os.environ.get("X_TOKEN_FILE") or DEFAULT_TOKEN_FILE
+    return Path(chosen).expanduser()
+
+
+def client_from_args(args: argparse.Namespace) -> OAuth2Client:
+    client_id = args.client_id or os.environ.get("X_CLIENT_ID", "").strip()
+    if not client_id:
+        raise ConfigError("give the app's client id: --client-id ID (or set X_CLIENT_ID)")
+    secret = None
+    if args.client_secret_env:
+        secret = os.environ.get(args.client_secret_env, "").strip()
+        if not secret:
+            raise ConfigError(f"--client-secret-env: ${args.client_secret_env} is not set")
+    return OAuth2Client(
+        client_id=client_id,
+        client_secret=secret,
+        token_url=args.token_url or os.environ.get("X_TOKEN_URL") or X_TOKEN_URL,
+        authorize_url=args.authorize_url,
+        scope=args.scope,
+    )
+
+
+def run_login(args: argparse.Namespace) -> int:
+    try:
+        client = client_from_args(args)
+        if not 0 <= args.port <= 65535 or not args.timeout > 0:
+            raise ConfigError("--port must be 0..65535 and --timeout > 0")
+    except ConfigError as exc:
+        print(f"bulkup auth login: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = TokenStore.file(_token_file(args))
+
+    async def login() -> None:
+        opener = print_url if args.no_browser else print_and_open
+        await login_pkce(
+            client, store=store, open_browser=opener, port=args.port, timeout=args.timeout
+        )
+
+    try:
+        anyio.run(login)
+    except (LoginFailed, OSError) as exc:
+        print(f"bulkup auth login: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BulkupError as exc:
+        print(f"bulkup auth login: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("bulkup auth login: interrupted; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    secret = f" X_CLIENT_SECRET=${args.client_secret_env}" if client.client_secret else ""
+    print(f"Logged in: tokens saved to {store.path}")
+    print(
+        f"Upload with: X_TOKEN_FILE={store.path} X_CLIENT_ID={client.client_id}{secret} "
+        f"X_TOKEN_URL={client.token_url} bulkup upload …"
+    )
+    return EXIT_OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    store = TokenStore.file(_token_file(args))
+    try:
+        token = store.load()
+    except ConfigError as exc:
+        print(f"bulkup auth status: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"token file: {store.path}")
+    print(f"token type: {token.get('token_type', 'bearer')}")
+    print(f"scope: {token.get('scope') or '(not recorded)'}")
+    print(f"access token: *** ({_expiry(token.get('expires_at'))})")
+    refresh = "present: renewed when it expires" if token.get("refresh_token") else "none"
+    print(f"refresh token: {refresh}")
+    return EXIT_OK
+
+
+def _expiry(expires_at: object) -> str:
+    if not isinstance(expires_at, int | float):
+        return "expiry unknown"
+    when = dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat(timespec="seconds")
+    left = expires_at - time.time()
+    if left <= 0:
+        return f"expired at {when}"
+    return f"expires at {when}, in {int(left // 60)} min"
