@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkup.authconfig import AuthSettings, build_auth
-from bulkup.credentials import BEARER_VAR, OAUTH1_VARS
+from bulkup.credentials import BEARER_VAR, OAUTH1_VARS, REFRESH_VAR, TOKEN_FILE_VAR
 from bulkup.errors import ConfigError
 from bulkup.settings import OPTIONS, SECTIONS, Settings
 
@@ -71,13 +71,15 @@ def run_config_show(args: argparse.Namespace) -> int:
 def describe_credentials(auth: AuthSettings) -> dict[str, str]:
     """Which credentials a run would use, and the account; no secret value."""
     env = os.environ
-    from_env = [name for name in (*OAUTH1_VARS, BEARER_VAR) if env.get(name, "").strip()]
+    names = (*OAUTH1_VARS, BEARER_VAR, REFRESH_VAR, TOKEN_FILE_VAR)
+    from_env = [name for name in names if env.get(name, "").strip()]
     where = f"environment ({', '.join(from_env)})" if from_env else "config file [auth]"
     try:
         account = build_auth(auth).account
     except ConfigError as exc:
         return {"source": where, "problem": str(exc)}
-    kind = "OAuth 1.0a" if account.startswith("oauth1:") else "OAuth 2.0 bearer token"
+    kinds = {"oauth1": "OAuth 1.0a", "bearer": "OAuth 2.0 bearer token"}
+    kind = kinds.get(account.split(":")[0], "OAuth 2.0 token, renewed when it expires")
     return {"source": where, "kind": kind, "account": account}
 
 
