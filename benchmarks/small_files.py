@@ -1,0 +1,236 @@
+"""Benchmark 4, many small files: bulkup's files per second over a bare aiohttp loop's.
+
+20,000 files of 8 KiB go to one emulator (own process, discard storage, any bytes
+accepted, no latency, no rate limits), three times: a bare aiohttp loop, ``bulkup
+upload`` without a checkpoint, and ``bulkup upload --checkpoint``. The strategy is
+chosen on purpose: ``--strategy chunked`` with the files declared ``image/jpeg`` in
+category ``tweet_image``, so each file costs exactly v2 INIT, one APPEND and FINALIZE
+(an image's FINALIZE needs no STATUS), and the bare loop makes the same three
+requests per file, 8 requests in flight, as 8 workers taking files from a queue.
+The emulator's request counts show both made the same requests.
+
+Targets (issue [5/6]): bulkup at least 0.7 of the bare loop's files per second; the
+checkpoint costs at most 10% of the run (time with ``--checkpoint`` over time
+without, minus one); reading a 100,000-line manifest with ``bulkup.sources`` takes
+under 2 s (the reader stats every file, so the entries name the generated files, in
+turn, each under its own id).
+
+    python benchmarks/small_files.py                      # 20,000 x 8 KiB
+    python benchmarks/small_files.py --files 300 --manifest-lines 3000   # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks._harness import (
+    BEARER,
+    WIRE_PROFILE,
+    emulator,
+    inspect,
+    manifest,
+    met,
+    run_upload,
+    write_json,
+)
+from bulkup.items import Item
+from bulkup.sources import read_manifest
+
+TARGET_RATIO = 0.7
+TARGET_CHECKPOINT_OVERHEAD = 0.10
+TARGET_MANIFEST_SECS = 2.0
+CONCURRENCY = 8
+MEDIA_TYPE = "image/jpeg"
+CATEGORY = "tweet_image"
+ENDPOINTS = ("initialize", "append", "finalize", "status", "upload")
+
+
+async def bare_upload(url: str, files: list[Path], concurrency: int) -> None:
+    """INIT, APPEND, FINALIZE per file, ``concurrency`` files (so requests) at once."""
+    headers = {"Authorization": f"Bearer {BEARER}"}
+    queue: asyncio.Queue[Path] = asyncio.Queue()
+    for path in files:
+        queue.put_nowait(path)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(url, connector=connector, headers=headers) as http:
+
+        async def one(path: Path) -> None:
+            data = path.read_bytes()
+            body = {"total_bytes": len(data), "media_type": MEDIA_TYPE, "media_category": CATEGORY}
+            async with http.post("/2/media/upload/initialize", json=body) as r:
+                r.raise_for_status()
+                media_id = (await r.json())["data"]["id"]
+            form = aiohttp.FormData()
+            form.add_field("segment_index", "0")
+            form.add_field("media", data, filename="blob")
+            async with http.post(f"/2/media/upload/{media_id}/append", data=form) as r:
+                r.raise_for_status()
+            async with http.post(f"/2/media/upload/{media_id}/finalize") as r:
+                r.raise_for_status()
+
+        async def worker() -> None:
+            while not queue.empty():
+                await one(queue.get_nowait())
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def requests_made(url: str, before: dict[str, Any]) -> dict[str, int]:
+    """Answered requests per endpoint since the ``before`` stats."""
+    after = inspect(url, "stats")["requests"]
+
+    def total(stats: dict[str, Any], endpoint: str) -> int:
+        return sum(stats.get(endpoint, {}).values())
+
+    return {e: total(after, e) - total(before, e) for e in ENDPOINTS if total(after, e)}
+
+
+def make_files(folder: Path, count: int, size: int) -> list[Path]:
+    files = []
+    for i in range(count):
+        path = folder / f"f{i:06d}.jpg"
+        path.write_bytes(os.urandom(size))
+        files.append(path)
+    return files
+
+
+def time_manifest(folder: Path, files: list[Path], lines: int) -> dict[str, Any]:
+    """Seconds to read a ``lines``-entry manifest naming ``files`` in turn."""
+    target = folder / "big-manifest.jsonl"
+    with target.open("w") as out:
+        for i in range(lines):
+            entry = {"path": files[i % len(files)].name, "id": f"item-{i}"}
+            out.write(json.dumps({**entry, "media_type": MEDIA_TYPE}) + "\n")
+    started = time.perf_counter()
+    entries = list(read_manifest(target))
+    seconds = time.perf_counter() - started
+    items = sum(isinstance(e, Item) for e in entries)
+    if items != lines:
+        raise SystemExit(f"the manifest gave {items} items of {lines} lines")
+    return {"lines": lines, "seconds": seconds}
+
+
+def bulkup_args(listing: Path, checkpoint: Path | None) -> list[str]:
+    args = [
+        str(listing),
+        "--strategy",
+        "chunked",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--files-in-flight",
+        str(CONCURRENCY),
+        "--segments-per-file",
+        "1",
+    ]
+    return [*args, "--checkpoint", str(checkpoint)] if checkpoint else args
+
+
+def measure(url: str, folder: Path, files: list[Path]) -> dict[str, Any]:
+    listing = manifest(folder, files, MEDIA_TYPE, CATEGORY)
+    runs: dict[str, Any] = {}
+    before = inspect(url, "stats")["requests"]
+    started = time.perf_counter()
+    asyncio.run(bare_upload(url, files, CONCURRENCY))
+    runs["bare"] = {"seconds": time.perf_counter() - started}
+    runs["bare"]["requests"] = requests_made(url, before)
+    for name, checkpoint in (("bulkup", None), ("checkpoint", folder / "run.ckpt")):
+        before = inspect(url, "stats")["requests"]
+        run = run_upload(url, bulkup_args(listing, checkpoint))
+        if run["exit"] != 0:
+            raise SystemExit(f"bulkup upload ({name}) failed: {run['stderr']}")
+        runs[name] = {"seconds": run["seconds"], "requests": requests_made(url, before)}
+    return runs
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("--file-bytes", type=int, default=8 << 10)
+    parser.add_argument("--manifest-lines", type=int, default=100_000)
+    parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp, emulator(WIRE_PROFILE) as url:
+        folder = Path(tmp)
+        files = make_files(folder, args.files, args.file_bytes)
+        reading = time_manifest(folder, files, args.manifest_lines)
+        runs = measure(url, folder, files)
+    rate = {name: args.files / run["seconds"] for name, run in runs.items()}
+    ratio = rate["bulkup"] / rate["bare"]
+    overhead = runs["checkpoint"]["seconds"] / runs["bulkup"]["seconds"] - 1
+    per_file = {
+        name: round(sum(run["requests"].values()) / args.files, 3) for name, run in runs.items()
+    }
+    result = {
+        "files": args.files,
+        "file_bytes": args.file_bytes,
+        "concurrency": CONCURRENCY,
+        "bare_files_per_s": round(rate["bare"], 1),
+        "bulkup_files_per_s": round(rate["bulkup"], 1),
+        "bulkup_checkpoint_files_per_s": round(rate["checkpoint"], 1),
+        "ratio": round(ratio, 3),
+        "target_ratio": TARGET_RATIO,
+        "checkpoint_overhead": round(overhead, 3),
+        "target_checkpoint_overhead": TARGET_CHECKPOINT_OVERHEAD,
+        "manifest_lines": reading["lines"],
+        "manifest_secs": round(reading["seconds"], 3),
+        "target_manifest_secs": TARGET_MANIFEST_SECS,
+        "requests": {name: run["requests"] for name, run in runs.items()},
+        "requests_per_file": per_file,
+        "same_requests": runs["bare"]["requests"] == runs["bulkup"]["requests"],
+        "meets_targets": ratio >= TARGET_RATIO
+        and overhead <= TARGET_CHECKPOINT_OVERHEAD
+        and reading["seconds"] < TARGET_MANIFEST_SECS,
+    }
+    print_table(result)
+    write_json(args.json, result)
+    return result
+
+
+def print_table(r: dict[str, Any]) -> None:
+    kib = r["file_bytes"] / 1024
+    print(f"many small files: {r['files']} x {kib:g} KiB, {r['concurrency']} requests in flight")
+    print(f"{'':<34}{'files/s':>10}{'requests/file':>15}")
+    for label, key, runs in (
+        ("bare aiohttp loop", "bare_files_per_s", "bare"),
+        ("bulkup upload", "bulkup_files_per_s", "bulkup"),
+        ("bulkup upload --checkpoint", "bulkup_checkpoint_files_per_s", "checkpoint"),
+    ):
+        print(f"{label:<34}{r[key]:>10}{r['requests_per_file'][runs]:>15}")
+    print(f"{'figure':<34}{'value':>10}{'target':>10}{'met':>6}")
+    rows = (
+        (
+            "ratio bulkup / bare",
+            r["ratio"],
+            f">= {r['target_ratio']}",
+            met(r["ratio"], r["target_ratio"]),
+        ),
+        (
+            "checkpoint overhead",
+            r["checkpoint_overhead"],
+            f"<= {r['target_checkpoint_overhead']}",
+            met(r["checkpoint_overhead"], r["target_checkpoint_overhead"], at_most=True),
+        ),
+        (
+            f"read {r['manifest_lines']}-line manifest (s)",
+            r["manifest_secs"],
+            f"< {r['target_manifest_secs']}",
+            met(r["manifest_secs"], r["target_manifest_secs"], at_most=True),
+        ),
+    )
+    for label, value, target, ok in rows:
+        print(f"{label:<34}{value:>10}{target:>10}{ok:>6}")
+    print(f"same requests as the bare loop: {r['same_requests']}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
