@@ -233,3 +233,11 @@ def report_media_ids(report: Path) -> list[tuple[str, Path]]:
 def met(value: float, target: float, *, at_most: bool = False) -> str:
     """``yes`` or ``no`` for a figure against its target (at least, or at most)."""
     return "yes" if (value <= target if at_most else value >= target) else "no"
+
+
+def figure_row(label: str, value: object, target: object, ok: str, width: int = 40) -> str:
+    """One line of a benchmark's table of figures: label, value, target, met."""
+    return f"{label:<{width}}{value!s:>12}{target!s:>12}{ok:>6}"
+
+
+FIGURE_HEADER = figure_row("figure", "value", "target", "met")

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._harness import (
+    FIGURE_HEADER,
     byte_exact,
     emulator,
+    figure_row,
     inspect,
     manifest,
     met,
@@ -132,13 +134,12 @@ def print_table(r: dict[str, Any]) -> None:
         f"{r['append_budget']} per {r['window_secs']} s window, {r['seconds']} s in all"
     )
     print(f"APPENDs accepted per window: {r['append_windows']}")
-    print(f"{'figure':<38}{'value':>10}{'target':>10}{'met':>6}")
     usage, target = r["min_usage_full_windows"], r["target_usage"]
-    print(f"{'least budget share, full windows':<38}{usage:>10}{'>= ' + str(target):>10}{met(usage, target):>6}")
-    refused = r["responses_429"]
-    ok = met(refused, r["target_429"], at_most=True)
-    print(f"{'429 responses':<38}{refused:>10}{'= 0':>10}{ok:>6}")
-    print(f"{'windows of APPEND':<38}{r['windows']:>10}{'>= 3':>10}{met(r['windows'], 3):>6}")
+    refused, windows = r["responses_429"], r["windows"]
+    print(FIGURE_HEADER)
+    print(figure_row("least budget share, full windows", usage, f">= {target}", met(usage, target)))
+    print(figure_row("429 responses", refused, "= 0", met(refused, 0, at_most=True)))
+    print(figure_row("windows of APPEND", windows, ">= 3", met(windows, 3)))
     exact = r["byte_exact"]
     print(f"byte-exact: {exact['checked'] - exact['mismatched']} of {exact['checked']} media ids")
 

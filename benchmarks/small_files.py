@@ -34,8 +34,10 @@ import aiohttp
 
 from benchmarks._harness import (
     BEARER,
+    FIGURE_HEADER,
     WIRE_PROFILE,
     emulator,
+    figure_row,
     inspect,
     manifest,
     met,
@@ -206,29 +208,16 @@ def print_table(r: dict[str, Any]) -> None:
         ("bulkup upload --checkpoint", "bulkup_checkpoint_files_per_s", "checkpoint"),
     ):
         print(f"{label:<34}{r[key]:>10}{r['requests_per_file'][runs]:>15}")
-    print(f"{'figure':<34}{'value':>10}{'target':>10}{'met':>6}")
-    rows = (
-        (
-            "ratio bulkup / bare",
-            r["ratio"],
-            f">= {r['target_ratio']}",
-            met(r["ratio"], r["target_ratio"]),
-        ),
-        (
-            "checkpoint overhead",
-            r["checkpoint_overhead"],
-            f"<= {r['target_checkpoint_overhead']}",
-            met(r["checkpoint_overhead"], r["target_checkpoint_overhead"], at_most=True),
-        ),
-        (
-            f"read {r['manifest_lines']}-line manifest (s)",
-            r["manifest_secs"],
-            f"< {r['target_manifest_secs']}",
-            met(r["manifest_secs"], r["target_manifest_secs"], at_most=True),
-        ),
-    )
-    for label, value, target, ok in rows:
-        print(f"{label:<34}{value:>10}{target:>10}{ok:>6}")
+    print(FIGURE_HEADER)
+    ratio, overhead, secs = r["ratio"], r["checkpoint_overhead"], r["manifest_secs"]
+    target = r["target_ratio"]
+    print(figure_row("ratio bulkup / bare", ratio, f">= {target}", met(ratio, target)))
+    target = r["target_checkpoint_overhead"]
+    ok = met(overhead, target, at_most=True)
+    print(figure_row("checkpoint overhead", overhead, f"<= {target}", ok))
+    target = r["target_manifest_secs"]
+    label = f"read {r['manifest_lines']}-line manifest (s)"
+    print(figure_row(label, secs, f"< {target}", met(secs, target, at_most=True)))
     print(f"same requests as the bare loop: {r['same_requests']}")
 
 
