@@ -138,8 +138,9 @@ def trusting(ca: Path) -> Iterator[None]:
             os.environ["REQUESTS_CA_BUNDLE"] = old
 
 
-def tweepy_uploader(url: str) -> Callable[[Path, str], str]:
-    """Upload one file with tweepy's ``API.media_upload``; one API per thread."""
+def tweepy_uploader(url: str, made: list[Any]) -> Callable[[Path, str], str]:
+    """Upload one file with tweepy's ``API.media_upload``; one API per thread, each
+    added to ``made`` so that its connections can be closed after the run."""
     import tweepy
 
     local = threading.local()
@@ -155,23 +156,29 @@ def tweepy_uploader(url: str) -> Callable[[Path, str], str]:
                 DEMO_USER.access_token_secret,
             )
             api = local.api = tweepy.API(auth, upload_host=host)
+            made.append(api)
         return str(api.media_upload(str(path), media_category=category).media_id_string)
 
     return upload
 
 
 def run_tweepy(url: str, ca: Path, work: Workload, threads: int) -> dict[str, Any]:
-    upload = tweepy_uploader(url)
+    apis: list[Any] = []
+    upload = tweepy_uploader(url, apis)
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    with trusting(ca):
-        if threads == 1:
-            ids = [upload(path, category) for path, category in work]
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                ids = list(pool.map(lambda job: upload(*job), work))
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        with trusting(ca):
+            if threads == 1:
+                ids = [upload(path, category) for path, category in work]
+            else:
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    ids = list(pool.map(lambda job: upload(*job), work))
+        seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        for api in apis:
+            api.session.close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     pairs = [(media_id, path) for media_id, (path, _) in zip(ids, work, strict=True)]
     return {"seconds": seconds, "cpu_seconds": cpu, "uploaded": pairs}
