@@ -57,6 +57,7 @@ from benchmarks._harness import (
     OAUTH1_ENV,
     byte_exact,
     figure_row,
+    inspect,
     met,
     report_media_ids,
     run_cli,
@@ -212,12 +213,15 @@ def contest(name: str, folder: Path, work: Workload) -> dict[str, Any]:
                 url, ca, work, folder, BULKUP_ARGS if name == "bulkup" else BULKUP_8_ARGS
             )
         exact = byte_exact(url, run["uploaded"], ca)
+        requests = inspect(url, "stats", ca)["requests"]
     if exact["checked"] != len(work) or exact["mismatched"]:
         raise SystemExit(f"{name}: {exact['checked']} of {len(work)} uploaded, {exact}")
     return {
         "seconds": run["seconds"],
         "cpu_seconds": run["cpu_seconds"],
         "checked": exact["checked"],
+        "requests": {endpoint: sum(counts.values()) for endpoint, counts in requests.items()},
+        "responses_429": sum(counts.get("429", 0) for counts in requests.values()),
     }
 
 
@@ -263,6 +267,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "speedup_8_vs_threads": round(
             runs["tweepy_threads"]["seconds"] / runs["bulkup_8"]["seconds"], 2
         ),
+        "requests": {name: run["requests"] for name, run in runs.items()},
+        "responses_429": {name: run["responses_429"] for name, run in runs.items()},
         "byte_exact": {name: run["checked"] for name, run in runs.items()},
         "byte_exact_all": True,  # contest() stops the run at the first mismatch
     }
@@ -282,12 +288,19 @@ def print_table(r: dict[str, Any]) -> None:
         f"images x {r['image_bytes'] / mib:g} MiB ({r['bytes'] / mib:.0f} MiB), TLS, 30 ms, "
         "12.5 MB/s per connection"
     )
-    print(f"{'contestant':<34}{'seconds':>10}{'MiB/s':>10}{'CPU s/GiB':>12}{'byte-exact':>12}")
+    print(
+        f"{'contestant':<34}{'seconds':>10}{'MiB/s':>10}{'CPU s/GiB':>12}{'requests':>10}"
+        f"{'429s':>6}{'byte-exact':>12}"
+    )
     for name in CONTESTANTS:
         seconds = r[f"{name}_seconds"]
         rate = r["bytes"] / mib / seconds
         cpu = r[f"{name}_cpu_s_per_gib"]
-        print(f"{LABELS[name]:<34}{seconds:>10}{rate:>10.1f}{cpu:>12}{r['byte_exact'][name]:>12}")
+        requests = sum(r["requests"][name].values())
+        print(
+            f"{LABELS[name]:<34}{seconds:>10}{rate:>10.1f}{cpu:>12}{requests:>10}"
+            f"{r['responses_429'][name]:>6}{r['byte_exact'][name]:>12}"
+        )
     print(FIGURE_HEADER)
     for label, key, target in (
         ("speed-up over sequential tweepy", "speedup_vs_sequential", "target_vs_sequential"),

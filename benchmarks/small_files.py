@@ -141,16 +141,24 @@ def measure(url: str, folder: Path, files: list[Path]) -> dict[str, Any]:
     listing = manifest(folder, files, MEDIA_TYPE, CATEGORY)
     runs: dict[str, Any] = {}
     before = inspect(url, "stats")["requests"]
+    cpu = time.process_time()
     started = time.perf_counter()
     asyncio.run(bare_upload(url, files, CONCURRENCY))
-    runs["bare"] = {"seconds": time.perf_counter() - started}
+    runs["bare"] = {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+    }
     runs["bare"]["requests"] = requests_made(url, before)
     for name, checkpoint in (("bulkup", None), ("checkpoint", folder / "run.ckpt")):
         before = inspect(url, "stats")["requests"]
         run = run_upload(url, bulkup_args(listing, checkpoint))
         if run["exit"] != 0:
             raise SystemExit(f"bulkup upload ({name}) failed: {run['stderr']}")
-        runs[name] = {"seconds": run["seconds"], "requests": requests_made(url, before)}
+        runs[name] = {
+            "seconds": run["seconds"],
+            "cpu_seconds": run["cpu_seconds"],
+            "requests": requests_made(url, before),
+        }
     return runs
 
 
@@ -186,6 +194,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "manifest_lines": reading["lines"],
         "manifest_secs": round(reading["seconds"], 3),
         "target_manifest_secs": TARGET_MANIFEST_SECS,
+        "client_cpu_ms_per_file": {
+            name: round(1000 * run["cpu_seconds"] / args.files, 3) for name, run in runs.items()
+        },
         "requests": {name: run["requests"] for name, run in runs.items()},
         "requests_per_file": per_file,
         "same_requests": runs["bare"]["requests"] == runs["bulkup"]["requests"],
@@ -201,13 +212,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def print_table(r: dict[str, Any]) -> None:
     kib = r["file_bytes"] / 1024
     print(f"many small files: {r['files']} x {kib:g} KiB, {r['concurrency']} requests in flight")
-    print(f"{'':<34}{'files/s':>10}{'requests/file':>15}")
+    print(f"{'':<34}{'files/s':>10}{'requests/file':>15}{'CPU ms/file':>13}")
     for label, key, runs in (
         ("bare aiohttp loop", "bare_files_per_s", "bare"),
         ("bulkup upload", "bulkup_files_per_s", "bulkup"),
         ("bulkup upload --checkpoint", "bulkup_checkpoint_files_per_s", "checkpoint"),
     ):
-        print(f"{label:<34}{r[key]:>10}{r['requests_per_file'][runs]:>15}")
+        cpu = r["client_cpu_ms_per_file"][runs]
+        print(f"{label:<34}{r[key]:>10}{r['requests_per_file'][runs]:>15}{cpu:>13}")
     print(FIGURE_HEADER)
     ratio, overhead, secs = r["ratio"], r["checkpoint_overhead"], r["manifest_secs"]
     target = r["target_ratio"]

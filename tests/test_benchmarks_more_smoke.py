@@ -25,6 +25,7 @@ def test_peers_benchmark_lands_every_contestants_files_byte_exact_and_reports(
     saved = json.loads(out.read_text())
     assert saved == result
     assert saved["byte_exact"] == dict.fromkeys(peers.CONTESTANTS, 3)
+    assert set(saved["responses_429"]) == set(peers.CONTESTANTS)
     for key in ("speedup_vs_sequential", "speedup_vs_threads", "bulkup_cpu_s_per_gib"):
         assert saved[key] > 0, key
     assert saved["target_vs_sequential"] == peers.TARGET_VS_SEQUENTIAL
