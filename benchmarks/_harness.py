@@ -206,7 +206,8 @@ def byte_exact(
     """Compare, for every (media id, file), the server's SHA-256 with the file's.
 
     Returns ``{"checked": n, "mismatched": [media ids]}``; a media id the server does
-    not know counts as mismatched.
+    not know, or whose state is not ``succeeded`` (processing failed), counts as
+    mismatched.
     """
     checked, mismatched = 0, []
     for media_id, path in uploaded:
@@ -215,7 +216,7 @@ def byte_exact(
             info = inspect(url, f"media/{media_id}", ca)
         except urllib.error.HTTPError:
             info = {}
-        if info.get("sha256") != sha256_of(path):
+        if info.get("state") != "succeeded" or info.get("sha256") != sha256_of(path):
             mismatched.append(media_id)
     return {"checked": checked, "mismatched": mismatched}
 
