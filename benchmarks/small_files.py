@@ -7,7 +7,10 @@ chosen on purpose: ``--strategy chunked`` with the files declared ``image/jpeg``
 category ``tweet_image``, so each file costs exactly v2 INIT, one APPEND and FINALIZE
 (an image's FINALIZE needs no STATUS), and the bare loop makes the same three
 requests per file, 8 requests in flight, as 8 workers taking files from a queue.
-The emulator's request counts show both made the same requests.
+The emulator's request counts show both made the same requests. The three runs
+are repeated ``--rounds`` times (3), each round against a fresh emulator and in a
+rotated order, and the figures are medians of the rounds' own ratios: on a machine
+shared with other work, one run's wall time is too noisy to judge by.
 
 Targets (issue [5/6]): bulkup at least 0.7 of the bare loop's files per second; the
 checkpoint costs at most 10% of the run (time with ``--checkpoint`` over time
@@ -16,7 +19,7 @@ under 2 s (the reader stats every file, so the entries name the generated files,
 turn, each under its own id; the median of three reads).
 
     python benchmarks/small_files.py                      # 20,000 x 8 KiB
-    python benchmarks/small_files.py --files 300 --manifest-lines 3000   # a few seconds
+    python benchmarks/small_files.py --files 300 --manifest-lines 3000 --rounds 1   # seconds
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,29 +146,58 @@ def bulkup_args(listing: Path, checkpoint: Path | None) -> list[str]:
     return [*args, "--checkpoint", str(checkpoint)] if checkpoint else args
 
 
-def measure(url: str, folder: Path, files: list[Path]) -> dict[str, Any]:
-    listing = manifest(folder, files, MEDIA_TYPE, CATEGORY)
-    runs: dict[str, Any] = {}
-    before = inspect(url, "stats")["requests"]
+def run_bare(url: str, files: list[Path]) -> dict[str, Any]:
     cpu = time.process_time()
     started = time.perf_counter()
     asyncio.run(bare_upload(url, files, CONCURRENCY))
-    runs["bare"] = {
-        "seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu,
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
+
+
+def run_bulkup(url: str, listing: Path, checkpoint: Path | None) -> dict[str, Any]:
+    run = run_upload(url, bulkup_args(listing, checkpoint))
+    if run["exit"] != 0:
+        raise SystemExit(f"bulkup upload failed: {run['stderr']}")
+    return {"seconds": run["seconds"], "cpu_seconds": run["cpu_seconds"]}
+
+
+def measure(folder: Path, files: list[Path], round_: int) -> dict[str, Any]:
+    """One round: the three runs against a fresh emulator, in an order that rotates
+    with ``round_`` so that none always goes first."""
+    listing = manifest(folder, files, MEDIA_TYPE, CATEGORY)
+    checkpoint = folder / f"run{round_}.ckpt"
+    contestants: dict[str, Callable[[str], dict[str, Any]]] = {
+        "bare": lambda url: run_bare(url, files),
+        "bulkup": lambda url: run_bulkup(url, listing, None),
+        "checkpoint": lambda url: run_bulkup(url, listing, checkpoint),
     }
-    runs["bare"]["requests"] = requests_made(url, before)
-    for name, checkpoint in (("bulkup", None), ("checkpoint", folder / "run.ckpt")):
-        before = inspect(url, "stats")["requests"]
-        run = run_upload(url, bulkup_args(listing, checkpoint))
-        if run["exit"] != 0:
-            raise SystemExit(f"bulkup upload ({name}) failed: {run['stderr']}")
-        runs[name] = {
-            "seconds": run["seconds"],
-            "cpu_seconds": run["cpu_seconds"],
-            "requests": requests_made(url, before),
-        }
-    return runs
+    names = list(contestants)
+    order = names[round_ % 3 :] + names[: round_ % 3]
+    runs: dict[str, Any] = {}
+    with emulator(WIRE_PROFILE) as url:
+        for name in order:
+            before = inspect(url, "stats")["requests"]
+            runs[name] = contestants[name](url)
+            runs[name]["requests"] = requests_made(url, before)
+    return {name: runs[name] for name in names}
+
+
+def summarize(rounds: list[dict[str, Any]], files: int) -> dict[str, Any]:
+    """Medians over the rounds: of each run's rate and CPU, and of each round's ratios
+    (runs side by side in one round share the machine's load of the moment)."""
+    names = list(rounds[0])
+    ratios = [r["bare"]["seconds"] / r["bulkup"]["seconds"] for r in rounds]
+    overheads = [r["checkpoint"]["seconds"] / r["bulkup"]["seconds"] - 1 for r in rounds]
+    return {
+        "rate": {n: statistics.median(files / r[n]["seconds"] for r in rounds) for n in names},
+        "cpu": {n: statistics.median(r[n]["cpu_seconds"] for r in rounds) for n in names},
+        "ratio": statistics.median(ratios),
+        "overhead": statistics.median(overheads),
+        "each_round": [
+            {"ratio": round(a, 3), "checkpoint_overhead": round(b, 3)}
+            | {f"{n}_seconds": round(r[n]["seconds"], 2) for n in names}
+            for a, b, r in zip(ratios, overheads, rounds, strict=True)
+        ],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -172,16 +205,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--file-bytes", type=int, default=8 << 10)
     parser.add_argument("--manifest-lines", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three runs")
     parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp, emulator(WIRE_PROFILE) as url:
+    with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         files = make_files(folder, args.files, args.file_bytes)
         reading = time_manifest(folder, files, args.manifest_lines)
-        runs = measure(url, folder, files)
-    rate = {name: args.files / run["seconds"] for name, run in runs.items()}
-    ratio = rate["bulkup"] / rate["bare"]
-    overhead = runs["checkpoint"]["seconds"] / runs["bulkup"]["seconds"] - 1
+        rounds = [measure(folder, files, i) for i in range(args.rounds)]
+    summary = summarize(rounds, args.files)
+    rate, ratio, overhead = summary["rate"], summary["ratio"], summary["overhead"]
+    runs = rounds[0]
     per_file = {
         name: round(sum(run["requests"].values()) / args.files, 3) for name, run in runs.items()
     }
@@ -201,11 +235,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "manifest_secs_each_read": [round(t, 3) for t in reading["all_seconds"]],
         "target_manifest_secs": TARGET_MANIFEST_SECS,
         "client_cpu_ms_per_file": {
-            name: round(1000 * run["cpu_seconds"] / args.files, 3) for name, run in runs.items()
+            name: round(1000 * cpu / args.files, 3) for name, cpu in summary["cpu"].items()
         },
+        "rounds": args.rounds,
+        "each_round": summary["each_round"],
         "requests": {name: run["requests"] for name, run in runs.items()},
         "requests_per_file": per_file,
-        "same_requests": runs["bare"]["requests"] == runs["bulkup"]["requests"],
+        "same_requests": all(
+            r["bare"]["requests"] == r[n]["requests"]
+            for r in rounds
+            for n in ("bulkup", "checkpoint")
+        ),
         "meets_targets": ratio >= TARGET_RATIO
         and overhead <= TARGET_CHECKPOINT_OVERHEAD
         and reading["seconds"] < TARGET_MANIFEST_SECS,
@@ -217,7 +257,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def print_table(r: dict[str, Any]) -> None:
     kib = r["file_bytes"] / 1024
-    print(f"many small files: {r['files']} x {kib:g} KiB, {r['concurrency']} requests in flight")
+    print(
+        f"many small files: {r['files']} x {kib:g} KiB, {r['concurrency']} requests in flight, "
+        f"medians of {r['rounds']} rounds"
+    )
     print(f"{'':<34}{'files/s':>10}{'requests/file':>15}{'CPU ms/file':>13}")
     for label, key, runs in (
         ("bare aiohttp loop", "bare_files_per_s", "bare"),

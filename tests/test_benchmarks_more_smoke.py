@@ -40,7 +40,8 @@ def test_small_files_benchmark_makes_the_bare_loops_requests_and_reports(
     from benchmarks import small_files
 
     out = tmp_path / "small.json"
-    result = small_files.main(["--files", "60", "--manifest-lines", "500", "--json", str(out)])
+    args = ["--files", "60", "--manifest-lines", "500", "--rounds", "2"]
+    result = small_files.main([*args, "--json", str(out)])
 
     saved = json.loads(out.read_text())
     assert saved == result
@@ -48,6 +49,7 @@ def test_small_files_benchmark_makes_the_bare_loops_requests_and_reports(
     assert saved["requests_per_file"] == {"bare": 3.0, "bulkup": 3.0, "checkpoint": 3.0}
     assert saved["ratio"] > 0 and saved["manifest_secs"] > 0
     assert "checkpoint_overhead" in saved and saved["manifest_lines"] == 500
+    assert len(saved["each_round"]) == 2
     assert "ratio bulkup / bare" in capsys.readouterr().out
 
 
