@@ -8,14 +8,18 @@ noisy.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +43,23 @@ enabled = false
 @contextlib.contextmanager
 def emulator(profile: str) -> Iterator[str]:
     """Run ``bulkup serve`` with the TOML ``profile`` text; yield its base URL."""
+    with _serve(profile, ()) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def tls_emulator(profile: str, ca_out: Path) -> Iterator[str]:
+    """Like :func:`emulator`, serving https with a fresh CA written to ``ca_out``."""
+    with _serve(profile, ("--tls-self-signed", "--ca-out", str(ca_out))) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serve(profile: str, extra: Sequence[str]) -> Iterator[str]:
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as fh:
         fh.write(profile)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bulkup", "serve", "--port", "0", "--profile", fh.name],
+        [sys.executable, "-m", "bulkup", "serve", "--port", "0", "--profile", fh.name, *extra],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "X_BEARER_TOKEN": ""},
@@ -123,3 +140,105 @@ def run_upload(url: str, args: Sequence[str]) -> dict[str, Any]:
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
     path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+# --- added for benchmarks 1, 4, 5 and 6 ----------------------------------------------
+#: The demo user's OAuth 1.0a credentials, as ``bulkup upload`` reads them.
+OAUTH1_ENV = {
+    "X_API_KEY": DEMO_USER.consumer_key,
+    "X_API_SECRET": DEMO_USER.consumer_secret,
+    "X_ACCESS_TOKEN": DEMO_USER.access_token,
+    "X_ACCESS_TOKEN_SECRET": DEMO_USER.access_token_secret,
+}
+CREDENTIAL_VARS = (*OAUTH1_ENV, "X_BEARER_TOKEN")
+
+
+def upload_command(url: str, args: Sequence[str]) -> list[str]:
+    """``bulkup upload`` to ``url`` without progress display; ``args`` follow."""
+    return [sys.executable, "-m", "bulkup", "upload", "--endpoint", url, "--no-progress", *args]
+
+
+def upload_env(credentials: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment with only ``credentials`` (default: the demo bearer token) set."""
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env.update(credentials if credentials is not None else {"X_BEARER_TOKEN": BEARER})
+    return env
+
+
+def run_cli(command: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
+    """Run ``command``; return wall time, peak RSS, CPU seconds and exit code, as
+    :func:`run_upload` does, for any arguments and environment."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(command), env=dict(env), stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()  # read first: a full pipe would block the child
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "exit": proc.returncode,
+        "seconds": elapsed,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "stderr": stderr,
+    }
+
+
+def inspect(url: str, path: str, ca: Path | None = None) -> Any:
+    """GET ``/_emulator/{path}`` (no authentication) and decode its JSON."""
+    context = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
+    with urllib.request.urlopen(f"{url}/_emulator/{path}", context=context) as answer:
+        return json.loads(answer.read())
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def byte_exact(
+    url: str, uploaded: Iterable[tuple[str, Path]], ca: Path | None = None
+) -> dict[str, Any]:
+    """Compare, for every (media id, file), the server's SHA-256 with the file's.
+
+    Returns ``{"checked": n, "mismatched": [media ids]}``; a media id the server does
+    not know, or whose state is not ``succeeded`` (processing failed), counts as
+    mismatched.
+    """
+    checked, mismatched = 0, []
+    for media_id, path in uploaded:
+        checked += 1
+        try:
+            info = inspect(url, f"media/{media_id}", ca)
+        except urllib.error.HTTPError:
+            info = {}
+        if info.get("state") != "succeeded" or info.get("sha256") != sha256_of(path):
+            mismatched.append(media_id)
+    return {"checked": checked, "mismatched": mismatched}
+
+
+def report_media_ids(report: Path) -> list[tuple[str, Path]]:
+    """(media id, file) of every succeeded line of a ``bulkup upload`` report."""
+    pairs = []
+    for line in report.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["status"] == "succeeded":
+            pairs.append((entry["media_id_string"], Path(entry["path"])))
+    return pairs
+
+
+def met(value: float, target: float, *, at_most: bool = False) -> str:
+    """``yes`` or ``no`` for a figure against its target (at least, or at most)."""
+    return "yes" if (value <= target if at_most else value >= target) else "no"
+
+
+def figure_row(label: str, value: object, target: object, ok: str, width: int = 40) -> str:
+    """One line of a benchmark's table of figures: label, value, target, met."""
+    return f"{label:<{width}}{value!s:>12}{target!s:>12}{ok:>6}"
+
+
+FIGURE_HEADER = figure_row("figure", "value", "target", "met")

@@ -165,6 +165,23 @@ async def test_budget_returns_after_the_window(client: RawClient, emulator: Emul
     assert reset >= rate(first[0])[2] + WINDOW - 1
 
 
+async def test_stats_show_the_requests_accepted_in_every_window(
+    client: RawClient, emulator: Emulator
+) -> None:
+    await exhaust_init(client)
+    assert (await client.v1_init(10, "image/png")).status == 429  # refused: not counted
+    emulator.advance(WINDOW)
+    await client.v1_init(10, "image/png")
+
+    windows = emulator.stats()["rate_windows"]["initialize"]
+
+    assert [(w["user_id"], w["used"]) for w in windows] == [
+        (DEMO_USER.id, INIT_BUDGET),
+        (DEMO_USER.id, 1),
+    ]
+    assert windows[1]["start"] - windows[0]["start"] >= WINDOW
+
+
 async def test_reset_header_is_now_plus_the_scaled_window(
     client: RawClient, emulator: Emulator
 ) -> None:
@@ -227,5 +244,7 @@ async def test_disabled_limits_never_refuse_but_still_send_headers(
     async with Emulator(EmulatorConfig(limits=limits), environ={}) as emu:
         client = RawClient(http, emu)
         replies = [await client.v1_init(10, "image/png") for _ in range(3)]
+        windows = emu.stats()["rate_windows"]
     assert [r.status for r in replies] == [202, 202, 202]
     assert all(rate(r)[:2] == (1, 1) for r in replies)
+    assert windows == {}  # no budgets, so no window usage to show

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from bulkup.clock import Clock
 from bulkup.emulator.config import RateLimits
@@ -46,6 +47,8 @@ class RateLimiter:
         self._limits = limits
         self._clock = clock
         self._windows: dict[tuple[str, str], Window] = {}
+        #: Every window opened, in order, for :meth:`usage`.
+        self._opened: list[tuple[str, str, Window]] = []
 
     def _window(self, user_id: str, endpoint: str) -> Window:
         now = self._clock.now()
@@ -54,6 +57,7 @@ class RateLimiter:
             burst = window.burst if window is not None else 0
             window = Window(start=now, burst=burst)
             self._windows[(user_id, endpoint)] = window
+            self._opened.append((user_id, endpoint, window))
         return window
 
     def acquire(self, user_id: str, endpoint: str) -> Verdict:
@@ -70,6 +74,14 @@ class RateLimiter:
             return Verdict(False, limit, 0, reset)
         window.used += 1
         return Verdict(True, limit, limit - window.used, reset)
+
+    def usage(self) -> dict[str, list[dict[str, Any]]]:
+        """Per endpoint, every window opened so far in order: user, start, requests accepted."""
+        windows: dict[str, list[dict[str, Any]]] = {}
+        for user_id, endpoint, window in self._opened:
+            entry = {"user_id": user_id, "start": window.start, "used": window.used}
+            windows.setdefault(endpoint, []).append(entry)
+        return dict(sorted(windows.items()))
 
     def start_burst(self, user_id: str, endpoint: str, length: int) -> None:
         """Refuse the next ``length`` requests of this pair with 429."""

@@ -1,0 +1,333 @@
+"""Benchmark 1, against peers: bulkup against tweepy, over TLS with realistic network costs.
+
+One workload, uploaded by each contestant to a fresh emulator of its own (own
+process, https with a fresh CA, the same profile every time):
+
+- the network of ``configs/emulator-realistic.toml``: 30 ms (+-5 ms) per request and
+  a per-connection bandwidth cap of 12.5 MB/s (100 Mbit/s), modelled by the emulator
+  as a delay of body size / bandwidth per request;
+- rate limits on, the published budgets per 15-minute window as on the real API
+  (the workload fits in one window for every contestant, so nobody waits);
+- processing done at once (``processing_secs = 0``, ``check_after_secs = 0``), so the
+  same for all: a video costs FINALIZE and one STATUS;
+- storage ``discard`` with ``check_media = true``: the emulator hashes the segments
+  as they arrive (SHA-256, in order) and judges each upload by its sniffed type and
+  size per category, but keeps no bytes and does not probe video with PyAV. The
+  emulator shares this machine's cores with the client; spooling every segment to
+  disk and assembling it at FINALIZE (``--storage disk``) keeps its single event loop
+  busy for most of a bulkup run, so the figure would time the emulator, not the
+  client (on the real API, server work costs the client nothing).
+
+The workload is real media: 32 videos of 8 MiB (an H.264/AAC MP4 from
+``bulkup.samples`` padded with a top-level ``free`` box of random bytes, so each is a
+valid, distinct ``tweet_video``) and 96 PNG images of 1 MiB (``samples.write_image``
+with ``target_bytes``), category ``tweet_video`` / ``tweet_image``; sizes and counts
+are options.
+
+Contestants, all v1.1 with OAuth 1.0a (tweepy's dialect):
+
+- tweepy ``API.media_upload`` one file after another (chunked with its default 1 MiB
+  chunks for video, simple upload for images);
+- the same in a pool of 8 threads (one ``tweepy.API`` per thread);
+- ``bulkup upload`` (subprocess), ``--concurrency 32 --files-in-flight 16
+  --segments-per-file 2`` with its default 4 MiB chunks, preflight on; and, for a
+  like-for-like row, at 8 requests in flight.
+
+Every media id of every contestant is checked SHA-256-exact against its file through
+``/_emulator/media/{id}``. Targets (issue [5/6]): bulkup at least 10x faster than
+sequential tweepy and 2x faster than tweepy with 8 threads. Also reported: client CPU
+seconds per GiB (bulkup from the child's rusage, tweepy from this process's).
+
+    python benchmarks/peers.py                                   # 32 x 8 MiB + 96 x 1 MiB
+    python benchmarks/peers.py --storage disk                    # media probed with PyAV
+    python benchmarks/peers.py --videos 2 --video-kib 256 --images 3 --image-kib 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks._harness import (
+    FIGURE_HEADER,
+    OAUTH1_ENV,
+    byte_exact,
+    figure_row,
+    inspect,
+    met,
+    report_media_ids,
+    run_cli,
+    tls_emulator,
+    upload_command,
+    upload_env,
+    write_json,
+)
+from bulkup import samples
+from bulkup.emulator.config import DEMO_USER
+
+TARGET_VS_SEQUENTIAL = 10.0
+TARGET_VS_THREADS = 2.0
+THREADS = 8
+BULKUP_ARGS = ("--concurrency", "32", "--files-in-flight", "16", "--segments-per-file", "2")
+BULKUP_8_ARGS = ("--concurrency", "8", "--files-in-flight", "8", "--segments-per-file", "2")
+PROFILE = """
+[lifetimes]
+processing_secs = 0
+check_after_secs = 0
+[limits]
+enabled = true
+[network]
+latency_ms = 30
+jitter_ms = 5
+bandwidth_bytes_per_sec = 12500000
+[storage]
+mode = "{storage}"
+check_media = true
+"""
+Workload = list[tuple[Path, str]]  # (file, media_category)
+
+
+def padded_video(path: Path, base: bytes, size: int) -> Path:
+    """``base`` (an MP4) followed by a ``free`` box of random bytes: ``size`` bytes in all."""
+    pad = size - len(base)
+    if pad < 8:
+        raise SystemExit(f"videos of {size} bytes are smaller than the sample ({len(base)})")
+    with path.open("wb") as out:
+        out.write(base)
+        out.write(struct.pack(">I", pad) + b"free")
+        left = pad - 8
+        while left:
+            block = os.urandom(min(left, 1 << 20))
+            out.write(block)
+            left -= len(block)
+    return path
+
+
+def make_workload(folder: Path, args: argparse.Namespace) -> Workload:
+    """Videos and images interleaved (one video, then its share of images)."""
+    base = samples.write_video(folder / "base.mp4", width=320, height=240, seconds=1)
+    base_bytes = base.read_bytes()
+    base.unlink()
+    videos = [
+        padded_video(folder / f"v{i:03d}.mp4", base_bytes, args.video_kib << 10)
+        for i in range(args.videos)
+    ]
+    images = [
+        samples.write_image(folder / f"i{i:03d}.png", target_bytes=args.image_kib << 10, seed=i)
+        for i in range(args.images)
+    ]
+    work: Workload = []
+    per_video = -(-len(images) // max(1, len(videos)))
+    for i in range(max(len(videos), 1)):
+        work += [(v, "tweet_video") for v in videos[i : i + 1]]
+        work += [(p, "tweet_image") for p in images[i * per_video : (i + 1) * per_video]]
+    return work
+
+
+@contextlib.contextmanager
+def trusting(ca: Path) -> Iterator[None]:
+    """requests (under tweepy) trusts ``ca`` while this lasts."""
+    old = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["REQUESTS_CA_BUNDLE"]
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = old
+
+
+def tweepy_uploader(url: str, made: list[Any]) -> Callable[[Path, str], str]:
+    """Upload one file with tweepy's ``API.media_upload``; one API per thread, each
+    added to ``made`` so that its connections can be closed after the run."""
+    import tweepy
+
+    local = threading.local()
+    host = url.removeprefix("https://")
+
+    def upload(path: Path, category: str) -> str:
+        api = getattr(local, "api", None)
+        if api is None:
+            auth = tweepy.OAuth1UserHandler(
+                DEMO_USER.consumer_key,
+                DEMO_USER.consumer_secret,
+                DEMO_USER.access_token,
+                DEMO_USER.access_token_secret,
+            )
+            api = local.api = tweepy.API(auth, upload_host=host)
+            made.append(api)
+        return str(api.media_upload(str(path), media_category=category).media_id_string)
+
+    return upload
+
+
+def run_tweepy(url: str, ca: Path, work: Workload, threads: int) -> dict[str, Any]:
+    apis: list[Any] = []
+    upload = tweepy_uploader(url, apis)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    try:
+        with trusting(ca):
+            if threads == 1:
+                ids = [upload(path, category) for path, category in work]
+            else:
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    ids = list(pool.map(lambda job: upload(*job), work))
+        seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        for api in apis:
+            api.session.close()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    pairs = [(media_id, path) for media_id, (path, _) in zip(ids, work, strict=True)]
+    return {"seconds": seconds, "cpu_seconds": cpu, "uploaded": pairs}
+
+
+def run_bulkup(
+    url: str, ca: Path, work: Workload, folder: Path, extra: tuple[str, ...]
+) -> dict[str, Any]:
+    listing = folder / "peers.jsonl"
+    listing.write_text(
+        "".join(json.dumps({"path": str(p), "media_category": c}) + "\n" for p, c in work)
+    )
+    report = folder / "report.jsonl"
+    args = ["--api", "v1.1", "--ca-bundle", str(ca), "--report", str(report), *extra, str(listing)]
+    run = run_cli(upload_command(url, args), upload_env(OAUTH1_ENV))
+    if run["exit"] != 0:
+        raise SystemExit(f"bulkup upload failed: {run['stderr']}")
+    return {**run, "uploaded": report_media_ids(report)}
+
+
+def contest(name: str, folder: Path, work: Workload, storage: str = "discard") -> dict[str, Any]:
+    """Run contestant ``name`` against a fresh TLS emulator; check every byte it sent."""
+    ca = folder / f"ca-{name}.pem"
+    with tls_emulator(PROFILE.format(storage=storage), ca) as url:
+        if name == "tweepy":
+            run = run_tweepy(url, ca, work, 1)
+        elif name == "tweepy_threads":
+            run = run_tweepy(url, ca, work, THREADS)
+        else:
+            run = run_bulkup(
+                url, ca, work, folder, BULKUP_ARGS if name == "bulkup" else BULKUP_8_ARGS
+            )
+        exact = byte_exact(url, run["uploaded"], ca)
+        requests = inspect(url, "stats", ca)["requests"]
+    if exact["checked"] != len(work) or exact["mismatched"]:
+        raise SystemExit(f"{name}: {exact['checked']} of {len(work)} uploaded, {exact}")
+    return {
+        "seconds": run["seconds"],
+        "cpu_seconds": run["cpu_seconds"],
+        "checked": exact["checked"],
+        "requests": {endpoint: sum(counts.values()) for endpoint, counts in requests.items()},
+        "responses_429": sum(counts.get("429", 0) for counts in requests.values()),
+    }
+
+
+CONTESTANTS = ("tweepy", "tweepy_threads", "bulkup", "bulkup_8")
+LABELS = {
+    "tweepy": "tweepy, one file after another",
+    "tweepy_threads": f"tweepy, {THREADS} threads",
+    "bulkup": "bulkup upload, 32 in flight",
+    "bulkup_8": "bulkup upload, 8 in flight",
+}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--videos", type=int, default=32)
+    parser.add_argument("--video-kib", type=int, default=8 << 10)
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--image-kib", type=int, default=1 << 10)
+    parser.add_argument(
+        "--storage",
+        choices=("discard", "disk"),
+        default="discard",
+        help="emulator storage: discard (hash as segments arrive) or disk (spool, assemble, probe)",
+    )
+    parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        work = make_workload(folder, args)
+        total = sum(path.stat().st_size for path, _ in work)
+        runs = {name: contest(name, folder, work, args.storage) for name in CONTESTANTS}
+    gib = total / (1 << 30)
+    best = runs["bulkup"]["seconds"]
+    result: dict[str, Any] = {
+        "videos": args.videos,
+        "video_bytes": args.video_kib << 10,
+        "images": args.images,
+        "image_bytes": args.image_kib << 10,
+        "bytes": total,
+        "storage": args.storage,
+        **{f"{name}_seconds": round(run["seconds"], 2) for name, run in runs.items()},
+        **{
+            f"{name}_cpu_s_per_gib": round(run["cpu_seconds"] / gib, 2)
+            for name, run in runs.items()
+        },
+        "speedup_vs_sequential": round(runs["tweepy"]["seconds"] / best, 2),
+        "target_vs_sequential": TARGET_VS_SEQUENTIAL,
+        "speedup_vs_threads": round(runs["tweepy_threads"]["seconds"] / best, 2),
+        "target_vs_threads": TARGET_VS_THREADS,
+        "speedup_8_vs_threads": round(
+            runs["tweepy_threads"]["seconds"] / runs["bulkup_8"]["seconds"], 2
+        ),
+        "requests": {name: run["requests"] for name, run in runs.items()},
+        "responses_429": {name: run["responses_429"] for name, run in runs.items()},
+        "byte_exact": {name: run["checked"] for name, run in runs.items()},
+        "byte_exact_all": True,  # contest() stops the run at the first mismatch
+    }
+    result["meets_targets"] = (
+        result["speedup_vs_sequential"] >= TARGET_VS_SEQUENTIAL
+        and result["speedup_vs_threads"] >= TARGET_VS_THREADS
+    )
+    print_table(result)
+    write_json(args.json, result)
+    return result
+
+
+def print_table(r: dict[str, Any]) -> None:
+    mib = 1 << 20
+    print(
+        f"against peers: {r['videos']} videos x {r['video_bytes'] / mib:g} MiB + {r['images']} "
+        f"images x {r['image_bytes'] / mib:g} MiB ({r['bytes'] / mib:.0f} MiB), TLS, 30 ms, "
+        f"12.5 MB/s per connection, {r['storage']} storage"
+    )
+    print(
+        f"{'contestant':<34}{'seconds':>10}{'MiB/s':>10}{'CPU s/GiB':>12}{'requests':>10}"
+        f"{'429s':>6}{'byte-exact':>12}"
+    )
+    for name in CONTESTANTS:
+        seconds = r[f"{name}_seconds"]
+        rate = r["bytes"] / mib / seconds
+        cpu = r[f"{name}_cpu_s_per_gib"]
+        requests = sum(r["requests"][name].values())
+        print(
+            f"{LABELS[name]:<34}{seconds:>10}{rate:>10.1f}{cpu:>12}{requests:>10}"
+            f"{r['responses_429'][name]:>6}{r['byte_exact'][name]:>12}"
+        )
+    print(FIGURE_HEADER)
+    for label, key, target in (
+        ("speed-up over sequential tweepy", "speedup_vs_sequential", "target_vs_sequential"),
+        (f"speed-up over tweepy, {THREADS} threads", "speedup_vs_threads", "target_vs_threads"),
+    ):
+        print(figure_row(label, r[key], f">= {r[target]:g}", met(r[key], r[target])))
+    print(f"bulkup at 8 in flight over tweepy, {THREADS} threads: {r['speedup_8_vs_threads']}")
+    print(f"bulkup client CPU: {r['bulkup_cpu_s_per_gib']} s/GiB")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
