@@ -219,9 +219,12 @@ def run_upload(args: argparse.Namespace) -> int:
         try:
             if args.dry_run:
                 return _dry_run(entries, report)
-            # A first pass reads the post groups, so no item of a bad post is uploaded.
-            posts = plan_posts(
-                iter_sources(args.sources, options), default_category=config.category
+            # A first pass reads the post groups, so no item of a bad post is uploaded;
+            # only manifests name posts, so a run of folders and files needs none.
+            posts = (
+                plan_posts(iter_sources(args.sources, options), default_category=config.category)
+                if any(_is_manifest(source) for source in args.sources)
+                else PostPlan()
             )
             view = _display(out)
             checkpoint = settings.checkpoint
@@ -282,6 +285,12 @@ async def _upload(
         )
         return EXIT_USAGE
     return EXIT_OK if summary.all_succeeded else EXIT_FAILED
+
+
+def _is_manifest(source: str) -> bool:
+    from bulkup.manifests import MANIFEST_SUFFIXES, suffix
+
+    return suffix(source) in MANIFEST_SUFFIXES and not os.path.isdir(source)
 
 
 def _clock_problem(error: ErrorInfo) -> bool:
