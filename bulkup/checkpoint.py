@@ -30,8 +30,8 @@ Three files sit side by side, all created with mode 0600:
 
 Why a journal: the uploader records every acknowledged segment, and tens of thousands
 of items may be in the checkpoint. Rewriting the snapshot per event would cost
-O(items) per event; appending one line costs O(1). Every ``compact_every`` events,
-at open and at close, the in-memory state is written as a new snapshot and the
+O(items) per event; appending one line costs O(1). Every ``max(compact_every, items)``
+events (so compacting costs O(1) per event, amortized), at open and at close, the in-memory state is written as a new snapshot and the
 journal is emptied, so the journal stays bounded and loading stays fast.
 
 Crash guarantees:
@@ -601,7 +601,9 @@ class Checkpoint:
 
     def _after_event(self) -> None:
         self._events += 1
-        if self._events >= self._compact_every:
+        # At least as many events as items between compactions: each compaction writes
+        # every item, so the total work stays O(events), not O(items × events).
+        if self._events >= max(self._compact_every, len(self._state.items)):
             self.compact()
 
     # --- durability ------------------------------------------------------------------

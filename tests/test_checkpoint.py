@@ -365,6 +365,18 @@ def test_the_journal_is_compacted_after_compact_every_events(path: Path) -> None
         assert len(journal(path).read_bytes().splitlines()) == 2
 
 
+def test_compactions_grow_apart_with_the_items_so_their_cost_stays_linear(path: Path) -> None:
+    with Checkpoint.open(path, IDENTITY, compact_every=10) as cp:
+        for n in range(1000):
+            cp.put(record(f"f{n}"))
+        compactions = json.loads(path.read_bytes())["generation"]
+    # Every 10 events would be 100 compactions writing 50,000 items in all; at least as
+    # many events as items between two keeps it to about log2(1000 / 10) of them.
+    assert compactions <= 10
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert len(list(cp)) == 1000
+
+
 def test_acknowledged_segments_are_stored_as_ranges(path: Path) -> None:
     with Checkpoint.open(path, IDENTITY) as cp:
         cp.put(record("a"))
