@@ -30,8 +30,9 @@ Three files sit side by side, all created with mode 0600:
 
 Why a journal: the uploader records every acknowledged segment, and tens of thousands
 of items may be in the checkpoint. Rewriting the snapshot per event would cost
-O(items) per event; appending one line costs O(1). Every ``max(compact_every, items)``
-events (so compacting costs O(1) per event, amortized), at open and at close, the in-memory state is written as a new snapshot and the
+O(items) per event; appending one line costs O(1). After ``compact_every`` events, or
+as many events as the last snapshot had items if that is more (so compacting costs
+O(1) per event, amortized), at open and at close, the in-memory state is written as a new snapshot and the
 journal is emptied, so the journal stays bounded and loading stays fast.
 
 Crash guarantees:
@@ -485,6 +486,7 @@ class Checkpoint:
         self._journal_size = 0
         self._events = 0
         self._compact_every = compact_every
+        self._compact_at = max(compact_every, len(state.items))
         self._broken = False
 
     @classmethod
@@ -601,9 +603,7 @@ class Checkpoint:
 
     def _after_event(self) -> None:
         self._events += 1
-        # At least as many events as items between compactions: each compaction writes
-        # every item, so the total work stays O(events), not O(items × events).
-        if self._events >= max(self._compact_every, len(self._state.items)):
+        if self._events >= self._compact_at:
             self.compact()
 
     # --- durability ------------------------------------------------------------------
@@ -620,6 +620,9 @@ class Checkpoint:
         self._check_open()
         self._events = 0  # after a failure, try again only after compact_every more events
         state = self._state
+        # As many events until the next compaction as this one writes items: compacting
+        # then costs O(1) per event, not O(items) (a run of many files stays linear).
+        self._compact_at = max(self._compact_every, len(state.items))
         snapshot = {
             "version": CHECKPOINT_VERSION,
             "generation": state.generation + 1,
