@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bulkup import oauth1
 from bulkup.credentials import (
     BEARER_VAR,
     OAUTH1_VARS,
@@ -35,8 +34,8 @@ from bulkup.credentials import (
     TOKEN_FILE_VAR,
     Auth,
     BearerAuth,
-    OAuth1Auth,
     auth_from_env,
+    oauth1_auth,
 )
 from bulkup.errors import ConfigError
 from bulkup.oauth2 import OAuth2Auth, OAuth2Client
@@ -191,15 +190,7 @@ def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None)
                 f"[auth] has {', '.join(given)} but not {', '.join(missing)}: OAuth 1.0a "
                 "needs all four"
             )
-        values = {key: refs[key].read(env) for key in OAUTH1_KEYS}
-        return OAuth1Auth(
-            oauth1.Credentials(
-                consumer_key=values["api_key"],
-                consumer_secret=values["api_secret"],
-                token=values["access_token"],
-                token_secret=values["access_token_secret"],
-            )
-        )
+        return oauth1_auth(*(refs[key].read(env) for key in OAUTH1_KEYS))
     if "token_file" in settings.plain or "refresh_token" in refs:
         return _oauth2(settings, env)
     if "bearer_token" in refs:

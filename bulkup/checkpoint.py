@@ -32,8 +32,9 @@ Why a journal: the uploader records every acknowledged segment, and tens of thou
 of items may be in the checkpoint. Rewriting the snapshot per event would cost
 O(items) per event; appending one line costs O(1). After ``compact_every`` events, or
 as many events as the last snapshot had items if that is more (so compacting costs
-O(1) per event, amortized), at open and at close, the in-memory state is written as a new snapshot and the
-journal is emptied, so the journal stays bounded and loading stays fast.
+O(1) per event, amortized), at open and at close, the in-memory state is written as a
+new snapshot and the journal is emptied, so the journal stays bounded and loading
+stays fast.
 
 Crash guarantees:
 

@@ -63,6 +63,18 @@ class OAuth1Auth:
         return f"OAuth1Auth({self.credentials!r})"
 
 
+def oauth1_auth(api_key: str, api_secret: str, access_token: str, token_secret: str) -> OAuth1Auth:
+    """OAuth 1.0a user context from the four values, in the order of :data:`OAUTH1_VARS`."""
+    return OAuth1Auth(
+        oauth1.Credentials(
+            consumer_key=api_key,
+            consumer_secret=api_secret,
+            token=access_token,
+            token_secret=token_secret,
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class BearerAuth:
     """An OAuth 2.0 user access token (scope ``media.write``)."""
@@ -101,14 +113,7 @@ def auth_from_env(environ: Mapping[str, str] | None = None) -> Auth:
     env = os.environ if environ is None else environ
     values = {name: env.get(name, "").strip() for name in OAUTH1_VARS}
     if all(values.values()):
-        return OAuth1Auth(
-            oauth1.Credentials(
-                consumer_key=values["X_API_KEY"],
-                consumer_secret=values["X_API_SECRET"],
-                token=values["X_ACCESS_TOKEN"],
-                token_secret=values["X_ACCESS_TOKEN_SECRET"],
-            )
-        )
+        return oauth1_auth(*(values[name] for name in OAUTH1_VARS))
     bearer = env.get(BEARER_VAR, "").strip()
     refreshable = _oauth2_from_env(env, bearer)
     if refreshable is not None:
