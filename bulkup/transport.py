@@ -145,34 +145,43 @@ class Transport:
         return f"no answer in time ({exc!r})"
 
 
-async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> bytes | bytearray:
+async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> bytearray:
     """Exactly ``length`` bytes at ``offset``, or :class:`FileChanged` if the file shrank.
 
-    A range the page cache holds whole is read at once, without waiting for the disk
-    (:func:`_read_cached`); any other is read in a worker thread, so a slow disk never
-    stalls the event loop. Open, read and close happen in one worker thread call, which
-    a cancellation waits for: a task cancelled mid-read (its item's other APPEND
-    failed) leaks no open file.
+    What the page cache holds of the range is read at once, without waiting for the
+    disk (:func:`_read_cached`); the rest, if any, is read in a worker thread, so a
+    slow disk never stalls the event loop. That thread's open, read and close happen
+    in one call, which a cancellation waits for: a task cancelled mid-read (its item's
+    other APPEND failed) leaks no open file.
     """
     name = os.fspath(path)
+    chunk = bytearray(length)
     try:
-        data: bytes | bytearray | None = _read_cached(name, offset, length)
-        if data is None:
-            data = await anyio.to_thread.run_sync(_read_range, name, offset, length)
+        done = _read_cached(name, offset, chunk)
+        if done < length:
+            with memoryview(chunk)[done:] as rest:
+                done += await anyio.to_thread.run_sync(_read_into, name, offset + done, rest)
     except FileNotFoundError:
         raise FileChanged(f"{name} was deleted during the upload") from None
-    if len(data) != length:
+    if done != length:
         raise FileChanged(
             f"{name} changed during the upload: expected {length} bytes at "
-            f"offset {offset}, read {len(data)}"
+            f"offset {offset}, read {done}"
         )
-    return data
+    return chunk
 
 
-def _read_range(path: str, offset: int, length: int) -> bytes:
-    with open(path, "rb") as fh:
+def _read_into(path: str, offset: int, view: memoryview) -> int:
+    """Fill ``view`` from ``offset`` of the file; fewer bytes only at its end."""
+    done = 0
+    with open(path, "rb", buffering=0) as fh:
         fh.seek(offset)
-        return fh.read(length)
+        while done < len(view):
+            count = fh.readinto(view[done:])
+            if not count:
+                break
+            done += count
+    return done
 
 
 #: preadv2(RWF_NOWAIT) reads only what the page cache holds, never waiting for a disk
@@ -180,29 +189,26 @@ def _read_range(path: str, offset: int, length: int) -> bytes:
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 
 
-def _read_cached(path: str, offset: int, length: int) -> bytearray | None:
-    """The whole range if the page cache holds it, else None (read it in a thread then).
+def _read_cached(path: str, offset: int, buffer: bytearray) -> int:
+    """Read into ``buffer`` what the page cache holds from ``offset`` on; the count.
 
     A chunk just written or read before (the usual case: files are fresh, or were
     sniffed, or a run is resumed) costs no thread hop: handing each chunk to a worker
     thread and back cost more CPU than reading it. Any error other than a missing
-    file also answers None, so that the thread's read reports it as before.
+    file reads nothing, so that the thread's read reports it as before.
     """
     if _NOWAIT is None:
-        return None
+        return 0
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise
     except OSError:
-        return None
+        return 0
     try:
-        buffer = bytearray(length)
-        if os.preadv(fd, [buffer], offset, _NOWAIT) != length:
-            return None  # partly cached, or the end of the file: the thread decides
-        return buffer
+        return os.preadv(fd, [buffer], offset, _NOWAIT)
     except OSError:  # EAGAIN: not cached; EOPNOTSUPP: a file system without NOWAIT
-        return None
+        return 0
     finally:
         os.close(fd)
 

@@ -55,7 +55,7 @@ async def test_without_nowait_reads_the_same_bytes_in_a_thread(
     monkeypatch.setattr(transport, "_NOWAIT", None)
     path, data = data_file
     assert bytes(await transport.read_chunk(path, CHUNK, CHUNK)) == data[CHUNK : 2 * CHUNK]
-    assert threads == [transport._read_range]
+    assert threads == [transport._read_into]
 
 
 async def test_a_range_the_cache_cannot_give_is_read_in_a_thread(
@@ -68,7 +68,23 @@ async def test_a_range_the_cache_cannot_give_is_read_in_a_thread(
     monkeypatch.setattr(transport.os, "preadv", not_cached)
     path, data = data_file
     assert bytes(await transport.read_chunk(path, 0, CHUNK)) == data[:CHUNK]
-    assert threads == [transport._read_range]
+    assert threads == [transport._read_into]
+
+
+async def test_a_partly_cached_range_reads_only_the_rest_in_a_thread(
+    data_file: tuple[Path, bytes], threads: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preadv = os.preadv
+
+    def half_cached(fd: int, buffers: list[bytearray], offset: int, flags: int) -> int:
+        with memoryview(buffers[0])[: CHUNK // 2] as half:
+            return preadv(fd, [half], offset)
+
+    monkeypatch.setattr(transport, "_NOWAIT", 8)
+    monkeypatch.setattr(transport.os, "preadv", half_cached)
+    path, data = data_file
+    assert bytes(await transport.read_chunk(path, CHUNK, CHUNK)) == data[CHUNK : 2 * CHUNK]
+    assert threads == [transport._read_into]
 
 
 @pytest.mark.parametrize("nowait", [True, False], ids=["cache", "thread"])
