@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +112,23 @@ async def test_a_deleted_file_is_reported_as_changed(
     path.unlink()
     with pytest.raises(FileChanged, match="was deleted during the upload"):
         await transport.read_chunk(path, 0, CHUNK)
+
+
+# --- start-up ---------------------------------------------------------------------------
+def test_the_serve_defaults_are_the_emulators() -> None:
+    from bulkup import cli, emulator
+
+    assert (cli.SERVE_HOST, cli.SERVE_PORT) == (emulator.DEFAULT_HOST, emulator.DEFAULT_PORT)
+
+
+def test_bulkup_upload_starts_without_the_emulator_or_media_decoders() -> None:
+    code = (
+        "import sys\n"
+        "from bulkup.cli import build_parser\n"
+        "import bulkup.cli_upload, bulkup.sources, bulkup.uploader\n"
+        "build_parser().parse_args(['upload', 'x.jpg'])\n"
+        "print(sorted(m for m in ('av', 'PIL', 'bulkup.emulator', 'aiohttp.web')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
