@@ -229,6 +229,13 @@ def _summary(total: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "bare_transfer_mib_s": round(mib / bare_transfer, 1),
         "library_transfer_mib_s": round(mib / library_transfer, 1),
         "transfer_ratio": round(bare_transfer / library_transfer, 3),
+        "per_round": [
+            {
+                name: {k: round(v, 3) for k, v in run.items() if isinstance(v, float)}
+                for name, run in r.items()
+            }
+            for r in rounds
+        ],
     }
 
 
