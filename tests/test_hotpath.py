@@ -129,14 +129,17 @@ def test_the_serve_defaults_are_the_emulators() -> None:
     assert (cli.SERVE_HOST, cli.SERVE_PORT) == (emulator.DEFAULT_HOST, emulator.DEFAULT_PORT)
 
 
-def test_bulkup_upload_starts_without_the_emulator_or_media_decoders() -> None:
+def test_bulkup_upload_starts_without_the_emulator_media_decoders_or_structlog() -> None:
     code = (
         "import sys\n"
         "from bulkup.cli import build_parser\n"
         "import bulkup.cli_upload, bulkup.sources, bulkup.uploader\n"
+        "from bulkup import logs\n"
         "build_parser().parse_args(['upload', 'x.jpg'])\n"
-        "print(sorted(m for m in ('av', 'PIL', 'bulkup.emulator', 'aiohttp.web')"
-        " if m in sys.modules))\n"
+        "logs.configure(level='warning')\n"
+        "logs.event('info', 'item_finished', item='x.jpg')\n"
+        "heavy = ('av', 'PIL', 'bulkup.emulator', 'aiohttp.web', 'structlog', 'rich')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
