@@ -1,8 +1,7 @@
 """Sending one :class:`~bulkup.dialects.HttpRequest` over the shared aiohttp session.
 
 The transport reads the chunk a request carries from disk just before sending it
-(never earlier: memory stays at requests-in-flight × chunk size; over plain HTTP the
-kernel sends it straight from the file, see :mod:`bulkup.filerange`), signs the
+(never earlier: memory stays at requests-in-flight × chunk size), signs the
 request, holds the endpoint's share of the rate-limit budget while it is in flight,
 and turns every network failure into a :mod:`bulkup.errors` error: a response that
 never comes becomes :class:`~bulkup.errors.UploadTimeout` after the read timeout (no
@@ -25,7 +24,6 @@ from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientResponse, hdr
 from bulkup.credentials import Auth
 from bulkup.dialects import HttpAnswer, HttpRequest
 from bulkup.errors import FileChanged, TransportError, UploadError, UploadTimeout
-from bulkup.filerange import CONTENT_TYPE, FileRange
 from bulkup.pacing import Pacer
 
 FORM = "application/x-www-form-urlencoded"
@@ -75,11 +73,7 @@ class Transport:
             if self.refused is not None:
                 raise self.refused  # the credentials were refused: send nothing more
             data, headers = await self._body(request, path)
-            try:
-                answer = await self._perform(request, data, headers)
-            finally:
-                if isinstance(data, aiohttp.MultipartWriter):
-                    await data.close()  # closes a FileRange's file; never suspends
+            answer = await self._perform(request, data, headers)
             self.pacer.observe(budget, answer.headers)
             return answer
 
@@ -93,15 +87,12 @@ class Transport:
         if request.media is None:
             return None, {}
         assert path is not None
+        chunk = await read_chunk(path, *request.media)
         writer = aiohttp.MultipartWriter("form-data")
         for name, value in request.fields:
             part = writer.append(value)
             part.set_content_disposition("form-data", name=name)
-        if request.url.startswith("http://"):  # no TLS: the kernel sends the range
-            media = writer.append_payload(FileRange.open(path, *request.media))
-        else:
-            chunk = await read_chunk(path, *request.media)
-            media = writer.append(chunk, {"Content-Type": CONTENT_TYPE})
+        media = writer.append(chunk, {"Content-Type": "application/octet-stream"})
         media.set_content_disposition("form-data", name="media", filename="blob")
         return writer, {}
 

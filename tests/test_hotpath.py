@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import subprocess
 import sys
@@ -13,14 +11,8 @@ from typing import Any
 import anyio
 import pytest
 
-from bulkup import samples, transport
-from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
-from bulkup.emulator import Emulator
+from bulkup import transport
 from bulkup.errors import FileChanged
-from bulkup.filerange import FileRange
-from bulkup.uploader import Uploader
-from tests.apiclient import credentials
 
 pytestmark = pytest.mark.anyio
 
@@ -143,70 +135,3 @@ def test_bulkup_upload_starts_without_the_emulator_media_decoders_or_structlog()
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-# --- plain HTTP: the kernel sends the chunk -----------------------------------------------
-def open_fds_to(path: Path) -> list[str]:
-    fds = Path("/proc/self/fd")
-    if not fds.is_dir():
-        pytest.skip("no /proc/self/fd here")
-    links = []
-    for fd in fds.iterdir():
-        with contextlib.suppress(OSError):
-            links.append(os.readlink(fd))
-    return [link for link in links if link == str(path)]
-
-
-async def test_over_plain_http_chunks_are_sent_from_the_file_byte_exact_and_closed(
-    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    video = samples.write_video(tmp_path / "clip.mp4", width=64, height=64, seconds=2, seed=3)
-
-    async def no_reads(*args: Any) -> bytearray:
-        raise AssertionError("over plain HTTP the chunk is not read into memory")
-
-    monkeypatch.setattr(transport, "read_chunk", no_reads)
-    config = UploadConfig(api="v2", endpoint=emulator.url, chunk_size=4 * 1024)
-    async with Uploader(config, auth=OAuth1Auth(credentials(emulator.user))) as up:
-        result = await up.upload(video)
-
-    assert result.ok and result.media_id_string is not None
-    info = emulator.media(result.media_id_string)
-    assert info is not None and info["sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
-    assert open_fds_to(video) == []
-
-
-def test_a_file_range_of_a_deleted_or_short_file_is_a_change(
-    data_file: tuple[Path, bytes],
-) -> None:
-    path, _ = data_file
-    with pytest.raises(FileChanged, match="expected 65536 bytes at offset 196608, read 123"):
-        FileRange.open(path, 3 * CHUNK, CHUNK)
-    assert open_fds_to(path) == []
-    path.unlink()
-    with pytest.raises(FileChanged, match="was deleted during the upload"):
-        FileRange.open(path, 0, CHUNK)
-
-
-class BytesWriter:
-    """A stream writer without a transport (not aiohttp's own)."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    async def write(self, chunk: bytes) -> None:
-        self.data += chunk
-
-
-async def test_a_writer_without_a_transport_is_given_the_bytes(
-    data_file: tuple[Path, bytes],
-) -> None:
-    path, data = data_file
-    part = FileRange.open(path, CHUNK, CHUNK)
-    writer = BytesWriter()
-    try:
-        await part.write(writer)  # type: ignore[arg-type]
-    finally:
-        await part.close()
-    assert bytes(writer.data) == data[CHUNK : 2 * CHUNK]
-    assert open_fds_to(path) == []
