@@ -18,6 +18,11 @@ settings, which is the machinery alone, without start-up. Each of ``--rounds``
 rounds runs the contestants back to back, in an order that alternates between
 rounds; the figures are medians over the rounds.
 
+Read the ratio knowing that the emulator is the bottleneck: it keeps one core busy
+(two SHA-256 passes over every byte, even in discard mode), so a contestant's time
+is mostly the emulator's work for it (bulkup's STATUS polls add some) plus whatever
+client CPU competes with it for the machine's cores.
+
     python benchmarks/wire.py                       # 1 GiB + 200 x 1 MiB, 3 rounds
     python benchmarks/wire.py --big-mib 64 --small 20 --rounds 1
 """
