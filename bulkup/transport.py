@@ -192,10 +192,10 @@ _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 def _read_cached(path: str, offset: int, buffer: bytearray) -> int:
     """Read into ``buffer`` what the page cache holds from ``offset`` on; the count.
 
-    A chunk just written or read before (the usual case: files are fresh, or were
-    sniffed, or a run is resumed) costs no thread hop: handing each chunk to a worker
-    thread and back cost more CPU than reading it. Any error other than a missing
-    file reads nothing, so that the thread's read reports it as before.
+    A chunk of a file written or read lately (the usual case) costs no thread hop:
+    handing each chunk to a worker thread and back cost more CPU than reading it.
+    Any error other than a missing file reads nothing, so that the thread's read
+    reports it as before.
     """
     if _NOWAIT is None:
         return 0
