@@ -34,6 +34,8 @@ examples:
 credentials (environment):
   X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET   OAuth 1.0a user context
   X_BEARER_TOKEN                                OAuth 2.0 user token (scope media.write)
+  X_TOKEN_FILE or X_REFRESH_TOKEN, with X_CLIENT_ID and X_TOKEN_URL   a token that renews
+                                                (`bulkup auth login` writes the token file)
   or the [auth] table of the config file (--config FILE or $BULKUP_CONFIG)
 
 settings: every upload option also reads BULKUP_<OPTION> (e.g. BULKUP_CONCURRENCY) and
@@ -41,6 +43,10 @@ the config file; the command line wins, then the environment, then the file.
 exit status: 0 all succeeded, 1 some failed, 2 usage or configuration error, 130 interrupted.
 Run `bulkup COMMAND --help` for each command's options.
 """
+#: ``bulkup serve``'s defaults, those of :class:`bulkup.emulator.Emulator` (a test
+#: checks): building the parser must not import the emulator and aiohttp.web, which
+#: took 30-90 ms of every ``bulkup upload``'s start-up.
+SERVE_HOST, SERVE_PORT = "127.0.0.1", 8765
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,8 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bulkup.emulator import DEFAULT_HOST, DEFAULT_PORT
-
     serve = commands.add_parser(
         "serve",
         help="run the local emulator of the X media upload API",
@@ -77,11 +81,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Prints the base URL and the credentials it accepts; stop with Ctrl-C."
         ),
     )
-    serve.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
+    serve.add_argument("--host", default=SERVE_HOST, help="address to bind (default %(default)s)")
     serve.add_argument(
         "--port",
         type=int,
-        default=DEFAULT_PORT,
+        default=SERVE_PORT,
         help="port, 0 for any free one (default %(default)s)",
     )
     serve.add_argument(

@@ -10,13 +10,12 @@ masked, and any known secret value found inside any string is replaced.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, Literal, TextIO
-
-import structlog
 
 Format = Literal["auto", "console", "json"]
 MASK = "***"
@@ -24,16 +23,42 @@ _SECRET_KEY = re.compile(r"secret|token|authorization|password|signature", re.IG
 #: Secrets shorter than this are not searched for inside strings (too many false hits).
 MIN_SECRET_LEN = 6
 
-log = structlog.get_logger("bulkup")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+_LEVELS |= {"error": logging.ERROR, "critical": logging.CRITICAL}
 #: Events are emitted only once :func:`configure` ran: a library never writes to the
-#: host application's stdout behind its back.
-_configured = False
+#: host application's stdout behind its back. structlog is imported and set up only
+#: when the first event at the configured level or above comes: a run that logs
+#: nothing (the CLI's default level, warning) does not pay the 40 ms its import (with
+#: rich, for the console renderer) took, nor build events nobody reads.
+_threshold: int | None = None
+_install: Callable[[], None] | None = None  # configure()'s settings, not applied yet
+_log: Any = None
 
 
 def event(level: str, name: str, **fields: Any) -> None:
-    """Log one event if logging was configured (cheap no-op otherwise)."""
-    if _configured:
-        getattr(log, level)(name, **fields)
+    """Log one event if logging was configured at ``level`` or below (cheap no-op otherwise)."""
+    if _threshold is not None and _LEVELS[level] >= _threshold:
+        getattr(_logger(), level)(name, **fields)
+
+
+def _logger() -> Any:
+    """bulkup's structlog logger, with the settings of the last :func:`configure`."""
+    global _install, _log
+    if _install is not None:
+        install, _install = _install, None
+        install()
+    if _log is None:
+        import structlog
+
+        _log = structlog.get_logger("bulkup")
+    return _log
+
+
+def __getattr__(name: str) -> Any:
+    """``logs.log``: the structlog logger itself, configured as :func:`configure` said."""
+    if name == "log":
+        return _logger()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Redactor:
@@ -82,18 +107,28 @@ def configure(
     stream: TextIO | None = None,
     secrets: Iterable[str] = (),
 ) -> None:
-    """Route bulkup's structlog events to ``stream`` (stderr) as console or JSON lines."""
-    global _configured
+    """Route bulkup's structlog events to ``stream`` (stderr) as console or JSON lines.
+
+    structlog is configured when the first event passes ``level`` (or ``log`` is used).
+    """
+    global _install, _threshold
     out = stream or sys.stderr
     redactor.add(secrets)
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}: use debug, info, warning or error")
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    _install = functools.partial(_configure_structlog, numeric, out, use_json, out.isatty())
+    _threshold = numeric
+
+
+def _configure_structlog(level: int, out: TextIO, use_json: bool, colors: bool) -> None:
+    import structlog
+
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        else structlog.dev.ConsoleRenderer(colors=colors)
     )
     structlog.configure(
         processors=[
@@ -102,8 +137,7 @@ def configure(
             redactor,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    _configured = True

@@ -36,9 +36,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-import av
-from PIL import Image
-
 from bulkup.medialimits import (
     GIF_TYPES,
     IMAGE_TYPES,
@@ -63,6 +60,11 @@ if TYPE_CHECKING:
     from av.audio.stream import AudioStream
     from av.container import InputContainer
     from av.video.stream import VideoStream
+    from PIL import Image
+
+# Pillow and PyAV are imported by the probes that use them, not with this module: the
+# uploader imports it (sniffing, preflight), and ``bulkup upload --no-preflight`` of
+# files with a declared type never probes (PyAV alone took 50 ms of every start-up).
 
 __all__ = [
     "GIF_TYPES",
@@ -237,6 +239,8 @@ MAX_PROVE_BYTES: Final = 32 * MIB
 
 
 def _probe_image(path: Path, mime: str, size: int) -> MediaFacts:
+    from PIL import Image
+
     thorough = size <= MAX_PROVE_BYTES
     frames: int | None = None
     duration = None
@@ -324,6 +328,8 @@ def _read_sub_blocks(f: BinaryIO) -> bytes:
 
 
 def _probe_video(path: Path, mime: str, size: int) -> MediaFacts:
+    import av
+
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.video:
@@ -346,6 +352,8 @@ GOP_REORDER_PACKETS: Final = 16
 
 def _open_gop(container: InputContainer, video: VideoStream) -> bool | None:
     """Whether a GOP among the first ones is open: see the module docstring."""
+    import av
+
     keyframe_pts: int | None = None
     keyframes = after = packets = read = 0
     try:
@@ -405,6 +413,8 @@ def _video_facts(
 
 
 def _duration(video: VideoStream, container_duration: int | None) -> float | None:
+    import av
+
     if video.duration and video.time_base:
         return float(video.duration * video.time_base)
     if container_duration:

@@ -27,11 +27,11 @@ import sys
 import webbrowser
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import anyio
-from aiohttp import web
 from authlib.common.security import generate_token
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749 import OAuth2Token
@@ -53,6 +53,9 @@ from bulkup.errors import (
     UploadError,
 )
 from bulkup.tokenstore import TokenStore
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -372,6 +375,9 @@ class _Callback:
         self.redirect_uri = f"http://{shown}:{bound}{CALLBACK_PATH}"
         self._received = anyio.Event()
         self._url = ""
+        from aiohttp import web  # only a login serves: uploads start without aiohttp.web
+
+        self._site = web.SockSite
         app = web.Application()
         app.router.add_get(CALLBACK_PATH, self._on_redirect)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
@@ -379,7 +385,7 @@ class _Callback:
     async def __aenter__(self) -> _Callback:
         try:
             await self._runner.setup()
-            await web.SockSite(self._runner, self._sock).start()
+            await self._site(self._runner, self._sock).start()
         except BaseException:
             await self._runner.cleanup()
             self._sock.close()
@@ -395,6 +401,8 @@ class _Callback:
         if not self._received.is_set():  # the first redirect counts
             self._url = str(request.url)
             self._received.set()
+        from aiohttp import web
+
         return web.Response(text=_DONE_PAGE, content_type="text/html")
 
     async def url(self) -> str:

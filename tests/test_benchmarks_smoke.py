@@ -41,7 +41,7 @@ def test_wire_benchmark_runs_and_reports(
     from benchmarks import wire
 
     out = tmp_path / "wire.json"
-    result = wire.main(["--big-mib", "8", "--small", "3", "--json", str(out)])
+    result = wire.main(["--big-mib", "8", "--small", "3", "--rounds", "1", "--json", str(out)])
     assert result["bare_seconds"] > 0 and result["bulkup_seconds"] > 0
     assert json.loads(out.read_text())["target"] == wire.TARGET
     assert "ratio bulkup / bare" in capsys.readouterr().out
