@@ -45,3 +45,15 @@ def test_wire_benchmark_runs_and_reports(
     assert result["bare_seconds"] > 0 and result["bulkup_seconds"] > 0
     assert json.loads(out.read_text())["target"] == wire.TARGET
     assert "ratio bulkup / bare" in capsys.readouterr().out
+
+
+def test_hot_path_profile_runs_for_both_contestants_and_ranks_functions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import profile_hotpath
+
+    profile_hotpath.main(["--big-mib", "4", "--small", "2", "--profile", "--top", "5"])
+    profile_hotpath.main(["--big-mib", "4", "--small", "2", "--bare"])
+    out = capsys.readouterr().out
+    assert "bulkup library: 6 MiB in" in out and "bare loop: 6 MiB in" in out
+    assert "s/GiB" in out and "tottime" in out  # the CPU figure and the cProfile ranking
