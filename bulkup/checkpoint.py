@@ -209,8 +209,12 @@ def _decode_field(name: str, value: Any) -> Any:
     return value
 
 
+#: The fields a record's JSON holds (all but ``id``, its key), looked up once.
+_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ItemRecord) if f.name != "id")
+
+
 def _record_to_json(record: ItemRecord) -> dict[str, Any]:
-    data = {f.name: getattr(record, f.name) for f in fields(record) if f.name != "id"}
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
     data["acked"] = _to_ranges(record.acked)
     return data
 
