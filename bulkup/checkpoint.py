@@ -234,8 +234,17 @@ def _copy(record: ItemRecord) -> ItemRecord:
     return replace(record, params=dict(record.params), acked=set(record.acked), result=result)
 
 
+#: One encoder for every journal line (``json.dumps`` with options builds one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _copied(value: Any) -> Any:
+    """A dict (a result) copied, so that the caller's changes to it stay out of the record."""
+    return {k: _copied(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
 def _line(event: dict[str, Any]) -> bytes:
-    return (json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+    return (_ENCODE(event) + "\n").encode()
 
 
 # --- loading -----------------------------------------------------------------------
@@ -564,8 +573,10 @@ class Checkpoint:
         record = self._state.items[item_id]
         if "acked" in changes:
             changes["acked"] = _to_ranges(changes["acked"])
+        # Checked as a replay would check them; JSON-ready already (a result is
+        # Result.as_json()), so stored as given, copied where a caller could change them.
+        decoded = {k: _decode_field(k, _copied(v)) for k, v in changes.items()}
         line = _line({"u": item_id, "c": changes})
-        decoded = {k: _decode_field(k, v) for k, v in json.loads(line)["c"].items()}
         self._append(line)
         for name, value in decoded.items():
             setattr(record, name, value)

@@ -152,6 +152,8 @@ class ItemUpload:
         self.warnings: tuple[str, ...] = ()
         self.alt_text_applied: bool | None = None
         self.subtitles: list[dict[str, str]] = []
+        #: A new item's file identity, until its record is written (see :meth:`_save`).
+        self._unrecorded: FileIdentity | None = None
 
     # --- the whole item ------------------------------------------------------------
     async def run(self) -> Result:
@@ -251,25 +253,28 @@ class ItemUpload:
                 )
             case _:
                 self.session = Session(plan)
-                self._record_new(identity)
+                self._unrecorded = identity  # recorded with INIT's answer
         return None
 
-    def _record_new(self, identity: FileIdentity) -> None:
-        if self.checkpoint is None or self.plan is None:
-            return
-        self.checkpoint.put(
-            ItemRecord(
-                id=self.item.id,
-                path=self.path,
-                size=identity.size,
-                mtime_ns=identity.mtime_ns,
-                params=_params(self.plan, self.item),
-            )
-        )
-
     def _save(self, **changes: Any) -> None:
-        if self.checkpoint is not None:
+        """Record ``changes``; a new item's record is first written with its first save
+        (INIT's answer): before it, the checkpoint could only say "start over"."""
+        if self.checkpoint is None:
+            return
+        identity, self._unrecorded = self._unrecorded, None
+        if identity is None:
             self.checkpoint.update(self.item.id, **changes)
+            return
+        assert self.plan is not None
+        record = ItemRecord(
+            id=self.item.id,
+            path=self.path,
+            size=identity.size,
+            mtime_ns=identity.mtime_ns,
+            params=_params(self.plan, self.item),
+            **changes,
+        )
+        self.checkpoint.put(record)
 
     # --- driving the session ---------------------------------------------------------
     async def _drive(self, identity: FileIdentity) -> None:
@@ -552,7 +557,7 @@ class ItemUpload:
             error=error,
             **self._base(),
         )
-        if self.checkpoint is not None and self.checkpoint.get(self.item.id) is not None:
+        if self.checkpoint is not None and self.item.id in self.checkpoint:
             self._save(result=result.as_json(), attempts=self.attempts)
         return result
 
