@@ -133,10 +133,10 @@ async def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
         piped.returncode == 0 and b"files 1/" not in piped.stderr and b"files 1" not in piped.stderr
     )
 
-    def on_pty() -> bytes:
+    def on_pty(*extra: str) -> bytes:
         leader, follower = pty.openpty()
         proc = subprocess.Popen(
-            base,
+            [*base, *extra],
             env=_env(emulator),
             stdout=subprocess.DEVNULL,
             stderr=follower,
@@ -157,5 +157,9 @@ async def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
         assert proc.returncode == 0
         return b"".join(chunks)
 
+    emulator.faults.schedule("error_503", endpoint="append", count=1)
     shown = await anyio.to_thread.run_sync(on_pty)
-    assert b"files 1" in shown and b"failed 0" in shown
+    assert b"files 1" in shown and b"failed 0" in shown and b"retried 1" in shown
+    for switch in ("--no-progress", "--quiet"):
+        hidden = await anyio.to_thread.run_sync(on_pty, switch)
+        assert b"files 1" not in hidden and b"retried" not in hidden, switch
