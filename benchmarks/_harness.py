@@ -26,9 +26,13 @@ from typing import Any
 from bulkup.emulator.config import DEMO_USER
 
 BEARER = DEMO_USER.bearer_tokens[0]
-#: An emulator that costs as little as possible: no latency, sizes and hashes only,
-#: any bytes accepted, processing done at once, no rate limits.
-WIRE_PROFILE = """
+
+
+def wire_profile(*, limits: str = "enabled = false", more: str = "") -> str:
+    """An emulator that costs as little as possible: no latency, sizes and hashes only,
+    any bytes accepted, processing done at once; ``limits`` is the body of its
+    ``[limits]`` table (none by default), ``more`` adds tables."""
+    return f"""
 [storage]
 mode = "discard"
 check_media = false
@@ -36,8 +40,11 @@ check_media = false
 processing_secs = 0
 check_after_secs = 0
 [limits]
-enabled = false
-"""
+{limits}
+{more}"""
+
+
+WIRE_PROFILE = wire_profile()
 
 
 @contextlib.contextmanager

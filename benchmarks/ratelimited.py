@@ -36,6 +36,7 @@ from benchmarks._harness import (
     report_media_ids,
     run_upload,
     sparse_file,
+    wire_profile,
     write_json,
 )
 from bulkup import spec
@@ -46,19 +47,10 @@ SEGMENTS_PER_FILE = 16
 
 
 def profile(time_scale: float, append_budget: int) -> str:
-    return f"""
-[storage]
-mode = "discard"
-check_media = false
-[lifetimes]
-processing_secs = 0
-check_after_secs = 0
-[limits]
-enabled = true
-time_scale = {time_scale}
-[limits.per_window]
-append = {append_budget}
-"""
+    limits = (
+        f"enabled = true\ntime_scale = {time_scale}\n[limits.per_window]\nappend = {append_budget}"
+    )
+    return wire_profile(limits=limits)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from benchmarks._harness import (
     report_media_ids,
     upload_command,
     upload_env,
+    wire_profile,
     write_json,
 )
 from bulkup.checkpoint import summarize
@@ -53,18 +54,7 @@ POLL_SECS = 0.01
 
 def profile(bandwidth: int) -> str:
     """Discard storage, no processing, no limits; ``bandwidth`` bytes/s per connection."""
-    return f"""
-[storage]
-mode = "discard"
-check_media = false
-[lifetimes]
-processing_secs = 0
-check_after_secs = 0
-[limits]
-enabled = false
-[network]
-bandwidth_bytes_per_sec = {bandwidth}
-"""
+    return wire_profile(more=f"[network]\nbandwidth_bytes_per_sec = {bandwidth}\n")
 
 
 def received(url: str) -> int:
