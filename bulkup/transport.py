@@ -37,6 +37,8 @@ DEFAULT_READ_TIMEOUT = 120.0
 @dataclass(slots=True)
 class Counters:
     requests: int = 0
+    #: Requests the server answered (any status): it has been reached.
+    answered: int = 0
     bytes_sent: int = 0
     retries: int = 0
 
@@ -138,6 +140,7 @@ class Transport:
                 middlewares=(*_session_middlewares(self.http), self._signer(request)),
             ) as resp:
                 body = await resp.read()
+                self.counters.answered += 1
                 if request.media is not None:
                     self.counters.bytes_sent += request.media[1]
                 return HttpAnswer(resp.status, resp.headers, body)

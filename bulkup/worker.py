@@ -477,7 +477,15 @@ class ItemUpload:
         if _untrusted(error):  # retrying cannot make the certificate trusted
             error.retryable = False
             self.rt.transport.refuse(error)  # the other items fail at once, sending nothing
-        policy, delay = policy.next(error, self.rt.rng, self.rt.clock())
+        try:
+            policy, delay = policy.next(error, self.rt.rng, self.rt.clock())
+        except UploadError:
+            if _unreachable(error) and not self.rt.transport.counters.answered:
+                # Never reached in this run (wrong endpoint, server down): every other
+                # item would spend all its attempts the same way; they fail at once.
+                error.retryable = False
+                self.rt.transport.refuse(error)
+            raise
         self.attempts += 1
         self.rt.transport.counters.retries += 1
         self.rt.observer.retried(self.item.id)
@@ -609,6 +617,13 @@ def _untrusted(error: UploadError) -> bool:
     """The server's TLS certificate failed verification (not a passing network fault)."""
     return isinstance(error, TransportError) and isinstance(
         error.__cause__, aiohttp.ClientConnectorCertificateError
+    )
+
+
+def _unreachable(error: UploadError) -> bool:
+    """No connection to the server could be made (refused, no route, no such host)."""
+    return isinstance(error, TransportError) and isinstance(
+        error.__cause__, aiohttp.ClientConnectorError
     )
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from bulkup import samples
 from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
+from bulkup.credentials import BearerAuth, OAuth1Auth
 from bulkup.dialects import V1, V2, Dialect, HttpAnswer, check_ack
 from bulkup.emulator import ConfigError, Emulator, EmulatorConfig, Faults
 from bulkup.errors import ProtocolError, ServerError
@@ -507,3 +507,39 @@ async def test_alt_text_answered_with_garbage_is_sent_again_not_reported_applied
             result = await up.upload(png, alt_text="A still image")
     assert result.ok and result.alt_text_applied
     assert (emulator.media(result.media_id_string) or {})["alt_text"] == "A still image"  # type: ignore[arg-type]
+
+
+# --- a server that cannot be reached ----------------------------------------------------
+def closed_port() -> int:
+    """A port of 127.0.0.1 where nothing listens (connections are refused)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.anyio
+async def test_an_endpoint_never_reached_fails_every_item_after_one_items_attempts(
+    tmp_path: Path,
+) -> None:
+    files = [samples.write_image(tmp_path / f"p{i}.png", fmt="png", seed=i) for i in range(6)]
+    config = UploadConfig(
+        endpoint=f"http://127.0.0.1:{closed_port()}",
+        max_attempts=3,
+        backoff_base=0.001,
+        backoff_cap=0.001,
+        files_in_flight=2,
+    )
+
+    async with Uploader(config, auth=BearerAuth("bearer-token-value")) as up:
+        results = [r async for r in up.upload_many([Item(id=f.name, path=f) for f in files])]
+        stats = up.stats
+
+    assert sorted(r.id for r in results) == sorted(f.name for f in files)
+    for result in results:
+        assert result.status == "failed" and result.error is not None
+        assert result.error.kind == "transport_error", result.error
+        assert "cannot connect to 127.0.0.1" in result.error.message
+    # Without the stop, each of the 6 items would spend its 3 attempts: 18 connections.
+    assert stats["requests"] <= config.files_in_flight * config.max_attempts
