@@ -110,6 +110,12 @@ def _add_login(actions: Any) -> None:
         metavar="SECONDS",
         help="how long to wait for the authorization (default %(default)g)",
     )
+    p.add_argument(
+        "--ca-bundle", metavar="FILE", help="trust this CA certificate file at the token URL"
+    )
+    p.add_argument(
+        "--insecure", action="store_true", help="do not verify the token URL's TLS (warns)"
+    )
     p.set_defaults(handler=run_login)
 
 
@@ -168,12 +174,25 @@ def run_login(args: argparse.Namespace) -> int:
         print(f"bulkup auth login: {exc}", file=sys.stderr)
         return EXIT_USAGE
     store = TokenStore.file(_token_file(args))
+    if args.insecure:
+        print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
 
     async def login() -> None:
+        import aiohttp
+
+        from bulkup.uploader import tls_setting
+
         opener = print_url if args.no_browser else print_and_open
-        await login_pkce(
-            client, store=store, open_browser=opener, port=args.port, timeout=args.timeout
-        )
+        tls = tls_setting(verify=not args.insecure, ca_bundle=args.ca_bundle)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as http:
+            await login_pkce(
+                client,
+                store=store,
+                open_browser=opener,
+                port=args.port,
+                timeout=args.timeout,
+                http=http,
+            )
 
     try:
         anyio.run(login)

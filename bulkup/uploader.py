@@ -193,14 +193,7 @@ class Uploader:
             self._http = None
 
     def _new_session(self) -> aiohttp.ClientSession:
-        if not self.config.verify_tls:
-            ssl_context: ssl.SSLContext | bool = False
-        elif self.config.ca_bundle is None:
-            # aiohttp's verified context (the system's CAs), built once when aiohttp was
-            # imported: building the same again cost 15-45 ms of every start-up.
-            ssl_context = True
-        else:
-            ssl_context = _ssl_context(self.config.ca_bundle)
+        ssl_context = tls_setting(verify=self.config.verify_tls, ca_bundle=self.config.ca_bundle)
         connector = aiohttp.TCPConnector(
             limit=self.config.concurrency, limit_per_host=self.config.concurrency, ssl=ssl_context
         )
@@ -373,6 +366,17 @@ def _item_from_record(record: ItemRecord) -> Item:
         shared=bool(params.get("shared")),
         source="checkpoint",
     )
+
+
+def tls_setting(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """aiohttp's ``ssl=``: no verification, the system's CAs, or those of ``ca_bundle``."""
+    if not verify:
+        return False
+    if ca_bundle is None:
+        # aiohttp's verified context (the system's CAs), built once when aiohttp was
+        # imported: building the same again cost 15-45 ms of every start-up.
+        return True
+    return _ssl_context(ca_bundle)
 
 
 def _ssl_context(ca_bundle: str) -> ssl.SSLContext:

@@ -317,3 +317,25 @@ async def test_a_config_file_names_the_token_file_and_the_client_and_the_token_r
     assert after["refresh_token"] != before["refresh_token"]
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert not issued_leaks(emulator, "stdout", out) + issued_leaks(emulator, "stderr", err)
+
+
+async def test_auth_login_trusts_a_ca_bundle_for_a_tls_token_url(tmp_path: Path) -> None:
+    import ssl
+
+    from tests.test_oauth2 import OAUTH2_CONFIG as config
+
+    async with Emulator(config, tls="self-signed", environ={}) as emu:
+        assert emu.ca_path is not None
+        trust = ssl.create_default_context(cafile=str(emu.ca_path))
+        token_file = tmp_path / "token.json"
+        login = ("--client-id", DEMO_CLIENT.client_id)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as browser:
+            untrusted, _ = await cli_login(emu, browser, tmp_path / "no.json", tmp_path, *login)
+            code, out = await cli_login(
+                emu, browser, token_file, tmp_path, *login, "--ca-bundle", str(emu.ca_path)
+            )
+
+    assert untrusted == 1  # the token URL's certificate is not trusted without the CA
+    assert not (tmp_path / "no.json").exists()
+    assert code == 0 and f"tokens saved to {token_file}" in out
+    assert read_json(token_file)["access_token"] in emu.state.oauth2.issued
