@@ -28,6 +28,10 @@ DEFAULT_PROCESSING_TIMEOUT = 900.0
 DEFAULT_RESUME_MARGIN = 120.0
 #: How many times one item may start over with INIT (expired session).
 DEFAULT_MAX_RESTARTS = 2
+#: A request carrying a chunk must be done within the connect and read timeouts plus
+#: its size at this rate (bytes/s): a server that stops reading the body fails it
+#: instead of holding it forever (the read timeout only watches the answer).
+DEFAULT_MIN_SEND_RATE = 16 * 1024.0
 #: Images up to this size go by simple upload when the strategy is "auto".
 SIMPLE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
@@ -64,6 +68,9 @@ class UploadConfig:
     pacing: bool = True
     connect_timeout: float = 30.0
     read_timeout: float = 120.0
+    #: A request carrying a chunk fails if not done within the two timeouts plus the
+    #: chunk's size at this many bytes/s (a server that stopped reading); 0: no limit.
+    min_send_rate: float = DEFAULT_MIN_SEND_RATE
     verify_tls: bool = True
     ca_bundle: str | None = None
 
@@ -93,6 +100,7 @@ class UploadConfig:
             "resume_margin",
             "connect_timeout",
             "read_timeout",
+            "min_send_rate",
         ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

@@ -22,6 +22,7 @@ import aiohttp
 import anyio
 from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientResponse, hdrs
 
+from bulkup.config import DEFAULT_MIN_SEND_RATE
 from bulkup.credentials import Auth
 from bulkup.dialects import HttpAnswer, HttpRequest
 from bulkup.errors import AuthError, FileChanged, TransportError, UploadError, UploadTimeout
@@ -54,6 +55,7 @@ class Transport:
         *,
         timeout: aiohttp.ClientTimeout | None = None,
         concurrency: int = 8,
+        min_send_rate: float = DEFAULT_MIN_SEND_RATE,
     ) -> None:
         self.http = http
         #: Requests in flight; a chunk is read only after one of these is held.
@@ -63,6 +65,8 @@ class Transport:
         self.timeout = timeout or aiohttp.ClientTimeout(
             total=None, connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_READ_TIMEOUT
         )
+        #: A chunk's request not done at this many bytes/s fails (0: no limit).
+        self.min_send_rate = min_send_rate
         self.counters = Counters()
         self.refused: UploadError | None = None
 
@@ -130,13 +134,14 @@ class Transport:
         self, request: HttpRequest, data: object, headers: dict[str, str]
     ) -> HttpAnswer:
         self.counters.requests += 1
+        timeout = self._timeout_for(request)
         try:
             async with self.http.request(
                 request.method,
                 request.url,
                 data=data,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=timeout,
                 middlewares=(*_session_middlewares(self.http), self._signer(request)),
             ) as resp:
                 body = await resp.read()
@@ -145,7 +150,7 @@ class Transport:
                     self.counters.bytes_sent += request.media[1]
                 return HttpAnswer(resp.status, resp.headers, body)
         except TimeoutError as exc:
-            raise UploadTimeout(f"{request.endpoint}: {self._late(exc)}") from exc
+            raise UploadTimeout(f"{request.endpoint}: {self._late(exc, timeout)}") from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{request.endpoint}: {_describe(exc)}") from exc
         except OSError as exc:  # a socket error aiohttp did not wrap
@@ -167,12 +172,25 @@ class Transport:
 
         return sign
 
-    def _late(self, exc: TimeoutError) -> str:
-        """Which timeout expired: the connection, or the answer (the read timeout)."""
+    def _timeout_for(self, request: HttpRequest) -> aiohttp.ClientTimeout:
+        """The session's timeouts, and for a chunk a limit on the whole request."""
+        base = self.timeout
+        if request.media is None or not self.min_send_rate:
+            return base
+        limit = (base.connect or 0) + (base.sock_read or 0) + request.media[1] / self.min_send_rate
+        return aiohttp.ClientTimeout(total=limit, connect=base.connect, sock_read=base.sock_read)
+
+    def _late(self, exc: TimeoutError, timeout: aiohttp.ClientTimeout) -> str:
+        """Which timeout expired: the connection, the answer, or the whole request."""
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return f"could not connect within {self.timeout.connect:g} s"
-        if self.timeout.sock_read is not None:
-            return f"no answer within {self.timeout.sock_read:g} s (read timeout)"
+            return f"could not connect within {timeout.connect:g} s"
+        if isinstance(exc, aiohttp.SocketTimeoutError) and timeout.sock_read is not None:
+            return f"no answer within {timeout.sock_read:g} s (read timeout)"
+        if timeout.total is not None:
+            return (
+                f"not done within {timeout.total:g} s: the server took the chunk slower than "
+                f"{self.min_send_rate:g} bytes/s, or stopped reading it"
+            )
         return f"no answer in time ({exc!r})"
 
 

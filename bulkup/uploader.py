@@ -159,7 +159,12 @@ class Uploader:
                 total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
             )
             transport = Transport(
-                self._http, self.auth, pacer, timeout=timeout, concurrency=self.config.concurrency
+                self._http,
+                self.auth,
+                pacer,
+                timeout=timeout,
+                concurrency=self.config.concurrency,
+                min_send_rate=self.config.min_send_rate,
             )
             dialect = dialect_for(self.config.api, self.config.base_url)
             self._runtime = Runtime(

@@ -543,3 +543,52 @@ async def test_an_endpoint_never_reached_fails_every_item_after_one_items_attemp
         assert "cannot connect to 127.0.0.1" in result.error.message
     # Without the stop, each of the 6 items would spend its 3 attempts: 18 connections.
     assert stats["requests"] <= config.files_in_flight * config.max_attempts
+
+
+@pytest.mark.anyio
+async def test_a_server_that_stops_reading_a_chunk_fails_the_request_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import socket
+
+    from bulkup.dialects import HttpRequest
+    from bulkup.errors import UploadTimeout
+    from bulkup.pacing import Pacer
+    from bulkup.transport import Transport
+
+    chunk = tmp_path / "chunk.bin"
+    chunk.write_bytes(bytes(16 << 20))  # far more than the socket buffers hold
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # kept open, never read: the client's writes stall
+
+    server = await asyncio.start_server(never_read, sock=listener)
+    port = listener.getsockname()[1]
+    request = HttpRequest(
+        "POST", f"http://127.0.0.1:{port}/2/media/upload/1/append", "append", media=(0, 16 << 20)
+    )
+    timeout = aiohttp.ClientTimeout(total=None, connect=0.2, sock_read=0.2)
+    try:
+        async with aiohttp.ClientSession() as http:
+            transport = Transport(
+                http,
+                BearerAuth("bearer-token-value"),
+                Pacer(enabled=False),
+                timeout=timeout,
+                min_send_rate=32 << 20,  # 16 MiB may take 0.5 s: the limit is 0.9 s in all
+            )
+            with anyio.fail_after(30), pytest.raises(UploadTimeout) as caught:
+                await transport.send(request, chunk)
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+    assert accepted, "the request reached the server"
+    assert "not done within 0.9 s" in str(caught.value)
+    assert "stopped reading" in str(caught.value)
