@@ -111,38 +111,10 @@ def manifest(folder: Path, files: Sequence[Path], media_type: str, category: str
 
 
 def run_upload(url: str, args: Sequence[str]) -> dict[str, Any]:
-    """Run ``bulkup upload`` to ``url``; return wall time, peak RSS and exit code."""
-    env = {**os.environ, "X_BEARER_TOKEN": BEARER}
-    for name in ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"):
-        env.pop(name, None)
-    command = [
-        sys.executable,
-        "-m",
-        "bulkup",
-        "upload",
-        "--endpoint",
-        url,
-        "--no-progress",
-        "--no-preflight",
-        "--report",
-        os.devnull,
-        *args,
-    ]
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    assert proc.stderr is not None
-    stderr = proc.stderr.read()
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return {
-        "exit": proc.returncode,
-        "seconds": elapsed,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "stderr": stderr,
-    }
+    """Run ``bulkup upload`` to ``url`` with the demo bearer token, no preflight and no
+    report; return wall time, peak RSS, CPU seconds and exit code (see :func:`run_cli`)."""
+    extra = ["--no-preflight", "--report", os.devnull, *args]
+    return run_cli(upload_command(url, extra), upload_env())
 
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
@@ -173,8 +145,7 @@ def upload_env(credentials: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(command: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
-    """Run ``command``; return wall time, peak RSS, CPU seconds and exit code, as
-    :func:`run_upload` does, for any arguments and environment."""
+    """Run ``command``; return wall time, peak RSS, CPU seconds, exit code and stderr."""
     started = time.perf_counter()
     proc = subprocess.Popen(list(command), env=dict(env), stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None

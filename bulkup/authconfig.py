@@ -28,10 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bulkup.credentials import (
-    BEARER_VAR,
-    OAUTH1_VARS,
-    REFRESH_VAR,
-    TOKEN_FILE_VAR,
+    CREDENTIAL_VARS,
     Auth,
     BearerAuth,
     auth_from_env,
@@ -167,8 +164,7 @@ def _reference(key: str, value: Any, base: Path, path: Path | None) -> SecretRef
 
 
 def _env_has_credentials(environ: Mapping[str, str]) -> bool:
-    names = (*OAUTH1_VARS, BEARER_VAR, REFRESH_VAR, TOKEN_FILE_VAR)
-    return any(environ.get(name, "").strip() for name in names)
+    return any(environ.get(name, "").strip() for name in CREDENTIAL_VARS)
 
 
 def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None) -> Auth:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkup.authconfig import AuthSettings, build_auth
-from bulkup.credentials import BEARER_VAR, OAUTH1_VARS, REFRESH_VAR, TOKEN_FILE_VAR
+from bulkup.credentials import CREDENTIAL_VARS
 from bulkup.errors import ConfigError
 from bulkup.settings import OPTIONS, SECTIONS, Settings
 
@@ -71,8 +71,7 @@ def run_config_show(args: argparse.Namespace) -> int:
 def describe_credentials(auth: AuthSettings) -> dict[str, str]:
     """Which credentials a run would use, and the account; no secret value."""
     env = os.environ
-    names = (*OAUTH1_VARS, BEARER_VAR, REFRESH_VAR, TOKEN_FILE_VAR)
-    from_env = [name for name in names if env.get(name, "").strip()]
+    from_env = [name for name in CREDENTIAL_VARS if env.get(name, "").strip()]
     where = f"environment ({', '.join(from_env)})" if from_env else "config file [auth]"
     try:
         account = build_auth(auth).account

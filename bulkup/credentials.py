@@ -31,6 +31,8 @@ TOKEN_FILE_VAR = "X_TOKEN_FILE"
 #: The OAuth 2.0 client a refreshable token needs (the secret only if confidential).
 CLIENT_VARS = ("X_CLIENT_ID", "X_TOKEN_URL")
 CLIENT_SECRET_VAR = "X_CLIENT_SECRET"
+#: Any of these set in the environment means the credentials come from it.
+CREDENTIAL_VARS = (*OAUTH1_VARS, BEARER_VAR, REFRESH_VAR, TOKEN_FILE_VAR)
 
 
 class Auth(Protocol):
