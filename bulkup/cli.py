@@ -19,11 +19,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bulkup import __version__
+from bulkup import __version__, exits
+from bulkup.exits import EXIT_OK, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EPILOG = """\
+EPILOG = (
+    """\
 examples:
   bulkup demo                                   try it: upload samples to the built-in emulator
   bulkup upload photos/ clips.jsonl --checkpoint run.ckpt --report report.jsonl
@@ -40,9 +40,11 @@ credentials (environment):
 
 settings: every upload option also reads BULKUP_<OPTION> (e.g. BULKUP_CONCURRENCY) and
 the config file; the command line wins, then the environment, then the file.
-exit status: 0 all succeeded, 1 some failed, 2 usage or configuration error, 130 interrupted.
 Run `bulkup COMMAND --help` for each command's options.
+
 """
+    + exits.TABLE
+)
 #: ``bulkup serve``'s defaults, those of :class:`bulkup.emulator.Emulator` (a test
 #: checks): building the parser must not import the emulator and aiohttp.web, which
 #: took 30-90 ms of every ``bulkup upload``'s start-up.

@@ -18,11 +18,12 @@ from typing import Any
 
 import anyio
 
-from bulkup import logs
+from bulkup import exits, logs
 from bulkup.authconfig import build_auth
 from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, secrets_of
 from bulkup.errors import BulkupError, ConfigError
+from bulkup.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.posts import PostPlan, plan_posts
 from bulkup.progress import RichProgress
@@ -36,8 +37,6 @@ from bulkup.settings import (
     Settings,
     resolve,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def add_upload(commands: Any) -> None:
@@ -55,9 +54,10 @@ def add_upload(commands: Any) -> None:
             "else the config file's [auth] table. "
             "Every option can also be set in the config file (--config or $BULKUP_CONFIG) or "
             "as BULKUP_<OPTION> in the environment; the command line wins, then the "
-            "environment, then the file. Exit status: 0 all succeeded, "
-            "1 some failed, 2 usage or configuration error, 130 interrupted."
+            "environment, then the file."
         ),
+        epilog=exits.TABLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="file, directory or manifest")
     add_settings_options(p)
@@ -100,6 +100,12 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     )
     add_directory_options(p)
     p.add_argument("--max-attempts", type=int, metavar="N", help="tries per request (8)")
+    p.add_argument(
+        "--max-wait",
+        metavar="DURATION",
+        help="longest wait for a rate limit to reset, e.g. 900, 15m, 1h (15m); a later "
+        "reset is a cap: the rest is left for a rerun (exit 75)",
+    )
     p.add_argument(
         "--processing-timeout",
         type=_seconds,
@@ -273,6 +279,12 @@ async def _upload(
         print(f"bulkup upload: {exc}{hint}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(summary, time.monotonic() - started)
+    if summary.refused and refused is None:
+        print(
+            "bulkup upload: stopped: the server's TLS certificate is not trusted; give its "
+            "CA with --ca-bundle (or, for a test server only, --insecure)",
+            file=sys.stderr,
+        )
     if refused is not None and refused.error is not None:
         fix = "Fix the credentials and run again."
         if _clock_problem(refused.error):
@@ -283,8 +295,7 @@ async def _upload(
             f"skipped. {fix}",
             file=sys.stderr,
         )
-        return EXIT_USAGE
-    return EXIT_OK if summary.all_succeeded else EXIT_FAILED
+    return summary.exit_code()
 
 
 def _is_manifest(source: str) -> bool:
@@ -339,8 +350,9 @@ def _dry_run(entries: Iterable[Item | SourceProblem], report: ReportWriter) -> i
 
 
 def _run_interruptible(main: Callable[[], Any]) -> int:
-    """Run ``main`` under anyio; Ctrl-C/SIGTERM cancel it (exit 130), a second exits at once."""
-    interrupted = False
+    """Run ``main`` under anyio; Ctrl-C (exit 130) or SIGTERM (143) cancel it, and a
+    second signal exits at once."""
+    interrupted = 0  # the exit status of the first signal
 
     async def runner() -> int:
         nonlocal interrupted
@@ -351,10 +363,12 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
                 nonlocal interrupted
                 try:
                     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for _ in signals:
+                        async for signum in signals:
                             if interrupted:
-                                os._exit(EXIT_INTERRUPTED)
-                            interrupted = True
+                                os._exit(interrupted)
+                            interrupted = (
+                                EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+                            )
                             print(
                                 "bulkup: interrupted; saving the checkpoint (again to quit now)",
                                 file=sys.stderr,
@@ -372,18 +386,18 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
 
             tg.start_soon(watch)
             tg.start_soon(work)
-        return result[0] if result else EXIT_INTERRUPTED
+        return result[0] if result else interrupted or EXIT_INTERRUPTED
 
     try:
         code = anyio.run(runner)
     except KeyboardInterrupt:  # between removing one handler and installing the next
-        return EXIT_INTERRUPTED
-    return EXIT_INTERRUPTED if interrupted else code
+        return interrupted or EXIT_INTERRUPTED
+    return interrupted or code
 
 
 def _exit_at_once(signum: int, frame: object) -> None:
     """A second Ctrl-C/SIGTERM while the checkpoint is being saved: quit now."""
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -11,13 +11,19 @@ because a chunk is read from disk only once its request holds one of the
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from bulkup import spec
 from bulkup.dialects import DEFAULT_ENDPOINTS
 from bulkup.errors import ConfigError
-from bulkup.retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_MAX_ATTEMPTS
+from bulkup.retry import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_CAP,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_WAIT,
+)
 from bulkup.session import DEFAULT_CHUNK_BYTES
 
 DEFAULT_CONCURRENCY = 8
@@ -62,6 +68,9 @@ class UploadConfig:
     backoff_base: float = DEFAULT_BACKOFF_BASE
     backoff_cap: float = DEFAULT_BACKOFF_CAP
     max_restarts: int = DEFAULT_MAX_RESTARTS
+    #: The longest wait for a rate limit to reset (or a ``Retry-After``); a longer one
+    #: is a cap: the run stops sending to that endpoint and leaves the items for later.
+    max_wait: float = DEFAULT_MAX_WAIT
     processing_timeout: float = DEFAULT_PROCESSING_TIMEOUT
     resume_margin: float = DEFAULT_RESUME_MARGIN
     #: Pace requests from the rate-limit headers (recommended).
@@ -96,6 +105,7 @@ class UploadConfig:
         for name in (
             "backoff_base",
             "backoff_cap",
+            "max_wait",
             "processing_timeout",
             "resume_margin",
             "connect_timeout",
@@ -137,3 +147,20 @@ def parse_size(text: str) -> int:
     if unit not in units:
         raise ConfigError(f"unknown size unit in {text!r}: use KiB or MiB")
     return int(value * units[unit])
+
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"900"``, ``"90s"``, ``"15m"``, ``"1h"``, ``"1h30m"`` → seconds."""
+    raw = text.strip().lower().replace(" ", "")
+    parts = re.findall(r"(\d+(?:\.\d+)?)([a-z]*)", raw)
+    if not raw or "".join(n + u for n, u in parts) != raw:
+        raise ConfigError(f"not a duration: {text!r} (examples: 900, 90s, 15m, 1h)")
+    total = 0.0
+    for number, unit in parts:
+        if unit not in _DURATION_UNITS or (unit == "" and len(parts) > 1):
+            raise ConfigError(f"unknown unit in the duration {text!r}: use s, m or h")
+        total += float(number) * _DURATION_UNITS[unit]
+    return total

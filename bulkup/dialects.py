@@ -5,18 +5,22 @@
 into :class:`~bulkup.session.Initialized` / :class:`~bulkup.session.MediaState`,
 or raise the matching :mod:`bulkup.errors` error. No I/O: the transport sends.
 
-Answers are trusted only as far as they have the documented shape. An error status
-with a body that is not the API's JSON (a proxy's HTML page) is a
-:class:`~bulkup.errors.ServerError` (5xx, retried) or :class:`~bulkup.errors.ApiError`
-whose message names the content type and quotes the body; a success that is not JSON,
-or lacks a field the step needs (a media id, ``expires_after_secs``, v2 APPEND's
-``data.expires_at``), is a :class:`~bulkup.errors.ProtocolError`, retried a bounded
-number of times like any retryable error. Re-sending is safe for every step: an
-APPEND replaces its segment, a lost INIT only orphans a media id.
+Success is the status code (X's published contract, spec §3): any 2xx answer to
+APPEND means the segment is stored, whatever its body (204, empty, ``{}``,
+``{"data": {}}``, not JSON); a 2xx to metadata or subtitles means they are applied.
+INIT, FINALIZE, STATUS and one-shot answers need only the media id (``data.id``, or
+v1.1's ``media_id_string``/``media_id``); every other field is optional and read only
+when present. A 2xx without the id is a :class:`~bulkup.errors.ProtocolError` whose
+:attr:`~bulkup.errors.ProtocolError.accepted` is true: the server acted, the caller
+decides what may be asked again. An error status with a body that is not the API's
+JSON (a proxy's HTML page) is a :class:`~bulkup.errors.ServerError` (5xx, retried) or
+:class:`~bulkup.errors.ApiError` whose message names the content type and quotes the
+body. Rate-limit answers say when to try again (:func:`spent_until`).
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ from bulkup.errors import (
     RateLimited,
     ServerError,
 )
+from bulkup.items import Metadata
 from bulkup.session import (
     Append,
     Finalize,
@@ -76,7 +81,7 @@ class Dialect(Protocol):
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None: ...
 
-    def alt_text(self, media_id: str, text: str) -> HttpRequest: ...
+    def metadata(self, media_id: str, metadata: Metadata) -> HttpRequest: ...
 
     def subtitles(
         self, video_id: str, category: str, subtitle_id: str, language: str, name: str
@@ -136,8 +141,15 @@ class V1:
                 )
         raise TypeError(f"not a request: {request!r}")
 
-    def alt_text(self, media_id: str, text: str) -> HttpRequest:
-        body = {"media_id": media_id, "alt_text": {"text": text}}
+    def metadata(self, media_id: str, metadata: Metadata) -> HttpRequest:
+        """``media/metadata/create.json``: alt text and sensitive-media warnings only."""
+        if metadata.allow_download is not None:
+            raise ValueError("v1.1 metadata has no allow_download")  # refused at planning
+        body: dict[str, Any] = {"media_id": media_id}
+        if metadata.alt_text is not None:
+            body["alt_text"] = {"text": metadata.alt_text}
+        if metadata.sensitive_media_warning:
+            body["sensitive_media_warning"] = list(metadata.sensitive_media_warning)
         return HttpRequest("POST", self.base + spec.V1_METADATA, "metadata", json=body)
 
     def subtitles(
@@ -153,21 +165,17 @@ class V1:
         return HttpRequest("POST", url, "subtitles_create", json=body)
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
+        raise_for_answer(answer, ENDPOINT_OF[type(request)])
         if isinstance(request, Append):
-            check_ack(answer, "APPEND")  # observed 204: no body, so no field to check
-            return None
-        raise_for_answer(answer)
+            return None  # any 2xx: stored (observed 204 with no body)
         body = _json_object(answer, request)
         try:
-            if isinstance(request, Init):
-                return Initialized(
-                    media_id=_id(body, "media_id_string", "media_id"),
-                    media_key=_opt_str(body.get("media_key")),
-                    expires_after_secs=_number(body, "expires_after_secs"),
-                )
-            return _media_state(body, _id(body, "media_id_string", "media_id"))
+            media_id = _id(body, "media_id_string", "media_id")
         except _Missing as exc:
             raise _shape_error(request, answer, str(exc)) from None
+        if isinstance(request, Init):
+            return _initialized(body, media_id)
+        return _media_state(body, media_id)
 
 
 class V2:
@@ -195,8 +203,10 @@ class V2:
                 fields = (("segment_index", str(index)),)
                 return HttpRequest("POST", url, "append", fields=fields, media=(offset, length))
             case Finalize(media_id=media_id):
+                # The document defines no body; X accepts none or {} as JSON, and
+                # refuses an empty body with a content type (aiohttp's default).
                 url = base + spec.V2_FINALIZE.format(media_id=media_id)
-                return HttpRequest("POST", url, "finalize")
+                return HttpRequest("POST", url, "finalize", json={})
             case Status(media_id=media_id):
                 query = urlencode({"command": "STATUS", "media_id": media_id})
                 return HttpRequest("GET", f"{base}{spec.V2_UPLOAD}?{query}", "status")
@@ -215,37 +225,47 @@ class V2:
                 )
         raise TypeError(f"not a request: {request!r}")
 
-    def alt_text(self, media_id: str, text: str) -> HttpRequest:
-        body = {"id": media_id, "metadata": {"alt_text": {"text": text}}}
+    def metadata(self, media_id: str, metadata: Metadata) -> HttpRequest:
+        """``POST /2/media/metadata``: every field of the item in one (billed) request."""
+        fields: dict[str, Any] = {}
+        if metadata.alt_text is not None:
+            fields["alt_text"] = {"text": metadata.alt_text}
+        if metadata.sensitive_media_warning:
+            fields["sensitive_media_warning"] = dict.fromkeys(
+                metadata.sensitive_media_warning, True
+            )
+        if metadata.allow_download is not None:
+            fields["allow_download_status"] = {"allow_download": metadata.allow_download}
+        body = {"id": media_id, "metadata": fields}
         return HttpRequest("POST", self.base + spec.V2_METADATA, "metadata", json=body)
 
     def subtitles(
         self, video_id: str, category: str, subtitle_id: str, language: str, name: str
     ) -> HttpRequest:
-        entry = {"id": subtitle_id, "language_code": language, "display_name": name}
-        body = {"id": video_id, "media_category": category, "subtitles": entry}
+        """``POST /2/media/subtitles``: the category spelled ``TweetVideo``/``AmplifyVideo``."""
+        entry = {"id": subtitle_id, "language_code": language.upper(), "display_name": name}
+        body = {
+            "id": video_id,
+            "media_category": spec.SUBTITLE_VIDEO_CATEGORIES[category],
+            "subtitles": entry,
+        }
         return HttpRequest("POST", self.base + spec.V2_SUBTITLES, "subtitles_create", json=body)
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
-        raise_for_answer(answer)
+        raise_for_answer(answer, ENDPOINT_OF[type(request)])
+        if isinstance(request, Append):
+            return None  # any 2xx: stored; data.expires_at is optional and not needed
         body = _json_object(answer, request)
+        data = body.get("data")
         try:
-            data = body.get("data")
             if not isinstance(data, dict):
                 raise _Missing("a 'data' object")
-            if isinstance(request, Append):
-                # {"data": {"expires_at": …}}: without it, nothing says the segment was stored.
-                _number(data, "expires_at", "data.")
-                return None
-            if isinstance(request, Init):
-                return Initialized(
-                    media_id=_id(data, "id", where="data."),
-                    media_key=_opt_str(data.get("media_key")),
-                    expires_after_secs=_number(data, "expires_after_secs", "data."),
-                )
-            return _media_state(data, _id(data, "id", where="data."))
+            media_id = _id(data, "id", where="data.")
         except _Missing as exc:
             raise _shape_error(request, answer, str(exc)) from None
+        if isinstance(request, Init):
+            return _initialized(data, media_id)
+        return _media_state(data, media_id)
 
 
 def dialect_for(name: str, base_url: str | None = None) -> Dialect:
@@ -261,6 +281,16 @@ _COMMANDS: Final[Mapping[type, str]] = {
     Append: "APPEND",
     Finalize: "FINALIZE",
     Status: "STATUS",
+    SimpleUpload: "upload",
+}
+
+
+#: The rate-limit bucket (see :data:`bulkup.spec.RATE_LIMITS`) of each session request.
+ENDPOINT_OF: Final[Mapping[type, str]] = {
+    Init: "initialize",
+    Append: "append",
+    Finalize: "finalize",
+    Status: "status",
     SimpleUpload: "upload",
 }
 
@@ -313,26 +343,6 @@ def _shape_error(request: Request, answer: HttpAnswer, missing: str) -> Protocol
     )
 
 
-def check_ack(answer: HttpAnswer, what: str) -> None:
-    """Accept a success answer that carries nothing the client needs.
-
-    Used for v1.1 APPEND (observed 204), metadata and subtitles: an empty body or
-    any JSON object is a success; a body that is not JSON (a proxy's or cache's page
-    with status 200) means the API did not answer, a :class:`ProtocolError`, and an
-    emptied v2 envelope (``{"data": {}}``) too.
-    """
-    raise_for_answer(answer)
-    if not answer.body.strip():
-        return
-    body = _json_object(answer, what)
-    if body.get("data") == {}:
-        raise ProtocolError(
-            f"HTTP {answer.status} answer to {what} has an empty 'data' object: "
-            f"{_excerpt(answer.body)}",
-            http_status=answer.status,
-        )
-
-
 def _id(body: Mapping[str, Any], *names: str, where: str = "") -> str:
     for name in names:
         value = body.get(name)
@@ -341,11 +351,18 @@ def _id(body: Mapping[str, Any], *names: str, where: str = "") -> str:
     raise _Missing(f"a media id ({' or '.join(where + n for n in names)})")
 
 
-def _number(body: Mapping[str, Any], name: str, where: str = "") -> float:
-    value = body.get(name)
+def _opt_number(value: object) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise _Missing(f"a numeric {where}{name}")
+    return None
+
+
+def _initialized(body: Mapping[str, Any], media_id: str) -> Initialized:
+    return Initialized(
+        media_id=media_id,
+        media_key=_opt_str(body.get("media_key")),
+        expires_after_secs=_opt_number(body.get("expires_after_secs")),
+    )
 
 
 def _opt_str(value: object) -> str | None:
@@ -357,14 +374,14 @@ def _opt_int(value: object) -> int | None:
 
 
 def _media_state(body: Mapping[str, Any], media_id: str) -> MediaState:
-    expires = body.get("expires_after_secs")
-    image = body.get("image") if isinstance(body.get("image"), dict) else {}
-    assert isinstance(image, dict)
+    image = body.get("image")
+    if not isinstance(image, dict):
+        image = {}
     return MediaState(
         media_id=media_id,
         media_key=_opt_str(body.get("media_key")),
         size=_opt_int(body.get("size")),
-        expires_after_secs=float(expires) if isinstance(expires, (int, float)) else None,
+        expires_after_secs=_opt_number(body.get("expires_after_secs")),
         processing=_processing(body.get("processing_info")),
         width=_opt_int(image.get("w")),
         height=_opt_int(image.get("h")),
@@ -372,15 +389,16 @@ def _media_state(body: Mapping[str, Any], media_id: str) -> MediaState:
 
 
 def _processing(info: object) -> ProcessingInfo | None:
+    """``processing_info``: absent, the media is ready; without a ``state``, ask again."""
     if info is None:
         return None
-    if not isinstance(info, dict) or not isinstance(info.get("state"), str):
-        raise _Missing("processing_info.state")
+    if not isinstance(info, dict):
+        info = {}
+    state = info.get("state")
     error = info.get("error") if isinstance(info.get("error"), dict) else None
-    check_after = info.get("check_after_secs")
     return ProcessingInfo(
-        state=info["state"],
-        check_after_secs=float(check_after) if isinstance(check_after, (int, float)) else None,
+        state=state if isinstance(state, str) else "pending",
+        check_after_secs=_opt_number(info.get("check_after_secs")),
         progress_percent=_opt_int(info.get("progress_percent")),
         error_code=_opt_int(error.get("code")) if error else None,
         error_name=_opt_str(error.get("name")) if error else None,
@@ -416,19 +434,88 @@ def error_message(answer: HttpAnswer) -> tuple[str, int | None]:
     return f"HTTP {answer.status}: {_excerpt(answer.body)}", None
 
 
-def raise_for_answer(answer: HttpAnswer) -> None:
-    """Raise the error an answer stands for; return if it is a success."""
+#: Rate-limit windows X announces in headers: the header prefix and what to call it.
+RATE_WINDOWS: Final = (
+    ("x-rate-limit", "15-minute"),
+    ("x-app-limit-24hour", "24-hour app"),
+    ("x-user-limit-24hour", "24-hour user"),
+)
+
+FORBIDDEN_HINT: Final = (
+    " X refuses media uploads for these credentials. The usual causes: an OAuth 2.0 "
+    "token without the media.write scope (log in again asking for it: bulkup auth login), "
+    "or an app whose permission is Read only (set Read and write in the developer portal, "
+    "then regenerate the OAuth 1.0a access token and secret: old tokens keep the old "
+    "permission)."
+)
+
+
+def spent_until(headers: Mapping[str, str]) -> tuple[float, str] | None:
+    """The latest reset (Unix seconds) of the windows this answer says are spent, and
+    which window that is; None if no announced window is spent."""
+    latest: tuple[float, str] | None = None
+    for prefix, name in RATE_WINDOWS:
+        remaining = headers.get(prefix + "-remaining")
+        reset = _opt_float(headers.get(prefix + "-reset"))
+        spent = remaining is not None and remaining.strip() == "0" and reset is not None
+        if spent and reset is not None and (latest is None or reset > latest[0]):
+            latest = (reset, name)
+    return latest
+
+
+def retry_after(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """``Retry-After`` as (seconds, None) or, given as an HTTP date, (None, Unix time)."""
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None, None
+    seconds = _opt_float(raw)
+    if seconds is not None:
+        return max(0.0, seconds), None
+    try:
+        return None, email.utils.parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, None
+
+
+def _opt_float(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and value == value and abs(value) != float("inf") else None
+
+
+def _rate_limited(
+    answer: HttpAnswer, message: str, code: int | None, endpoint: str | None
+) -> RateLimited:
+    spent = spent_until(answer.headers)
+    delay, at = retry_after(answer.headers)
+    if spent is None and "x-rate-limit-remaining" not in answer.headers:
+        reset = _opt_float(answer.headers.get("x-rate-limit-reset"))  # a reset alone: spent
+        spent = (reset, "15-minute") if reset is not None else None
+    reset_at = max((t for t in (spent[0] if spent else None, at) if t is not None), default=None)
+    return RateLimited(
+        f"rate limited: {message}",
+        api_code=code,
+        reset_at=reset_at,
+        retry_after=delay,
+        limit=spent[1] if spent else None,
+        endpoint=endpoint,
+    )
+
+
+def raise_for_answer(answer: HttpAnswer, endpoint: str | None = None) -> None:
+    """Raise the error an answer to ``endpoint`` stands for; return if it is a success."""
     status = answer.status
     if 200 <= status < 300:
         return
     message, code = error_message(answer)
     if status == 429:
-        reset = answer.headers.get("x-rate-limit-reset", "")
-        exhausted = answer.headers.get("x-rate-limit-remaining", "0") == "0"
-        reset_at = float(reset) if exhausted and reset.isdigit() else None
-        raise RateLimited(f"rate limited: {message}", api_code=code, reset_at=reset_at)
+        raise _rate_limited(answer, message, code, endpoint)
     if status in (401, 403) or code in (32, 135, 215, 220):
-        if code == 135 or (status == 401 and "timestamp" in message.lower()):
+        if status == 403:
+            message += FORBIDDEN_HINT
+        elif code == 135 or (status == 401 and "timestamp" in message.lower()):
             message += (
                 " The request timestamp is too far from the server's clock: "
                 "check this machine's clock (NTP)."
@@ -440,5 +527,13 @@ def raise_for_answer(answer: HttpAnswer) -> None:
             )
         raise AuthError(message, http_status=status, api_code=code)
     if status >= 500:
-        raise ServerError(message, http_status=status, api_code=code)
+        delay, at = retry_after(answer.headers)
+        raise ServerError(
+            message,
+            http_status=status,
+            api_code=code,
+            retry_after=delay,
+            reset_at=at,
+            endpoint=endpoint,
+        )
     raise ApiError(message, http_status=status, api_code=code)

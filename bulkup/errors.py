@@ -11,7 +11,10 @@
         │   │   └── TokenRefused                  the token endpoint refused a refresh
         │   ├── RateLimited                       429: wait for ``reset_at``
         │   └── ServerError                       5xx
+        ├── RateCapped                            a limit resets beyond ``max_wait``: later
         ├── TransportError                        no usable answer: connection, TLS
+        │   ├── ConnectError                      the server could not be reached
+        │   ├── TLSError                          its certificate is not trusted
         │   └── UploadTimeout(TransportError, TimeoutError)
         ├── ProtocolError                         an answer we cannot understand
         ├── ProcessingFailed                      the server could not process the media
@@ -69,7 +72,12 @@ class UploadError(BulkupError):
 
 
 class ApiError(UploadError):
-    """The server answered with an error status."""
+    """The server answered with an error status.
+
+    ``reset_at`` (Unix seconds) is when a spent rate-limit window resets, and
+    ``retry_after`` the seconds of a ``Retry-After`` header: the answer says when to
+    try again (see :meth:`wait_until`).
+    """
 
     kind = "api_error"
 
@@ -80,12 +88,27 @@ class ApiError(UploadError):
         http_status: int,
         api_code: int | None = None,
         retryable: bool | None = None,
+        reset_at: float | None = None,
+        retry_after: float | None = None,
+        endpoint: str | None = None,
     ) -> None:
         super().__init__(message, http_status=http_status, api_code=api_code)
         if retryable is not None:
             self.retryable = retryable
         else:
             self.retryable = http_status == 408
+        self.reset_at = reset_at
+        self.retry_after = retry_after
+        #: The rate-limit bucket of the request answered (``append``, ``metadata``…).
+        self.endpoint = endpoint
+
+    def wait_until(self, now: float) -> float | None:
+        """When the server said to try again, or None if it did not say."""
+        times = [t for t in (self.reset_at, self._after(now)) if t is not None]
+        return max(times) if times else None
+
+    def _after(self, now: float) -> float | None:
+        return None if self.retry_after is None else now + self.retry_after
 
 
 class AuthError(ApiError):
@@ -104,6 +127,10 @@ class TokenRefused(AuthError):
 
 
 class RateLimited(ApiError):
+    """429. ``reset_at`` is the latest reset of the windows the answer says are spent
+    (``limit`` names the one: ``15-minute``, ``24-hour app``, ``24-hour user``); without
+    one (a burst refused while budget remains) a short backoff is all it takes."""
+
     kind = "rate_limited"
     retryable = True
 
@@ -114,23 +141,78 @@ class RateLimited(ApiError):
         http_status: int = 429,
         api_code: int | None = None,
         reset_at: float | None = None,
+        retry_after: float | None = None,
+        limit: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
-        super().__init__(message, http_status=http_status, api_code=api_code, retryable=True)
-        self.reset_at = reset_at
+        super().__init__(
+            message,
+            http_status=http_status,
+            api_code=api_code,
+            retryable=True,
+            reset_at=reset_at,
+            retry_after=retry_after,
+            endpoint=endpoint,
+        )
+        self.limit = limit
 
 
 class ServerError(ApiError):
     kind = "server_error"
 
-    def __init__(self, message: str, *, http_status: int, api_code: int | None = None) -> None:
-        super().__init__(message, http_status=http_status, api_code=api_code, retryable=True)
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        api_code: int | None = None,
+        retry_after: float | None = None,
+        reset_at: float | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            http_status=http_status,
+            api_code=api_code,
+            retryable=True,
+            reset_at=reset_at,
+            retry_after=retry_after,
+            endpoint=endpoint,
+        )
+
+
+class RateCapped(UploadError):
+    """A limit of ``endpoint`` resets at ``retry_at``, beyond the run's ``max_wait``.
+
+    Nothing more is sent to that endpoint in this run; the item is reported
+    ``skipped`` with ``retry_after``, and a later run with the same checkpoint
+    finishes it.
+    """
+
+    kind = "rate_capped"
+
+    def __init__(self, message: str, *, endpoint: str, retry_at: float) -> None:
+        super().__init__(message, http_status=429)
+        self.endpoint = endpoint
+        self.retry_at = retry_at
 
 
 class TransportError(UploadError):
-    """No usable answer: refused or dropped connection, TLS failure."""
+    """No usable answer: refused or dropped connection, TLS failure, timeout."""
 
     kind = "transport_error"
     retryable = True
+
+
+class ConnectError(TransportError):
+    """No connection could be made (refused, no route, no such host)."""
+
+
+class TLSError(TransportError):
+    """The server's certificate failed verification: retrying cannot help."""
+
+    kind = "tls_error"
+    retryable = False
 
 
 class UploadTimeout(TransportError, TimeoutError):
@@ -138,10 +220,19 @@ class UploadTimeout(TransportError, TimeoutError):
 
 
 class ProtocolError(UploadError):
-    """An answer that does not have the shape the API documents."""
+    """An answer that does not have the shape the API documents.
+
+    With a 2xx ``http_status`` the server accepted the request but its answer lacks
+    what the document requires (see :attr:`accepted`).
+    """
 
     kind = "protocol_error"
     retryable = True
+
+    @property
+    def accepted(self) -> bool:
+        """The status said success: the server acted, only the answer is unusable."""
+        return self.http_status is not None and 200 <= self.http_status < 300
 
 
 class ProcessingFailed(UploadError):

@@ -23,8 +23,36 @@ class SubtitleSpec:
     """A subtitle file (SRT or VTT) to attach to a video item."""
 
     path: Path
+    #: Two letters (ISO 639-1), as X takes them; ``en`` is kept as ``EN``.
     language_code: str
     display_name: str | None = None
+
+    def __post_init__(self) -> None:
+        code = self.language_code.strip()
+        if len(code) != 2 or not code.isascii() or not code.isalpha():
+            raise ValueError(
+                f"subtitles language_code {self.language_code!r}: X takes a two-letter "
+                "ISO 639-1 code such as EN, FR or PT (no region: pt-BR is PT)"
+            )
+        object.__setattr__(self, "language_code", code.upper())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metadata:
+    """What one metadata request sets on a media id (alt text and other fields)."""
+
+    alt_text: str | None = None
+    #: Flags of ``sensitive_media_warning``: adult_content, graphic_violence, other.
+    sensitive_media_warning: tuple[str, ...] = ()
+    #: ``allow_download_status.allow_download`` (v2 only); None leaves it unset.
+    allow_download: bool | None = None
+
+    def __bool__(self) -> bool:
+        return (
+            self.alt_text is not None
+            or bool(self.sensitive_media_warning)
+            or self.allow_download is not None
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +68,10 @@ class Item:
     #: Canonical category (see :func:`bulkup.spec.normalize_category`); None = automatic.
     media_category: str | None = None
     alt_text: str | None = None
+    #: ``sensitive_media_warning`` flags (see :class:`Metadata`).
+    sensitive_media_warning: tuple[str, ...] = ()
+    #: Whether viewers may download the media (v2 metadata); None leaves it unset.
+    allow_download: bool | None = None
     additional_owners: tuple[str, ...] = ()
     shared: bool = False
     #: Subtitle files to upload and attach (video items only).
@@ -50,6 +82,15 @@ class Item:
     source: str = ""
     #: Manifest fields this version does not interpret, kept for later stages.
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> Metadata:
+        """The fields set with one metadata request once the media is ready."""
+        return Metadata(
+            alt_text=self.alt_text,
+            sensitive_media_warning=self.sensitive_media_warning,
+            allow_download=self.allow_download,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +147,11 @@ class Result:
     resumed: bool = False
     #: Whether the item's alt text was set (None: the item has none).
     alt_text_applied: bool | None = None
+    #: Whether the item's metadata request (alt text, sensitive-media warning,
+    #: allow_download) was applied (None: the item has no metadata).
+    metadata_applied: bool | None = None
+    #: For an item skipped at a rate cap: when a later run can finish it (UTC).
+    retry_after: dt.datetime | None = None
     #: Subtitles attached: ``{"language_code", "media_id_string"}`` each.
     subtitles: tuple[Mapping[str, str], ...] = ()
     post: str | None = None
@@ -117,7 +163,6 @@ class Result:
         return self.status == "succeeded"
 
     def as_json(self) -> dict[str, Any]:
-        expires = self.expires_at
         return {
             "id": self.id,
             "path": self.path,
@@ -127,12 +172,14 @@ class Result:
             "media_type": self.media_type,
             "media_category": self.media_category,
             "size": self.size,
-            "expires_at": expires.isoformat().replace("+00:00", "Z") if expires else None,
+            "expires_at": iso_utc(self.expires_at),
             "attempts": self.attempts,
             "elapsed_s": round(self.elapsed_s, 3),
             "error": self.error.as_json() if self.error else None,
             "resumed": self.resumed,
             "alt_text_applied": self.alt_text_applied,
+            "metadata_applied": self.metadata_applied,
+            "retry_after": iso_utc(self.retry_after),
             "subtitles": [dict(s) for s in self.subtitles],
             "post": self.post,
             "warnings": list(self.warnings),
@@ -141,3 +188,8 @@ class Result:
 
 def utc_from_timestamp(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(round(seconds), tz=dt.UTC)
+
+
+def iso_utc(moment: dt.datetime | None) -> str | None:
+    """``2026-12-05T17:00:00Z``, as the report writes times."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None

@@ -20,7 +20,13 @@ from typing import IO, Any, Final
 
 from bulkup.items import Item, SourceProblem, SubtitleSpec
 from bulkup.rejects import Ids, Reject, check_file
-from bulkup.spec import CATEGORIES, MAX_ADDITIONAL_OWNERS, MAX_ALT_TEXT_CHARS, normalize_category
+from bulkup.spec import (
+    CATEGORIES,
+    MAX_ADDITIONAL_OWNERS,
+    MAX_ALT_TEXT_CHARS,
+    SENSITIVE_MEDIA_WARNINGS,
+    normalize_category,
+)
 
 MANIFEST_SUFFIXES: Final = frozenset({".jsonl", ".ndjson", ".json", ".csv"})
 #: Fields a manifest entry may set; any other field is kept in :attr:`Item.extra`.
@@ -31,6 +37,8 @@ MANIFEST_FIELDS: Final = frozenset(
         "media_category",
         "media_type",
         "alt_text",
+        "sensitive_media_warning",
+        "allow_download",
         "additional_owners",
         "shared",
         "subtitles",
@@ -262,6 +270,8 @@ def _fields(entry: Mapping[str, Any], default_category: str | None, folder: str)
         "media_category": default_category if category is None else _category(category),
         "media_type": _media_type(entry.get("media_type")),
         "alt_text": _alt_text(entry.get("alt_text")),
+        "sensitive_media_warning": _warnings(entry.get("sensitive_media_warning")),
+        "allow_download": _allow_download(entry.get("allow_download")),
         "additional_owners": _owners(entry.get("additional_owners")),
         "shared": _shared(entry.get("shared")),
         "extra": {key: value for key, value in entry.items() if key not in MANIFEST_FIELDS},
@@ -269,9 +279,10 @@ def _fields(entry: Mapping[str, Any], default_category: str | None, folder: str)
 
 
 _SUBTITLE_FIX: Final = (
-    'give a list like [{"path": "en.srt", "language_code": "en", "display_name": "English"}]'
+    'give a list like [{"path": "en.srt", "language_code": "EN", "display_name": "English"}]'
 )
-_LANGUAGE: Final = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+#: X takes a two-letter language code (ISO 639-1), sent in upper case.
+_LANGUAGE: Final = re.compile(r"[A-Za-z]{2}")
 
 
 def _subtitles(value: object, folder: str) -> tuple[SubtitleSpec, ...]:
@@ -291,8 +302,11 @@ def _subtitles(value: object, folder: str) -> tuple[SubtitleSpec, ...]:
         if not isinstance(path, str) or not path.strip():
             raise _invalid("subtitles", value, "each subtitle needs a path; " + _SUBTITLE_FIX)
         if not isinstance(language, str) or not _LANGUAGE.fullmatch(language.strip()):
-            raise _invalid(
-                "subtitles", value, "each subtitle needs a BCP 47 language_code (en, pt-BR)"
+            raise Reject(
+                "invalid_value",
+                f"invalid subtitles language_code {language!r}",
+                "X takes a two-letter ISO 639-1 code such as EN, FR or PT (no region: "
+                "pt-BR is PT; english is EN)",
             )
         name = entry.get("display_name")
         full = os.path.abspath(os.path.join(folder, os.path.expanduser(path.strip())))
@@ -300,7 +314,7 @@ def _subtitles(value: object, folder: str) -> tuple[SubtitleSpec, ...]:
         specs.append(
             SubtitleSpec(
                 path=Path(full),
-                language_code=language.strip(),
+                language_code=language.strip().upper(),
                 display_name=str(name) if name else None,
             )
         )
@@ -344,6 +358,44 @@ def _alt_text(value: object) -> str | None:
         what = f"alt_text has {len(value)} characters"
         raise Reject("invalid_value", what, f"shorten it to at most {MAX_ALT_TEXT_CHARS}")
     return value
+
+
+_WARNING_FIX: Final = (
+    f'list any of {", ".join(SENSITIVE_MEDIA_WARNINGS)}, like ["adult_content"] '
+    '(in CSV: "adult_content other")'
+)
+
+
+def _warnings(value: object) -> tuple[str, ...]:
+    """``sensitive_media_warning``: a list of flags (or a string of them, or an object
+    of booleans as X's v2 document writes it)."""
+    if value is None or value == "" or value == []:
+        return ()
+    if isinstance(value, str):
+        flags: list[object] = [f for f in _OWNER_SEPARATORS.split(value.strip()) if f]
+    elif isinstance(value, dict):
+        if not all(isinstance(v, bool) for v in value.values()):
+            raise _invalid("sensitive_media_warning", value, _WARNING_FIX)
+        flags = [name for name, on in value.items() if on]
+    elif isinstance(value, list):
+        flags = value
+    else:
+        raise _invalid("sensitive_media_warning", value, _WARNING_FIX)
+    unknown = [f for f in flags if f not in SENSITIVE_MEDIA_WARNINGS]
+    if unknown:
+        raise _invalid("sensitive_media_warning", unknown[0], _WARNING_FIX)
+    return tuple(dict.fromkeys(str(f) for f in flags))
+
+
+def _allow_download(value: object) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower() if isinstance(value, str | int) else ""
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise _invalid("allow_download", value, "use true or false (also 1/0, yes/no)")
 
 
 def _owners(value: object) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ again after a failure is not counted twice), so the bar never passes 100%.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Protocol
 
 from bulkup.items import Result
@@ -30,7 +32,16 @@ class Observer(Protocol):
 
     def retried(self, item_id: str) -> None: ...
 
+    def waiting(self, endpoint: str, until: float) -> None:
+        """Requests to ``endpoint`` wait until ``until`` (Unix time) for a limit to reset."""
+
     def item_finished(self, result: Result) -> None: ...
+
+
+def wait_listener(observer: Observer) -> Callable[[str, float], None]:
+    """``observer.waiting``, or a no-op for an observer written before it existed."""
+    listener: Callable[[str, float], None] | None = getattr(observer, "waiting", None)
+    return listener if listener is not None else (lambda endpoint, until: None)
 
 
 class NullObserver:
@@ -46,6 +57,9 @@ class NullObserver:
         pass
 
     def retried(self, item_id: str) -> None:
+        pass
+
+    def waiting(self, endpoint: str, until: float) -> None:
         pass
 
     def item_finished(self, result: Result) -> None:
@@ -83,6 +97,8 @@ class RichProgress:
         self.sizes: dict[str, tuple[int, int]] = {}  # id -> (size, acknowledged)
         self.total_files = total_files
         self.finished = self.failed = self.retries = 0
+        #: Endpoint → when its rate-limit wait ends, shown until then.
+        self.waits: dict[str, float] = {}
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -95,6 +111,11 @@ class RichProgress:
     def _describe(self) -> None:
         of = f"/{self.total_files}" if self.total_files else ""
         text = f"files {self.finished}{of} · failed {self.failed} · retried {self.retries}"
+        now = time.time()
+        self.waits = {e: until for e, until in self.waits.items() if until > now}
+        for endpoint, until in sorted(self.waits.items()):
+            clock = time.strftime("%H:%M:%S", time.localtime(until))
+            text += f" · {endpoint} rate limit: waiting until {clock}"
         self.progress.update(self.overall, description=text)
 
     def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
@@ -123,6 +144,10 @@ class RichProgress:
 
     def retried(self, item_id: str) -> None:
         self.retries += 1
+        self._describe()
+
+    def waiting(self, endpoint: str, until: float) -> None:
+        self.waits[endpoint] = max(until, self.waits.get(endpoint, 0.0))
         self._describe()
 
     def item_finished(self, result: Result) -> None:

@@ -17,8 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO
 
+from bulkup import exits
 from bulkup.errors import BulkupError
-from bulkup.items import Result
+from bulkup.items import Result, iso_utc
 
 
 def open_private(path: str | os.PathLike[str], mode: str = "a") -> IO[str]:
@@ -141,6 +142,14 @@ class Summary:
     #: Failure message → ids of the items that failed with it (in order).
     failures: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Items a later run can finish (rate caps, a server not reached), and the
+    #: latest ``retry_after`` among them.
+    left: int = 0
+    retry_after: str | None = None
+    #: Items whose error means the run was refused (credentials, certificate).
+    refused: int = 0
+    #: Failed items that a rerun would not finish either.
+    hard_failures: int = 0
 
     def add(self, result: Result) -> None:
         self.counts[result.status] += 1
@@ -149,6 +158,18 @@ class Summary:
         if result.resumed:
             self.resumed += 1
         self.warnings.extend(result.warnings[: MAX_SUMMARY_FAILURES - len(self.warnings)])
+        kind = result.error.kind if result.error else None
+        if result.ok or kind is None:
+            pass
+        elif kind in exits.REFUSED_KINDS:
+            self.refused += 1
+        elif kind in exits.LATER_KINDS:
+            self.left += 1
+            after = iso_utc(result.retry_after)
+            if after is not None and (self.retry_after is None or after > self.retry_after):
+                self.retry_after = after
+        elif result.status == "failed":
+            self.hard_failures += 1
         if result.status == "failed":
             message = result.error.message if result.error else "unknown error"
             self.failures.setdefault(message, []).append(result.id)
@@ -160,6 +181,12 @@ class Summary:
     @property
     def all_succeeded(self) -> bool:
         return self.counts["failed"] == 0
+
+    def exit_code(self) -> int:
+        """The run's exit status (see :mod:`bulkup.exits`)."""
+        return exits.for_run(
+            refused=self.refused > 0, failed=self.hard_failures > 0, left=self.left > 0
+        )
 
     def render(self, elapsed: float) -> str:
         mib = self.bytes_uploaded / (1 << 20)
@@ -176,7 +203,17 @@ class Summary:
         hidden = len(self.failures) - MAX_SUMMARY_FAILURES
         if hidden > 0:
             lines.append(f"  … and {hidden} more kinds of failure: see the report")
+        if self.left:
+            when = f" after {self.retry_after}" if self.retry_after else ""
+            lines.append(
+                f"  left for a later run: {self.left} {_items(self.left)}; run the same "
+                f"command again with the same --checkpoint{when} to finish them"
+            )
         return "\n".join(lines)
+
+
+def _items(count: int) -> str:
+    return "item" if count == 1 else "items"
 
 
 def print_summary(summary: Summary, elapsed: float, stream: IO[str] | None = None) -> None:

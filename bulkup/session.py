@@ -115,7 +115,8 @@ Request = Init | Append | Finalize | Status | SimpleUpload
 class Initialized:
     media_id: str
     media_key: str | None
-    expires_after_secs: float
+    #: Optional in the answer; None assumes :data:`~bulkup.spec.ASSUMED_UPLOAD_EXPIRY_SECS`.
+    expires_after_secs: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,7 +210,10 @@ class Session:
         self._expect(Phase.INIT)
         self.media_id = answer.media_id
         self.media_key = answer.media_key
-        self.upload_deadline = now + answer.expires_after_secs
+        expires = answer.expires_after_secs
+        self.upload_deadline = now + (
+            expires if expires is not None else spec.ASSUMED_UPLOAD_EXPIRY_SECS
+        )
         self.acked.clear()
         self.in_flight.clear()
         self._cursor = 0

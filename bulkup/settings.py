@@ -27,10 +27,10 @@ from typing import Any
 from bulkup import config as defaults
 from bulkup import spec
 from bulkup.authconfig import AuthSettings, check_private
-from bulkup.config import UploadConfig, parse_size
+from bulkup.config import UploadConfig, parse_duration, parse_size
 from bulkup.errors import ConfigError
 from bulkup.logs import Format
-from bulkup.retry import DEFAULT_MAX_ATTEMPTS
+from bulkup.retry import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_WAIT
 from bulkup.session import DEFAULT_CHUNK_BYTES
 from bulkup.sources import SourceOptions
 
@@ -81,6 +81,13 @@ def _seconds(value: Any, base: Path) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"must be a number of seconds >= 0, got {value!r}")
     return seconds
+
+
+def _duration(value: Any, base: Path) -> float:
+    """Seconds as a number, or a duration such as ``15m`` or ``1h``."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    return _seconds(value, base)
 
 
 def _size(value: Any, base: Path) -> int:
@@ -181,6 +188,13 @@ OPTIONS: tuple[Option, ...] = (
         _seconds,
         defaults.DEFAULT_PROCESSING_TIMEOUT,
         "seconds to wait for server-side processing",
+    ),
+    _opt(
+        "max_wait",
+        "upload",
+        _duration,
+        DEFAULT_MAX_WAIT,
+        "longest wait for a rate limit to reset; past it the rest waits for a later run",
     ),
     _opt("preflight", "upload", _flag, True, "check files against the media rules first"),
     _opt("checkpoint", "upload", _path, None, "JSON checkpoint to resume from"),
@@ -348,6 +362,7 @@ def _build(
             strategy=values["strategy"],
             max_attempts=values["max_attempts"],
             processing_timeout=values["processing_timeout"],
+            max_wait=values["max_wait"],
             preflight=values["preflight"],
             verify_tls=not values["insecure"],
             ca_bundle=None if values["ca_bundle"] is None else str(values["ca_bundle"]),

@@ -35,6 +35,10 @@ MAX_CHUNK_BYTES: Final = 5 * 1024 * 1024
 RECOMMENDED_CHUNK_BYTES: Final = 2 * 1024 * 1024  # "2 MB chunks work everywhere"
 MAX_TOTAL_BYTES_V2: Final = 17_179_869_184
 MAX_ALT_TEXT_CHARS: Final = 1000
+#: What a client assumes when initialize's answer omits ``expires_after_secs`` (it is
+#: optional in the v2 document): the shortest figure seen, so a resume errs towards
+#: starting afresh rather than resuming a session the server has already forgotten.
+ASSUMED_UPLOAD_EXPIRY_SECS: Final = 3600
 MAX_ADDITIONAL_OWNERS: Final = 100
 
 # --- categories --------------------------------------------------------------------
@@ -65,6 +69,41 @@ MEDIA_KEY_PREFIX: Final[dict[str, int]] = {
     "dm_video": 7,
     "amplify_video": 13,
 }
+
+#: v2 ``media_type`` values (the enumeration of X's OpenAPI document, spec §3); any
+#: other type (``image/jpg``, ``application/octet-stream``) is refused with 400.
+V2_MEDIA_TYPES: Final = frozenset(
+    {
+        "video/mp4",
+        "video/webm",
+        "video/mp2t",
+        "video/quicktime",
+        "text/srt",
+        "text/vtt",
+        "image/jpeg",
+        "image/gif",
+        "image/bmp",
+        "image/png",
+        "image/webp",
+        "image/pjpeg",
+        "image/tiff",
+        "model/gltf-binary",
+        "model/vnd.usdz+zip",
+    }
+)
+#: Common spellings outside that list, and the listed type they mean.
+MEDIA_TYPE_ALIASES: Final[dict[str, str]] = {
+    "image/jpg": "image/jpeg",
+    "application/x-subrip": "text/srt",
+    "video/mov": "video/quicktime",
+}
+#: v2 subtitles name the video's category in CamelCase (``POST /2/media/subtitles``).
+SUBTITLE_VIDEO_CATEGORIES: Final[dict[str, str]] = {
+    "tweet_video": "TweetVideo",
+    "amplify_video": "AmplifyVideo",
+}
+#: v2 metadata: the flags of ``sensitive_media_warning``.
+SENSITIVE_MEDIA_WARNINGS: Final = ("adult_content", "graphic_violence", "other")
 
 _CATEGORY_LOOKUP: Final[dict[str, str]] = {c.replace("_", ""): c for c in CATEGORIES}
 _CAMEL_BOUNDARY = re.compile(r"[_\-\s]")

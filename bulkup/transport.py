@@ -25,7 +25,15 @@ from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientResponse, hdr
 from bulkup.config import DEFAULT_MIN_SEND_RATE
 from bulkup.credentials import Auth
 from bulkup.dialects import HttpAnswer, HttpRequest
-from bulkup.errors import AuthError, FileChanged, TransportError, UploadError, UploadTimeout
+from bulkup.errors import (
+    AuthError,
+    ConnectError,
+    FileChanged,
+    TLSError,
+    TransportError,
+    UploadError,
+    UploadTimeout,
+)
 from bulkup.oauth2 import OAuth2Auth
 from bulkup.pacing import Pacer
 
@@ -85,7 +93,7 @@ class Transport:
             answer = await self._perform(request, data, headers)
             if answer.status == 401 and sent is not None:
                 answer = await self._refreshed(request, path, answer, sent)
-            self.pacer.observe(budget, answer.headers)
+            self.pacer.observe(budget, answer.headers, answer.status)
             return answer
 
     async def _refreshed(
@@ -151,6 +159,10 @@ class Transport:
                 return HttpAnswer(resp.status, resp.headers, body)
         except TimeoutError as exc:
             raise UploadTimeout(f"{request.endpoint}: {self._late(exc, timeout)}") from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise TLSError(f"{request.endpoint}: {_describe(exc)}") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"{request.endpoint}: {_describe(exc)}") from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{request.endpoint}: {_describe(exc)}") from exc
         except OSError as exc:  # a socket error aiohttp did not wrap

@@ -40,7 +40,7 @@ from bulkup.errors import BulkupError, ConfigError
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.pacing import Pacer
 from bulkup.posts import PostPlan
-from bulkup.progress import NullObserver, Observer
+from bulkup.progress import NullObserver, Observer, wait_listener
 from bulkup.resume import resume_priority
 from bulkup.transport import Transport
 from bulkup.worker import ItemUpload, Runtime
@@ -154,7 +154,12 @@ class Uploader:
         try:
             if self._http is None:
                 self._http = await stack.enter_async_context(self._new_session())
-            pacer = Pacer(enabled=self.config.pacing, clock=self._clock)
+            pacer = Pacer(
+                enabled=self.config.pacing,
+                clock=self._clock,
+                max_wait=self.config.max_wait,
+                on_wait=wait_listener(self._observer),
+            )
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
             )
@@ -231,6 +236,8 @@ class Uploader:
         alt_text: str | None = None,
         additional_owners: Iterable[str] = (),
         shared: bool = False,
+        sensitive_media_warning: Iterable[str] = (),
+        allow_download: bool | None = None,
     ) -> Result:
         """Upload one file now (no checkpoint) and return its result."""
         category = _category(media_category)
@@ -240,6 +247,8 @@ class Uploader:
             media_type=media_type,
             media_category=category,
             alt_text=alt_text,
+            sensitive_media_warning=tuple(sensitive_media_warning),
+            allow_download=allow_download,
             additional_owners=tuple(additional_owners),
             shared=shared,
         )
@@ -367,6 +376,8 @@ def _item_from_record(record: ItemRecord) -> Item:
         media_type=params.get("media_type"),
         media_category=params.get("media_category"),
         alt_text=params.get("alt_text"),
+        sensitive_media_warning=tuple(params.get("sensitive_media_warning") or ()),
+        allow_download=params.get("allow_download"),
         additional_owners=tuple(params.get("additional_owners") or ()),
         shared=bool(params.get("shared")),
         source="checkpoint",

@@ -20,26 +20,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiofiles
-import aiohttp
 import anyio
 
-from bulkup import logs, resume
+from bulkup import logs, resume, spec
 from bulkup import media as mediacheck
 from bulkup.checkpoint import Checkpoint, ItemRecord
 from bulkup.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
-from bulkup.dialects import Dialect, HttpRequest, check_ack
+from bulkup.dialects import Dialect, HttpRequest, raise_for_answer
 from bulkup.errors import (
     ApiError,
     AuthError,
+    ConnectError,
     FileChanged,
     FileProblem,
     ProtocolError,
+    RateCapped,
+    TLSError,
     TransportError,
     UploadError,
 )
-from bulkup.items import ErrorInfo, Item, Result, SubtitleSpec, utc_from_timestamp
+from bulkup.items import Item, Result, SubtitleSpec, utc_from_timestamp
 from bulkup.preflight import preflight
-from bulkup.progress import NullObserver, Observer
+from bulkup.progress import NullObserver, Observer, wait_listener
 from bulkup.retry import RetryPolicy
 from bulkup.session import (
     Initialized,
@@ -151,6 +153,7 @@ class ItemUpload:
         self.plan: Plan | None = None
         self.warnings: tuple[str, ...] = ()
         self.alt_text_applied: bool | None = None
+        self.metadata_applied: bool | None = None
         self.subtitles: list[dict[str, str]] = []
         #: A new item's file identity, until its record is written (see :meth:`_save`).
         self._unrecorded: FileIdentity | None = None
@@ -166,7 +169,7 @@ class ItemUpload:
             await self._drive(identity)
             return self._result()
         except UploadError as exc:
-            return self._failure(exc.info())
+            return self._failure(exc)
         finally:
             self._release_slot()
 
@@ -178,7 +181,8 @@ class ItemUpload:
         else:
             media_type = await self._sniff()
             category = item.media_category or config.category or default_category(media_type)
-        if item.subtitles and category not in ("tweet_video", "amplify_video"):
+        self._check_request_fields(media_type)
+        if item.subtitles and category not in spec.SUBTITLE_VIDEO_CATEGORIES:
             raise FileProblem(
                 f"subtitles attach to tweet_video or amplify_video media, not {category}",
                 kind="preflight",
@@ -189,6 +193,9 @@ class ItemUpload:
             image = media_type.startswith("image/") and media_type != "image/gif"
             small = identity.size <= SIMPLE_UPLOAD_MAX_BYTES
             strategy = "simple" if simple_ok and image and small else "chunked"
+        if strategy == "simple" and item.shared:
+            # One-shot has no "shared" field: an upload to be shared goes by initialize.
+            strategy = "chunked"
         chunk = chunk_size_for(identity.size, config.chunk_size)
         return Plan(
             size=identity.size,
@@ -200,10 +207,33 @@ class ItemUpload:
             shared=item.shared,
         )
 
+    def _check_request_fields(self, media_type: str) -> None:
+        """Refuse, before any request, what the dialect's endpoint would refuse."""
+        if self.rt.dialect.name == "v2" and media_type not in spec.V2_MEDIA_TYPES:
+            alias = spec.MEDIA_TYPE_ALIASES.get(media_type)
+            fix = (
+                f"declare media_type {alias}"
+                if alias
+                else "declare one of X's media types (image/jpeg, image/png, video/mp4, …) "
+                "or leave media_type out to detect it"
+            )
+            raise FileProblem(
+                f"{self.path}: media_type {media_type} is not one X accepts; {fix}",
+                kind="unsupported_type",
+            )
+        if self.rt.dialect.name == "v1.1" and self.item.allow_download is not None:
+            raise FileProblem(
+                f"{self.path}: allow_download is a v2 metadata field; the v1.1 metadata "
+                "endpoint has none: use --api v2, or drop allow_download",
+                kind="unsupported_metadata",
+            )
+
     async def _sniff(self) -> str:
         """The type without preflight: declared, else the bytes, else the extension."""
-        media_type = self.item.media_type or await sniff_type(self.path)
-        media_type = media_type or mimetypes.guess_type(self.path)[0]
+        if self.item.media_type:
+            return self.item.media_type  # as declared: checked, never rewritten
+        media_type = await sniff_type(self.path) or mimetypes.guess_type(self.path)[0]
+        media_type = spec.MEDIA_TYPE_ALIASES.get(media_type or "", media_type)
         if not media_type:
             raise FileProblem(
                 f"{self.path}: unknown media type: neither the bytes nor the extension say "
@@ -294,17 +324,29 @@ class ItemUpload:
             await self._attach(session.media_id)
 
     async def _attach(self, media_id: str) -> None:
-        """Alt text and subtitles, once the media is ready; a failure keeps the media id."""
+        """Metadata and subtitles, once the media is ready; a failure keeps the media id.
+
+        Alt text and the other metadata go in one request (each is billed).
+        """
         item = self.item
-        if item.alt_text:
-            self.alt_text_applied = False
+        metadata = item.metadata
+        if metadata:
+            applied = self.metadata_applied = False
+            if metadata.alt_text is not None:
+                self.alt_text_applied = False
             try:
-                await self._call_http(self.rt.dialect.alt_text(media_id, item.alt_text))
+                await self._call_http(self.rt.dialect.metadata(media_id, metadata))
+                applied = True
+            except RateCapped:
+                raise
             except UploadError as exc:
-                raise _Attachment(
-                    "alt_text_failed", f"alt text not applied: {exc.message}"
-                ) from exc
-            self.alt_text_applied = True
+                kind = "alt_text_failed" if metadata.alt_text is not None else "metadata_failed"
+                what = "alt text" if metadata.alt_text is not None else "metadata"
+                raise _Attachment(kind, f"{what} not applied: {exc.message}") from exc
+            finally:
+                self.metadata_applied = applied
+                if metadata.alt_text is not None:
+                    self.alt_text_applied = applied
         for spec_ in item.subtitles:
             await self._attach_subtitles(media_id, spec_)
 
@@ -318,6 +360,9 @@ class ItemUpload:
             None,
         )
         result = await upload.run()
+        if result.status == "skipped" and result.error is not None:
+            retry_at = result.retry_after.timestamp() if result.retry_after else self.rt.clock()
+            raise RateCapped(result.error.message, endpoint="upload", retry_at=retry_at)
         if not result.ok or result.media_id_string is None:
             message = result.error.message if result.error else "upload failed"
             raise _Attachment("subtitles_failed", f"subtitles {sub.path.name}: {message}")
@@ -327,6 +372,8 @@ class ItemUpload:
         )
         try:
             await self._call_http(request)
+        except RateCapped:
+            raise
         except UploadError as exc:
             raise _Attachment("subtitles_failed", f"subtitles {language}: {exc.message}") from exc
         self.subtitles.append(
@@ -420,9 +467,14 @@ class ItemUpload:
                 break
             except UploadError as exc:
                 refused = isinstance(exc, ApiError) and not exc.retryable and not _is_gone(exc)
-                if ambiguous and refused:
-                    answer = await self._call(Status(request.media_id))  # the server knows
-                    break
+                accepted = isinstance(exc, ProtocolError) and exc.accepted
+                if accepted or (ambiguous and refused):
+                    # A 2xx without the media state, or a refusal of a FINALIZE that may
+                    # have taken effect already: STATUS says how things stand.
+                    settled = await self._settle(request.media_id)
+                    if settled is not None:
+                        answer = settled
+                        break
                 # No usable answer: the server may have finalized all the same.
                 ambiguous = ambiguous or isinstance(exc, (TransportError, ProtocolError))
                 policy = await self._backoff(policy, exc)
@@ -431,6 +483,18 @@ class ItemUpload:
             session.on_media_state(answer, self.rt.clock())
         finally:
             self._save_state(finalized=True)
+
+    async def _settle(self, media_id: str) -> MediaState | None:
+        """STATUS after an unclear FINALIZE: the media's state, or None if the server
+        says it is not finalized (FINALIZE must be sent again)."""
+        try:
+            answer = await self._call(Status(media_id))
+        except ApiError as exc:
+            if exc.http_status == 404 and not _is_gone(exc):
+                return None
+            raise
+        assert isinstance(answer, MediaState)
+        return answer
 
     async def _poll(self) -> None:
         session = self.session
@@ -469,23 +533,27 @@ class ItemUpload:
     # --- requests with retries ---------------------------------------------------------
     def _policy(self) -> RetryPolicy:
         c = self.rt.config
-        return RetryPolicy(max_attempts=c.max_attempts, base=c.backoff_base, cap=c.backoff_cap)
+        return RetryPolicy(
+            max_attempts=c.max_attempts, base=c.backoff_base, cap=c.backoff_cap, max_wait=c.max_wait
+        )
 
     async def _backoff(self, policy: RetryPolicy, error: UploadError) -> RetryPolicy:
         if _is_gone(error):
             raise SessionGone(error.message, http_status=error.http_status, api_code=error.api_code)
-        if _untrusted(error):  # retrying cannot make the certificate trusted
-            error.retryable = False
+        if isinstance(error, TLSError):  # retrying cannot make the certificate trusted
             self.rt.transport.refuse(error)  # the other items fail at once, sending nothing
+        now = self.rt.clock()
+        until = error.wait_until(now) if isinstance(error, ApiError) else None
         try:
-            policy, delay = policy.next(error, self.rt.rng, self.rt.clock())
+            policy, delay = policy.next(error, self.rt.rng, now)
         except UploadError:
-            if _unreachable(error) and not self.rt.transport.counters.answered:
+            if isinstance(error, ConnectError) and not self.rt.transport.counters.answered:
                 # Never reached in this run (wrong endpoint, server down): every other
                 # item would spend all its attempts the same way; they fail at once.
-                error.retryable = False
                 self.rt.transport.refuse(error)
             raise
+        if until is not None and isinstance(error, ApiError) and error.endpoint:
+            wait_listener(self.rt.observer)(error.endpoint, until)
         self.attempts += 1
         self.rt.transport.counters.retries += 1
         self.rt.observer.retried(self.item.id)
@@ -511,11 +579,11 @@ class ItemUpload:
             raise
 
     async def _call_http(self, http: HttpRequest) -> None:
-        """A request whose answer carries nothing we need (alt text, subtitles)."""
+        """A request whose 2xx is all we need (metadata, subtitles): success is the status."""
         policy = self._policy()
         while True:
             try:
-                check_ack(await self.rt.transport.send(http, None), http.endpoint)
+                raise_for_answer(await self.rt.transport.send(http, None), http.endpoint)
                 return
             except AuthError as exc:
                 self.rt.transport.refuse(exc)
@@ -537,6 +605,7 @@ class ItemUpload:
             "post": self.item.post,
             "warnings": self.warnings,
             "alt_text_applied": self.alt_text_applied,
+            "metadata_applied": self.metadata_applied,
             "subtitles": tuple(self.subtitles),
         }
 
@@ -554,18 +623,22 @@ class ItemUpload:
         self._save(result=result.as_json(), attempts=self.attempts)
         return result
 
-    def _failure(self, error: ErrorInfo) -> Result:
+    def _failure(self, error: UploadError) -> Result:
+        """The item's failed result; at a rate cap it is skipped, left for a later run."""
         session = self.session
         expires = session.media_expires_at if session else None
+        retry_at = error.retry_at if isinstance(error, RateCapped) else None
+        capped = retry_at is not None
         result = Result(
-            status="failed",
+            status="skipped" if capped else "failed",
             media_id_string=session.media_id if session else None,
             media_key=session.media_key if session else None,
             expires_at=utc_from_timestamp(expires) if expires else None,
-            error=error,
+            error=error.info(),
+            retry_after=utc_from_timestamp(retry_at) if retry_at is not None else None,
             **self._base(),
         )
-        if self.checkpoint is not None and self.item.id in self.checkpoint:
+        if not capped and self.checkpoint is not None and self.item.id in self.checkpoint:
             self._save(result=result.as_json(), attempts=self.attempts)
         return result
 
@@ -602,7 +675,7 @@ def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 def _params(plan: Plan, item: Item) -> dict[str, Any]:
-    return {
+    params = {
         "alt_text": item.alt_text,
         "media_type": plan.media_type,
         "media_category": plan.media_category,
@@ -611,20 +684,12 @@ def _params(plan: Plan, item: Item) -> dict[str, Any]:
         "additional_owners": list(plan.additional_owners),
         "shared": plan.shared,
     }
-
-
-def _untrusted(error: UploadError) -> bool:
-    """The server's TLS certificate failed verification (not a passing network fault)."""
-    return isinstance(error, TransportError) and isinstance(
-        error.__cause__, aiohttp.ClientConnectorCertificateError
-    )
-
-
-def _unreachable(error: UploadError) -> bool:
-    """No connection to the server could be made (refused, no route, no such host)."""
-    return isinstance(error, TransportError) and isinstance(
-        error.__cause__, aiohttp.ClientConnectorError
-    )
+    # Newer fields only when set: a checkpoint written before them still matches.
+    if item.sensitive_media_warning:
+        params["sensitive_media_warning"] = list(item.sensitive_media_warning)
+    if item.allow_download is not None:
+        params["allow_download"] = item.allow_download
+    return params
 
 
 def _is_gone(error: UploadError) -> bool:

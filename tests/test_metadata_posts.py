@@ -80,10 +80,10 @@ async def test_subtitles_are_uploaded_and_attached_to_their_video(
     assert result.ok, result.error
     attached = emulator.media(result.media_id_string)["subtitles"]  # type: ignore[arg-type,index]
     assert [(s["language_code"], s["display_name"]) for s in attached] == [
-        ("en", "English"),
-        ("fr", "fr"),
+        ("EN", "English"),
+        ("FR", "FR"),
     ]
-    assert [s["language_code"] for s in result.subtitles] == ["en", "fr"]
+    assert [s["language_code"] for s in result.subtitles] == ["EN", "FR"]
     for sub in result.subtitles:
         info = emulator.media(sub["media_id_string"])
         assert info is not None and info["media_category"] == "subtitles"
@@ -166,7 +166,7 @@ def test_manifest_subtitles_and_post_fields_are_read(tmp_path: Path) -> None:
     good, bad = list(iter_sources([manifest]))
     assert isinstance(good, Item) and good.post == "12"
     assert good.subtitles == (
-        SubtitleSpec(path=tmp_path / "en.srt", language_code="en", display_name="E"),
+        SubtitleSpec(path=tmp_path / "en.srt", language_code="EN", display_name="E"),
     )
     assert not isinstance(bad, Item) and "language_code" in bad.message
 

@@ -65,7 +65,7 @@ def upload(emu: Emulator, *options: object) -> list[object]:
     ]
 
 
-async def test_an_untrusted_certificate_fails_every_item_at_once_naming_tls(
+async def test_an_untrusted_certificate_fails_every_item_at_once_naming_tls_and_exits_2(
     tls_emulator: Emulator, tmp_path: Path
 ) -> None:
     two_files(tmp_path)
@@ -73,14 +73,14 @@ async def test_an_untrusted_certificate_fails_every_item_at_once_naming_tls(
 
     run = await bulkup(*upload(tls_emulator), env=env_for(tls_emulator), cwd=tmp_path)
 
-    assert run.code == 1, run.err
+    assert run.code == 2, run.err  # refused, like credentials: a rerun alone cannot help
     assert "Traceback" not in run.err
     lines = run.lines()
     assert len(lines) == 2
     for line in lines:
         check_line(line)
         assert line["status"] == "failed" and line["media_id_string"] is None
-        assert line["error"]["kind"] == "transport_error"
+        assert line["error"]["kind"] == "tls_error"
         assert "TLS certificate not trusted" in line["error"]["message"]
         assert "CERTIFICATE_VERIFY_FAILED" in line["error"]["message"]
         assert "--ca-bundle" in line["error"]["message"]  # the fix
