@@ -10,7 +10,9 @@
   :meth:`OAuth2Auth.refresh`: one refresh for however many requests failed at once,
   the new tokens saved through the store, then each request is sent once more.
 - :func:`login_pkce` runs the authorization code flow with PKCE (RFC 7636, S256)
-  with a loopback redirect (RFC 8252) and saves the tokens.
+  with a loopback redirect and saves the tokens. X accepts only a ``redirect_uri``
+  registered on the app, character for character (not RFC 8252's any-port rule), so
+  the redirect URI is fixed: :data:`DEFAULT_REDIRECT_URI` unless told otherwise.
 
 authlib builds the authorize URL, the token request bodies, client authentication and
 the PKCE challenge; the HTTP is aiohttp. X rotates refresh tokens: each works once.
@@ -19,6 +21,7 @@ the PKCE challenge; the HTTP is aiohttp. X rotates refresh tokens: each works on
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import inspect
 import json
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 __all__ = [
+    "DEFAULT_REDIRECT_URI",
     "DEFAULT_SCOPE",
     "X_AUTHORIZE_URL",
     "X_TOKEN_URL",
@@ -65,8 +69,10 @@ __all__ = [
     "OAuth2Client",
     "TokenStore",
     "login_pkce",
+    "loopback_address",
     "print_and_open",
     "print_url",
+    "redirect_uri_for",
     "request_token",
 ]
 
@@ -75,6 +81,10 @@ DEFAULT_SCOPE = "media.write offline.access"
 X_AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
 X_TOKEN_URL = "https://api.x.com/2/oauth2/token"
 CALLBACK_PATH = "/callback"
+DEFAULT_REDIRECT_PORT = 8976
+#: The callback to register on the app for ``bulkup auth login``.
+DEFAULT_REDIRECT_URI = f"http://127.0.0.1:{DEFAULT_REDIRECT_PORT}{CALLBACK_PATH}"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 #: A token request that takes longer than this failed (it is retried like any request).
 TOKEN_TIMEOUT = 30.0
 FORM = "application/x-www-form-urlencoded"
@@ -288,24 +298,26 @@ async def login_pkce(
     *,
     store: TokenStore,
     open_browser: Callable[[str], object] | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
+    redirect_uri: str = DEFAULT_REDIRECT_URI,
     timeout: float,  # noqa: ASYNC109 - a person's time to log in, not a request's
     http: aiohttp.ClientSession | None = None,
 ) -> OAuth2Token:
     """Log in with the authorization code flow and PKCE; save and return the tokens.
 
-    Serves ``http://HOST:PORT/callback`` (``port=0``: any free port), hands the
-    authorize URL (S256 challenge, random ``state``) to ``open_browser`` (its result is
-    awaited if awaitable), waits up to ``timeout`` seconds for the redirect, checks
-    ``state``, and exchanges the code and verifier at the token URL.
-    Raises :class:`~bulkup.errors.LoginFailed`.
+    Listens on ``redirect_uri``'s host, port and path (see :func:`loopback_address`;
+    it must be a callback registered on the app, as X compares them exactly), hands
+    the authorize URL (S256 challenge, random ``state``) to ``open_browser`` (its
+    result is awaited if awaitable), waits up to ``timeout`` seconds for the redirect,
+    checks ``state``, and exchanges the code and verifier at the token URL.
+    Raises :class:`~bulkup.errors.LoginFailed` (``error="cannot_listen"`` if the port
+    is taken), or :class:`~bulkup.errors.ConfigError` for a ``redirect_uri`` that is
+    not a loopback ``http`` URI.
     """
     if client.authorize_url is None:
         raise ConfigError("OAuth 2.0 login needs the authorize URL")
     verifier = generate_token(64)  # 43..128 characters of [A-Za-z0-9] (RFC 7636 §4.1)
     state = generate_token(32)
-    async with _Callback(host, port) as callback, contextlib.AsyncExitStack() as stack:
+    async with _Callback(redirect_uri) as callback, contextlib.AsyncExitStack() as stack:
         url = prepare_grant_uri(
             client.authorize_url,
             client.client_id,
@@ -363,23 +375,64 @@ def _code_of(redirected: str, state: str) -> str:
     return str(params["code"])
 
 
-class _Callback:
-    """The loopback server that receives the authorization redirect (RFC 8252 §7.3)."""
+def redirect_uri_for(port: int = DEFAULT_REDIRECT_PORT) -> str:
+    """The default redirect URI with another port."""
+    return f"http://127.0.0.1:{port}{CALLBACK_PATH}"
 
-    def __init__(self, host: str, port: int) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.create_server((host, port), family=family)
+
+def loopback_address(redirect_uri: str) -> tuple[str, int, str]:
+    """The host, port and path a login listens on for ``redirect_uri``.
+
+    It must be ``http`` to a loopback host (``127.0.0.1``, ``[::1]`` or ``localhost``,
+    which listens on 127.0.0.1), without a fragment; no port means 80, and port 0 any
+    free port (only for a server that allows any loopback port, RFC 8252 §7.3: X
+    does not). Else :class:`~bulkup.errors.ConfigError`.
+    """
+    try:
+        parts = urlsplit(redirect_uri)
+        port = parts.port
+    except ValueError:  # a port that is not a number or out of range, a broken [::1]
+        parts, port = urlsplit(""), None
+    host = parts.hostname
+    if parts.scheme != "http" or host not in LOOPBACK_HOSTS or parts.fragment:
+        raise ConfigError(
+            "the redirect URI must be http:// to 127.0.0.1, [::1] or localhost (a port "
+            f"on this machine), e.g. {DEFAULT_REDIRECT_URI}; got {redirect_uri!r}"
+        )
+    assert host is not None
+    return host, 80 if port is None else port, parts.path or "/"
+
+
+class _Callback:
+    """The loopback server that receives the authorization redirect."""
+
+    def __init__(self, redirect_uri: str) -> None:
+        host, port, path = loopback_address(redirect_uri)
+        bind = "127.0.0.1" if host == "localhost" else host
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        try:
+            self._sock = socket.create_server((bind, port), family=family)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                why += ": another program, or another login, is using it"
+            raise LoginFailed(
+                f"cannot listen on {bind} port {port} for the redirect to {redirect_uri} ({why})",
+                error="cannot_listen",
+            ) from None
         self._sock.setblocking(False)
-        bound = self._sock.getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        self.redirect_uri = f"http://{shown}:{bound}{CALLBACK_PATH}"
+        self.redirect_uri = redirect_uri
+        if port == 0:  # any free port: the URI names the one bound
+            shown = f"[{host}]" if ":" in host else host
+            bound = self._sock.getsockname()[1]
+            self.redirect_uri = urlsplit(redirect_uri)._replace(netloc=f"{shown}:{bound}").geturl()
         self._received = anyio.Event()
         self._url = ""
         from aiohttp import web  # only a login serves: uploads start without aiohttp.web
 
         self._site = web.SockSite
         app = web.Application()
-        app.router.add_get(CALLBACK_PATH, self._on_redirect)
+        app.router.add_get(path, self._on_redirect)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
 
     async def __aenter__(self) -> _Callback:

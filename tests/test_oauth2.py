@@ -1,16 +1,19 @@
 """OAuth 2.0 user tokens against the emulator: login with PKCE, refresh during uploads.
 
 Everything talks HTTP over real sockets: :func:`login_pkce` serves its loopback
-redirect, a "browser" (an aiohttp client following redirects) approves at the
-emulator, and uploads run through the real :class:`Uploader` and ``bulkup`` command
-line. Token expiry is the emulator's clock moved forward, never a sleep.
+redirect on a callback the emulator's clients register (a free port per test), a
+"browser" (an aiohttp client following redirects) approves at the emulator, and
+uploads run through the real :class:`Uploader` and ``bulkup`` command line. Token
+expiry is the emulator's clock moved forward, never a sleep.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import socket
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -45,16 +48,40 @@ TOKEN_LIFETIME = 600
 TOKEN_PATH = "/2/oauth2/token"
 
 
-#: Fast processing, and access tokens that live TOKEN_LIFETIME on the emulator's clock.
-OAUTH2_CONFIG = EmulatorConfig(
-    lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
-    oauth2=OAuth2(access_token_secs=TOKEN_LIFETIME),
-)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def oauth2_config(callback: str, access_token_secs: int = TOKEN_LIFETIME) -> EmulatorConfig:
+    """Fast processing; the demo clients register ``callback`` (only); tokens live
+    ``access_token_secs`` on the emulator's clock."""
+    clients = tuple(
+        dataclasses.replace(app, redirect_uris=(callback,))
+        for app in (DEMO_CLIENT, DEMO_CONFIDENTIAL_CLIENT)
+    )
+    return EmulatorConfig(
+        lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
+        oauth2=OAuth2(clients=clients, access_token_secs=access_token_secs),
+    )
 
 
 @pytest.fixture
-def emulator_config() -> EmulatorConfig:
-    return OAUTH2_CONFIG
+def callback() -> str:
+    """A callback URL on a free loopback port, registered by the emulator's clients."""
+    return f"http://127.0.0.1:{free_port()}/callback"
+
+
+@pytest.fixture
+def emulator_config(callback: str) -> EmulatorConfig:
+    return oauth2_config(callback)
+
+
+def callback_of(emulator: Emulator) -> str:
+    """The callback the emulator's demo client registers."""
+    return emulator.config.oauth2.clients[0].redirect_uris[0]
 
 
 def client_for(emulator: Emulator, *, confidential: bool = False, **kw: Any) -> OAuth2Client:
@@ -121,7 +148,13 @@ async def logged_in(
 ) -> dict[str, Any]:
     """Log in to the emulator with PKCE; the token file's content."""
     client = client_for(emulator, **kw)
-    await login_pkce(client, store=TokenStore.file(path), open_browser=browser(http), timeout=10)
+    await login_pkce(
+        client,
+        store=TokenStore.file(path),
+        open_browser=browser(http),
+        redirect_uri=callback_of(emulator),
+        timeout=10,
+    )
     return read_json(path)
 
 
@@ -165,7 +198,11 @@ async def test_a_redirect_with_another_state_is_refused_and_nothing_saved(
     forged = browser(http, lambda url: with_query(url, state="attacker-state"))
     with pytest.raises(LoginFailed, match="state") as caught:
         await login_pkce(
-            client_for(emulator), store=TokenStore.file(path), open_browser=forged, timeout=10
+            client_for(emulator),
+            store=TokenStore.file(path),
+            open_browser=forged,
+            redirect_uri=callback_of(emulator),
+            timeout=10,
         )
     assert caught.value.error == "state_mismatch"
     assert not path.exists() and not token_requests(emulator)
@@ -181,6 +218,7 @@ async def test_a_code_issued_for_another_challenge_is_refused(
             client_for(emulator),
             store=TokenStore.file(tmp_path / "token.json"),
             open_browser=swapped,
+            redirect_uri=callback_of(emulator),
             timeout=10,
         )
     assert token_requests(emulator) == {"400": 1}
@@ -191,12 +229,82 @@ async def test_a_refused_authorization_is_reported_with_its_rfc6749_code(
 ) -> None:
     with pytest.raises(LoginFailed, match="invalid_scope") as caught:
         await login_pkce(
-            client_for(emulator, scope="tweet.read"),
+            client_for(emulator, scope="media.write no.such.scope"),
             store=TokenStore.file(tmp_path / "token.json"),
             open_browser=browser(http),
+            redirect_uri=callback_of(emulator),
             timeout=10,
         )
     assert caught.value.error == "invalid_scope"
+
+
+async def test_a_login_without_media_write_is_granted_and_its_uploads_get_403(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path, png: bytes
+) -> None:
+    path = tmp_path / "token.json"
+    saved = await logged_in(emulator, http, path, scope="tweet.read offline.access")
+    assert saved["scope"] == "tweet.read offline.access"  # X grants what was asked
+    photo = tmp_path / "i.png"
+    photo.write_bytes(png)
+    auth = OAuth2Auth(store=TokenStore.file(path), client=client_for(emulator))
+    async with Uploader(UploadConfig(endpoint=emulator.url), auth=auth) as up:
+        result = await up.upload(photo)
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.kind, result.error.http_status) == ("auth_error", 403)
+    assert token_requests(emulator) == {"200": 1}  # a 403 is not a reason to refresh
+
+
+async def test_a_login_listens_on_the_redirect_uri_it_is_given_and_sends_it_verbatim(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    sent: list[str] = []
+
+    async def approve(url: str) -> None:
+        sent.append(parse_qs(urlsplit(url).query)["redirect_uri"][0])
+        await browser(http)(url)
+
+    await login_pkce(
+        client_for(emulator),
+        store=TokenStore.file(tmp_path / "token.json"),
+        open_browser=approve,
+        redirect_uri=callback_of(emulator),
+        timeout=10,
+    )
+    assert sent == [callback_of(emulator)]
+
+
+async def test_a_login_on_a_port_in_use_fails_naming_the_port(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(LoginFailed, match=f"port {port}") as caught:
+            await login_pkce(
+                client_for(emulator),
+                store=TokenStore.file(tmp_path / "token.json"),
+                open_browser=lambda url: None,
+                redirect_uri=f"http://127.0.0.1:{port}/callback",
+                timeout=10,
+            )
+    assert caught.value.error == "cannot_listen"
+    assert not (tmp_path / "token.json").exists()
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["https://127.0.0.1:8976/callback", "http://192.0.2.1:8976/callback", "http://[::1"],
+    ids=["https", "not-loopback", "malformed"],
+)
+async def test_a_redirect_uri_a_login_cannot_listen_on_is_a_config_error(
+    emulator: Emulator, tmp_path: Path, redirect_uri: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
+        await login_pkce(
+            client_for(emulator),
+            store=TokenStore.file(tmp_path / "token.json"),
+            redirect_uri=redirect_uri,
+            timeout=10,
+        )
 
 
 async def test_a_login_nobody_approves_times_out(emulator: Emulator, tmp_path: Path) -> None:
@@ -205,6 +313,7 @@ async def test_a_login_nobody_approves_times_out(emulator: Emulator, tmp_path: P
             client_for(emulator),
             store=TokenStore.file(tmp_path / "token.json"),
             open_browser=lambda url: None,
+            redirect_uri=callback_of(emulator),
             timeout=0,
         )
 
