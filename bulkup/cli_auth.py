@@ -46,9 +46,10 @@ def add_auth(commands: Any) -> None:
         help="log in with OAuth 2.0 (PKCE) and show the saved token",
         description=(
             "Obtain and inspect OAuth 2.0 user tokens. 'bulkup auth login' saves them to a "
-            "token file; run uploads with X_TOKEN_FILE=FILE, X_CLIENT_ID and X_TOKEN_URL set "
-            "(and X_CLIENT_SECRET for a confidential client), and an expired access token "
-            "is refreshed and saved back to the file."
+            "token file; run uploads with X_TOKEN_FILE=FILE and X_CLIENT_ID set (and "
+            "X_CLIENT_SECRET for a confidential client; X_TOKEN_URL only for a server other "
+            f"than X, whose token URL {X_TOKEN_URL} is the default), and an expired access "
+            "token is refreshed and saved back to the file."
         ),
     )
     actions = auth.add_subparsers(dest="auth_action", metavar="ACTION")
@@ -246,10 +247,11 @@ def run_login(args: argparse.Namespace) -> int:
         print("bulkup auth login: interrupted; nothing saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     secret = f" X_CLIENT_SECRET=${args.client_secret_env}" if client.client_secret else ""
+    url = f" X_TOKEN_URL={client.token_url}" if client.token_url != X_TOKEN_URL else ""
     print(f"Logged in: tokens saved to {store.path}")
     print(
-        f"Upload with: X_TOKEN_FILE={store.path} X_CLIENT_ID={client.client_id}{secret} "
-        f"X_TOKEN_URL={client.token_url} bulkup upload …"
+        f"Upload with: X_TOKEN_FILE={store.path} X_CLIENT_ID={client.client_id}{secret}{url} "
+        "bulkup upload …"
     )
     return EXIT_OK
 

@@ -13,6 +13,7 @@
   with a loopback redirect and saves the tokens. X accepts only a ``redirect_uri``
   registered on the app, character for character (not RFC 8252's any-port rule), so
   the redirect URI is fixed: :data:`DEFAULT_REDIRECT_URI` unless told otherwise.
+- :func:`default_token_url`: X's token URL for X's API, none for another server.
 
 authlib builds the authorize URL, the token request bodies, client authentication and
 the PKCE challenge; the HTTP is aiohttp. X rotates refresh tokens: each works once.
@@ -68,6 +69,8 @@ __all__ = [
     "OAuth2Auth",
     "OAuth2Client",
     "TokenStore",
+    "default_authorize_url",
+    "default_token_url",
     "login_pkce",
     "loopback_address",
     "print_and_open",
@@ -80,6 +83,8 @@ DEFAULT_SCOPE = "media.write offline.access"
 #: X's endpoints; the emulator serves the same paths.
 X_AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
 X_TOKEN_URL = "https://api.x.com/2/oauth2/token"
+#: Hosts of X's API: an endpoint on one of them (or none given) uses X's OAuth 2.0 URLs.
+X_API_HOSTS = frozenset({"api.x.com", "api.twitter.com", "upload.x.com", "upload.twitter.com"})
 CALLBACK_PATH = "/callback"
 DEFAULT_REDIRECT_PORT = 8976
 #: The callback to register on the app for ``bulkup auth login``.
@@ -107,6 +112,23 @@ class OAuth2Client:
             url = getattr(self, name)
             if url is not None and not url.startswith(("https://", "http://")):
                 raise ConfigError(f"OAuth 2.0: {name} must be an http(s) URL, got {url!r}")
+
+
+def _is_x_api(endpoint: str | None) -> bool:
+    return endpoint is None or urlsplit(endpoint).hostname in X_API_HOSTS
+
+
+def default_token_url(endpoint: str | None) -> str | None:
+    """X's token URL when ``endpoint`` is X's API (None: the default host), else None.
+
+    Another server (the emulator, a proxy) has its own token URL: the user names it.
+    """
+    return X_TOKEN_URL if _is_x_api(endpoint) else None
+
+
+def default_authorize_url(endpoint: str | None) -> str | None:
+    """X's authorize URL when ``endpoint`` is X's API (None: the default host), else None."""
+    return X_AUTHORIZE_URL if _is_x_api(endpoint) else None
 
 
 class OAuth2Auth:

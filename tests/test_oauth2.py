@@ -37,7 +37,13 @@ from bulkup.emulator import (
 )
 from bulkup.errors import ConfigError, LoginFailed, TokenRefused
 from bulkup.items import Item, Result
-from bulkup.oauth2 import OAuth2Auth, OAuth2Client, TokenStore, login_pkce
+from bulkup.oauth2 import (
+    X_TOKEN_URL,
+    OAuth2Auth,
+    OAuth2Client,
+    TokenStore,
+    login_pkce,
+)
 from bulkup.progress import NullObserver
 from bulkup.uploader import Uploader
 
@@ -455,6 +461,8 @@ def test_a_saved_token_file_is_private_whatever_the_umask(tmp_path: Path) -> Non
 
 
 CLIENT_ENV = {"X_CLIENT_ID": "cid", "X_TOKEN_URL": "http://127.0.0.1:1/2/oauth2/token"}
+#: An upload endpoint that is not X's API (the emulator, say): no default token URL.
+OTHER_SERVER = "http://127.0.0.1:8765"
 
 
 def test_the_environment_gives_a_refreshable_token_from_variables_or_a_file(
@@ -484,7 +492,41 @@ def test_the_environment_gives_a_refreshable_token_from_variables_or_a_file(
 )
 def test_incomplete_oauth2_variables_are_named(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
-        auth_from_env(env)
+        auth_from_env(env, endpoint=OTHER_SERVER)
+
+
+def saved_token_file(folder: Path) -> Path:
+    path = folder / "token.json"
+    TokenStore.file(path).save({"access_token": "access-1", "refresh_token": "refresh-2"})
+    return path
+
+
+@pytest.mark.parametrize(
+    "endpoint", [None, "https://api.x.com", "https://api.twitter.com/", "https://upload.x.com"]
+)
+def test_a_renewable_token_for_x_api_is_refreshed_at_x_token_url_by_default(
+    tmp_path: Path, endpoint: str | None
+) -> None:
+    by_file = {"X_TOKEN_FILE": str(saved_token_file(tmp_path)), "X_CLIENT_ID": "cid"}
+    by_variables = {"X_BEARER_TOKEN": "a", "X_REFRESH_TOKEN": "r", "X_CLIENT_ID": "cid"}
+    for env in (by_file, by_variables):
+        auth = auth_from_env(env, endpoint=endpoint)
+        assert isinstance(auth, OAuth2Auth) and auth.can_refresh
+        assert auth.client is not None and auth.client.token_url == X_TOKEN_URL
+    with pytest.raises(ConfigError, match="but X_CLIENT_ID missing"):
+        auth_from_env({"X_TOKEN_FILE": by_file["X_TOKEN_FILE"]}, endpoint=endpoint)
+
+
+def test_another_server_needs_its_token_url_named(tmp_path: Path) -> None:
+    env = {"X_TOKEN_FILE": str(saved_token_file(tmp_path)), "X_CLIENT_ID": "cid"}
+    with pytest.raises(ConfigError, match=f"X_TOKEN_URL missing.*{OTHER_SERVER} is not X's"):
+        auth_from_env(env, endpoint=OTHER_SERVER)
+    named = auth_from_env(env | {"X_TOKEN_URL": OTHER_SERVER + TOKEN_PATH}, endpoint=OTHER_SERVER)
+    assert isinstance(named, OAuth2Auth) and named.client is not None
+    assert named.client.token_url == OTHER_SERVER + TOKEN_PATH
+    x_named = auth_from_env(env | {"X_TOKEN_URL": OTHER_SERVER + TOKEN_PATH})
+    assert isinstance(x_named, OAuth2Auth) and x_named.client is not None
+    assert x_named.client.token_url == OTHER_SERVER + TOKEN_PATH  # a named one always wins
 
 
 def test_reprs_show_no_token_or_secret(tmp_path: Path) -> None:

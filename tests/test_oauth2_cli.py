@@ -32,14 +32,16 @@ from bulkup.emulator import (
     Emulator,
     EmulatorConfig,
 )
-from bulkup.oauth2 import DEFAULT_REDIRECT_URI
+from bulkup.oauth2 import DEFAULT_REDIRECT_URI, X_TOKEN_URL
 from tests.test_cli_serve import _start as start_serve
 from tests.test_oauth2 import (
+    OTHER_SERVER,
     TOKEN_LIFETIME,
     callback_of,
     free_port,
     oauth2_config,
     read_json,
+    saved_token_file,
     token_requests,
 )
 from tests.test_secrets import assert_private, checkpoint_files, run_cli
@@ -157,6 +159,7 @@ async def test_auth_login_no_browser_prints_a_url_that_logs_in(
 
     assert code == 0
     assert f"tokens saved to {token_file}" in out
+    assert f"X_TOKEN_URL={emulator.url}/2/oauth2/token" in out  # not X's: it must be named
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     saved = read_json(token_file)
     assert saved["scope"] == "media.write offline.access" and saved["refresh_token"]
@@ -406,3 +409,50 @@ async def test_auth_login_trusts_a_ca_bundle_for_a_tls_token_url(
     assert not (tmp_path / "no.json").exists()
     assert code == 0 and f"tokens saved to {token_file}" in out
     assert read_json(token_file)["access_token"] in emu.state.oauth2.issued
+
+
+# --- the token URL: X's by default ----------------------------------------------------------
+async def config_show(tmp_path: Path, env: dict[str, str], *args: str) -> str:
+    code, out, err = await run_cli("config", "show", *args, env=env, cwd=tmp_path)
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("endpoint", [(), ("--endpoint", "https://api.twitter.com")])
+async def test_config_show_refreshes_at_x_token_url_for_x_api_without_x_token_url(
+    tmp_path: Path, endpoint: tuple[str, ...]
+) -> None:
+    token_file = saved_token_file(tmp_path)
+    env = base_env(tmp_path) | {"X_TOKEN_FILE": str(token_file), "X_CLIENT_ID": "cid"}
+
+    out = await config_show(tmp_path, env, *endpoint)
+
+    assert f"# credentials in use: token_url: {X_TOKEN_URL}" in out
+    assert "renewed when it expires" in out and "problem" not in out
+
+
+async def test_config_show_asks_for_x_token_url_when_the_endpoint_is_another_server(
+    tmp_path: Path,
+) -> None:
+    token_file = saved_token_file(tmp_path)
+    env = base_env(tmp_path) | {"X_TOKEN_FILE": str(token_file), "X_CLIENT_ID": "cid"}
+
+    out = await config_show(tmp_path, env, "--endpoint", OTHER_SERVER)
+
+    assert "problem" in out and "X_TOKEN_URL missing" in out and "token_url:" not in out
+    named = env | {"X_TOKEN_URL": f"{OTHER_SERVER}/2/oauth2/token"}
+    out = await config_show(tmp_path, named, "--endpoint", OTHER_SERVER)
+    assert f"token_url: {OTHER_SERVER}/2/oauth2/token" in out
+
+
+async def test_a_config_file_needs_no_token_url_for_x_api(tmp_path: Path) -> None:
+    token_file = saved_token_file(tmp_path)
+    config = tmp_path / "bulkup.toml"
+    config.write_text(f'[auth]\ntoken_file = "{token_file}"\nclient_id = "cid"\n')
+    env = base_env(tmp_path)
+
+    out = await config_show(tmp_path, env, "--config", str(config))
+    assert f"token_url: {X_TOKEN_URL}" in out
+
+    out = await config_show(tmp_path, env, "--config", str(config), "--endpoint", OTHER_SERVER)
+    assert "problem" in out and "lacks token_url" in out
