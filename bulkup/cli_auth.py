@@ -48,8 +48,8 @@ def add_auth(commands: Any) -> None:
             "Obtain and inspect OAuth 2.0 user tokens. 'bulkup auth login' saves them to a "
             "token file; run uploads with X_TOKEN_FILE=FILE and X_CLIENT_ID set (and "
             "X_CLIENT_SECRET for a confidential client; X_TOKEN_URL only for a server other "
-            f"than X, whose token URL {X_TOKEN_URL} is the default), and an expired access "
-            "token is refreshed and saved back to the file."
+            f"than X, whose token URL {X_TOKEN_URL} is the default), and the access token "
+            "is renewed shortly before it expires and saved back to the file."
         ),
     )
     actions = auth.add_subparsers(dest="auth_action", metavar="ACTION")

@@ -6,9 +6,12 @@
   (``bulkup auth login`` writes it, mode 0600) or the environment (cannot be written:
   a refresh there lives only in this process).
 - :class:`OAuth2Auth` signs requests with the access token (it is a
-  :class:`bulkup.credentials.Auth`). When the API answers 401, the transport calls
-  :meth:`OAuth2Auth.refresh`: one refresh for however many requests failed at once,
-  the new tokens saved through the store, then each request is sent once more.
+  :class:`bulkup.credentials.Auth`). Before each request the transport asks
+  :meth:`OAuth2Auth.fresh_token`, which renews a token that expires within
+  :data:`REFRESH_BEFORE_EXPIRY` seconds; and when the API answers 401 anyway, it
+  calls :meth:`OAuth2Auth.refresh`. Either way one refresh serves however many
+  requests need it, the new tokens are saved through the store, and a refused
+  request is sent once more.
 - :func:`login_pkce` runs the authorization code flow with PKCE (RFC 7636, S256)
   with a loopback redirect and saves the tokens. X accepts only a ``redirect_uri``
   registered on the app, character for character (not RFC 8252's any-port rule), so
@@ -26,6 +29,7 @@ import errno
 import hashlib
 import inspect
 import json
+import math
 import socket
 import sys
 import webbrowser
@@ -48,6 +52,7 @@ from authlib.oauth2.rfc6749.parameters import (
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from bulkup import logs
+from bulkup.clock import Clock, SystemClock
 from bulkup.errors import (
     ConfigError,
     LoginFailed,
@@ -64,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_REDIRECT_URI",
     "DEFAULT_SCOPE",
+    "REFRESH_BEFORE_EXPIRY",
     "X_AUTHORIZE_URL",
     "X_TOKEN_URL",
     "OAuth2Auth",
@@ -90,6 +96,9 @@ DEFAULT_REDIRECT_PORT = 8976
 #: The callback to register on the app for ``bulkup auth login``.
 DEFAULT_REDIRECT_URI = f"http://127.0.0.1:{DEFAULT_REDIRECT_PORT}{CALLBACK_PATH}"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+#: An access token with a known expiry is renewed this many seconds before it (or
+#: after half its lifetime, for a token that lives less than twice this long).
+REFRESH_BEFORE_EXPIRY = 60.0
 #: A token request that takes longer than this failed (it is retried like any request).
 TOKEN_TIMEOUT = 30.0
 FORM = "application/x-www-form-urlencoded"
@@ -132,21 +141,32 @@ def default_authorize_url(endpoint: str | None) -> str | None:
 
 
 class OAuth2Auth:
-    """A user access token, refreshed once per expiry when the API answers 401.
+    """A user access token, renewed shortly before it expires or when the API answers 401.
 
     :attr:`account` identifies the client and where the tokens live (the token file's
     absolute path, or the environment), never a token: X's tokens carry no user id,
     and a refresh replaces both tokens, so a checkpoint written before a refresh
     must still match after it. Logging in again into the same file keeps it.
+
+    ``clock`` tells when a token is due for renewal; a renewed token's ``expires_at``
+    is counted on it too.
     """
 
-    def __init__(self, *, store: TokenStore, client: OAuth2Client | None = None) -> None:
+    def __init__(
+        self, *, store: TokenStore, client: OAuth2Client | None = None, clock: Clock | None = None
+    ) -> None:
         self.store = store
         self.client = client
+        self._clock = clock or SystemClock()
         self._token = store.load()
         self._lock = anyio.Lock()
         self._refused: TokenRefused | None = None
         self._warned = False
+        #: Lifetime of the current token, when this process obtained it.
+        self._lifetime: float | None = None
+        #: An access token whose early renewal failed for a passing reason: it is
+        #: used until the API refuses it (then the 401 path renews it).
+        self._early_failed: str | None = None
         client_id = client.client_id if client else ""
         digest = hashlib.sha256(f"{client_id}\0{store.identity}".encode()).hexdigest()
         self._account = "oauth2:" + digest[:16]
@@ -175,13 +195,54 @@ class OAuth2Auth:
     def __repr__(self) -> str:
         return f"OAuth2Auth(client={self.client!r}, store={self.store!r}, token=***)"
 
+    @property
+    def due(self) -> bool:
+        """The token expires within the margin and can be renewed (no renewal failed)."""
+        expires_at = self._token.get("expires_at")
+        if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
+            return False
+        if not self.can_refresh or self._early_failed == self.access_token:
+            return False
+        margin = REFRESH_BEFORE_EXPIRY
+        if self._lifetime is not None:  # a token living under 2 min: not one refresh per request
+            margin = min(margin, self._lifetime / 2)
+        return self._clock.now() >= expires_at - margin
+
+    async def fresh_token(self, http: aiohttp.ClientSession) -> str:
+        """The access token to send now, renewed first if it is :attr:`due`.
+
+        Requests that find it due together share one refresh. If the token endpoint
+        refuses (:class:`~bulkup.errors.TokenRefused`), that is raised as for a 401;
+        if it fails for a passing reason (5xx, network), the current token is used
+        until it runs out, and the 401 path renews it then.
+        """
+        due = self.access_token
+        if self.due:
+            async with self._lock:
+                if self._refused is not None:
+                    raise self._refused
+                if due == self.access_token:  # else renewed meanwhile, for another request
+                    await self._renew_early(http)
+        return self.access_token
+
+    async def _renew_early(self, http: aiohttp.ClientSession) -> None:
+        token = self.access_token
+        try:
+            await self._renew(http)
+        except (ServerError, TransportError) as exc:
+            self._early_failed = token
+            logs.event(
+                "warning",
+                "oauth2_early_refresh_failed",
+                error=str(exc),
+                hint="the token is used until it expires, and renewed then",
+            )
+
     async def refresh(self, http: aiohttp.ClientSession, *, failed_token: str) -> bool:
         """Refresh the token ``failed_token`` was refused for; False if impossible.
 
         Requests refused together share one refresh: whoever comes after it finds a
-        token other than the one that failed and just tries again. The exchange and
-        the save are shielded from cancellation: the server has already invalidated
-        the old refresh token once it answers.
+        token other than the one that failed and just tries again.
         """
         async with self._lock:
             if self._refused is not None:
@@ -191,18 +252,26 @@ class OAuth2Auth:
             if not self.can_refresh:
                 self._cannot_refresh()
                 return False
-            assert self.client is not None
-            with anyio.CancelScope(shield=True):
-                try:
-                    token = await self._exchange(http, self.client)
-                except TokenRefused as exc:
-                    self._refused = exc
-                    raise
-                self._token = token
-                logs.redactor.add(self.secrets())
-                self._save(token)
-            logs.event("info", "oauth2_refreshed", expires_at=token.get("expires_at"))
+            await self._renew(http)
             return True
+
+    async def _renew(self, http: aiohttp.ClientSession) -> None:
+        """Exchange the refresh token and save the new tokens; the lock is held.
+
+        The exchange and the save are shielded from cancellation: the server has
+        already invalidated the old refresh token once it answers.
+        """
+        assert self.client is not None
+        with anyio.CancelScope(shield=True):
+            try:
+                token = await self._exchange(http, self.client)
+            except TokenRefused as exc:
+                self._refused = exc
+                raise
+            self._token = token
+            logs.redactor.add(self.secrets())
+            self._save(token)
+        logs.event("info", "oauth2_refreshed", expires_at=token.get("expires_at"))
 
     async def _exchange(self, http: aiohttp.ClientSession, client: OAuth2Client) -> OAuth2Token:
         old_refresh = str(self._token["refresh_token"])
@@ -220,6 +289,9 @@ class OAuth2Auth:
             ) from None
         if not token.get("refresh_token"):
             token["refresh_token"] = old_refresh  # a server that does not rotate
+        self._lifetime = _seconds(token.get("expires_in"))
+        if self._lifetime is not None:
+            token["expires_at"] = int(self._clock.now() + self._lifetime)  # on our clock
         return token
 
     def _save(self, token: OAuth2Token) -> None:
@@ -294,6 +366,17 @@ def _parse_token(status: int, raw: bytes) -> OAuth2Token:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _seconds(value: object) -> float | None:
+    """``expires_in`` as a positive number of seconds, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < math.inf else None
 
 
 # --- login: authorization code with PKCE ---------------------------------------------

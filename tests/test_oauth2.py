@@ -4,7 +4,8 @@ Everything talks HTTP over real sockets: :func:`login_pkce` serves its loopback
 redirect on a callback the emulator's clients register (a free port per test), a
 "browser" (an aiohttp client following redirects) approves at the emulator, and
 uploads run through the real :class:`Uploader` and ``bulkup`` command line. Token
-expiry is the emulator's clock moved forward, never a sleep.
+expiry is the emulator's clock moved forward, never a sleep; a token renewed before
+it expires is seen on the emulator's clock too.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from bulkup.emulator import (
 from bulkup.errors import ConfigError, LoginFailed, TokenRefused
 from bulkup.items import Item, Result
 from bulkup.oauth2 import (
+    REFRESH_BEFORE_EXPIRY,
     X_TOKEN_URL,
     OAuth2Auth,
     OAuth2Client,
@@ -165,16 +167,26 @@ async def logged_in(
 
 
 class ExpireTokens(NullObserver):
-    """Moves the emulator's clock past the token lifetime at the first acknowledged chunk."""
+    """Moves the emulator's clock by ``seconds`` (default: past the token lifetime) at
+    the first acknowledged chunk."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, seconds: float = TOKEN_LIFETIME + 1) -> None:
         self.emulator = emulator
+        self.seconds = seconds
         self.done = False
 
     def bytes_acked(self, item_id: str, count: int) -> None:
         if not self.done:
             self.done = True
-            self.emulator.advance(TOKEN_LIFETIME + 1)
+            self.emulator.advance(self.seconds)
+
+
+@dataclasses.dataclass
+class FrozenClock:
+    at: float
+
+    def now(self) -> float:
+        return self.at
 
 
 # --- login ------------------------------------------------------------------------------
@@ -337,12 +349,17 @@ def sha256(data: bytes) -> str:
 
 
 async def upload_all(
-    emulator: Emulator, auth: OAuth2Auth, paths: list[Path], **config: Any
+    emulator: Emulator,
+    auth: OAuth2Auth,
+    paths: list[Path],
+    *,
+    advance: float = TOKEN_LIFETIME + 1,
+    **config: Any,
 ) -> list[Result]:
     settings = {"chunk_size": 4 * KiB, "strategy": "chunked", "concurrency": 8} | config
     upload_config = UploadConfig(endpoint=emulator.url, segments_per_file=4, **settings)
     items = [Item(id=p.name, path=p) for p in paths]
-    observer = ExpireTokens(emulator)
+    observer = ExpireTokens(emulator, advance)
     async with Uploader(upload_config, auth=auth, observer=observer) as up:
         return [r async for r in up.upload_many(items)]
 
@@ -380,6 +397,55 @@ async def test_tokens_expiring_mid_upload_are_refreshed_once_and_saved(
     assert auth.account == account  # a checkpoint written before the refresh still matches
     status, body = await refresh_by_hand(emulator, http, before["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
+
+
+def refused(emulator: Emulator) -> int:
+    """How many requests the emulator answered with 401."""
+    answered = emulator.stats()["requests"]
+    return sum(counts.get("401", 0) for counts in answered.values())
+
+
+async def test_a_token_about_to_expire_is_renewed_before_the_api_refuses_it(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "token.json"
+    before = await logged_in(emulator, http, path)
+    clock = emulator.state.clock  # the client sees time move as the emulator does
+    auth = OAuth2Auth(store=TokenStore.file(path), client=client_for(emulator), clock=clock)
+    files = photos(tmp_path / "media", 3)
+
+    # At the first chunk the token has REFRESH_BEFORE_EXPIRY / 2 left: still accepted.
+    left = REFRESH_BEFORE_EXPIRY / 2
+    results = await upload_all(emulator, auth, files, advance=TOKEN_LIFETIME - left)
+
+    assert [r.status for r in results] == ["succeeded"] * 3, [r.error for r in results]
+    assert token_requests(emulator) == {"200": 2}  # the login, then one renewal for all
+    assert refused(emulator) == 0  # renewed before it ran out, not after a 401
+    after = read_json(path)
+    assert mode(path) == 0o600
+    assert after["access_token"] == auth.access_token != before["access_token"]
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["expires_at"] > clock.now() + TOKEN_LIFETIME - left  # on the same clock
+    status, body = await refresh_by_hand(emulator, http, before["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_a_token_that_lives_less_than_the_margin_is_not_renewed_before_every_request(
+    http: aiohttp.ClientSession, tmp_path: Path, callback: str
+) -> None:
+    lifetime = int(REFRESH_BEFORE_EXPIRY * 3 / 4)  # due for renewal as soon as issued
+    config = oauth2_config(callback, access_token_secs=lifetime)
+    async with Emulator(config, environ={}) as emulator:
+        path = tmp_path / "token.json"
+        await logged_in(emulator, http, path)
+        clock = FrozenClock(emulator.state.clock.now())  # no time passes for the client
+        auth = OAuth2Auth(store=TokenStore.file(path), client=client_for(emulator), clock=clock)
+
+        results = await upload_all(emulator, auth, photos(tmp_path / "media", 3), advance=0)
+
+        assert [r.status for r in results] == ["succeeded"] * 3, [r.error for r in results]
+        assert token_requests(emulator) == {"200": 2}  # one renewal, then the new token lasts
+        assert refused(emulator) == 0
 
 
 async def test_without_a_refresh_token_an_expired_token_is_one_clear_refusal(
