@@ -15,7 +15,8 @@ Which credentials a run uses: the ``X_*`` environment variables when any is set 
 environment beats the file), else the ``[auth]`` table, else an error saying both ways.
 OAuth 2.0 tokens that renew themselves come from ``token_file`` (written by ``bulkup
 auth login``, refreshed in place) or ``bearer_token`` with ``refresh_token``, each with
-``client_id``, ``token_url`` and, for a confidential client, ``client_secret``.
+``client_id`` and, for a confidential client, ``client_secret``; ``token_url`` (like
+``X_TOKEN_URL``) is needed only when the upload endpoint is not X's API.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from bulkup.credentials import (
     oauth1_auth,
 )
 from bulkup.errors import ConfigError
-from bulkup.oauth2 import OAuth2Auth, OAuth2Client
+from bulkup.oauth2 import OAuth2Auth, OAuth2Client, default_authorize_url, default_token_url
 from bulkup.tokenstore import TokenStore
 
 __all__ = ["SECRET_KEYS", "AuthSettings", "SecretRef", "build_auth", "check_private"]
@@ -114,6 +115,9 @@ class AuthSettings:
 
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
     plain: Mapping[str, str] = field(default_factory=dict)
+    #: The upload endpoint the credentials are for (None: X's API); it decides the
+    #: default token URL (:func:`bulkup.oauth2.default_token_url`).
+    endpoint: str | None = None
 
     @property
     def inline_secrets(self) -> tuple[str, ...]:
@@ -124,7 +128,9 @@ class AuthSettings:
         return not self.secrets and not self.plain
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any], path: Path | None) -> AuthSettings:
+    def from_table(
+        cls, table: Mapping[str, Any], path: Path | None, *, endpoint: str | None = None
+    ) -> AuthSettings:
         base = path.parent if path is not None else Path.cwd()
         secrets: dict[str, SecretRef] = {}
         plain: dict[str, str] = {}
@@ -140,7 +146,7 @@ class AuthSettings:
                     f"{path} [auth]: unknown key {key!r}; [auth] takes "
                     f"{', '.join(SECRET_KEYS + PLAIN_KEYS)}"
                 )
-        return cls(secrets=secrets, plain=plain)
+        return cls(secrets=secrets, plain=plain, endpoint=endpoint)
 
 
 def _resolve(text: str, base: Path) -> Path:
@@ -172,7 +178,7 @@ def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     if _env_has_credentials(env) or settings.empty:
         try:
-            return auth_from_env(env)
+            return auth_from_env(env, endpoint=settings.endpoint)
         except ConfigError as exc:
             if not settings.empty:
                 raise
@@ -194,29 +200,34 @@ def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None)
     raise ConfigError(
         "[auth] names no usable credentials: give api_key, api_secret, access_token and "
         "access_token_secret (OAuth 1.0a), bearer_token (OAuth 2.0), or token_file with "
-        "client_id and token_url (a token that renews itself)"
+        "client_id (a token that renews itself; token_url too for a server other than X)"
     )
 
 
 def _oauth2(settings: AuthSettings, env: Mapping[str, str]) -> OAuth2Auth:
     """A token that renews itself: from ``token_file``, or ``bearer_token`` + ``refresh_token``."""
     refs, plain = settings.secrets, settings.plain
-    missing = [key for key in ("client_id", "token_url") if key not in plain]
+    token_url = plain.get("token_url") or default_token_url(settings.endpoint)
+    missing = [key for key in ("client_id",) if key not in plain]
+    if token_url is None:
+        missing.append("token_url")
     if "token_file" not in plain and "bearer_token" not in refs:
         missing.append("bearer_token")
     if missing:
+        why = "" if token_url else f" ({settings.endpoint} is not X's API: no default)"
         raise ConfigError(
             f"[auth] renews OAuth 2.0 tokens but lacks {', '.join(missing)}: a token is "
             "refreshed by its client (client_id, and client_secret if confidential) at "
-            "token_url"
+            f"token_url{why}"
         )
     if "token_file" in plain and "bearer_token" in refs:
         raise ConfigError("[auth] has both token_file and bearer_token: keep one")
+    assert token_url is not None
     client = OAuth2Client(
         client_id=plain["client_id"],
         client_secret=refs["client_secret"].read(env) if "client_secret" in refs else None,
-        token_url=plain["token_url"],
-        authorize_url=plain.get("authorize_url"),
+        token_url=token_url,
+        authorize_url=plain.get("authorize_url") or default_authorize_url(settings.endpoint),
     )
     store: TokenStore
     if "token_file" in plain:

@@ -34,8 +34,9 @@ examples:
 credentials (environment):
   X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET   OAuth 1.0a user context
   X_BEARER_TOKEN                                OAuth 2.0 user token (scope media.write)
-  X_TOKEN_FILE or X_REFRESH_TOKEN, with X_CLIENT_ID and X_TOKEN_URL   a token that renews
-                                                (`bulkup auth login` writes the token file)
+  X_TOKEN_FILE or X_REFRESH_TOKEN, with X_CLIENT_ID   a token that renews itself
+                                                (`bulkup auth login` writes the token file;
+                                                X_TOKEN_URL only for a server other than X)
   or the [auth] table of the config file (--config FILE or $BULKUP_CONFIG)
 
 settings: every upload option also reads BULKUP_<OPTION> (e.g. BULKUP_CONCURRENCY) and

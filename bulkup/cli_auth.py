@@ -20,13 +20,18 @@ import anyio
 
 from bulkup.errors import BulkupError, ConfigError, LoginFailed
 from bulkup.oauth2 import (
+    CALLBACK_PATH,
+    DEFAULT_REDIRECT_PORT,
+    DEFAULT_REDIRECT_URI,
     DEFAULT_SCOPE,
     X_AUTHORIZE_URL,
     X_TOKEN_URL,
     OAuth2Client,
     login_pkce,
+    loopback_address,
     print_and_open,
     print_url,
+    redirect_uri_for,
 )
 from bulkup.tokenstore import DEFAULT_TOKEN_FILE, TokenStore
 
@@ -41,9 +46,10 @@ def add_auth(commands: Any) -> None:
         help="log in with OAuth 2.0 (PKCE) and show the saved token",
         description=(
             "Obtain and inspect OAuth 2.0 user tokens. 'bulkup auth login' saves them to a "
-            "token file; run uploads with X_TOKEN_FILE=FILE, X_CLIENT_ID and X_TOKEN_URL set "
-            "(and X_CLIENT_SECRET for a confidential client), and an expired access token "
-            "is refreshed and saved back to the file."
+            "token file; run uploads with X_TOKEN_FILE=FILE and X_CLIENT_ID set (and "
+            "X_CLIENT_SECRET for a confidential client; X_TOKEN_URL only for a server other "
+            f"than X, whose token URL {X_TOKEN_URL} is the default), and the access token "
+            "is renewed shortly before it expires and saved back to the file."
         ),
     )
     actions = auth.add_subparsers(dest="auth_action", metavar="ACTION")
@@ -57,12 +63,17 @@ def _add_login(actions: Any) -> None:
         "login",
         help="authorize bulkup in a browser and save the tokens",
         description=(
-            "Run the OAuth 2.0 authorization code flow with PKCE: serve a redirect on "
-            "http://127.0.0.1:PORT/callback, open the authorize URL in a browser (or print "
-            "it with --no-browser), wait for the redirect, exchange the code at the token "
-            "URL and write the tokens to --token-file (mode 0600). Against the emulator, "
-            "use --authorize-url URL/i/oauth2/authorize and --token-url URL/2/oauth2/token; "
-            "it approves at once. Exit status: 0 saved, 1 login failed, 2 usage error."
+            "Run the OAuth 2.0 authorization code flow with PKCE: listen for the redirect "
+            f"on {DEFAULT_REDIRECT_URI}, open the authorize URL in a browser (or print it "
+            "with --no-browser), wait for the redirect, exchange the code at the token URL "
+            "and write the tokens to --token-file (mode 0600). X redirects only to a "
+            "callback registered on the app, compared character for character: add "
+            f"{DEFAULT_REDIRECT_URI} to the app's Callback URI / Redirect URL list in the X "
+            "developer console (or register another and give it with --port or "
+            "--redirect-uri). Against the emulator, use --authorize-url "
+            "URL/i/oauth2/authorize and --token-url URL/2/oauth2/token; its demo clients "
+            "register the default callback and it approves at once. Exit status: 0 saved, "
+            "1 login failed, 2 usage error."
         ),
     )
     p.add_argument(
@@ -94,9 +105,17 @@ def _add_login(actions: Any) -> None:
     p.add_argument(
         "--port",
         type=int,
-        default=0,
-        help="port of the loopback redirect, 0 for any free one (default 0); a registered "
-        "callback URL needs a fixed port",
+        metavar="N",
+        help=f"listen on port N: the redirect URI becomes http://127.0.0.1:N{CALLBACK_PATH} "
+        f"(default {DEFAULT_REDIRECT_PORT}; 0 takes any free port, only for a server that "
+        "allows any loopback port: X does not)",
+    )
+    p.add_argument(
+        "--redirect-uri",
+        metavar="URI",
+        help="the redirect URI, registered on the app as a callback, exactly: http:// to "
+        "127.0.0.1, [::1] or localhost with a port and a path; bulkup listens there "
+        f"(default {DEFAULT_REDIRECT_URI})",
     )
     p.add_argument(
         "--no-browser",
@@ -165,11 +184,26 @@ def client_from_args(args: argparse.Namespace) -> OAuth2Client:
     )
 
 
+def redirect_uri_from_args(args: argparse.Namespace) -> str:
+    """``--redirect-uri``, else the default one with ``--port``; ConfigError if unusable."""
+    if args.redirect_uri is not None:
+        if args.port is not None:
+            raise ConfigError("give --port or --redirect-uri, not both")
+        loopback_address(args.redirect_uri)
+        return str(args.redirect_uri)
+    if args.port is None:
+        return DEFAULT_REDIRECT_URI
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 0..65535, got {args.port}")
+    return redirect_uri_for(args.port)
+
+
 def run_login(args: argparse.Namespace) -> int:
     try:
         client = client_from_args(args)
-        if not 0 <= args.port <= 65535 or not args.timeout > 0:
-            raise ConfigError("--port must be 0..65535 and --timeout > 0")
+        redirect_uri = redirect_uri_from_args(args)
+        if not args.timeout > 0:
+            raise ConfigError("--timeout must be > 0")
     except ConfigError as exc:
         print(f"bulkup auth login: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -189,15 +223,22 @@ def run_login(args: argparse.Namespace) -> int:
                 client,
                 store=store,
                 open_browser=opener,
-                port=args.port,
+                redirect_uri=redirect_uri,
                 timeout=args.timeout,
                 http=http,
             )
 
+    print(f"Redirect URI (a callback registered on the app): {redirect_uri}", file=sys.stderr)
     try:
         anyio.run(login)
     except (LoginFailed, OSError) as exc:
-        print(f"bulkup auth login: {exc}", file=sys.stderr)
+        hint = ""
+        if isinstance(exc, LoginFailed) and exc.error == "cannot_listen":
+            hint = (
+                "; free the port, or choose another with --port N or --redirect-uri URI "
+                "(and register that callback on the app)"
+            )
+        print(f"bulkup auth login: {exc}{hint}", file=sys.stderr)
         return EXIT_FAILED
     except BulkupError as exc:
         print(f"bulkup auth login: {exc}", file=sys.stderr)
@@ -206,10 +247,11 @@ def run_login(args: argparse.Namespace) -> int:
         print("bulkup auth login: interrupted; nothing saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     secret = f" X_CLIENT_SECRET=${args.client_secret_env}" if client.client_secret else ""
+    url = f" X_TOKEN_URL={client.token_url}" if client.token_url != X_TOKEN_URL else ""
     print(f"Logged in: tokens saved to {store.path}")
     print(
-        f"Upload with: X_TOKEN_FILE={store.path} X_CLIENT_ID={client.client_id}{secret} "
-        f"X_TOKEN_URL={client.token_url} bulkup upload …"
+        f"Upload with: X_TOKEN_FILE={store.path} X_CLIENT_ID={client.client_id}{secret}{url} "
+        "bulkup upload …"
     )
     return EXIT_OK
 

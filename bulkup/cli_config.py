@@ -18,6 +18,7 @@ from typing import Any
 from bulkup.authconfig import AuthSettings, build_auth
 from bulkup.credentials import CREDENTIAL_VARS
 from bulkup.errors import ConfigError
+from bulkup.oauth2 import OAuth2Auth
 from bulkup.settings import OPTIONS, SECTIONS, Settings
 
 __all__ = ["add_config", "run_config_show"]
@@ -74,12 +75,16 @@ def describe_credentials(auth: AuthSettings) -> dict[str, str]:
     from_env = [name for name in CREDENTIAL_VARS if env.get(name, "").strip()]
     where = f"environment ({', '.join(from_env)})" if from_env else "config file [auth]"
     try:
-        account = build_auth(auth).account
+        built = build_auth(auth)
     except ConfigError as exc:
         return {"source": where, "problem": str(exc)}
+    account = built.account
     kinds = {"oauth1": "OAuth 1.0a", "bearer": "OAuth 2.0 bearer token"}
     kind = kinds.get(account.split(":")[0], "OAuth 2.0 token, renewed when it expires")
-    return {"source": where, "kind": kind, "account": account}
+    described = {"source": where, "kind": kind, "account": account}
+    if isinstance(built, OAuth2Auth) and built.client is not None:
+        described["token_url"] = built.client.token_url
+    return described
 
 
 def _toml(value: Any) -> str:

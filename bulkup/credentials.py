@@ -4,8 +4,9 @@ Read from the environment (``X_API_KEY``, ``X_API_SECRET``, ``X_ACCESS_TOKEN``,
 ``X_ACCESS_TOKEN_SECRET``, or ``X_BEARER_TOKEN``). An OAuth 2.0 token that can renew
 itself (:class:`bulkup.oauth2.OAuth2Auth`) comes from ``X_BEARER_TOKEN`` with
 ``X_REFRESH_TOKEN``, or from ``X_TOKEN_FILE`` (written by ``bulkup auth login``),
-each with ``X_CLIENT_ID``, ``X_TOKEN_URL`` and, for a confidential client,
-``X_CLIENT_SECRET``. Each kind produces the
+each with ``X_CLIENT_ID`` and, for a confidential client, ``X_CLIENT_SECRET``;
+``X_TOKEN_URL`` defaults to X's token URL when the upload endpoint is X's API, and
+must be set for another server. Each kind produces the
 ``Authorization`` header for a request and an :attr:`account` fingerprint that
 identifies the account in checkpoints without revealing anything. Their reprs never
 show a secret.
@@ -21,7 +22,7 @@ from typing import Protocol
 
 from bulkup import oauth1
 from bulkup.errors import ConfigError
-from bulkup.oauth2 import OAuth2Auth, OAuth2Client
+from bulkup.oauth2 import OAuth2Auth, OAuth2Client, default_token_url
 from bulkup.tokenstore import TokenStore
 
 OAUTH1_VARS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
@@ -106,18 +107,20 @@ def secrets_of(auth: Auth | None) -> tuple[str, ...]:
     return ()
 
 
-def auth_from_env(environ: Mapping[str, str] | None = None) -> Auth:
+def auth_from_env(environ: Mapping[str, str] | None = None, *, endpoint: str | None = None) -> Auth:
     """OAuth 1.0a if all four ``X_*`` OAuth variables are set, else OAuth 2.0.
 
     OAuth 2.0 is a token that renews itself when ``X_TOKEN_FILE`` or
     ``X_REFRESH_TOKEN`` is set (with the client's variables), else ``X_BEARER_TOKEN``.
+    ``endpoint`` is the upload endpoint (None: X's API): it decides whether
+    ``X_TOKEN_URL`` may be left out (see :func:`bulkup.oauth2.default_token_url`).
     """
     env = os.environ if environ is None else environ
     values = {name: env.get(name, "").strip() for name in OAUTH1_VARS}
     if all(values.values()):
         return oauth1_auth(*(values[name] for name in OAUTH1_VARS))
     bearer = env.get(BEARER_VAR, "").strip()
-    refreshable = _oauth2_from_env(env, bearer)
+    refreshable = _oauth2_from_env(env, bearer, endpoint)
     if refreshable is not None:
         return refreshable
     if bearer:
@@ -132,12 +135,14 @@ def auth_from_env(environ: Mapping[str, str] | None = None) -> Auth:
     raise ConfigError(
         "no credentials: set X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and "
         f"X_ACCESS_TOKEN_SECRET (OAuth 1.0a), or {BEARER_VAR} (OAuth 2.0 user token "
-        f"with the media.write scope), or {TOKEN_FILE_VAR} with X_CLIENT_ID and X_TOKEN_URL "
+        f"with the media.write scope), or {TOKEN_FILE_VAR} with X_CLIENT_ID "
         "(the token file `bulkup auth login` writes)."
     )
 
 
-def _oauth2_from_env(env: Mapping[str, str], bearer: str) -> OAuth2Auth | None:
+def _oauth2_from_env(
+    env: Mapping[str, str], bearer: str, endpoint: str | None
+) -> OAuth2Auth | None:
     """A refreshable OAuth 2.0 token, if ``X_TOKEN_FILE`` or ``X_REFRESH_TOKEN`` is set."""
     token_file = env.get(TOKEN_FILE_VAR, "").strip()
     refresh = env.get(REFRESH_VAR, "").strip()
@@ -152,11 +157,15 @@ def _oauth2_from_env(env: Mapping[str, str], bearer: str) -> OAuth2Auth | None:
     if refresh and not bearer:
         raise ConfigError(f"{REFRESH_VAR} is set but {BEARER_VAR} is missing: set both")
     client_id, token_url = (env.get(name, "").strip() for name in CLIENT_VARS)
+    token_url = token_url or default_token_url(endpoint) or ""
     if not client_id or not token_url:
-        missing = [name for name in CLIENT_VARS if not env.get(name, "").strip()]
+        given = (client_id, token_url)
+        missing = [name for name, value in zip(CLIENT_VARS, given, strict=True) if not value]
+        why = "" if token_url else f" ({endpoint} is not X's API: there is no default)"
         raise ConfigError(
             f"{source} is set but {' and '.join(missing)} missing: a token is refreshed by "
-            f"its client at the token URL (add {CLIENT_SECRET_VAR} for a confidential client)"
+            f"its client at the token URL{why} (add {CLIENT_SECRET_VAR} for a confidential "
+            "client)"
         )
     client = OAuth2Client(
         client_id=client_id,

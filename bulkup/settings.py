@@ -322,7 +322,9 @@ def resolve(
     origins: dict[str, str] = {}
     for option in OPTIONS:
         values[option.key], origins[option.key] = _value(option, cli, env, doc)
-    auth = AuthSettings.from_table(doc.tables.get("auth", {}), doc.path)
+    auth = AuthSettings.from_table(
+        doc.tables.get("auth", {}), doc.path, endpoint=values["endpoint"]
+    )
     if doc.path is not None and auth.inline_secrets:
         check_private(doc.path, what="config file", holds=auth.inline_secrets)
     return _build(values, origins, auth, doc.path)

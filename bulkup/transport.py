@@ -88,8 +88,14 @@ class Transport:
         async with self.pacer.slot(request.endpoint) as budget, self.requests:
             if self.refused is not None:
                 raise self.refused  # the credentials were refused: send nothing more
+            sent = None
+            if isinstance(self.auth, OAuth2Auth):
+                try:
+                    sent = await self.auth.fresh_token(self.http)  # renewed if about to expire
+                except AuthError as exc:  # the token endpoint refused: stop the run, once
+                    self.refuse(exc)
+                    raise
             data, headers = await self._body(request, path)
-            sent = self.auth.access_token if isinstance(self.auth, OAuth2Auth) else None
             answer = await self._perform(request, data, headers)
             if answer.status == 401 and sent is not None:
                 answer = await self._refreshed(request, path, answer, sent)

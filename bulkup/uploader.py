@@ -137,7 +137,7 @@ class Uploader:
     ) -> None:
         """``observer`` receives each step of each item (for progress displays)."""
         self.config = config or UploadConfig()
-        self.auth = auth if auth is not None else auth_from_env()
+        self.auth = auth if auth is not None else auth_from_env(endpoint=self.config.endpoint)
         self._http = http
         self._own_http = http is None
         self._rng = random.Random(seed)

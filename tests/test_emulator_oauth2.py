@@ -2,13 +2,16 @@
 
 Requests are built by hand (no bulkup client code), so the checks are of the
 server as any OAuth client would meet it: RFC 6749 redirects and JSON errors,
+redirect URIs matched exactly against the client's registered callbacks (as X does),
 RFC 7636 S256 verification, single-use codes, refresh-token rotation, and access
-tokens that the upload endpoints accept until the emulator's clock expires them.
+tokens that the upload endpoints accept until the emulator's clock expires them, and
+refuse with 403 when they lack ``media.write``.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,6 +31,8 @@ from bulkup.emulator import (
     OAuth2,
     OAuth2App,
 )
+from bulkup.emulator.config import DEFAULT_REDIRECT_URI
+from bulkup.oauth2 import DEFAULT_REDIRECT_URI as CLIENT_DEFAULT_REDIRECT_URI
 from tests.apiclient import RawClient
 
 pytestmark = pytest.mark.anyio
@@ -38,11 +43,18 @@ AUTHORIZE = "/i/oauth2/authorize"
 TOKEN = "/2/oauth2/token"
 
 
+#: The demo clients, registering REDIRECT as their callback (and nothing else).
+CLIENTS = tuple(
+    dataclasses.replace(app, redirect_uris=(REDIRECT,))
+    for app in (DEMO_CLIENT, DEMO_CONFIDENTIAL_CLIENT)
+)
+
+
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(
         lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
-        oauth2=OAuth2(access_token_secs=600),
+        oauth2=OAuth2(clients=CLIENTS, access_token_secs=600),
     )
 
 
@@ -131,10 +143,10 @@ async def test_authorize_redirects_back_with_a_code_and_the_state(
         ({"code_challenge_method": "plain"}, "invalid_request"),
         ({"code_challenge": None}, "invalid_request"),
         ({"state": None}, "invalid_request"),
-        ({"scope": "tweet.read users.read"}, "invalid_scope"),
+        ({"scope": None}, "invalid_scope"),
         ({"scope": "media.write no.such.scope"}, "invalid_scope"),
     ],
-    ids=["implicit", "plain-pkce", "no-pkce", "no-state", "no-media-write", "unknown-scope"],
+    ids=["implicit", "plain-pkce", "no-pkce", "no-state", "no-scope", "unknown-scope"],
 )
 async def test_a_bad_authorization_request_is_redirected_back_with_an_rfc6749_error(
     http: aiohttp.ClientSession, emulator: Emulator, changes: dict[str, str | None], error: str
@@ -161,6 +173,41 @@ async def test_an_unknown_client_or_redirect_gets_an_error_page_and_no_redirect(
     status, query, body = await authorize(http, emulator, **changes)
     assert status == 400 and not query
     assert "refused" in body
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://127.0.0.1:53683/callback",  # another loopback port: RFC 8252 would allow it
+        "http://127.0.0.1:53682/callback/",
+        "http://localhost:53682/callback",
+        "http://127.0.0.1:53682/Callback",
+        "http://127.0.0.1:53682/callback?next=1",
+    ],
+    ids=["other-port", "trailing-slash", "localhost", "case", "query"],
+)
+async def test_a_redirect_uri_not_registered_character_for_character_gets_an_error_page(
+    http: aiohttp.ClientSession, emulator: Emulator, redirect_uri: str
+) -> None:
+    url = f"{emulator.url}{AUTHORIZE}?{urlencode(authorize_query(redirect_uri=redirect_uri))}"
+    async with http.get(url, allow_redirects=False) as resp:
+        status, location, body = resp.status, resp.headers.get("Location"), await resp.text()
+    assert (status, location) == (400, None)  # no redirect: not even to the wrong place
+    assert repr(redirect_uri) in body and f"registered: {REDIRECT}" in body
+
+
+async def test_the_demo_clients_register_the_callback_bulkup_logs_in_with(
+    http: aiohttp.ClientSession,
+) -> None:
+    assert DEFAULT_REDIRECT_URI == CLIENT_DEFAULT_REDIRECT_URI == "http://127.0.0.1:8976/callback"
+    assert DEMO_CLIENT.redirect_uris == DEMO_CONFIDENTIAL_CLIENT.redirect_uris
+    assert DEMO_CLIENT.redirect_uris == (DEFAULT_REDIRECT_URI,)
+    async with Emulator(EmulatorConfig(), environ={}) as emulator:
+        query = authorize_query(redirect_uri=DEFAULT_REDIRECT_URI)
+        url = f"{emulator.url}{AUTHORIZE}?{urlencode(query)}"
+        async with http.get(url, allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert resp.headers["Location"].startswith(DEFAULT_REDIRECT_URI + "?code=")
 
 
 # --- the code exchange ----------------------------------------------------------------
@@ -231,6 +278,22 @@ async def test_without_offline_access_there_is_no_refresh_token(
     code = await code_for(http, emulator, scope="media.write")
     status, body = await token(http, emulator, exchange_form(code))
     assert status == 200 and "refresh_token" not in body
+
+
+async def test_a_token_granted_without_media_write_gets_a_403_problem_from_the_media_endpoints(
+    http: aiohttp.ClientSession, emulator: Emulator
+) -> None:
+    code = await code_for(http, emulator, scope="tweet.read users.read offline.access")
+    status, body = await token(http, emulator, exchange_form(code))
+    assert status == 200 and body["scope"] == "tweet.read users.read offline.access"
+
+    reply = await RawClient(http, emulator, bearer=body["access_token"]).v2_init(10, "image/png")
+
+    assert reply.status == 403
+    assert reply.content_type == "application/problem+json"  # RFC 7807
+    problem = reply.json
+    assert problem["status"] == 403 and problem["title"] and problem["type"]
+    assert "media.write" in problem["detail"]
 
 
 # --- clients ----------------------------------------------------------------------------
@@ -317,11 +380,19 @@ def test_a_profile_lists_its_own_clients_and_lifetimes(tmp_path: Path) -> None:
         "[oauth2]\naccess_token_secs = 5\n"
         '[[oauth2.clients]]\nclient_id = "mine"\nclient_secret = "s3cret"\n'
         f'user_id = "{DEMO_USER.id}"\n'
+        'redirect_uris = ["http://127.0.0.1:9000/cb", "https://app.example/oauth"]\n'
+        '[[oauth2.clients]]\nclient_id = "theirs"\n'
     )
     config = EmulatorConfig.from_toml(profile)
     assert config.oauth2.access_token_secs == 5
     assert config.oauth2.clients == (
-        OAuth2App(client_id="mine", client_secret="s3cret", user_id=DEMO_USER.id),
+        OAuth2App(
+            client_id="mine",
+            client_secret="s3cret",
+            user_id=DEMO_USER.id,
+            redirect_uris=("http://127.0.0.1:9000/cb", "https://app.example/oauth"),
+        ),
+        OAuth2App(client_id="theirs", redirect_uris=(DEFAULT_REDIRECT_URI,)),
     )
     assert "s3cret" not in repr(config)
 
@@ -340,6 +411,10 @@ def test_the_default_profile_documents_the_default_oauth2_settings() -> None:
         ("[oauth2]\nclients = 3\n", "[[oauth2.clients]]"),
         ('[[oauth2.clients]]\nclient_id = "a"\ncolour = "red"\n', "colour"),
         ('[[oauth2.clients]]\nclient_id = "a"\n[[oauth2.clients]]\nclient_id = "a"\n', "share"),
+        ('[[oauth2.clients]]\nclient_id = "a"\nredirect_uris = "http://x/cb"\n', "redirect_uris"),
+        ('[[oauth2.clients]]\nclient_id = "a"\nredirect_uris = []\n', "redirect_uris"),
+        ('[[oauth2.clients]]\nclient_id = "a"\nredirect_uris = ["/cb"]\n', "redirect_uris"),
+        ('[[oauth2.clients]]\nclient_id = "a"\nredirect_uris = ["http://h/#f"]\n', "redirect_uris"),
     ],
 )
 def test_a_bad_oauth2_section_is_refused_naming_the_key(

@@ -1,16 +1,20 @@
 """OAuth 2.0 user tokens against the emulator: login with PKCE, refresh during uploads.
 
 Everything talks HTTP over real sockets: :func:`login_pkce` serves its loopback
-redirect, a "browser" (an aiohttp client following redirects) approves at the
-emulator, and uploads run through the real :class:`Uploader` and ``bulkup`` command
-line. Token expiry is the emulator's clock moved forward, never a sleep.
+redirect on a callback the emulator's clients register (a free port per test), a
+"browser" (an aiohttp client following redirects) approves at the emulator, and
+uploads run through the real :class:`Uploader` and ``bulkup`` command line. Token
+expiry is the emulator's clock moved forward, never a sleep; a token renewed before
+it expires is seen on the emulator's clock too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import socket
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,7 +38,14 @@ from bulkup.emulator import (
 )
 from bulkup.errors import ConfigError, LoginFailed, TokenRefused
 from bulkup.items import Item, Result
-from bulkup.oauth2 import OAuth2Auth, OAuth2Client, TokenStore, login_pkce
+from bulkup.oauth2 import (
+    REFRESH_BEFORE_EXPIRY,
+    X_TOKEN_URL,
+    OAuth2Auth,
+    OAuth2Client,
+    TokenStore,
+    login_pkce,
+)
 from bulkup.progress import NullObserver
 from bulkup.uploader import Uploader
 
@@ -45,16 +56,40 @@ TOKEN_LIFETIME = 600
 TOKEN_PATH = "/2/oauth2/token"
 
 
-#: Fast processing, and access tokens that live TOKEN_LIFETIME on the emulator's clock.
-OAUTH2_CONFIG = EmulatorConfig(
-    lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
-    oauth2=OAuth2(access_token_secs=TOKEN_LIFETIME),
-)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def oauth2_config(callback: str, access_token_secs: int = TOKEN_LIFETIME) -> EmulatorConfig:
+    """Fast processing; the demo clients register ``callback`` (only); tokens live
+    ``access_token_secs`` on the emulator's clock."""
+    clients = tuple(
+        dataclasses.replace(app, redirect_uris=(callback,))
+        for app in (DEMO_CLIENT, DEMO_CONFIDENTIAL_CLIENT)
+    )
+    return EmulatorConfig(
+        lifetimes=Lifetimes(processing_secs=0, check_after_secs=0),
+        oauth2=OAuth2(clients=clients, access_token_secs=access_token_secs),
+    )
 
 
 @pytest.fixture
-def emulator_config() -> EmulatorConfig:
-    return OAUTH2_CONFIG
+def callback() -> str:
+    """A callback URL on a free loopback port, registered by the emulator's clients."""
+    return f"http://127.0.0.1:{free_port()}/callback"
+
+
+@pytest.fixture
+def emulator_config(callback: str) -> EmulatorConfig:
+    return oauth2_config(callback)
+
+
+def callback_of(emulator: Emulator) -> str:
+    """The callback the emulator's demo client registers."""
+    return emulator.config.oauth2.clients[0].redirect_uris[0]
 
 
 def client_for(emulator: Emulator, *, confidential: bool = False, **kw: Any) -> OAuth2Client:
@@ -121,21 +156,37 @@ async def logged_in(
 ) -> dict[str, Any]:
     """Log in to the emulator with PKCE; the token file's content."""
     client = client_for(emulator, **kw)
-    await login_pkce(client, store=TokenStore.file(path), open_browser=browser(http), timeout=10)
+    await login_pkce(
+        client,
+        store=TokenStore.file(path),
+        open_browser=browser(http),
+        redirect_uri=callback_of(emulator),
+        timeout=10,
+    )
     return read_json(path)
 
 
 class ExpireTokens(NullObserver):
-    """Moves the emulator's clock past the token lifetime at the first acknowledged chunk."""
+    """Moves the emulator's clock by ``seconds`` (default: past the token lifetime) at
+    the first acknowledged chunk."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, seconds: float = TOKEN_LIFETIME + 1) -> None:
         self.emulator = emulator
+        self.seconds = seconds
         self.done = False
 
     def bytes_acked(self, item_id: str, count: int) -> None:
         if not self.done:
             self.done = True
-            self.emulator.advance(TOKEN_LIFETIME + 1)
+            self.emulator.advance(self.seconds)
+
+
+@dataclasses.dataclass
+class FrozenClock:
+    at: float
+
+    def now(self) -> float:
+        return self.at
 
 
 # --- login ------------------------------------------------------------------------------
@@ -165,7 +216,11 @@ async def test_a_redirect_with_another_state_is_refused_and_nothing_saved(
     forged = browser(http, lambda url: with_query(url, state="attacker-state"))
     with pytest.raises(LoginFailed, match="state") as caught:
         await login_pkce(
-            client_for(emulator), store=TokenStore.file(path), open_browser=forged, timeout=10
+            client_for(emulator),
+            store=TokenStore.file(path),
+            open_browser=forged,
+            redirect_uri=callback_of(emulator),
+            timeout=10,
         )
     assert caught.value.error == "state_mismatch"
     assert not path.exists() and not token_requests(emulator)
@@ -181,6 +236,7 @@ async def test_a_code_issued_for_another_challenge_is_refused(
             client_for(emulator),
             store=TokenStore.file(tmp_path / "token.json"),
             open_browser=swapped,
+            redirect_uri=callback_of(emulator),
             timeout=10,
         )
     assert token_requests(emulator) == {"400": 1}
@@ -191,12 +247,82 @@ async def test_a_refused_authorization_is_reported_with_its_rfc6749_code(
 ) -> None:
     with pytest.raises(LoginFailed, match="invalid_scope") as caught:
         await login_pkce(
-            client_for(emulator, scope="tweet.read"),
+            client_for(emulator, scope="media.write no.such.scope"),
             store=TokenStore.file(tmp_path / "token.json"),
             open_browser=browser(http),
+            redirect_uri=callback_of(emulator),
             timeout=10,
         )
     assert caught.value.error == "invalid_scope"
+
+
+async def test_a_login_without_media_write_is_granted_and_its_uploads_get_403(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path, png: bytes
+) -> None:
+    path = tmp_path / "token.json"
+    saved = await logged_in(emulator, http, path, scope="tweet.read offline.access")
+    assert saved["scope"] == "tweet.read offline.access"  # X grants what was asked
+    photo = tmp_path / "i.png"
+    photo.write_bytes(png)
+    auth = OAuth2Auth(store=TokenStore.file(path), client=client_for(emulator))
+    async with Uploader(UploadConfig(endpoint=emulator.url), auth=auth) as up:
+        result = await up.upload(photo)
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.kind, result.error.http_status) == ("auth_error", 403)
+    assert token_requests(emulator) == {"200": 1}  # a 403 is not a reason to refresh
+
+
+async def test_a_login_listens_on_the_redirect_uri_it_is_given_and_sends_it_verbatim(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    sent: list[str] = []
+
+    async def approve(url: str) -> None:
+        sent.append(parse_qs(urlsplit(url).query)["redirect_uri"][0])
+        await browser(http)(url)
+
+    await login_pkce(
+        client_for(emulator),
+        store=TokenStore.file(tmp_path / "token.json"),
+        open_browser=approve,
+        redirect_uri=callback_of(emulator),
+        timeout=10,
+    )
+    assert sent == [callback_of(emulator)]
+
+
+async def test_a_login_on_a_port_in_use_fails_naming_the_port(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(LoginFailed, match=f"port {port}") as caught:
+            await login_pkce(
+                client_for(emulator),
+                store=TokenStore.file(tmp_path / "token.json"),
+                open_browser=lambda url: None,
+                redirect_uri=f"http://127.0.0.1:{port}/callback",
+                timeout=10,
+            )
+    assert caught.value.error == "cannot_listen"
+    assert not (tmp_path / "token.json").exists()
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["https://127.0.0.1:8976/callback", "http://192.0.2.1:8976/callback", "http://[::1"],
+    ids=["https", "not-loopback", "malformed"],
+)
+async def test_a_redirect_uri_a_login_cannot_listen_on_is_a_config_error(
+    emulator: Emulator, tmp_path: Path, redirect_uri: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"127\.0\.0\.1"):
+        await login_pkce(
+            client_for(emulator),
+            store=TokenStore.file(tmp_path / "token.json"),
+            redirect_uri=redirect_uri,
+            timeout=10,
+        )
 
 
 async def test_a_login_nobody_approves_times_out(emulator: Emulator, tmp_path: Path) -> None:
@@ -205,6 +331,7 @@ async def test_a_login_nobody_approves_times_out(emulator: Emulator, tmp_path: P
             client_for(emulator),
             store=TokenStore.file(tmp_path / "token.json"),
             open_browser=lambda url: None,
+            redirect_uri=callback_of(emulator),
             timeout=0,
         )
 
@@ -222,12 +349,17 @@ def sha256(data: bytes) -> str:
 
 
 async def upload_all(
-    emulator: Emulator, auth: OAuth2Auth, paths: list[Path], **config: Any
+    emulator: Emulator,
+    auth: OAuth2Auth,
+    paths: list[Path],
+    *,
+    advance: float = TOKEN_LIFETIME + 1,
+    **config: Any,
 ) -> list[Result]:
     settings = {"chunk_size": 4 * KiB, "strategy": "chunked", "concurrency": 8} | config
     upload_config = UploadConfig(endpoint=emulator.url, segments_per_file=4, **settings)
     items = [Item(id=p.name, path=p) for p in paths]
-    observer = ExpireTokens(emulator)
+    observer = ExpireTokens(emulator, advance)
     async with Uploader(upload_config, auth=auth, observer=observer) as up:
         return [r async for r in up.upload_many(items)]
 
@@ -265,6 +397,55 @@ async def test_tokens_expiring_mid_upload_are_refreshed_once_and_saved(
     assert auth.account == account  # a checkpoint written before the refresh still matches
     status, body = await refresh_by_hand(emulator, http, before["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
+
+
+def refused(emulator: Emulator) -> int:
+    """How many requests the emulator answered with 401."""
+    answered = emulator.stats()["requests"]
+    return sum(counts.get("401", 0) for counts in answered.values())
+
+
+async def test_a_token_about_to_expire_is_renewed_before_the_api_refuses_it(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "token.json"
+    before = await logged_in(emulator, http, path)
+    clock = emulator.state.clock  # the client sees time move as the emulator does
+    auth = OAuth2Auth(store=TokenStore.file(path), client=client_for(emulator), clock=clock)
+    files = photos(tmp_path / "media", 3)
+
+    # At the first chunk the token has REFRESH_BEFORE_EXPIRY / 2 left: still accepted.
+    left = REFRESH_BEFORE_EXPIRY / 2
+    results = await upload_all(emulator, auth, files, advance=TOKEN_LIFETIME - left)
+
+    assert [r.status for r in results] == ["succeeded"] * 3, [r.error for r in results]
+    assert token_requests(emulator) == {"200": 2}  # the login, then one renewal for all
+    assert refused(emulator) == 0  # renewed before it ran out, not after a 401
+    after = read_json(path)
+    assert mode(path) == 0o600
+    assert after["access_token"] == auth.access_token != before["access_token"]
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["expires_at"] > clock.now() + TOKEN_LIFETIME - left  # on the same clock
+    status, body = await refresh_by_hand(emulator, http, before["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_a_token_that_lives_less_than_the_margin_is_not_renewed_before_every_request(
+    http: aiohttp.ClientSession, tmp_path: Path, callback: str
+) -> None:
+    lifetime = int(REFRESH_BEFORE_EXPIRY * 3 / 4)  # due for renewal as soon as issued
+    config = oauth2_config(callback, access_token_secs=lifetime)
+    async with Emulator(config, environ={}) as emulator:
+        path = tmp_path / "token.json"
+        await logged_in(emulator, http, path)
+        clock = FrozenClock(emulator.state.clock.now())  # no time passes for the client
+        auth = OAuth2Auth(store=TokenStore.file(path), client=client_for(emulator), clock=clock)
+
+        results = await upload_all(emulator, auth, photos(tmp_path / "media", 3), advance=0)
+
+        assert [r.status for r in results] == ["succeeded"] * 3, [r.error for r in results]
+        assert token_requests(emulator) == {"200": 2}  # one renewal, then the new token lasts
+        assert refused(emulator) == 0
 
 
 async def test_without_a_refresh_token_an_expired_token_is_one_clear_refusal(
@@ -346,6 +527,8 @@ def test_a_saved_token_file_is_private_whatever_the_umask(tmp_path: Path) -> Non
 
 
 CLIENT_ENV = {"X_CLIENT_ID": "cid", "X_TOKEN_URL": "http://127.0.0.1:1/2/oauth2/token"}
+#: An upload endpoint that is not X's API (the emulator, say): no default token URL.
+OTHER_SERVER = "http://127.0.0.1:8765"
 
 
 def test_the_environment_gives_a_refreshable_token_from_variables_or_a_file(
@@ -375,7 +558,41 @@ def test_the_environment_gives_a_refreshable_token_from_variables_or_a_file(
 )
 def test_incomplete_oauth2_variables_are_named(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
-        auth_from_env(env)
+        auth_from_env(env, endpoint=OTHER_SERVER)
+
+
+def saved_token_file(folder: Path) -> Path:
+    path = folder / "token.json"
+    TokenStore.file(path).save({"access_token": "access-1", "refresh_token": "refresh-2"})
+    return path
+
+
+@pytest.mark.parametrize(
+    "endpoint", [None, "https://api.x.com", "https://api.twitter.com/", "https://upload.x.com"]
+)
+def test_a_renewable_token_for_x_api_is_refreshed_at_x_token_url_by_default(
+    tmp_path: Path, endpoint: str | None
+) -> None:
+    by_file = {"X_TOKEN_FILE": str(saved_token_file(tmp_path)), "X_CLIENT_ID": "cid"}
+    by_variables = {"X_BEARER_TOKEN": "a", "X_REFRESH_TOKEN": "r", "X_CLIENT_ID": "cid"}
+    for env in (by_file, by_variables):
+        auth = auth_from_env(env, endpoint=endpoint)
+        assert isinstance(auth, OAuth2Auth) and auth.can_refresh
+        assert auth.client is not None and auth.client.token_url == X_TOKEN_URL
+    with pytest.raises(ConfigError, match="but X_CLIENT_ID missing"):
+        auth_from_env({"X_TOKEN_FILE": by_file["X_TOKEN_FILE"]}, endpoint=endpoint)
+
+
+def test_another_server_needs_its_token_url_named(tmp_path: Path) -> None:
+    env = {"X_TOKEN_FILE": str(saved_token_file(tmp_path)), "X_CLIENT_ID": "cid"}
+    with pytest.raises(ConfigError, match=f"X_TOKEN_URL missing.*{OTHER_SERVER} is not X's"):
+        auth_from_env(env, endpoint=OTHER_SERVER)
+    named = auth_from_env(env | {"X_TOKEN_URL": OTHER_SERVER + TOKEN_PATH}, endpoint=OTHER_SERVER)
+    assert isinstance(named, OAuth2Auth) and named.client is not None
+    assert named.client.token_url == OTHER_SERVER + TOKEN_PATH
+    x_named = auth_from_env(env | {"X_TOKEN_URL": OTHER_SERVER + TOKEN_PATH})
+    assert isinstance(x_named, OAuth2Auth) and x_named.client is not None
+    assert x_named.client.token_url == OTHER_SERVER + TOKEN_PATH  # a named one always wins
 
 
 def test_reprs_show_no_token_or_secret(tmp_path: Path) -> None:

@@ -2,19 +2,23 @@
 
 ``bulkup auth login --no-browser`` is driven as a person would: read the URL it
 prints, open it (an aiohttp client following redirects, the emulator approving at
-once). Uploads run ``bulkup upload`` with the token in ``X_TOKEN_FILE`` or in
-``X_BEARER_TOKEN``/``X_REFRESH_TOKEN``, expired beforehand on the emulator's clock,
-and every file and output of the run is searched for every token the emulator ever
-issued and for the client secret: none may appear (the token file aside).
+once). The login listens on ``--port`` (or ``--redirect-uri``) of a callback the
+emulator's clients register, a free port per test. Uploads run ``bulkup upload``
+with the token in ``X_TOKEN_FILE`` or in ``X_BEARER_TOKEN``/``X_REFRESH_TOKEN``,
+expired beforehand on the emulator's clock, and every file and output of the run is
+searched for every token the emulator ever issued and for the client secret: none
+may appear (the token file aside).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import anyio
@@ -28,16 +32,32 @@ from bulkup.emulator import (
     Emulator,
     EmulatorConfig,
 )
+from bulkup.oauth2 import DEFAULT_REDIRECT_URI, X_TOKEN_URL
 from tests.test_cli_serve import _start as start_serve
-from tests.test_oauth2 import OAUTH2_CONFIG, TOKEN_LIFETIME, read_json, token_requests
+from tests.test_oauth2 import (
+    OTHER_SERVER,
+    TOKEN_LIFETIME,
+    callback_of,
+    free_port,
+    oauth2_config,
+    read_json,
+    saved_token_file,
+    token_requests,
+)
 from tests.test_secrets import assert_private, checkpoint_files, run_cli
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def emulator_config() -> EmulatorConfig:
-    return OAUTH2_CONFIG
+def callback() -> str:
+    """A callback URL on a free loopback port, registered by the emulator's clients."""
+    return f"http://127.0.0.1:{free_port()}/callback"
+
+
+@pytest.fixture
+def emulator_config(callback: str) -> EmulatorConfig:
+    return oauth2_config(callback)
 
 
 def base_env(home: Path) -> dict[str, str]:
@@ -72,15 +92,28 @@ async def read_url(stream: ByteReceiveStream) -> str:
 
 
 async def cli_login(
-    emulator: Emulator, http: aiohttp.ClientSession, token_file: Path, home: Path, *extra: str
+    emulator: Emulator,
+    http: aiohttp.ClientSession,
+    token_file: Path,
+    home: Path,
+    *extra: str,
+    opened: list[str] | None = None,
 ) -> tuple[int, str]:
-    """Run ``bulkup auth login --no-browser``, open the printed URL; exit code and stdout."""
+    """Run ``bulkup auth login --no-browser``, open the printed URL; exit code and stdout.
+
+    The login listens on the port of the emulator's registered callback, unless
+    ``extra`` says ``--redirect-uri``.
+    """
+    if "--redirect-uri" not in extra:
+        extra = (*extra, "--port", str(urlsplit(callback_of(emulator)).port))
     command = [sys.executable, "-m", "bulkup", *login_args(emulator, token_file, *extra)]
     env = base_env(home) | {"DEMO_SECRET": DEMO_CONFIDENTIAL_CLIENT.client_secret}
     with anyio.fail_after(60):
         async with await anyio.open_process(command, env=env) as process:
             assert process.stderr is not None and process.stdout is not None
             url = await read_url(process.stderr)
+            if opened is not None:
+                opened.append(url)
             async with http.get(url) as resp:  # follows the redirect to the loopback
                 assert resp.status == 200, await resp.text()
             out = b""
@@ -126,6 +159,7 @@ async def test_auth_login_no_browser_prints_a_url_that_logs_in(
 
     assert code == 0
     assert f"tokens saved to {token_file}" in out
+    assert f"X_TOKEN_URL={emulator.url}/2/oauth2/token" in out  # not X's: it must be named
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     saved = read_json(token_file)
     assert saved["scope"] == "media.write offline.access" and saved["refresh_token"]
@@ -158,13 +192,49 @@ async def test_auth_login_with_a_confidential_client_reads_the_secret_from_a_var
     assert "X_CLIENT_SECRET=$DEMO_SECRET" in out
 
 
+async def test_auth_login_with_a_redirect_uri_sends_it_verbatim_and_listens_there(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path, callback: str
+) -> None:
+    token_file = tmp_path / "token.json"
+    opened: list[str] = []
+    args = ("--client-id", DEMO_CLIENT.client_id, "--redirect-uri", callback)
+
+    code, _ = await cli_login(emulator, http, token_file, tmp_path, *args, opened=opened)
+
+    assert code == 0 and read_json(token_file)["access_token"]
+    assert parse_qs(urlsplit(opened[0]).query)["redirect_uri"] == [callback]
+
+
+async def test_auth_login_help_names_the_callback_to_register(tmp_path: Path) -> None:
+    code, out, err = await run_cli("auth", "login", "--help", env=base_env(tmp_path), cwd=tmp_path)
+    assert code == 0, err
+    text = " ".join(out.split())  # argparse wraps lines
+    assert DEFAULT_REDIRECT_URI == "http://127.0.0.1:8976/callback"
+    assert f"add {DEFAULT_REDIRECT_URI} to the app's Callback URI" in text
+    assert "--port N" in text and "--redirect-uri URI" in text
+    assert "default 8976" in text
+
+
+async def test_auth_login_on_a_port_in_use_names_it_and_the_options(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        args = ("auth", "login", "--no-browser", "--client-id", "c", "--port", port)
+        code, _, err = await run_cli(*args, env=base_env(tmp_path), cwd=tmp_path)
+    assert code == 1 and "Traceback" not in err
+    assert f"port {port}" in err and "--port N" in err and "--redirect-uri URI" in err
+    assert not (tmp_path / ".config").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
         ((), "--client-id"),
         (("--client-id", "c", "--client-secret-env", "UNSET_VAR"), "UNSET_VAR"),
+        (("--client-id", "c", "--redirect-uri", "https://app.example/cb"), "127.0.0.1"),
+        (("--client-id", "c", "--port", "1", "--redirect-uri", DEFAULT_REDIRECT_URI), "not both"),
+        (("--client-id", "c", "--port", "70000"), "--port must be 0..65535"),
     ],
-    ids=["no-client-id", "unset-secret-variable"],
+    ids=["no-client-id", "unset-secret-variable", "not-loopback", "both", "bad-port"],
 )
 async def test_auth_login_usage_errors_exit_2(
     emulator: Emulator, tmp_path: Path, extra: tuple[str, ...], says: str
@@ -319,12 +389,12 @@ async def test_a_config_file_names_the_token_file_and_the_client_and_the_token_r
     assert not issued_leaks(emulator, "stdout", out) + issued_leaks(emulator, "stderr", err)
 
 
-async def test_auth_login_trusts_a_ca_bundle_for_a_tls_token_url(tmp_path: Path) -> None:
+async def test_auth_login_trusts_a_ca_bundle_for_a_tls_token_url(
+    tmp_path: Path, emulator_config: EmulatorConfig
+) -> None:
     import ssl
 
-    from tests.test_oauth2 import OAUTH2_CONFIG as config
-
-    async with Emulator(config, tls="self-signed", environ={}) as emu:
+    async with Emulator(emulator_config, tls="self-signed", environ={}) as emu:
         assert emu.ca_path is not None
         trust = ssl.create_default_context(cafile=str(emu.ca_path))
         token_file = tmp_path / "token.json"
@@ -339,3 +409,50 @@ async def test_auth_login_trusts_a_ca_bundle_for_a_tls_token_url(tmp_path: Path)
     assert not (tmp_path / "no.json").exists()
     assert code == 0 and f"tokens saved to {token_file}" in out
     assert read_json(token_file)["access_token"] in emu.state.oauth2.issued
+
+
+# --- the token URL: X's by default ----------------------------------------------------------
+async def config_show(tmp_path: Path, env: dict[str, str], *args: str) -> str:
+    code, out, err = await run_cli("config", "show", *args, env=env, cwd=tmp_path)
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("endpoint", [(), ("--endpoint", "https://api.twitter.com")])
+async def test_config_show_refreshes_at_x_token_url_for_x_api_without_x_token_url(
+    tmp_path: Path, endpoint: tuple[str, ...]
+) -> None:
+    token_file = saved_token_file(tmp_path)
+    env = base_env(tmp_path) | {"X_TOKEN_FILE": str(token_file), "X_CLIENT_ID": "cid"}
+
+    out = await config_show(tmp_path, env, *endpoint)
+
+    assert f"# credentials in use: token_url: {X_TOKEN_URL}" in out
+    assert "renewed when it expires" in out and "problem" not in out
+
+
+async def test_config_show_asks_for_x_token_url_when_the_endpoint_is_another_server(
+    tmp_path: Path,
+) -> None:
+    token_file = saved_token_file(tmp_path)
+    env = base_env(tmp_path) | {"X_TOKEN_FILE": str(token_file), "X_CLIENT_ID": "cid"}
+
+    out = await config_show(tmp_path, env, "--endpoint", OTHER_SERVER)
+
+    assert "problem" in out and "X_TOKEN_URL missing" in out and "token_url:" not in out
+    named = env | {"X_TOKEN_URL": f"{OTHER_SERVER}/2/oauth2/token"}
+    out = await config_show(tmp_path, named, "--endpoint", OTHER_SERVER)
+    assert f"token_url: {OTHER_SERVER}/2/oauth2/token" in out
+
+
+async def test_a_config_file_needs_no_token_url_for_x_api(tmp_path: Path) -> None:
+    token_file = saved_token_file(tmp_path)
+    config = tmp_path / "bulkup.toml"
+    config.write_text(f'[auth]\ntoken_file = "{token_file}"\nclient_id = "cid"\n')
+    env = base_env(tmp_path)
+
+    out = await config_show(tmp_path, env, "--config", str(config))
+    assert f"token_url: {X_TOKEN_URL}" in out
+
+    out = await config_show(tmp_path, env, "--config", str(config), "--endpoint", OTHER_SERVER)
+    assert "problem" in out and "lacks token_url" in out

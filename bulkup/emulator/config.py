@@ -74,6 +74,11 @@ DEMO_USER = User(
 DEMO_APP_BEARER = "bulkup-demo-app-only-bearer-token"
 
 
+#: The callback ``bulkup auth login`` uses unless told otherwise; every client
+#: registers it unless its ``redirect_uris`` say otherwise.
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8976/callback"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OAuth2App:
     """An OAuth 2.0 client (an app) that may obtain user tokens from the emulator.
@@ -81,21 +86,46 @@ class OAuth2App:
     A public client has no secret and authenticates by PKCE alone; a confidential one
     also sends HTTP Basic ``client_id:client_secret`` to the token endpoint. Tokens
     are issued for ``user_id`` (empty: the first user the emulator accepts).
+    ``redirect_uris`` are the app's registered callback URLs, as on X's developer
+    console: the authorize endpoint redirects only to one of them, compared character
+    for character (default: :data:`DEFAULT_REDIRECT_URI`, bulkup's own default).
     """
 
     client_id: str
     client_secret: str = field(default="", repr=False)
     user_id: str = ""
+    redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,)
 
     def __post_init__(self) -> None:
         if not self.client_id or not self.client_id.isprintable() or ":" in self.client_id:
             raise ConfigError(f"client_id must be printable, non-empty and without ':': {self!r}")
         if self.user_id and not self.user_id.isdigit():
             raise ConfigError(f"client {self.client_id}: user_id must be a numeric string")
+        uris = self.redirect_uris
+        if not isinstance(uris, list | tuple) or not uris or not all(map(self.callback_url, uris)):
+            raise ConfigError(
+                f"client {self.client_id}: redirect_uris must list at least one callback "
+                f"URL (absolute, no #fragment), e.g. [{DEFAULT_REDIRECT_URI!r}]; got {uris!r}"
+            )
+        object.__setattr__(self, "redirect_uris", tuple(uris))  # a TOML array is a list
 
     @property
     def confidential(self) -> bool:
         return bool(self.client_secret)
+
+    @staticmethod
+    def callback_url(uri: object) -> bool:
+        """An absolute URL without a fragment (RFC 6749 §3.1.2), as X's console takes them."""
+        from urllib.parse import urlsplit
+
+        if not isinstance(uri, str) or not uri.isprintable() or " " in uri or "#" in uri:
+            return False
+        try:
+            parts = urlsplit(uri)
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError:
+            return False
+        return bool(parts.scheme and parts.netloc)
 
 
 #: The public demo client (PKCE only), as ``bulkup auth login --client-id`` takes it.

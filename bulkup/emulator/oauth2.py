@@ -4,12 +4,16 @@ Two endpoints, as X serves them (``x.com`` and ``api.x.com``), on the emulator's
 
 - ``GET /i/oauth2/authorize``: the consent page. The emulator is headless and
   approves at once for the client's user: it checks ``client_id`` (a known client)
-  and ``redirect_uri`` (a loopback ``http`` URI, RFC 8252 §7.3), then ``response_type=code``,
-  ``code_challenge`` with ``code_challenge_method=S256``, a ``scope`` that includes
-  ``media.write`` and a ``state``, and answers ``302`` to ``redirect_uri`` with ``code``
-  and ``state``. Errors go back to the client as ``error=`` in that redirect
-  (RFC 6749 §4.1.2.1) when ``client_id`` and ``redirect_uri`` are good, else as a 400
-  page that redirects nowhere.
+  and ``redirect_uri``, which must be one of the client's registered callbacks
+  (:attr:`OAuth2App.redirect_uris`) character for character, as X requires ("exact
+  match validation"; X does not apply RFC 8252's any-loopback-port rule). Then
+  ``response_type=code``, ``code_challenge`` with ``code_challenge_method=S256``, a
+  ``scope`` of known scopes and a ``state``; it grants the scopes asked for (a token
+  without ``media.write`` is then refused by the media endpoints with 403, as on X)
+  and answers ``302`` to ``redirect_uri`` with ``code`` and ``state``. Errors go back
+  to the client as ``error=`` in that redirect (RFC 6749 §4.1.2.1) when ``client_id``
+  and ``redirect_uri`` are good, else as a 400 page, naming the problem, that
+  redirects nowhere (RFC 6749 §4.1.2.1: never to an unverified URI).
 - ``POST /2/oauth2/token`` (form encoded): ``grant_type=authorization_code`` with
   ``code``, ``redirect_uri`` and the PKCE ``code_verifier`` (codes are single-use and
   live ``oauth2.code_secs``; a reused code also revokes what it gave), or
@@ -40,7 +44,7 @@ from aiohttp import web
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
 
 from bulkup.clock import OffsetClock
-from bulkup.emulator.config import MEDIA_WRITE_SCOPE, ConfigError, OAuth2, OAuth2App, User
+from bulkup.emulator.config import ConfigError, OAuth2, OAuth2App, User
 
 AUTHORIZE_PATH: Final = "/i/oauth2/authorize"
 TOKEN_PATH: Final = "/2/oauth2/token"
@@ -55,7 +59,6 @@ KNOWN_SCOPES: Final = frozenset(
         "media.write",
     }
 )
-_LOOPBACK_HOSTS: Final = ("127.0.0.1", "::1", "localhost")
 TOKEN_KEYS: Final = ("access_token", "refresh_token")
 
 
@@ -129,8 +132,13 @@ class OAuth2Server:
         if client is None:
             raise BadClient(f"unknown client_id {query.get('client_id', '')!r}")
         redirect_uri = query.get("redirect_uri", "")
-        if not _loopback(redirect_uri):
-            raise BadClient(f"redirect_uri must be a loopback http URI, got {redirect_uri!r}")
+        if redirect_uri not in client.redirect_uris:
+            registered = ", ".join(client.redirect_uris)
+            raise BadClient(
+                f"redirect_uri {redirect_uri!r} is not a callback URL registered for client "
+                f"{client.client_id!r} (registered: {registered}); it must match one of them "
+                "character for character"
+            )
         state = query.get("state")
         try:
             scopes = self._check_request(query)
@@ -150,12 +158,12 @@ class OAuth2Server:
         if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
             raise OAuthError("invalid_request", "PKCE needs a code_challenge, method S256")
         scopes = tuple(query.get("scope", "").split())
+        if not scopes:
+            raise OAuthError("invalid_scope", "scope is required")
         unknown = sorted(set(scopes) - KNOWN_SCOPES)
         if unknown:
             raise OAuthError("invalid_scope", f"unknown scope(s): {' '.join(unknown)}")
-        if MEDIA_WRITE_SCOPE not in scopes:
-            raise OAuthError("invalid_scope", "the scope must include media.write")
-        return scopes
+        return scopes  # granted as asked: the media endpoints check for media.write
 
     # --- the token endpoint -----------------------------------------------------------
     def token(self, form: Mapping[str, str], authorization: str) -> dict[str, object]:
@@ -237,16 +245,6 @@ class OAuth2Server:
             response["refresh_token"] = refresh
         self.issued += [str(response[k]) for k in TOKEN_KEYS if k in response]
         return response
-
-
-def _loopback(uri: str) -> bool:
-    """A native app's redirect: ``http`` to a loopback address, any port (RFC 8252 §7.3)."""
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        return False
-    return parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS and not parts.fragment
 
 
 def _with_query(uri: str, **params: str | None) -> str:
