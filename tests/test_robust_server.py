@@ -480,16 +480,6 @@ async def test_missing_fields_that_persist_fail_the_item_naming_the_field(
     assert failed.error.message == expected[api]
 
 
-async def test_a_v2_append_answered_with_an_empty_data_object_is_never_taken_as_stored(
-    emulator: Emulator, media_files: list[Path]
-) -> None:
-    failed = await fails(emulator, "v2", "missing_fields", "append", media_files)
-    assert failed.error is not None
-    assert failed.error.message == (
-        "HTTP 200 answer to APPEND lacks a numeric data.expires_at: '{\"data\": {}}'"
-    )
-
-
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_a_server_that_never_answers_fails_the_item_after_the_read_timeouts(
     emulator: Emulator, media_files: list[Path], api: str
