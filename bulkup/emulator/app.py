@@ -1,4 +1,4 @@
-"""The emulator's aiohttp application: routing, the request pipeline, inspection.
+"""The emulator's aiohttp application: routing and the request pipeline.
 
 Every API request goes through the same steps, in :func:`api_middleware` and
 :meth:`EmulatorState.begin` / :meth:`EmulatorState.admit`:
@@ -13,14 +13,16 @@ Every API request goes through the same steps, in :func:`api_middleware` and
 6. ``x-rate-limit-*`` headers, statistics, and possibly a dropped response or a
    connection marked to be closed when the client reuses it.
 
-The ``/_emulator/*`` routes (no authentication) expose what the server holds.
-The OAuth 2.0 authorize and token endpoints are :mod:`bulkup.emulator.oauth2`.
+The ``/_emulator/*`` routes (no authentication) expose what the server holds
+(:mod:`bulkup.emulator.inspection`); misbehaving answers and dropped connections are
+:mod:`bulkup.emulator.misbehave`. The OAuth 2.0 authorize and token endpoints are
+:mod:`bulkup.emulator.oauth2`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -33,11 +35,12 @@ from aiohttp.typedefs import Handler
 
 from bulkup import spec
 from bulkup.clock import OffsetClock
-from bulkup.emulator import errors
+from bulkup.emulator import errors, misbehave
 from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.faults import HANG_SECS, FaultPlan
+from bulkup.emulator.faults import FaultPlan
+from bulkup.emulator.misbehave import Misbehave
 from bulkup.emulator.oauth2 import OAuth2Server
 from bulkup.emulator.params import MULTIPART, Params, read_params
 from bulkup.emulator.ratelimit import RateLimiter, Verdict
@@ -80,14 +83,6 @@ class Call:
 MISBEHAVIOURS = ("html_error", "garbage_200", "missing_fields", "hang")
 #: v1.1 endpoints whose success answer has no body, hence no field to miss.
 V1_BODILESS = ("append", "metadata", "subtitles_create", "subtitles_delete")
-
-
-class Misbehave(Exception):
-    """Raised by :meth:`EmulatorState.admit`: answer like a misbehaving server."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 class Stats:
@@ -252,7 +247,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except ApiError as exc:
         response = errors.render(exc, dialect, request.path)
     except Misbehave as exc:
-        response = await misbehaviour(exc.kind, request, state)
+        endpoint = exchange.endpoint or request.path
+        gone = functools.partial(state.stats.record, endpoint, 0)
+        response = await misbehave.misbehaviour(exc.kind, dialect, gone)
     finally:
         if exchange.params is not None:
             exchange.params.discard()
@@ -266,56 +263,6 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         state.closing.add(request.transport)
     state.stats.record(exchange.endpoint or request.path, response.status)
     return response
-
-
-_PROXY_PAGE = """<html>
-<head><title>{status} {reason}</title></head>
-<body>
-<center><h1>{status} {reason}</h1></center>
-<hr><center>nginx</center>
-</body>
-</html>
-"""
-#: A success answer cut short: not JSON, although it claims to be.
-_GARBAGE = {"v1.1": '{"media_id": 18800281060205', "v2": '{"data": {"id": "18800281060205'}
-
-
-def _proxy_page(status: int, reason: str) -> web.Response:
-    page = _PROXY_PAGE.format(status=status, reason=reason)
-    return web.Response(status=status, text=page, content_type="text/html")
-
-
-async def misbehaviour(kind: str, request: web.Request, state: EmulatorState) -> web.Response:
-    """The answer of a misbehaving server or proxy; the request was not performed."""
-    exchange = request[EXCHANGE_KEY]
-    if kind == "html_error":
-        return _proxy_page(502, "Bad Gateway")
-    if kind == "garbage_200":
-        return web.Response(text=_GARBAGE[exchange.dialect], content_type="application/json")
-    if kind == "missing_fields":
-        return web.json_response({} if exchange.dialect == "v1.1" else {"data": {}})
-    try:  # hang: no answer until the client gives up and closes the connection
-        await asyncio.sleep(HANG_SECS)
-    except asyncio.CancelledError:
-        state.stats.record(exchange.endpoint or request.path, 0)
-        raise
-    return _proxy_page(504, "Gateway Time-out")
-
-
-def _drop(request: web.Request, state: EmulatorState) -> web.Response:
-    """Abort the connection instead of answering (fault injection); counted as status 0.
-
-    The returned response is never sent: aiohttp's server finds the transport closed
-    when it writes the status line, and ``RequestHandler.finish_response`` treats that
-    ``ConnectionError`` as a client that went away (logged at debug level only).
-    Raising from the handler instead would log an "Error handling request" traceback
-    for every injected drop.
-    """
-    state.stats.record(request[EXCHANGE_KEY].endpoint or request.path, 0)
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    return web.Response(status=503)
 
 
 _ROUTE_ENDPOINTS: dict[tuple[str, str], str] = {
@@ -356,69 +303,9 @@ def endpoint_hint(request: web.Request) -> str | None:
     return _ROUTE_ENDPOINTS.get(route)
 
 
-# --- inspection routes -------------------------------------------------------------
-async def inspect_media(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    raw = request.match_info["media_id"]
-    media = state.store.peek(int(raw)) if raw.isdigit() else None
-    if media is None:
-        return web.json_response({"error": f"no media with id {raw!r}"}, status=404)
-    return web.json_response(state.describe(media))
-
-
-async def list_media(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    return web.json_response({"media": [state.describe(m) for m in state.store]})
-
-
-async def stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATE_KEY].stats_json())
-
-
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
-async def advance_clock(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    body = await _json_body(request)
-    try:
-        state.clock.advance(float(body.get("seconds", 0)))
-    except (TypeError, ValueError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    state.store.sweep()
-    return web.json_response({"clock_offset_secs": state.clock.offset})
-
-
-async def schedule_fault(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    body = await _json_body(request)
-    try:
-        state.faults.schedule(
-            str(body.get("kind")),
-            endpoint=body.get("endpoint"),
-            count=int(body.get("count", 1)),
-            after=int(body.get("after", 0)),
-        )
-    except (TypeError, ValueError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    return web.json_response({"scheduled": body})
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='expected a JSON object such as {"seconds": 60}')
-    return body
-
-
 def build_app(state: EmulatorState) -> web.Application:
     """The aiohttp application serving both dialects and the inspection routes."""
-    from bulkup.emulator import oauth2, v1, v2
+    from bulkup.emulator import inspection, oauth2, v1, v2
 
     max_body = state.config.lifetimes.max_chunk_bytes * 4 // 3 + (1 << 20)
     app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
@@ -426,10 +313,11 @@ def build_app(state: EmulatorState) -> web.Application:
     v1.add_routes(app)
     v2.add_routes(app)
     oauth2.add_routes(app, state.oauth2)
-    app.router.add_get(INSPECT_PREFIX + "/media", list_media)
-    app.router.add_get(INSPECT_PREFIX + "/media/{media_id}", inspect_media)
-    app.router.add_get(INSPECT_PREFIX + "/stats", stats)
-    app.router.add_get(INSPECT_PREFIX + "/health", health)
-    app.router.add_post(INSPECT_PREFIX + "/clock/advance", advance_clock)
-    app.router.add_post(INSPECT_PREFIX + "/faults", schedule_fault)
+    inspection.add_routes(app)
     return app
+
+
+def _drop(request: web.Request, state: EmulatorState) -> web.Response:
+    """Abort the connection instead of answering; counted as status 0."""
+    state.stats.record(request[EXCHANGE_KEY].endpoint or request.path, 0)
+    return misbehave.drop(request)

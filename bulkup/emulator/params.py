@@ -19,7 +19,8 @@ from aiohttp import BodyPartReader, web
 
 from bulkup.emulator import errors
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.store import MediaStore, Spool
+from bulkup.emulator.spool import Spool
+from bulkup.emulator.store import MediaStore
 
 MEDIA_FIELDS = ("media", "media_data")
 _READ_BLOCK = 256 * 1024

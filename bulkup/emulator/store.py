@@ -19,7 +19,6 @@ import itertools
 import os
 import random
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,32 +31,9 @@ from bulkup.emulator import errors
 from bulkup.emulator.config import EmulatorConfig
 from bulkup.emulator.errors import ApiError
 from bulkup.emulator.faults import FaultPlan
+from bulkup.emulator.spool import IdGenerator, Segment, Spool
 
-_TWITTER_EPOCH_MS = 1288834974657
 _COPY_BLOCK = 1 << 20
-
-
-class IdGenerator:
-    """Snowflake-like unique 64-bit ids: time, a random worker number, a sequence."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._worker = rng.randrange(1 << 10)
-        self._seq = itertools.count()
-        self._last = 0
-
-    def next(self) -> int:
-        millis = max(int(time.time() * 1000) - _TWITTER_EPOCH_MS, self._last)
-        self._last = millis
-        seq = next(self._seq) & 0xFFF
-        if seq == 0xFFF:
-            self._last += 1
-        return (millis << 22) | (self._worker << 12) | seq
-
-
-@dataclass(slots=True)
-class Segment:
-    size: int
-    sha256: str
 
 
 @dataclass(slots=True)
@@ -133,57 +109,6 @@ class Processing:
                 "message": self.error.message,
             }
         return info
-
-
-class Spool:
-    """Receives the bytes of one request's media part before it is known where they go.
-
-    Multipart fields may come in any order, so ``segment_index`` can follow the
-    media bytes: they are spooled to a temporary file (or, in discard mode, a
-    buffer of at most one chunk) and handed to :meth:`MediaStore.commit_segment`.
-    """
-
-    def __init__(self, store: MediaStore) -> None:
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self._limit = store.config.lifetimes.max_chunk_bytes
-        self._buffer: list[bytes] | None = None
-        self.tmp: Path | None = None
-        self._fh: Any = None
-        if store.discard:
-            self._buffer = []
-        else:
-            self.tmp = store.root / f"spool-{next(store._spool_seq)}.part"
-            self._fh = self.tmp.open("wb")
-
-    @property
-    def too_large(self) -> bool:
-        return self.size > self._limit
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.too_large:
-            return  # keep counting, stop storing: the caller refuses it whole
-        self._hash.update(data)
-        if self._buffer is not None:
-            self._buffer.append(data)
-        else:
-            self._fh.write(data)
-
-    def close(self) -> Segment:
-        if self._fh is not None:
-            self._fh.close()
-        return Segment(self.size, self._hash.hexdigest())
-
-    def data(self) -> bytes:
-        return b"".join(self._buffer or ())
-
-    def abort(self) -> None:
-        if self._fh is not None and not self._fh.closed:
-            self._fh.close()
-        if self.tmp is not None:
-            self.tmp.unlink(missing_ok=True)
-        self._buffer = None
 
 
 class MediaStore:
@@ -283,7 +208,10 @@ class MediaStore:
         return media
 
     def open_spool(self) -> Spool:
-        return Spool(self)
+        limit = self.config.lifetimes.max_chunk_bytes
+        if self.discard:
+            return Spool(limit, None)
+        return Spool(limit, self.root / f"spool-{next(self._spool_seq)}.part")
 
     def commit_segment(self, media: Media, index: int, spool: Spool) -> Segment:
         """Make the spooled bytes segment ``index`` of ``media`` (replacing any earlier)."""
