@@ -110,3 +110,34 @@ RATE_LIMITS: Final[dict[str, int]] = {
     "subtitles_delete": 100,
 }
 ENDPOINTS: Final[tuple[str, ...]] = tuple(RATE_LIMITS)
+
+
+# --- v2 published contract (shared/spec/x-media-upload.md section 3) --------------------
+#: ``media_type`` values ``POST /2/media/upload/initialize`` accepts; any other is a 400.
+V2_MEDIA_TYPES: Final[tuple[str, ...]] = (
+    "video/mp4",
+    "video/webm",
+    "video/mp2t",
+    "video/quicktime",
+    "text/srt",
+    "text/vtt",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "image/png",
+    "image/webp",
+    "image/pjpeg",
+    "image/tiff",
+    "model/gltf-binary",
+    "model/vnd.usdz+zip",
+)
+#: ``media_category`` values of the v2 one-shot ``POST /2/media/upload`` (no amplify_video).
+V2_ONE_SHOT_CATEGORIES: Final[tuple[str, ...]] = (
+    "tweet_image",
+    "tweet_video",
+    "tweet_gif",
+    "dm_image",
+    "dm_video",
+    "dm_gif",
+    "subtitles",
+)

@@ -178,7 +178,9 @@ class RawClient:
         return await self.request("POST", path, parts=parts)
 
     async def v2_finalize(self, media_id: str) -> Reply:
-        return await self.request("POST", f"/2/media/upload/{media_id}/finalize")
+        # The JSON body {}: aiohttp labels a POST without data application/octet-stream,
+        # a body type v2 finalize refuses.
+        return await self.request("POST", f"/2/media/upload/{media_id}/finalize", json_body={})
 
     async def v2_status(self, media_id: str) -> Reply:
         query = {"command": "STATUS", "media_id": media_id}

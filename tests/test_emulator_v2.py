@@ -183,18 +183,16 @@ async def test_append_without_segment_index_is_400_problem(client: RawClient, pn
     reply = await client.request(
         "POST", f"/2/media/upload/{media_id}/append", parts=[Part("media", png, "blob")]
     )
-    assert_problem(reply, 400, "Missing required parameter: segment_index.")
+    assert_problem(reply, 400, "Missing required field: segment_index.")
 
 
 # --- finalize ---------------------------------------------------------------------------
-@pytest.mark.parametrize("body", [None, {}], ids=["no-body", "empty-json"])
-async def test_finalize_accepts_no_body_and_empty_json(
-    client: RawClient, emulator: Emulator, png: bytes, body: dict[str, Any] | None
+async def test_finalize_answers_id_key_size_and_image(
+    client: RawClient, emulator: Emulator, png: bytes
 ) -> None:
     media_id = await init_id(client, png, "image/png", "tweet_image")
     assert (await client.v2_append(media_id, 0, png)).status == 200
-    path = f"/2/media/upload/{media_id}/finalize"
-    reply = await client.request("POST", path, json_body=body)
+    reply = await client.v2_finalize(media_id)
     assert reply.status == 200
     data = reply.json["data"]
     assert data["id"] == media_id and data["media_key"] == f"3_{media_id}"
@@ -300,7 +298,7 @@ async def test_one_shot_without_media_category_is_400_problem(
     client: RawClient, emulator: Emulator, png: bytes
 ) -> None:
     reply = await client.request("POST", UPLOAD, parts=[Part("media", png, filename="i.png")])
-    assert_problem(reply, 400, "Missing required parameter: media_category.")
+    assert_problem(reply, 400, "Missing required field: media_category.")
     assert emulator.all_media() == []
 
 

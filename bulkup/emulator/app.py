@@ -179,6 +179,7 @@ class EmulatorState:
             "media_key": media.key,
             "owner": media.owner,
             "additional_owners": list(media.additional_owners),
+            "shared": media.shared,
             "dialect": media.dialect,
             "size": media.size if media.size is not None else media.total_bytes,
             "total_bytes": media.total_bytes,

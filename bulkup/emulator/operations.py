@@ -55,6 +55,7 @@ def init(state: EmulatorState, call: Call, body: dict[str, Any]) -> Media:
         media_type=media_type,
         category=category_param(body.get("media_category")),
         additional_owners=owners_param(body.get("additional_owners")),
+        shared=bool(body.get("shared")),
     )
 
 
@@ -84,7 +85,12 @@ def status(state: EmulatorState, call: Call, media_id: object) -> Media:
 
 
 async def simple_upload(
-    state: EmulatorState, call: Call, category: str | None, *, allow_async: bool
+    state: EmulatorState,
+    call: Call,
+    category: str | None,
+    *,
+    allow_async: bool,
+    owners: tuple[str, ...] = (),
 ) -> Media:
     """A one-request upload: v1.1 simple upload (images) or v2 one-shot."""
     spool = call.params.spool
@@ -96,7 +102,9 @@ async def simple_upload(
         )
     if spool.too_large:
         raise ApiError(errors.TOO_LARGE, empty_body=call.dialect == "v1.1")
-    media = state.store.begin_simple(owner=call.user.id, dialect=call.dialect, category=category)
+    media = state.store.begin_simple(
+        owner=call.user.id, dialect=call.dialect, category=category, additional_owners=owners
+    )
     call.params.spool = None
     state.store.commit_segment(media, 0, spool)
     await state.store.finish_simple(media)

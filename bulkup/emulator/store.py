@@ -56,6 +56,8 @@ class Media:
     facts: mediacheck.MediaFacts | None = None
     problem: mediacheck.Problem | None = None
     processing_secs: float = 0.0
+    #: initialize's ``shared`` (v1.1 INIT's ``shared=true``): reusable in direct messages.
+    shared: bool = False
     alt_text: str | None = None
     subtitles: list[dict[str, str]] = field(default_factory=list)
     path: Path | None = None
@@ -182,6 +184,7 @@ class MediaStore:
         media_type: str,
         category: str | None,
         additional_owners: tuple[str, ...] = (),
+        shared: bool = False,
     ) -> Media:
         if total_bytes < 0 or total_bytes > spec.MAX_TOTAL_BYTES_V2:
             raise ApiError(
@@ -198,6 +201,7 @@ class MediaStore:
             category=category,
             total_bytes=total_bytes,
             additional_owners=additional_owners,
+            shared=shared,
             created_at=self.clock.now(),
             expires_at=0.0,
         )
@@ -356,10 +360,22 @@ class MediaStore:
         return processing.state
 
     # --- simple upload ---------------------------------------------------------
-    def begin_simple(self, *, owner: str, dialect: str, category: str | None) -> Media:
+    def begin_simple(
+        self,
+        *,
+        owner: str,
+        dialect: str,
+        category: str | None,
+        additional_owners: tuple[str, ...] = (),
+    ) -> Media:
         """A media id for a one-request upload; its size and type come from the bytes."""
         return self.init(
-            owner=owner, dialect=dialect, total_bytes=0, media_type="", category=category
+            owner=owner,
+            dialect=dialect,
+            total_bytes=0,
+            media_type="",
+            category=category,
+            additional_owners=additional_owners,
         )
 
     async def finish_simple(self, media: Media) -> Media:

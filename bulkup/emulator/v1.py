@@ -57,10 +57,11 @@ async def upload_post(request: web.Request) -> web.Response:
 
 
 def _init(state: EmulatorState, call: Call) -> web.Response:
-    fields = {
+    fields: dict[str, Any] = {
         name: call.params.get(name)
         for name in ("total_bytes", "media_type", "media_category", "additional_owners")
     }
+    fields["shared"] = (call.params.get("shared") or "").lower() == "true"
     media = operations.init(state, call, fields)
     body = {**_ids(media), "expires_after_secs": state.store.remaining_secs(media)}
     if media.category is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bulkup import spec
-from bulkup.emulator import errors, operations
+from bulkup.emulator import contract, errors, operations
 from bulkup.emulator.app import STATE_KEY, Call, EmulatorState
 from bulkup.emulator.errors import ApiError
 from bulkup.emulator.store import Media
@@ -43,10 +43,8 @@ def _field(call: Call, name: str) -> Any:
 
 async def initialize(request: web.Request) -> web.Response:
     state, call = await _call(request, "initialize")
-    fields = {
-        name: _field(call, name)
-        for name in ("total_bytes", "media_type", "media_category", "additional_owners")
-    }
+    fields = contract.initialize(call.params)
+    fields["additional_owners"] = list(fields["additional_owners"])
     media = operations.init(state, call, fields)
     return _data(
         {
@@ -59,32 +57,30 @@ async def initialize(request: web.Request) -> web.Response:
 
 async def append(request: web.Request) -> web.Response:
     state, call = await _call(request, "append")
-    media = operations.append(
-        state, call, request.match_info["media_id"], call.params.require("segment_index")
-    )
+    media_id = contract.media_id(request.match_info["media_id"])
+    media = operations.append(state, call, media_id, contract.append(call.params))
     return _data({"expires_at": math.floor(media.expires_at)})
 
 
 async def finalize(request: web.Request) -> web.Response:
     state, call = await _call(request, "finalize")
-    media = state.store.get(request.match_info["media_id"], call.user.id)
+    media_id = contract.media_id(request.match_info["media_id"])
+    contract.finalize(call.params)
+    media = state.store.get(media_id, call.user.id)
     await state.store.finalize(media)
     return _data(media_body(state, media))
 
 
 async def status(request: web.Request) -> web.Response:
     state, call = await _call(request, "status")
-    command = call.params.get("command")
-    if command is not None and command != "STATUS":
-        raise ApiError(errors.BAD_REQUEST, "command must be STATUS when given.")
-    media = operations.status(state, call, call.params.require("media_id"))
+    media = operations.status(state, call, contract.status(call.params))
     return _data(media_body(state, media))
 
 
 async def one_shot(request: web.Request) -> web.Response:
     state, call = await _call(request, "upload")
-    category = operations.category_param(call.params.require("media_category"))
-    media = await operations.simple_upload(state, call, category, allow_async=True)
+    category, owners = contract.one_shot(call.params)
+    media = await operations.simple_upload(state, call, category, allow_async=True, owners=owners)
     return _data(media_body(state, media))
 
 
