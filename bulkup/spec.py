@@ -141,3 +141,27 @@ V2_ONE_SHOT_CATEGORIES: Final[tuple[str, ...]] = (
     "dm_gif",
     "subtitles",
 )
+#: The keys of ``metadata`` in ``POST /2/media/metadata``; any other is a 400.
+V2_METADATA_KEYS: Final[tuple[str, ...]] = (
+    "alt_text",
+    "allow_download_status",
+    "sensitive_media_warning",
+    "found_media_origin",
+    "content_expiration",
+    "domain_restrictions",
+    "geo_restrictions",
+    "preview_image",
+    "shared_info",
+    "sticker_info",
+    "upload_source",
+    "management_info",
+)
+#: The sensitive-media warnings: booleans in v2 metadata, a list of names in v1.1.
+SENSITIVE_MEDIA_WARNINGS: Final[tuple[str, ...]] = ("adult_content", "graphic_violence", "other")
+#: v2 subtitles' ``media_category`` spellings and the video category each must match.
+V2_SUBTITLE_CATEGORIES: Final[dict[str, str]] = {
+    "TweetVideo": "tweet_video",
+    "AmplifyVideo": "amplify_video",
+}
+#: v2 subtitles' ``language_code``: two upper-case letters (``EN``; not ``en``, ``pt-BR``).
+V2_LANGUAGE_CODE_PATTERN: Final = "^[A-Z]{2}$"

@@ -368,14 +368,14 @@ async def test_subtitles_create_and_delete(
     subtitle_id = await client.v2_upload(vtt, "text/vtt", "subtitles")
     create = {
         "id": video_id,
-        "media_category": "tweet_video",
+        "media_category": "TweetVideo",
         "subtitles": {"id": subtitle_id, "language_code": "DE", "display_name": "Deutsch"},
     }
     reply = await client.request("POST", SUBTITLES, json_body=create)
     assert reply.status == 200
     assert reply.json["data"] == {
         "id": video_id,
-        "media_category": "tweet_video",
+        "media_category": "TweetVideo",
         "associated_subtitles": [
             {"id": subtitle_id, "language_code": "DE", "display_name": "Deutsch"}
         ],
@@ -383,7 +383,7 @@ async def test_subtitles_create_and_delete(
     info = emulator.media(video_id)
     assert info is not None and [s["media_id"] for s in info["subtitles"]] == [subtitle_id]
 
-    delete = {"id": video_id, "media_category": "tweet_video", "language_code": "DE"}
+    delete = {"id": video_id, "media_category": "TweetVideo", "language_code": "DE"}
     reply = await client.request("DELETE", SUBTITLES, json_body=delete)
     assert reply.status == 200
     assert reply.json["data"] == {"deleted": True}
@@ -398,8 +398,8 @@ async def test_subtitles_in_the_same_language_replace_the_earlier_ones(
     first = await client.v2_upload(vtt, "text/vtt", "subtitles")
     second = await client.v2_upload(vtt, "text/vtt", "subtitles")
     for subtitle_id in (first, second):
-        entry = {"id": subtitle_id, "language_code": "en", "display_name": "English"}
-        body = {"id": video_id, "subtitles": entry}
+        entry = {"id": subtitle_id, "language_code": "EN", "display_name": "English"}
+        body = {"id": video_id, "media_category": "TweetVideo", "subtitles": entry}
         assert (await client.request("POST", SUBTITLES, json_body=body)).status == 200
     info = emulator.media(video_id)
     assert info is not None and [s["media_id"] for s in info["subtitles"]] == [second]
@@ -407,7 +407,7 @@ async def test_subtitles_in_the_same_language_replace_the_earlier_ones(
 
 async def test_deleting_absent_subtitles_is_404_problem(client: RawClient, video: bytes) -> None:
     video_id = await client.v2_upload(video, "video/mp4", "tweet_video")
-    body = {"id": video_id, "language_code": "fr"}
+    body = {"id": video_id, "media_category": "TweetVideo", "language_code": "FR"}
     assert_problem(await client.request("DELETE", SUBTITLES, json_body=body), 404)
 
 

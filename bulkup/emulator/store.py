@@ -59,6 +59,10 @@ class Media:
     #: initialize's ``shared`` (v1.1 INIT's ``shared=true``): reusable in direct messages.
     shared: bool = False
     alt_text: str | None = None
+    allow_download: bool | None = None
+    sensitive_media_warning: list[str] | None = None
+    #: Every v2 metadata key set so far, as last given.
+    metadata: dict[str, Any] = field(default_factory=dict)
     subtitles: list[dict[str, str]] = field(default_factory=list)
     path: Path | None = None
     expired: bool = False

@@ -92,8 +92,31 @@ async def _json_call(
 
 async def metadata_create(request: web.Request) -> web.Response:
     state, call, body = await _json_call(request, "metadata")
-    operations.set_alt_text(state, call, body.get("media_id"), body.get("alt_text"))
+    operations.set_metadata(state, call, body.get("media_id"), _metadata_change(body))
     return web.Response(status=200)
+
+
+def _metadata_change(body: dict[str, Any]) -> operations.MetadataChange:
+    """v1.1's ``alt_text`` and ``sensitive_media_warning``; other fields are ignored."""
+    alt_text = body.get("alt_text")
+    warning = body.get("sensitive_media_warning")
+    text = alt_text.get("text") if isinstance(alt_text, dict) else None
+    if (alt_text is not None or warning is None) and not isinstance(text, str):
+        raise ApiError(errors.BAD_REQUEST, 'alt_text must be an object like {"text": "…"}.')
+    names = spec.SENSITIVE_MEDIA_WARNINGS
+    if warning is not None and (
+        not isinstance(warning, list) or not all(w in names for w in warning)
+    ):
+        raise ApiError(
+            errors.BAD_REQUEST,
+            f"sensitive_media_warning must be a list of {', '.join(names)}; got {warning!r}.",
+        )
+    return operations.MetadataChange(
+        alt_text=text,
+        sensitive_media_warning=(
+            tuple(w for w in names if w in warning) if warning is not None else None
+        ),
+    )
 
 
 def _subtitle_list(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,9 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from bulkup import spec
-from bulkup.emulator import contract, errors, operations
+from bulkup.emulator import contract, contract_extras, operations
 from bulkup.emulator.app import STATE_KEY, Call, EmulatorState
-from bulkup.emulator.errors import ApiError
 from bulkup.emulator.store import Media
 
 
@@ -32,13 +31,6 @@ async def _call(request: web.Request, endpoint: str) -> tuple[EmulatorState, Cal
     call = await state.begin(request)
     state.admit(call, endpoint)
     return state, call
-
-
-def _field(call: Call, name: str) -> Any:
-    """A parameter with its JSON type if it came as JSON, else as a string."""
-    if call.params.json is not None and name in call.params.json:
-        return call.params.json[name]
-    return call.params.fields.get(name)
 
 
 async def initialize(request: web.Request) -> web.Response:
@@ -86,27 +78,23 @@ async def one_shot(request: web.Request) -> web.Response:
 
 async def metadata(request: web.Request) -> web.Response:
     state, call = await _call(request, "metadata")
-    meta = _field(call, "metadata")
-    alt_text = meta.get("alt_text") if isinstance(meta, dict) else None
-    media = operations.set_alt_text(state, call, _field(call, "id"), alt_text)
-    return _data(
-        {"id": media.id_string, "associated_metadata": {"alt_text": {"text": media.alt_text}}}
-    )
+    media_id, change = contract_extras.metadata(call.params)
+    media = operations.set_metadata(state, call, media_id, change)
+    return _data({"id": media.id_string, "associated_metadata": dict(change.given)})
+
+
+#: The v2 subtitles spelling of a video category (``tweet_video`` → ``TweetVideo``).
+_SPELLING = {category: name for name, category in spec.V2_SUBTITLE_CATEGORIES.items()}
 
 
 async def subtitles_create(request: web.Request) -> web.Response:
     state, call = await _call(request, "subtitles_create")
-    subtitles = _field(call, "subtitles")
-    entries = subtitles if isinstance(subtitles, list) else [subtitles]
-    if not all(isinstance(e, dict) for e in entries):
-        raise ApiError(
-            errors.BAD_REQUEST, 'subtitles must be {"id", "language_code", "display_name"}.'
-        )
-    video = operations.add_subtitles(state, call, _field(call, "id"), entries)
+    video_id, category, entry = contract_extras.subtitles_create(call.params)
+    video = operations.add_subtitles(state, call, video_id, [entry], category)
     return _data(
         {
             "id": video.id_string,
-            "media_category": video.category,
+            "media_category": _SPELLING[video.category or ""],
             "associated_subtitles": [
                 {
                     "id": s["media_id"],
@@ -121,8 +109,8 @@ async def subtitles_create(request: web.Request) -> web.Response:
 
 async def subtitles_delete(request: web.Request) -> web.Response:
     state, call = await _call(request, "subtitles_delete")
-    language = _field(call, "language_code")
-    operations.delete_subtitles(state, call, _field(call, "id"), [str(language or "")])
+    video_id, category, language = contract_extras.subtitles_delete(call.params)
+    operations.delete_subtitles(state, call, video_id, [language], category)
     return _data({"deleted": True})
 
 
