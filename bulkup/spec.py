@@ -165,3 +165,24 @@ V2_SUBTITLE_CATEGORIES: Final[dict[str, str]] = {
 }
 #: v2 subtitles' ``language_code``: two upper-case letters (``EN``; not ``en``, ``pt-BR``).
 V2_LANGUAGE_CODE_PATTERN: Final = "^[A-Z]{2}$"
+
+
+# --- per-app limits (per app per 24 hours, spec section 4) ------------------------------
+APP_RATE_WINDOW_SECS: Final = 24 * 60 * 60
+
+#: X's published per-app budgets for one 24-hour window, for all users of an app
+#: together, under the same endpoint keys as :data:`RATE_LIMITS`.
+APP_RATE_LIMITS_24H: Final[dict[str, int]] = {
+    "initialize": 180_000,
+    "append": 180_000,
+    "finalize": 180_000,
+    "status": 100_000,
+    "upload": 50_000,
+    "metadata": 50_000,
+    "subtitles_create": 10_000,
+    "subtitles_delete": 10_000,
+}
+#: Headers of the per-app window on every answer of an app-limited endpoint.
+APP_LIMIT_HEADER: Final = "x-app-limit-24hour-limit"
+APP_REMAINING_HEADER: Final = "x-app-limit-24hour-remaining"
+APP_RESET_HEADER: Final = "x-app-limit-24hour-reset"  # Unix seconds

@@ -216,6 +216,7 @@ class EmulatorState:
             "faults": dict(self.faults.injected),
             "rate_window_peak": dict(sorted(self.stats.window_peak.items())),
             "rate_windows": self.limiter.usage() if self.config.limits.enabled else {},
+            "app_windows": self.limiter.app_usage() if self.config.limits.enabled else {},
             "media_count": sum(1 for _ in self.store),
             "clock_offset_secs": self.clock.offset,
         }

@@ -68,34 +68,61 @@ class Lifetimes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimits:
-    """Per-user, per-endpoint request budgets for one window."""
+    """Request budgets: per user and endpoint per window, and optionally per app per day.
+
+    ``per_window`` are the per-user 15-minute budgets (the published ones unless
+    overridden). ``app_per_day`` adds, for the endpoints it names, one budget per
+    ``app_window_secs`` (24 hours) shared by every user of the emulator, as X's
+    per-app limits are; answers then carry ``x-app-limit-24hour-*`` headers. Empty
+    by default; :meth:`published` gives X's published figures for both.
+    ``time_scale`` divides both windows.
+    """
 
     enabled: bool = True
     window_secs: float = spec.RATE_WINDOW_SECS
-    #: Divides the window: ``time_scale = 100`` makes a 15-minute window last 9 s.
+    #: Divides the windows: ``time_scale = 100`` makes a 15-minute window last 9 s.
     time_scale: float = 1.0
     per_window: Mapping[str, int] = field(default_factory=lambda: dict(spec.RATE_LIMITS))
+    app_window_secs: float = spec.APP_RATE_WINDOW_SECS
+    app_per_day: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0 or self.window_secs <= 0:
             raise ConfigError("limits.time_scale and limits.window_secs must be > 0")
-        unknown = set(self.per_window) - set(spec.ENDPOINTS)
-        if unknown:
-            raise ConfigError(
-                f"limits.per_window: unknown endpoint(s) {sorted(unknown)}; "
-                f"known: {', '.join(spec.ENDPOINTS)}"
-            )
-        for endpoint, limit in self.per_window.items():
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ConfigError(
-                    f"limits.per_window.{endpoint} must be an integer >= 0, got {limit!r}"
-                )
+        if self.app_window_secs <= 0:
+            raise ConfigError(f"limits.app_window_secs must be > 0, got {self.app_window_secs!r}")
+        _check_budgets("per_window", self.per_window)
+        _check_budgets("app_per_day", self.app_per_day)
         merged = {**spec.RATE_LIMITS, **self.per_window}
         object.__setattr__(self, "per_window", merged)
+        object.__setattr__(self, "app_per_day", dict(self.app_per_day))
+
+    @classmethod
+    def published(cls, *, time_scale: float = 1.0, enabled: bool = True) -> RateLimits:
+        """X's published limits: per user per 15 minutes, and per app per 24 hours."""
+        return cls(
+            enabled=enabled, time_scale=time_scale, app_per_day=dict(spec.APP_RATE_LIMITS_24H)
+        )
 
     @property
     def effective_window_secs(self) -> float:
         return self.window_secs / self.time_scale
+
+    @property
+    def effective_app_window_secs(self) -> float:
+        return self.app_window_secs / self.time_scale
+
+
+def _check_budgets(key: str, budgets: Mapping[str, object]) -> None:
+    unknown = set(budgets) - set(spec.ENDPOINTS)
+    if unknown:
+        raise ConfigError(
+            f"limits.{key}: unknown endpoint(s) {sorted(unknown)}; "
+            f"known: {', '.join(spec.ENDPOINTS)}"
+        )
+    for endpoint, limit in budgets.items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ConfigError(f"limits.{key}.{endpoint} must be an integer >= 0, got {limit!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
