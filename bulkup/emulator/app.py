@@ -61,8 +61,8 @@ class Exchange:
     drop_response: bool = False
     #: Close this connection when the client sends its next request on it.
     close_connection: bool = False
-    #: Performed, but answered ``200 {}`` (``missing_fields`` on a v1.1 bodiless answer).
-    empty_object: bool = False
+    #: Performed, and a success answer drops its required fields (``missing_fields``).
+    strip_fields: bool = False
 
 
 EXCHANGE_KEY: web.RequestKey[Exchange] = web.RequestKey("bulkup_exchange", Exchange)
@@ -79,10 +79,14 @@ class Call:
     endpoint: str | None = None
 
 
-#: Faults answered by :func:`misbehaviour` instead of performing the request.
-MISBEHAVIOURS = ("html_error", "garbage_200", "missing_fields", "hang")
-#: v1.1 endpoints whose success answer has no body, hence no field to miss.
-V1_BODILESS = ("append", "metadata", "subtitles_create", "subtitles_delete")
+#: Faults answered by :func:`misbehave.misbehaviour` instead of performing the request.
+MISBEHAVIOURS = ("html_error", "garbage_200", "hang")
+#: Endpoints whose success answer has fields the contract requires (``data.id``; v1.1:
+#: the media id), which a ``missing_fields`` fault drops. The others require none.
+STRIPPABLE = {
+    "v2": frozenset({"initialize", "finalize", "status", "upload", "metadata"}),
+    "v1.1": frozenset({"initialize", "finalize", "status", "upload"}),
+}
 
 
 class Stats:
@@ -149,15 +153,14 @@ class EmulatorState:
         """Injected faults, then the rate-limit budget, for ``endpoint``."""
         exchange = call.request[EXCHANGE_KEY]
         call.endpoint = exchange.endpoint = endpoint
-        fault = self.faults.before(endpoint)
+        fault = self.faults.before(endpoint, strippable=endpoint in STRIPPABLE[call.dialect])
         if fault == "error_500":
             raise ApiError(errors.INTERNAL)
         if fault == "error_503":
             raise ApiError(errors.OVER_CAPACITY)
-        if fault == "missing_fields" and call.dialect == "v1.1" and endpoint in V1_BODILESS:
-            exchange.empty_object = True  # no field to miss: performed, answered 200 {}
-        elif fault in MISBEHAVIOURS:
+        if fault in MISBEHAVIOURS:
             raise Misbehave(fault)  # answered without performing the request
+        exchange.strip_fields = fault == "missing_fields"  # performed, answered without
         if fault == "burst_429":
             self.limiter.start_burst(call.user.id, endpoint, self.config.faults.burst_429_length)
         verdict = exchange.rate = self.limiter.acquire(call.user.id, endpoint)
@@ -258,8 +261,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     finally:
         if exchange.params is not None:
             exchange.params.discard()
-    if exchange.empty_object and response.status < 300:
-        response = web.json_response({})
+    if exchange.strip_fields and 200 <= response.status < 300:
+        response = web.json_response(
+            {"data": {}} if dialect == "v2" else {}, status=response.status
+        )
+        state.faults.record("missing_fields")
     if exchange.rate is not None:
         response.headers.update(exchange.rate.headers())
     if exchange.drop_response:

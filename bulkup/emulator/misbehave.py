@@ -48,8 +48,6 @@ async def misbehaviour(kind: str, dialect: str, on_gone: Callable[[], None]) -> 
         return proxy_page(502, "Bad Gateway")
     if kind == "garbage_200":
         return web.Response(text=_GARBAGE[dialect], content_type="application/json")
-    if kind == "missing_fields":
-        return web.json_response({} if dialect == "v1.1" else {"data": {}})
     try:  # hang: no answer until the client gives up and closes the connection
         await asyncio.sleep(HANG_SECS)
     except asyncio.CancelledError:

@@ -159,7 +159,8 @@ class Faults:
     html_error_rate: float = 0.0
     #: Status 200 with a body that is not JSON (request not performed).
     garbage_200_rate: float = 0.0
-    #: Status 200 with ``{}`` / ``{"data": {}}`` (request not performed).
+    #: Performed, and the success answer drops its required fields: ``{}`` /
+    #: ``{"data": {}}`` (only where the contract requires a field).
     missing_fields_rate: float = 0.0
     #: Answer, then close the kept-alive connection when the client reuses it.
     close_connection_rate: float = 0.0
