@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -134,6 +135,8 @@ class EmulatorState:
         self.oauth2 = OAuth2Server(config.oauth2, users, self.clock)
         self.auth = Authenticator(config, users, issued=self.oauth2.lookup)
         self.stats = Stats()
+        #: Turns of the minimal APPEND answers (:mod:`bulkup.emulator.answers`).
+        self.append_turns = itertools.count()
         self.faults.on_inject = self.stats.notify
         #: Connections a ``close_connection`` fault closes at their next request.
         self.closing: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()

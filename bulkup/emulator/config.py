@@ -1,4 +1,4 @@
-"""Emulator settings: users, OAuth 2.0 clients, lifetimes, rate limits, network, faults.
+"""Emulator settings: users, OAuth 2.0 clients, lifetimes, limits, network, faults, answers.
 
 A profile is a TOML file (see ``configs/emulator-*.toml``) read by
 :meth:`EmulatorConfig.from_toml`; every section and key is optional and falls back
@@ -21,6 +21,7 @@ from bulkup.emulator.sections import DEFAULT_CHECK_AFTER_SECS as DEFAULT_CHECK_A
 from bulkup.emulator.sections import DEFAULT_MEDIA_EXPIRY_SECS as DEFAULT_MEDIA_EXPIRY_SECS
 from bulkup.emulator.sections import DEFAULT_PROCESSING_SECS as DEFAULT_PROCESSING_SECS
 from bulkup.emulator.sections import DEFAULT_UPLOAD_EXPIRY_SECS as DEFAULT_UPLOAD_EXPIRY_SECS
+from bulkup.emulator.sections import Answers as Answers
 from bulkup.emulator.sections import ConfigError as ConfigError
 from bulkup.emulator.sections import Faults as Faults
 from bulkup.emulator.sections import Lifetimes as Lifetimes
@@ -164,6 +165,7 @@ class EmulatorConfig:
     faults: Faults = field(default_factory=Faults)
     storage: Storage = field(default_factory=Storage)
     oauth2: OAuth2 = field(default_factory=OAuth2)
+    answers: Answers = field(default_factory=Answers)
 
     def __post_init__(self) -> None:
         ids = [u.id for u in self.users]
@@ -207,6 +209,7 @@ class EmulatorConfig:
             "network": Network,
             "faults": Faults,
             "storage": Storage,
+            "answers": Answers,
         }
         known = {*sections, "users", "app_bearer_tokens", "auth", "oauth2"}
         unknown = set(data) - known

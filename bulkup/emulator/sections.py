@@ -203,3 +203,23 @@ class Storage:
     def __post_init__(self) -> None:
         if self.mode not in ("disk", "discard"):
             raise ConfigError(f"storage.mode must be 'disk' or 'discard', got {self.mode!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answers:
+    """How much a success answer says.
+
+    ``minimal = false`` (the default): every field the real API is seen to send.
+    ``minimal = true``: only the fields X's published contract requires, so that a
+    client reading an optional field fails here instead of in production. v2:
+    ``{"data": {"id"}}``, plus ``processing_info: {"state"}`` while media is not ready
+    or has failed; APPEND answers in turn 204, ``{}`` and ``{"data": {}}``; subtitles
+    ``{"data": {}}``. v1.1: the two ids, plus the processing state.
+    See :mod:`bulkup.emulator.answers`.
+    """
+
+    minimal: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.minimal, bool):
+            raise ConfigError(f"answers.minimal must be true or false, got {self.minimal!r}")

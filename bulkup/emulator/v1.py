@@ -13,20 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from bulkup import spec
-from bulkup.emulator import errors, operations
+from bulkup.emulator import answers, errors, operations
 from bulkup.emulator.app import STATE_KEY, Call, EmulatorState
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.store import Media
 
 COMMANDS = {"INIT": "initialize", "APPEND": "append", "FINALIZE": "finalize"}
-
-
-def _ids(media: Media) -> dict[str, Any]:
-    return {"media_id": media.id, "media_id_string": media.id_string}
-
-
-def media_body(state: EmulatorState, media: Media) -> dict[str, Any]:
-    return {**_ids(media), **operations.media_fields(state, media)}
 
 
 async def upload_post(request: web.Request) -> web.Response:
@@ -37,7 +28,7 @@ async def upload_post(request: web.Request) -> web.Response:
         state.admit(call, "upload")
         category = operations.category_param(call.params.get("media_category"))
         media = await operations.simple_upload(state, call, category, allow_async=False)
-        return web.json_response(media_body(state, media))
+        return web.json_response(answers.v1_media(state, media))
     endpoint = COMMANDS.get(command)
     if endpoint is None:
         raise ApiError(
@@ -53,7 +44,7 @@ async def upload_post(request: web.Request) -> web.Response:
         return web.Response(status=204)
     media = state.store.get(call.params.require("media_id"), call.user.id)
     await state.store.finalize(media)
-    return web.json_response(media_body(state, media))
+    return web.json_response(answers.v1_media(state, media))
 
 
 def _init(state: EmulatorState, call: Call) -> web.Response:
@@ -63,10 +54,7 @@ def _init(state: EmulatorState, call: Call) -> web.Response:
     }
     fields["shared"] = (call.params.get("shared") or "").lower() == "true"
     media = operations.init(state, call, fields)
-    body = {**_ids(media), "expires_after_secs": state.store.remaining_secs(media)}
-    if media.category is not None:
-        body["media_key"] = media.key
-    return web.json_response(body, status=202)
+    return web.json_response(answers.v1_init(state, media), status=202)
 
 
 async def upload_get(request: web.Request) -> web.Response:
@@ -77,7 +65,7 @@ async def upload_get(request: web.Request) -> web.Response:
         raise ApiError(errors.BAD_REQUEST, "GET media/upload.json requires command=STATUS.")
     state.admit(call, "status")
     media = operations.status(state, call, call.params.require("media_id"))
-    return web.json_response(media_body(state, media))
+    return web.json_response(answers.v1_media(state, media))
 
 
 async def _json_call(

@@ -1,29 +1,25 @@
 """The v2 dialect: ``/2/media/upload/...``, ``/2/media/metadata``, ``/2/media/subtitles``.
 
-Responses are wrapped in ``{"data": {...}}`` with string ids; errors are RFC 7807
-problems (see :mod:`bulkup.emulator.errors`). Parameters are read from JSON, form,
-multipart or the query string alike, as real v2 clients use all of them.
+Responses are wrapped in ``{"data": {...}}`` with string ids (full or minimal:
+:mod:`bulkup.emulator.answers`); errors are RFC 7807 problems (see
+:mod:`bulkup.emulator.errors`). Requests are checked against X's published contract
+(:mod:`bulkup.emulator.contract`, :mod:`bulkup.emulator.contract_extras`) before they
+take effect.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
 
 from bulkup import spec
-from bulkup.emulator import contract, contract_extras, operations
+from bulkup.emulator import answers, contract, contract_extras, operations
 from bulkup.emulator.app import STATE_KEY, Call, EmulatorState
-from bulkup.emulator.store import Media
 
 
 def _data(body: dict[str, Any], status: int = 200) -> web.Response:
     return web.json_response({"data": body}, status=status)
-
-
-def media_body(state: EmulatorState, media: Media) -> dict[str, Any]:
-    return {"id": media.id_string, **operations.media_fields(state, media)}
 
 
 async def _call(request: web.Request, endpoint: str) -> tuple[EmulatorState, Call]:
@@ -38,20 +34,14 @@ async def initialize(request: web.Request) -> web.Response:
     fields = contract.initialize(call.params)
     fields["additional_owners"] = list(fields["additional_owners"])
     media = operations.init(state, call, fields)
-    return _data(
-        {
-            "id": media.id_string,
-            "media_key": media.key,
-            "expires_after_secs": state.store.remaining_secs(media),
-        }
-    )
+    return _data(answers.v2_initialize(state, media))
 
 
 async def append(request: web.Request) -> web.Response:
     state, call = await _call(request, "append")
     media_id = contract.media_id(request.match_info["media_id"])
     media = operations.append(state, call, media_id, contract.append(call.params))
-    return _data({"expires_at": math.floor(media.expires_at)})
+    return answers.v2_append(state, media)
 
 
 async def finalize(request: web.Request) -> web.Response:
@@ -60,27 +50,27 @@ async def finalize(request: web.Request) -> web.Response:
     contract.finalize(call.params)
     media = state.store.get(media_id, call.user.id)
     await state.store.finalize(media)
-    return _data(media_body(state, media))
+    return _data(answers.v2_media(state, media))
 
 
 async def status(request: web.Request) -> web.Response:
     state, call = await _call(request, "status")
     media = operations.status(state, call, contract.status(call.params))
-    return _data(media_body(state, media))
+    return _data(answers.v2_media(state, media))
 
 
 async def one_shot(request: web.Request) -> web.Response:
     state, call = await _call(request, "upload")
     category, owners = contract.one_shot(call.params)
     media = await operations.simple_upload(state, call, category, allow_async=True, owners=owners)
-    return _data(media_body(state, media))
+    return _data(answers.v2_media(state, media))
 
 
 async def metadata(request: web.Request) -> web.Response:
     state, call = await _call(request, "metadata")
     media_id, change = contract_extras.metadata(call.params)
     media = operations.set_metadata(state, call, media_id, change)
-    return _data({"id": media.id_string, "associated_metadata": dict(change.given)})
+    return _data(answers.v2_metadata(state, media, dict(change.given)))
 
 
 #: The v2 subtitles spelling of a video category (``tweet_video`` → ``TweetVideo``).
@@ -91,6 +81,8 @@ async def subtitles_create(request: web.Request) -> web.Response:
     state, call = await _call(request, "subtitles_create")
     video_id, category, entry = contract_extras.subtitles_create(call.params)
     video = operations.add_subtitles(state, call, video_id, [entry], category)
+    if answers.minimal(state):
+        return _data({})
     return _data(
         {
             "id": video.id_string,
@@ -111,7 +103,7 @@ async def subtitles_delete(request: web.Request) -> web.Response:
     state, call = await _call(request, "subtitles_delete")
     video_id, category, language = contract_extras.subtitles_delete(call.params)
     operations.delete_subtitles(state, call, video_id, [language], category)
-    return _data({"deleted": True})
+    return _data({} if answers.minimal(state) else {"deleted": True})
 
 
 def add_routes(app: web.Application) -> None:
