@@ -66,6 +66,41 @@ MEDIA_KEY_PREFIX: Final[dict[str, int]] = {
     "amplify_video": 13,
 }
 
+#: v2 ``media_type`` values (the enumeration of X's OpenAPI document, spec §3); any
+#: other type (``image/jpg``, ``application/octet-stream``) is refused with 400.
+V2_MEDIA_TYPES: Final = frozenset(
+    {
+        "video/mp4",
+        "video/webm",
+        "video/mp2t",
+        "video/quicktime",
+        "text/srt",
+        "text/vtt",
+        "image/jpeg",
+        "image/gif",
+        "image/bmp",
+        "image/png",
+        "image/webp",
+        "image/pjpeg",
+        "image/tiff",
+        "model/gltf-binary",
+        "model/vnd.usdz+zip",
+    }
+)
+#: Common spellings outside that list, and the listed type they mean.
+MEDIA_TYPE_ALIASES: Final[dict[str, str]] = {
+    "image/jpg": "image/jpeg",
+    "application/x-subrip": "text/srt",
+    "video/mov": "video/quicktime",
+}
+#: v2 subtitles name the video's category in CamelCase (``POST /2/media/subtitles``).
+SUBTITLE_VIDEO_CATEGORIES: Final[dict[str, str]] = {
+    "tweet_video": "TweetVideo",
+    "amplify_video": "AmplifyVideo",
+}
+#: v2 metadata: the flags of ``sensitive_media_warning``.
+SENSITIVE_MEDIA_WARNINGS: Final = ("adult_content", "graphic_violence", "other")
+
 _CATEGORY_LOOKUP: Final[dict[str, str]] = {c.replace("_", ""): c for c in CATEGORIES}
 _CAMEL_BOUNDARY = re.compile(r"[_\-\s]")
 
@@ -113,24 +148,6 @@ ENDPOINTS: Final[tuple[str, ...]] = tuple(RATE_LIMITS)
 
 
 # --- v2 published contract (shared/spec/x-media-upload.md section 3) --------------------
-#: ``media_type`` values ``POST /2/media/upload/initialize`` accepts; any other is a 400.
-V2_MEDIA_TYPES: Final[tuple[str, ...]] = (
-    "video/mp4",
-    "video/webm",
-    "video/mp2t",
-    "video/quicktime",
-    "text/srt",
-    "text/vtt",
-    "image/jpeg",
-    "image/gif",
-    "image/bmp",
-    "image/png",
-    "image/webp",
-    "image/pjpeg",
-    "image/tiff",
-    "model/gltf-binary",
-    "model/vnd.usdz+zip",
-)
 #: ``media_category`` values of the v2 one-shot ``POST /2/media/upload`` (no amplify_video).
 V2_ONE_SHOT_CATEGORIES: Final[tuple[str, ...]] = (
     "tweet_image",
@@ -156,13 +173,6 @@ V2_METADATA_KEYS: Final[tuple[str, ...]] = (
     "upload_source",
     "management_info",
 )
-#: The sensitive-media warnings: booleans in v2 metadata, a list of names in v1.1.
-SENSITIVE_MEDIA_WARNINGS: Final[tuple[str, ...]] = ("adult_content", "graphic_violence", "other")
-#: v2 subtitles' ``media_category`` spellings and the video category each must match.
-V2_SUBTITLE_CATEGORIES: Final[dict[str, str]] = {
-    "TweetVideo": "tweet_video",
-    "AmplifyVideo": "amplify_video",
-}
 #: v2 subtitles' ``language_code``: two upper-case letters (``EN``; not ``en``, ``pt-BR``).
 V2_LANGUAGE_CODE_PATTERN: Final = "^[A-Z]{2}$"
 

@@ -166,7 +166,7 @@ def initialize(params: Params) -> dict[str, Any]:
     required(body, "total_bytes", "media_type")
     fields: dict[str, Any] = {
         "total_bytes": integer(body["total_bytes"], "total_bytes", 0, spec.MAX_TOTAL_BYTES_V2),
-        "media_type": one_of(body["media_type"], "media_type", spec.V2_MEDIA_TYPES),
+        "media_type": one_of(body["media_type"], "media_type", sorted(spec.V2_MEDIA_TYPES)),
         "media_category": None,
         "additional_owners": (),
         "shared": False,

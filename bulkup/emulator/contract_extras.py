@@ -100,10 +100,14 @@ def language_code(value: object, name: str) -> str:
     return value
 
 
+#: ``TweetVideo`` → ``tweet_video``, ``AmplifyVideo`` → ``amplify_video``.
+_SUBTITLE_CATEGORIES: Final = {name: cat for cat, name in spec.SUBTITLE_VIDEO_CATEGORIES.items()}
+
+
 def subtitle_category(value: object) -> str:
     """The video's category, from the v2 spelling (``TweetVideo``, ``AmplifyVideo``)."""
-    spelling = one_of(value, "media_category", spec.V2_SUBTITLE_CATEGORIES)
-    return spec.V2_SUBTITLE_CATEGORIES[spelling]
+    spelling = one_of(value, "media_category", _SUBTITLE_CATEGORIES)
+    return _SUBTITLE_CATEGORIES[spelling]
 
 
 def subtitles_create(params: Params) -> tuple[str, str, dict[str, str]]:

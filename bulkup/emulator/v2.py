@@ -73,10 +73,6 @@ async def metadata(request: web.Request) -> web.Response:
     return _data(answers.v2_metadata(state, media, dict(change.given)))
 
 
-#: The v2 subtitles spelling of a video category (``tweet_video`` → ``TweetVideo``).
-_SPELLING = {category: name for name, category in spec.V2_SUBTITLE_CATEGORIES.items()}
-
-
 async def subtitles_create(request: web.Request) -> web.Response:
     state, call = await _call(request, "subtitles_create")
     video_id, category, entry = contract_extras.subtitles_create(call.params)
@@ -86,7 +82,7 @@ async def subtitles_create(request: web.Request) -> web.Response:
     return _data(
         {
             "id": video.id_string,
-            "media_category": _SPELLING[video.category or ""],
+            "media_category": spec.SUBTITLE_VIDEO_CATEGORIES[video.category or ""],
             "associated_subtitles": [
                 {
                     "id": s["media_id"],
