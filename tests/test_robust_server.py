@@ -211,16 +211,51 @@ async def test_html_error_is_a_502_proxy_page_and_creates_nothing(
     assert emulator.stats()["requests"]["initialize"] == {"502": 2}
 
 
-async def test_garbage_200_is_not_json_and_creates_nothing(
+async def test_garbage_200_is_not_json_but_the_request_was_performed(
     client: RawClient, emulator: Emulator
 ) -> None:
+    # A 2xx means the server acted (the contract): the body is a truncated success.
     emulator.faults.schedule("garbage_200", endpoint="initialize", count=2)
     for reply in (await client.v1_init(10, "image/png"), await client.v2_init(10, "image/png")):
         assert reply.status == 200 and reply.content_type == "application/json"
         with pytest.raises(ValueError):
             _ = reply.json
-    assert emulator.all_media() == []
+    assert len(emulator.all_media()) == 2
     assert emulator.stats()["faults"] == {"garbage_200": 2}
+
+
+@pytest.mark.parametrize("api", DIALECTS)
+async def test_garbage_200_on_append_and_metadata_stores_what_was_sent(
+    client: RawClient, emulator: Emulator, tmp_path: Path, api: str
+) -> None:
+    png = samples.write_image(tmp_path / "a.png").read_bytes()
+    v1 = api == "v1.1"
+    init = await (client.v1_init if v1 else client.v2_init)(len(png), "image/png", "tweet_image")
+    media_id = init.json["media_id_string"] if v1 else init.json["data"]["id"]
+    emulator.faults.schedule("garbage_200", endpoint="append")
+    emulator.faults.schedule("garbage_200", endpoint="metadata")
+    append = await (client.v1_append if v1 else client.v2_append)(media_id, 0, png)
+    assert append.status == 200 and append.raw.startswith(b"{") and append.raw[-1:] != b"}"
+    assert (emulator.media(media_id) or {})["segments"] == [0]
+    assert (await (client.v1_finalize if v1 else client.v2_finalize)(media_id)).status == 200
+    if v1:
+        body = {"media_id": media_id, "alt_text": {"text": "stored"}}
+        reply = await client.request("POST", "/1.1/media/metadata/create.json", json_body=body)
+    else:
+        body = {"id": media_id, "metadata": {"alt_text": {"text": "stored"}}}
+        reply = await client.request("POST", "/2/media/metadata", json_body=body)
+    assert reply.status == 200
+    assert (emulator.media(media_id) or {})["alt_text"] == "stored"
+    assert emulator.stats()["faults"] == {"garbage_200": 2}
+
+
+async def test_garbage_200_leaves_an_error_answer_alone(
+    client: RawClient, emulator: Emulator
+) -> None:
+    emulator.faults.schedule("garbage_200", endpoint="finalize")
+    reply = await client.v2_finalize("1234")  # unknown id: 400, not a success to garble
+    assert reply.status == 400 and reply.json["status"] == 400
+    assert emulator.stats()["faults"] == {}
 
 
 async def test_missing_fields_performs_init_and_answers_without_the_required_fields(

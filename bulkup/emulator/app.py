@@ -7,8 +7,9 @@ Every API request goes through the same steps, in :func:`api_middleware` and
    ``body bytes / bandwidth``), possibly a connection dropped mid-body;
 2. authentication (OAuth 1.0a or OAuth 2.0 user token);
 3. parameters from query, form, multipart or JSON, media bytes spooled to disk;
-4. injected 500/503/429 faults and misbehaviour (HTML, garbage, missing fields,
-   hang), then the user's rate-limit window;
+4. injected 500/503/429 faults and misbehaviour (an HTML page or a hang instead
+   of performing the request; garbage or missing fields in place of a performed
+   request's success answer), then the user's rate-limit windows;
 5. the dialect's handler; errors rendered in the dialect's error body;
 6. ``x-rate-limit-*`` headers, statistics, and possibly a dropped response or a
    connection marked to be closed when the client reuses it.
@@ -40,7 +41,7 @@ from bulkup.emulator import errors, misbehave
 from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.faults import FaultPlan
+from bulkup.emulator.faults import REWRITE_KINDS, FaultPlan
 from bulkup.emulator.misbehave import Misbehave
 from bulkup.emulator.oauth2 import OAuth2Server
 from bulkup.emulator.params import MULTIPART, Params, read_params
@@ -62,8 +63,8 @@ class Exchange:
     drop_response: bool = False
     #: Close this connection when the client sends its next request on it.
     close_connection: bool = False
-    #: Performed, and a success answer drops its required fields (``missing_fields``).
-    strip_fields: bool = False
+    #: Performed, and a success answer rewritten (``missing_fields``, ``garbage_200``).
+    rewrite: str | None = None
 
 
 EXCHANGE_KEY: web.RequestKey[Exchange] = web.RequestKey("bulkup_exchange", Exchange)
@@ -81,7 +82,7 @@ class Call:
 
 
 #: Faults answered by :func:`misbehave.misbehaviour` instead of performing the request.
-MISBEHAVIOURS = ("html_error", "garbage_200", "hang")
+MISBEHAVIOURS = ("html_error", "hang")
 #: Endpoints whose success answer has fields the contract requires (``data.id``; v1.1:
 #: the media id), which a ``missing_fields`` fault drops. The others require none.
 STRIPPABLE = {
@@ -163,7 +164,7 @@ class EmulatorState:
             raise ApiError(errors.OVER_CAPACITY)
         if fault in MISBEHAVIOURS:
             raise Misbehave(fault)  # answered without performing the request
-        exchange.strip_fields = fault == "missing_fields"  # performed, answered without
+        exchange.rewrite = fault if fault in REWRITE_KINDS else None  # performed, then
         if fault == "burst_429":
             self.limiter.start_burst(call.user.id, endpoint, self.config.faults.burst_429_length)
         verdict = exchange.rate = self.limiter.acquire(call.user.id, endpoint)
@@ -260,15 +261,13 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except Misbehave as exc:
         endpoint = exchange.endpoint or request.path
         gone = functools.partial(state.stats.record, endpoint, 0)
-        response = await misbehave.misbehaviour(exc.kind, dialect, gone)
+        response = await misbehave.misbehaviour(exc.kind, gone)
     finally:
         if exchange.params is not None:
             exchange.params.discard()
-    if exchange.strip_fields and 200 <= response.status < 300:
-        response = web.json_response(
-            {"data": {}} if dialect == "v2" else {}, status=response.status
-        )
-        state.faults.record("missing_fields")
+    if exchange.rewrite is not None and 200 <= response.status < 300:
+        response = misbehave.rewritten(exchange.rewrite, dialect, response.status)
+        state.faults.record(exchange.rewrite)
     if exchange.rate is not None:
         response.headers.update(exchange.rate.headers())
     if exchange.drop_response:

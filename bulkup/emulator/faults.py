@@ -20,8 +20,9 @@ once the endpoint is known, like the 500/503 faults):
 
 - ``html_error``: a 502 whose body is a proxy's ``text/html`` page, no JSON; the
   request is not performed;
-- ``garbage_200``: status 200 with a body that is not JSON (a truncated object);
-  the request is not performed;
+- ``garbage_200``: the request is performed, and its success answer becomes status
+  200 with a body that is not JSON (a truncated object), since a 2xx means the server
+  acted; an error answer is left alone (and the fault not counted);
 - ``missing_fields``: the request is performed, and its success answer (same status)
   drops the fields the published contract requires: ``{"data": {}}`` (v2) or ``{}``
   (v1.1) for INIT/initialize, FINALIZE, STATUS and the one-request upload, and v2
@@ -72,6 +73,8 @@ PRE_KINDS = (
     "missing_fields",
     "hang",
 )
+#: Faults that rewrite the success answer of a performed request; counted when applied.
+REWRITE_KINDS = ("missing_fields", "garbage_200")
 #: How long a ``hang`` fault keeps a request unanswered (unless the client leaves).
 HANG_SECS = 3600.0
 
@@ -160,8 +163,8 @@ class FaultPlan:
         """A fault for this request, decided before it takes effect, if any.
 
         ``strippable`` says whether the answer has required fields ``missing_fields``
-        could drop; if not, that kind is not drawn. A ``missing_fields`` is counted by
-        :meth:`record` once it changed an answer, not here.
+        could drop; if not, that kind is not drawn. The :data:`REWRITE_KINDS` are
+        counted by :meth:`record` once they changed an answer, not here.
         """
         faults = self.faults
         rates = {
@@ -174,10 +177,9 @@ class FaultPlan:
             "hang": faults.hang_rate,
         }
         for kind in PRE_KINDS:
-            if kind == "missing_fields":
-                if strippable and self._hit(kind, endpoint, rates[kind], count=False):
-                    return kind
-            elif self._hit(kind, endpoint, rates[kind]):
+            if kind == "missing_fields" and not strippable:
+                continue
+            if self._hit(kind, endpoint, rates[kind], count=kind not in REWRITE_KINDS):
                 return kind
         return None
 

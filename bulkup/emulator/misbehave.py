@@ -1,8 +1,8 @@
 """Answers of a misbehaving server or proxy, and connections dropped on purpose.
 
 Fault injection (:mod:`bulkup.emulator.faults`) decides *whether*; this module is
-*what goes on the wire*: a proxy's HTML error page, a 200 whose body is not JSON, a
-request never answered, a connection aborted instead of answered.
+*what goes on the wire*: a proxy's HTML error page, a request never answered, a
+success answer emptied or cut short, a connection aborted instead of answered.
 """
 
 from __future__ import annotations
@@ -39,21 +39,31 @@ def proxy_page(status: int, reason: str) -> web.Response:
     return web.Response(status=status, text=page, content_type="text/html")
 
 
-async def misbehaviour(kind: str, dialect: str, on_gone: Callable[[], None]) -> web.Response:
+async def misbehaviour(kind: str, on_gone: Callable[[], None]) -> web.Response:
     """The answer of a misbehaving server or proxy; the request was not performed.
 
     ``on_gone`` is called when the client leaves a ``hang`` before it is answered.
     """
     if kind == "html_error":
         return proxy_page(502, "Bad Gateway")
-    if kind == "garbage_200":
-        return web.Response(text=_GARBAGE[dialect], content_type="application/json")
     try:  # hang: no answer until the client gives up and closes the connection
         await asyncio.sleep(HANG_SECS)
     except asyncio.CancelledError:
         on_gone()
         raise
     return proxy_page(504, "Gateway Time-out")
+
+
+def rewritten(kind: str, dialect: str, status: int) -> web.Response:
+    """A performed request's success answer, as a ``missing_fields`` or ``garbage_200``.
+
+    ``missing_fields`` keeps the status and drops every field, required ones included:
+    ``{"data": {}}`` (v2) or ``{}`` (v1.1). ``garbage_200`` is a 200 whose body is a
+    success answer cut short: not JSON, although it claims to be.
+    """
+    if kind == "garbage_200":
+        return web.Response(text=_GARBAGE[dialect], content_type="application/json")
+    return web.json_response({"data": {}} if dialect == "v2" else {}, status=status)
 
 
 def drop(request: web.Request) -> web.Response:

@@ -157,7 +157,7 @@ class Faults:
     processing_failure_rate: float = 0.0
     #: A 502 with a proxy's HTML page instead of the API's JSON (request not performed).
     html_error_rate: float = 0.0
-    #: Status 200 with a body that is not JSON (request not performed).
+    #: Performed, and the success answer becomes a 200 whose body is not JSON.
     garbage_200_rate: float = 0.0
     #: Performed, and the success answer drops its required fields: ``{}`` /
     #: ``{"data": {}}`` (only where the contract requires a field).
