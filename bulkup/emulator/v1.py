@@ -27,7 +27,10 @@ async def upload_post(request: web.Request) -> web.Response:
     if command is None:
         state.admit(call, "upload")
         category = operations.category_param(call.params.get("media_category"))
-        media = await operations.simple_upload(state, call, category, allow_async=False)
+        owners = operations.owners_param(call.params.get("additional_owners"))
+        media = await operations.simple_upload(
+            state, call, category, allow_async=False, owners=owners
+        )
         return web.json_response(answers.v1_media(state, media))
     endpoint = COMMANDS.get(command)
     if endpoint is None:
