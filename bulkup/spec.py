@@ -149,3 +149,54 @@ RATE_LIMITS: Final[dict[str, int]] = {
     "subtitles_delete": 100,
 }
 ENDPOINTS: Final[tuple[str, ...]] = tuple(RATE_LIMITS)
+
+
+# --- v2 published contract (shared/spec/x-media-upload.md section 3) --------------------
+#: ``media_category`` values of the v2 one-shot ``POST /2/media/upload`` (no amplify_video).
+V2_ONE_SHOT_CATEGORIES: Final[tuple[str, ...]] = (
+    "tweet_image",
+    "tweet_video",
+    "tweet_gif",
+    "dm_image",
+    "dm_video",
+    "dm_gif",
+    "subtitles",
+)
+#: The keys of ``metadata`` in ``POST /2/media/metadata``; any other is a 400.
+V2_METADATA_KEYS: Final[tuple[str, ...]] = (
+    "alt_text",
+    "allow_download_status",
+    "sensitive_media_warning",
+    "found_media_origin",
+    "content_expiration",
+    "domain_restrictions",
+    "geo_restrictions",
+    "preview_image",
+    "shared_info",
+    "sticker_info",
+    "upload_source",
+    "management_info",
+)
+#: v2 subtitles' ``language_code``: two upper-case letters (``EN``; not ``en``, ``pt-BR``).
+V2_LANGUAGE_CODE_PATTERN: Final = "^[A-Z]{2}$"
+
+
+# --- per-app limits (per app per 24 hours, spec section 4) ------------------------------
+APP_RATE_WINDOW_SECS: Final = 24 * 60 * 60
+
+#: X's published per-app budgets for one 24-hour window, for all users of an app
+#: together, under the same endpoint keys as :data:`RATE_LIMITS`.
+APP_RATE_LIMITS_24H: Final[dict[str, int]] = {
+    "initialize": 180_000,
+    "append": 180_000,
+    "finalize": 180_000,
+    "status": 100_000,
+    "upload": 50_000,
+    "metadata": 50_000,
+    "subtitles_create": 10_000,
+    "subtitles_delete": 10_000,
+}
+#: Headers of the per-app window on every answer of an app-limited endpoint.
+APP_LIMIT_HEADER: Final = "x-app-limit-24hour-limit"
+APP_REMAINING_HEADER: Final = "x-app-limit-24hour-remaining"
+APP_RESET_HEADER: Final = "x-app-limit-24hour-reset"  # Unix seconds

@@ -248,3 +248,38 @@ async def test_disabled_limits_never_refuse_but_still_send_headers(
     assert [r.status for r in replies] == [202, 202, 202]
     assert all(rate(r)[:2] == (1, 1) for r in replies)
     assert windows == {}  # no budgets, so no window usage to show
+
+
+# --- injected bursts ----------------------------------------------------------------
+async def test_a_burst_429_looks_like_a_brief_refusal_not_a_cap(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Reset within the current 15-minute window, budget left in both windows, no
+    # Retry-After: a client backs off briefly instead of taking it for a cap.
+    limits = RateLimits.published(time_scale=10)
+    config = EmulatorConfig(lifetimes=FAST, limits=limits)
+    async with Emulator(config, environ={}) as emu:
+        client = RawClient(http, emu)
+        assert (await client.v2_init(10, "image/png")).status == 200
+        emu.faults.schedule("burst_429", endpoint="initialize")
+        for refused in [await client.v2_init(10, "image/png") for _ in range(3)]:
+            assert refused.status == 429
+            headers = {k.lower(): v for k, v in refused.headers.items()}
+            now = emu.state.clock.now()
+            assert "retry-after" not in headers
+            assert int(headers["x-rate-limit-remaining"]) == 1874
+            assert (
+                now < int(headers["x-rate-limit-reset"]) <= now + limits.effective_window_secs + 1
+            )
+            assert int(headers["x-app-limit-24hour-remaining"]) == 179_999
+        assert (await client.v2_init(10, "image/png")).status == 200
+
+
+async def test_a_burst_429_when_the_budget_is_gone_says_so(http: aiohttp.ClientSession) -> None:
+    limits = RateLimits(per_window={"initialize": 1})
+    async with Emulator(EmulatorConfig(lifetimes=FAST, limits=limits), environ={}) as emu:
+        client = RawClient(http, emu)
+        assert (await client.v2_init(10, "image/png")).status == 200
+        emu.faults.schedule("burst_429", endpoint="initialize", count=1)
+        refused = await client.v2_init(10, "image/png")
+    assert refused.status == 429 and rate(refused)[1] == 0

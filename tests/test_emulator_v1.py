@@ -265,6 +265,16 @@ async def test_simple_upload_with_image_category(client: RawClient, png: bytes) 
     assert reply.json["image"]["w"] == 64
 
 
+async def test_simple_upload_shares_the_media_with_additional_owners(
+    client: RawClient, emulator: Emulator, png: bytes
+) -> None:
+    parts = [Part("additional_owners", "42, 43"), Part("media", png, filename="i.png")]
+    reply = await client.request("POST", UPLOAD, parts=parts)
+    assert reply.status == 200, reply.raw
+    info = emulator.media(reply.json["media_id_string"])
+    assert info is not None and info["additional_owners"] == ["42", "43"]
+
+
 async def test_simple_upload_over_5mb_is_413_with_empty_body(
     client: RawClient, emulator: Emulator, media_dir: Path
 ) -> None:

@@ -183,18 +183,16 @@ async def test_append_without_segment_index_is_400_problem(client: RawClient, pn
     reply = await client.request(
         "POST", f"/2/media/upload/{media_id}/append", parts=[Part("media", png, "blob")]
     )
-    assert_problem(reply, 400, "Missing required parameter: segment_index.")
+    assert_problem(reply, 400, "Missing required field: segment_index.")
 
 
 # --- finalize ---------------------------------------------------------------------------
-@pytest.mark.parametrize("body", [None, {}], ids=["no-body", "empty-json"])
-async def test_finalize_accepts_no_body_and_empty_json(
-    client: RawClient, emulator: Emulator, png: bytes, body: dict[str, Any] | None
+async def test_finalize_answers_id_key_size_and_image(
+    client: RawClient, emulator: Emulator, png: bytes
 ) -> None:
     media_id = await init_id(client, png, "image/png", "tweet_image")
     assert (await client.v2_append(media_id, 0, png)).status == 200
-    path = f"/2/media/upload/{media_id}/finalize"
-    reply = await client.request("POST", path, json_body=body)
+    reply = await client.v2_finalize(media_id)
     assert reply.status == 200
     data = reply.json["data"]
     assert data["id"] == media_id and data["media_key"] == f"3_{media_id}"
@@ -300,7 +298,7 @@ async def test_one_shot_without_media_category_is_400_problem(
     client: RawClient, emulator: Emulator, png: bytes
 ) -> None:
     reply = await client.request("POST", UPLOAD, parts=[Part("media", png, filename="i.png")])
-    assert_problem(reply, 400, "Missing required parameter: media_category.")
+    assert_problem(reply, 400, "Missing required field: media_category.")
     assert emulator.all_media() == []
 
 
@@ -370,14 +368,14 @@ async def test_subtitles_create_and_delete(
     subtitle_id = await client.v2_upload(vtt, "text/vtt", "subtitles")
     create = {
         "id": video_id,
-        "media_category": "tweet_video",
+        "media_category": "TweetVideo",
         "subtitles": {"id": subtitle_id, "language_code": "DE", "display_name": "Deutsch"},
     }
     reply = await client.request("POST", SUBTITLES, json_body=create)
     assert reply.status == 200
     assert reply.json["data"] == {
         "id": video_id,
-        "media_category": "tweet_video",
+        "media_category": "TweetVideo",
         "associated_subtitles": [
             {"id": subtitle_id, "language_code": "DE", "display_name": "Deutsch"}
         ],
@@ -385,7 +383,7 @@ async def test_subtitles_create_and_delete(
     info = emulator.media(video_id)
     assert info is not None and [s["media_id"] for s in info["subtitles"]] == [subtitle_id]
 
-    delete = {"id": video_id, "media_category": "tweet_video", "language_code": "DE"}
+    delete = {"id": video_id, "media_category": "TweetVideo", "language_code": "DE"}
     reply = await client.request("DELETE", SUBTITLES, json_body=delete)
     assert reply.status == 200
     assert reply.json["data"] == {"deleted": True}
@@ -400,8 +398,8 @@ async def test_subtitles_in_the_same_language_replace_the_earlier_ones(
     first = await client.v2_upload(vtt, "text/vtt", "subtitles")
     second = await client.v2_upload(vtt, "text/vtt", "subtitles")
     for subtitle_id in (first, second):
-        entry = {"id": subtitle_id, "language_code": "en", "display_name": "English"}
-        body = {"id": video_id, "subtitles": entry}
+        entry = {"id": subtitle_id, "language_code": "EN", "display_name": "English"}
+        body = {"id": video_id, "media_category": "TweetVideo", "subtitles": entry}
         assert (await client.request("POST", SUBTITLES, json_body=body)).status == 200
     info = emulator.media(video_id)
     assert info is not None and [s["media_id"] for s in info["subtitles"]] == [second]
@@ -409,7 +407,7 @@ async def test_subtitles_in_the_same_language_replace_the_earlier_ones(
 
 async def test_deleting_absent_subtitles_is_404_problem(client: RawClient, video: bytes) -> None:
     video_id = await client.v2_upload(video, "video/mp4", "tweet_video")
-    body = {"id": video_id, "language_code": "fr"}
+    body = {"id": video_id, "media_category": "TweetVideo", "language_code": "FR"}
     assert_problem(await client.request("DELETE", SUBTITLES, json_body=body), 404)
 
 

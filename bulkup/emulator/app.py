@@ -1,4 +1,4 @@
-"""The emulator's aiohttp application: routing, the request pipeline, inspection.
+"""The emulator's aiohttp application: routing and the request pipeline.
 
 Every API request goes through the same steps, in :func:`api_middleware` and
 :meth:`EmulatorState.begin` / :meth:`EmulatorState.admit`:
@@ -7,20 +7,24 @@ Every API request goes through the same steps, in :func:`api_middleware` and
    ``body bytes / bandwidth``), possibly a connection dropped mid-body;
 2. authentication (OAuth 1.0a or OAuth 2.0 user token);
 3. parameters from query, form, multipart or JSON, media bytes spooled to disk;
-4. injected 500/503/429 faults and misbehaviour (HTML, garbage, missing fields,
-   hang), then the user's rate-limit window;
+4. injected 500/503/429 faults and misbehaviour (an HTML page or a hang instead
+   of performing the request; garbage or missing fields in place of a performed
+   request's success answer), then the user's rate-limit windows;
 5. the dialect's handler; errors rendered in the dialect's error body;
 6. ``x-rate-limit-*`` headers, statistics, and possibly a dropped response or a
    connection marked to be closed when the client reuses it.
 
-The ``/_emulator/*`` routes (no authentication) expose what the server holds.
-The OAuth 2.0 authorize and token endpoints are :mod:`bulkup.emulator.oauth2`.
+The ``/_emulator/*`` routes (no authentication) expose what the server holds
+(:mod:`bulkup.emulator.inspection`); misbehaving answers and dropped connections are
+:mod:`bulkup.emulator.misbehave`. The OAuth 2.0 authorize and token endpoints are
+:mod:`bulkup.emulator.oauth2`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
+import itertools
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -33,11 +37,12 @@ from aiohttp.typedefs import Handler
 
 from bulkup import spec
 from bulkup.clock import OffsetClock
-from bulkup.emulator import errors
+from bulkup.emulator import errors, misbehave
 from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.faults import HANG_SECS, FaultPlan
+from bulkup.emulator.faults import REWRITE_KINDS, FaultPlan
+from bulkup.emulator.misbehave import Misbehave
 from bulkup.emulator.oauth2 import OAuth2Server
 from bulkup.emulator.params import MULTIPART, Params, read_params
 from bulkup.emulator.ratelimit import RateLimiter, Verdict
@@ -58,8 +63,8 @@ class Exchange:
     drop_response: bool = False
     #: Close this connection when the client sends its next request on it.
     close_connection: bool = False
-    #: Performed, but answered ``200 {}`` (``missing_fields`` on a v1.1 bodiless answer).
-    empty_object: bool = False
+    #: Performed, and a success answer rewritten (``missing_fields``, ``garbage_200``).
+    rewrite: str | None = None
 
 
 EXCHANGE_KEY: web.RequestKey[Exchange] = web.RequestKey("bulkup_exchange", Exchange)
@@ -76,18 +81,14 @@ class Call:
     endpoint: str | None = None
 
 
-#: Faults answered by :func:`misbehaviour` instead of performing the request.
-MISBEHAVIOURS = ("html_error", "garbage_200", "missing_fields", "hang")
-#: v1.1 endpoints whose success answer has no body, hence no field to miss.
-V1_BODILESS = ("append", "metadata", "subtitles_create", "subtitles_delete")
-
-
-class Misbehave(Exception):
-    """Raised by :meth:`EmulatorState.admit`: answer like a misbehaving server."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
+#: Faults answered by :func:`misbehave.misbehaviour` instead of performing the request.
+MISBEHAVIOURS = ("html_error", "hang")
+#: Endpoints whose success answer has fields the contract requires (``data.id``; v1.1:
+#: the media id), which a ``missing_fields`` fault drops. The others require none.
+STRIPPABLE = {
+    "v2": frozenset({"initialize", "finalize", "status", "upload", "metadata"}),
+    "v1.1": frozenset({"initialize", "finalize", "status", "upload"}),
+}
 
 
 class Stats:
@@ -135,6 +136,8 @@ class EmulatorState:
         self.oauth2 = OAuth2Server(config.oauth2, users, self.clock)
         self.auth = Authenticator(config, users, issued=self.oauth2.lookup)
         self.stats = Stats()
+        #: Turns of the minimal APPEND answers (:mod:`bulkup.emulator.answers`).
+        self.append_turns = itertools.count()
         self.faults.on_inject = self.stats.notify
         #: Connections a ``close_connection`` fault closes at their next request.
         self.closing: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
@@ -154,15 +157,14 @@ class EmulatorState:
         """Injected faults, then the rate-limit budget, for ``endpoint``."""
         exchange = call.request[EXCHANGE_KEY]
         call.endpoint = exchange.endpoint = endpoint
-        fault = self.faults.before(endpoint)
+        fault = self.faults.before(endpoint, strippable=endpoint in STRIPPABLE[call.dialect])
         if fault == "error_500":
             raise ApiError(errors.INTERNAL)
         if fault == "error_503":
             raise ApiError(errors.OVER_CAPACITY)
-        if fault == "missing_fields" and call.dialect == "v1.1" and endpoint in V1_BODILESS:
-            exchange.empty_object = True  # no field to miss: performed, answered 200 {}
-        elif fault in MISBEHAVIOURS:
+        if fault in MISBEHAVIOURS:
             raise Misbehave(fault)  # answered without performing the request
+        exchange.rewrite = fault if fault in REWRITE_KINDS else None  # performed, then
         if fault == "burst_429":
             self.limiter.start_burst(call.user.id, endpoint, self.config.faults.burst_429_length)
         verdict = exchange.rate = self.limiter.acquire(call.user.id, endpoint)
@@ -184,6 +186,7 @@ class EmulatorState:
             "media_key": media.key,
             "owner": media.owner,
             "additional_owners": list(media.additional_owners),
+            "shared": media.shared,
             "dialect": media.dialect,
             "size": media.size if media.size is not None else media.total_bytes,
             "total_bytes": media.total_bytes,
@@ -200,6 +203,9 @@ class EmulatorState:
             "height": facts.height if facts else None,
             "duration": facts.duration if facts else None,
             "alt_text": media.alt_text,
+            "allow_download": media.allow_download,
+            "sensitive_media_warning": media.sensitive_media_warning,
+            "metadata": media.metadata,
             "subtitles": list(media.subtitles),
             "created_at": media.created_at,
             "finalized_at": media.finalized_at,
@@ -217,6 +223,7 @@ class EmulatorState:
             "faults": dict(self.faults.injected),
             "rate_window_peak": dict(sorted(self.stats.window_peak.items())),
             "rate_windows": self.limiter.usage() if self.config.limits.enabled else {},
+            "app_windows": self.limiter.app_usage() if self.config.limits.enabled else {},
             "media_count": sum(1 for _ in self.store),
             "clock_offset_secs": self.clock.offset,
         }
@@ -252,12 +259,15 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except ApiError as exc:
         response = errors.render(exc, dialect, request.path)
     except Misbehave as exc:
-        response = await misbehaviour(exc.kind, request, state)
+        endpoint = exchange.endpoint or request.path
+        gone = functools.partial(state.stats.record, endpoint, 0)
+        response = await misbehave.misbehaviour(exc.kind, gone)
     finally:
         if exchange.params is not None:
             exchange.params.discard()
-    if exchange.empty_object and response.status < 300:
-        response = web.json_response({})
+    if exchange.rewrite is not None and 200 <= response.status < 300:
+        response = misbehave.rewritten(exchange.rewrite, dialect, response.status)
+        state.faults.record(exchange.rewrite)
     if exchange.rate is not None:
         response.headers.update(exchange.rate.headers())
     if exchange.drop_response:
@@ -266,56 +276,6 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         state.closing.add(request.transport)
     state.stats.record(exchange.endpoint or request.path, response.status)
     return response
-
-
-_PROXY_PAGE = """<html>
-<head><title>{status} {reason}</title></head>
-<body>
-<center><h1>{status} {reason}</h1></center>
-<hr><center>nginx</center>
-</body>
-</html>
-"""
-#: A success answer cut short: not JSON, although it claims to be.
-_GARBAGE = {"v1.1": '{"media_id": 18800281060205', "v2": '{"data": {"id": "18800281060205'}
-
-
-def _proxy_page(status: int, reason: str) -> web.Response:
-    page = _PROXY_PAGE.format(status=status, reason=reason)
-    return web.Response(status=status, text=page, content_type="text/html")
-
-
-async def misbehaviour(kind: str, request: web.Request, state: EmulatorState) -> web.Response:
-    """The answer of a misbehaving server or proxy; the request was not performed."""
-    exchange = request[EXCHANGE_KEY]
-    if kind == "html_error":
-        return _proxy_page(502, "Bad Gateway")
-    if kind == "garbage_200":
-        return web.Response(text=_GARBAGE[exchange.dialect], content_type="application/json")
-    if kind == "missing_fields":
-        return web.json_response({} if exchange.dialect == "v1.1" else {"data": {}})
-    try:  # hang: no answer until the client gives up and closes the connection
-        await asyncio.sleep(HANG_SECS)
-    except asyncio.CancelledError:
-        state.stats.record(exchange.endpoint or request.path, 0)
-        raise
-    return _proxy_page(504, "Gateway Time-out")
-
-
-def _drop(request: web.Request, state: EmulatorState) -> web.Response:
-    """Abort the connection instead of answering (fault injection); counted as status 0.
-
-    The returned response is never sent: aiohttp's server finds the transport closed
-    when it writes the status line, and ``RequestHandler.finish_response`` treats that
-    ``ConnectionError`` as a client that went away (logged at debug level only).
-    Raising from the handler instead would log an "Error handling request" traceback
-    for every injected drop.
-    """
-    state.stats.record(request[EXCHANGE_KEY].endpoint or request.path, 0)
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    return web.Response(status=503)
 
 
 _ROUTE_ENDPOINTS: dict[tuple[str, str], str] = {
@@ -356,69 +316,9 @@ def endpoint_hint(request: web.Request) -> str | None:
     return _ROUTE_ENDPOINTS.get(route)
 
 
-# --- inspection routes -------------------------------------------------------------
-async def inspect_media(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    raw = request.match_info["media_id"]
-    media = state.store.peek(int(raw)) if raw.isdigit() else None
-    if media is None:
-        return web.json_response({"error": f"no media with id {raw!r}"}, status=404)
-    return web.json_response(state.describe(media))
-
-
-async def list_media(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    return web.json_response({"media": [state.describe(m) for m in state.store]})
-
-
-async def stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATE_KEY].stats_json())
-
-
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
-async def advance_clock(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    body = await _json_body(request)
-    try:
-        state.clock.advance(float(body.get("seconds", 0)))
-    except (TypeError, ValueError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    state.store.sweep()
-    return web.json_response({"clock_offset_secs": state.clock.offset})
-
-
-async def schedule_fault(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    body = await _json_body(request)
-    try:
-        state.faults.schedule(
-            str(body.get("kind")),
-            endpoint=body.get("endpoint"),
-            count=int(body.get("count", 1)),
-            after=int(body.get("after", 0)),
-        )
-    except (TypeError, ValueError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    return web.json_response({"scheduled": body})
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='expected a JSON object such as {"seconds": 60}')
-    return body
-
-
 def build_app(state: EmulatorState) -> web.Application:
     """The aiohttp application serving both dialects and the inspection routes."""
-    from bulkup.emulator import oauth2, v1, v2
+    from bulkup.emulator import inspection, oauth2, v1, v2
 
     max_body = state.config.lifetimes.max_chunk_bytes * 4 // 3 + (1 << 20)
     app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
@@ -426,10 +326,11 @@ def build_app(state: EmulatorState) -> web.Application:
     v1.add_routes(app)
     v2.add_routes(app)
     oauth2.add_routes(app, state.oauth2)
-    app.router.add_get(INSPECT_PREFIX + "/media", list_media)
-    app.router.add_get(INSPECT_PREFIX + "/media/{media_id}", inspect_media)
-    app.router.add_get(INSPECT_PREFIX + "/stats", stats)
-    app.router.add_get(INSPECT_PREFIX + "/health", health)
-    app.router.add_post(INSPECT_PREFIX + "/clock/advance", advance_clock)
-    app.router.add_post(INSPECT_PREFIX + "/faults", schedule_fault)
+    inspection.add_routes(app)
     return app
+
+
+def _drop(request: web.Request, state: EmulatorState) -> web.Response:
+    """Abort the connection instead of answering; counted as status 0."""
+    state.stats.record(request[EXCHANGE_KEY].endpoint or request.path, 0)
+    return misbehave.drop(request)

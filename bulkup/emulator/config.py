@@ -1,4 +1,4 @@
-"""Emulator settings: users, OAuth 2.0 clients, lifetimes, rate limits, network, faults.
+"""Emulator settings: users, OAuth 2.0 clients, lifetimes, limits, network, faults, answers.
 
 A profile is a TOML file (see ``configs/emulator-*.toml``) read by
 :meth:`EmulatorConfig.from_toml`; every section and key is optional and falls back
@@ -15,26 +15,28 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from bulkup import spec
+from bulkup.emulator.sections import DEFAULT_CHECK_AFTER_SECS as DEFAULT_CHECK_AFTER_SECS
+from bulkup.emulator.sections import DEFAULT_MEDIA_EXPIRY_SECS as DEFAULT_MEDIA_EXPIRY_SECS
+from bulkup.emulator.sections import DEFAULT_PROCESSING_SECS as DEFAULT_PROCESSING_SECS
+from bulkup.emulator.sections import DEFAULT_UPLOAD_EXPIRY_SECS as DEFAULT_UPLOAD_EXPIRY_SECS
+from bulkup.emulator.sections import Answers as Answers
+from bulkup.emulator.sections import ConfigError as ConfigError
+from bulkup.emulator.sections import Faults as Faults
+from bulkup.emulator.sections import Lifetimes as Lifetimes
+from bulkup.emulator.sections import Network as Network
+from bulkup.emulator.sections import RateLimits as RateLimits
+from bulkup.emulator.sections import Storage as Storage
+from bulkup.emulator.sections import _check_non_negative
 
 DEFAULT_TIMESTAMP_WINDOW_SECS = 300.0
-DEFAULT_MEDIA_EXPIRY_SECS = 86400
-#: INIT's ``expires_after_secs`` per dialect, as observed in real responses.
-DEFAULT_UPLOAD_EXPIRY_SECS: Mapping[str, int] = {"v1.1": 3599, "v2": 1295999}
-DEFAULT_PROCESSING_SECS = 2.0
-DEFAULT_CHECK_AFTER_SECS = 1
 
 MEDIA_WRITE_SCOPE = "media.write"
 #: X's access token lifetime (the token endpoint's ``expires_in``).
 DEFAULT_ACCESS_TOKEN_SECS = 7200
 #: X's authorization codes are valid for 30 seconds.
 DEFAULT_CODE_SECS = 30
-
-
-class ConfigError(ValueError):
-    """A profile or setting is invalid; the message names the key and the fix."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,158 +182,6 @@ def user_from_env(environ: Mapping[str, str]) -> User | None:
     )
 
 
-def _check_non_negative(owner: object, *names: str) -> None:
-    for name in names:
-        value = getattr(owner, name)
-        if value < 0:
-            section = type(owner).__name__.lower()
-            raise ConfigError(f"{section}.{name} must be >= 0, got {value!r}")
-
-
-def _check_rate(owner: object, *names: str) -> None:
-    for name in names:
-        value = getattr(owner, name)
-        if not 0.0 <= value <= 1.0:
-            section = type(owner).__name__.lower()
-            raise ConfigError(f"{section}.{name} is a probability in [0, 1], got {value!r}")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lifetimes:
-    """How long things live on the server, and how processing is paced."""
-
-    #: INIT's ``expires_after_secs``; None uses the per-dialect default.
-    upload_expiry_secs: int | None = None
-    media_expiry_secs: int = DEFAULT_MEDIA_EXPIRY_SECS
-    #: Simulated processing time of async media (video, GIF with a category).
-    processing_secs: float = DEFAULT_PROCESSING_SECS
-    check_after_secs: int = DEFAULT_CHECK_AFTER_SECS
-    max_chunk_bytes: int = spec.MAX_CHUNK_BYTES
-
-    def __post_init__(self) -> None:
-        _check_non_negative(self, "media_expiry_secs", "processing_secs", "check_after_secs")
-        if self.upload_expiry_secs is not None and self.upload_expiry_secs < 0:
-            raise ConfigError("lifetimes.upload_expiry_secs must be >= 0")
-        if self.max_chunk_bytes <= 0:
-            raise ConfigError("lifetimes.max_chunk_bytes must be > 0")
-
-    def upload_expiry(self, dialect: str) -> int:
-        if self.upload_expiry_secs is not None:
-            return self.upload_expiry_secs
-        return DEFAULT_UPLOAD_EXPIRY_SECS[dialect]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimits:
-    """Per-user, per-endpoint request budgets for one window."""
-
-    enabled: bool = True
-    window_secs: float = spec.RATE_WINDOW_SECS
-    #: Divides the window: ``time_scale = 100`` makes a 15-minute window last 9 s.
-    time_scale: float = 1.0
-    per_window: Mapping[str, int] = field(default_factory=lambda: dict(spec.RATE_LIMITS))
-
-    def __post_init__(self) -> None:
-        if self.time_scale <= 0 or self.window_secs <= 0:
-            raise ConfigError("limits.time_scale and limits.window_secs must be > 0")
-        unknown = set(self.per_window) - set(spec.ENDPOINTS)
-        if unknown:
-            raise ConfigError(
-                f"limits.per_window: unknown endpoint(s) {sorted(unknown)}; "
-                f"known: {', '.join(spec.ENDPOINTS)}"
-            )
-        for endpoint, limit in self.per_window.items():
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ConfigError(
-                    f"limits.per_window.{endpoint} must be an integer >= 0, got {limit!r}"
-                )
-        merged = {**spec.RATE_LIMITS, **self.per_window}
-        object.__setattr__(self, "per_window", merged)
-
-    @property
-    def effective_window_secs(self) -> float:
-        return self.window_secs / self.time_scale
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Network:
-    """Simulated network conditions, applied to every API request."""
-
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    spike_rate: float = 0.0
-    spike_ms: float = 0.0
-    #: Per-connection bandwidth cap for request bodies, in bytes per second (0 = none).
-    bandwidth_bytes_per_sec: int = 0
-
-    def __post_init__(self) -> None:
-        _check_non_negative(self, "latency_ms", "jitter_ms", "spike_ms", "bandwidth_bytes_per_sec")
-        _check_rate(self, "spike_rate")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Faults:
-    """Randomly injected failures, reproducible from ``seed``."""
-
-    seed: int = 0
-    error_500_rate: float = 0.0
-    error_503_rate: float = 0.0
-    #: Read part of the request body, then drop the connection.
-    drop_mid_body_rate: float = 0.0
-    #: Perform the request, then drop the connection instead of answering.
-    drop_response_rate: float = 0.0
-    burst_429_rate: float = 0.0
-    burst_429_length: int = 3
-    processing_failure_rate: float = 0.0
-    #: A 502 with a proxy's HTML page instead of the API's JSON (request not performed).
-    html_error_rate: float = 0.0
-    #: Status 200 with a body that is not JSON (request not performed).
-    garbage_200_rate: float = 0.0
-    #: Status 200 with ``{}`` / ``{"data": {}}`` (request not performed).
-    missing_fields_rate: float = 0.0
-    #: Answer, then close the kept-alive connection when the client reuses it.
-    close_connection_rate: float = 0.0
-    #: Never answer (until the client gives up); needs a client read timeout.
-    hang_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        _check_rate(
-            self,
-            "error_500_rate",
-            "error_503_rate",
-            "drop_mid_body_rate",
-            "drop_response_rate",
-            "burst_429_rate",
-            "processing_failure_rate",
-            "html_error_rate",
-            "garbage_200_rate",
-            "missing_fields_rate",
-            "close_connection_rate",
-            "hang_rate",
-        )
-        _check_non_negative(self, "burst_429_length")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Storage:
-    """Where assembled media goes.
-
-    ``disk`` spools segments to files under ``dir`` (a temporary directory when
-    empty) and keeps the assembled file for inspection; ``discard`` keeps only
-    sizes and hashes, for benchmarks with very large files.
-    """
-
-    mode: Literal["disk", "discard"] = "disk"
-    dir: str = ""
-    #: Judge the assembled bytes by the media rules; false accepts any bytes (for
-    #: benchmarks that upload synthetic payloads).
-    check_media: bool = True
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("disk", "discard"):
-            raise ConfigError(f"storage.mode must be 'disk' or 'discard', got {self.mode!r}")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmulatorConfig:
     """Everything the emulator can be told; the defaults emulate the real API."""
@@ -345,6 +195,7 @@ class EmulatorConfig:
     faults: Faults = field(default_factory=Faults)
     storage: Storage = field(default_factory=Storage)
     oauth2: OAuth2 = field(default_factory=OAuth2)
+    answers: Answers = field(default_factory=Answers)
 
     def __post_init__(self) -> None:
         ids = [u.id for u in self.users]
@@ -388,6 +239,7 @@ class EmulatorConfig:
             "network": Network,
             "faults": Faults,
             "storage": Storage,
+            "answers": Answers,
         }
         known = {*sections, "users", "app_bearer_tokens", "auth", "oauth2"}
         unknown = set(data) - known

@@ -20,12 +20,16 @@ once the endpoint is known, like the 500/503 faults):
 
 - ``html_error``: a 502 whose body is a proxy's ``text/html`` page, no JSON; the
   request is not performed;
-- ``garbage_200``: status 200 with a body that is not JSON (a truncated object);
-  the request is not performed;
-- ``missing_fields``: status 200 with the dialect's success envelope emptied, ``{}``
-  (v1.1) or ``{"data": {}}`` (v2); the request is not performed. v1.1 answers whose
-  success has no body at all (APPEND, metadata, subtitles) have no field to miss:
-  there the request is performed and answered ``200 {}``;
+- ``garbage_200``: the request is performed, and its success answer becomes status
+  200 with a body that is not JSON (a truncated object), since a 2xx means the server
+  acted; an error answer is left alone (and the fault not counted);
+- ``missing_fields``: the request is performed, and its success answer (same status)
+  drops the fields the published contract requires: ``{"data": {}}`` (v2) or ``{}``
+  (v1.1) for INIT/initialize, FINALIZE, STATUS and the one-request upload, and v2
+  metadata (whose answer requires ``id``). Answers that require no field (APPEND, v2
+  subtitles, v1.1 metadata and subtitles) have nothing to miss: the fault does not
+  apply to them (a fault scripted for any endpoint waits for one it applies to), and
+  it is counted only when it changed a success answer;
 - ``close_connection``: the request is performed and answered normally, keeping the
   connection alive; the server then closes that connection when the client's next
   request arrives on it, unread and unanswered, as when a server's keep-alive timeout
@@ -69,6 +73,8 @@ PRE_KINDS = (
     "missing_fields",
     "hang",
 )
+#: Faults that rewrite the success answer of a performed request; counted when applied.
+REWRITE_KINDS = ("missing_fields", "garbage_200")
 #: How long a ``hang`` fault keeps a request unanswered (unless the client leaves).
 HANG_SECS = 3600.0
 
@@ -124,14 +130,18 @@ class FaultPlan:
                 return entry.kind
         return None
 
-    def _hit(self, kind: str, endpoint: str | None, rate: float) -> bool:
+    def _hit(self, kind: str, endpoint: str | None, rate: float, *, count: bool = True) -> bool:
         hit = self._take_scripted((kind,), endpoint) == kind or (
             rate > 0 and self._rng.random() < rate
         )
-        if hit:
-            self.injected[kind] += 1
-            self.on_inject()
+        if hit and count:
+            self.record(kind)
         return hit
+
+    def record(self, kind: str) -> None:
+        """Count one injected fault of ``kind``."""
+        self.injected[kind] += 1
+        self.on_inject()
 
     def latency_secs(self, endpoint: str | None, body_bytes: int) -> float:
         """Delay for one request: latency, jitter, a possible spike, bandwidth."""
@@ -149,8 +159,13 @@ class FaultPlan:
     def drop_mid_body(self, endpoint: str | None) -> bool:
         return self._hit("drop_mid_body", endpoint, self.faults.drop_mid_body_rate)
 
-    def before(self, endpoint: str) -> str | None:
-        """A fault to answer with instead of performing the request, if any."""
+    def before(self, endpoint: str, *, strippable: bool = True) -> str | None:
+        """A fault for this request, decided before it takes effect, if any.
+
+        ``strippable`` says whether the answer has required fields ``missing_fields``
+        could drop; if not, that kind is not drawn. The :data:`REWRITE_KINDS` are
+        counted by :meth:`record` once they changed an answer, not here.
+        """
         faults = self.faults
         rates = {
             "error_500": faults.error_500_rate,
@@ -162,7 +177,9 @@ class FaultPlan:
             "hang": faults.hang_rate,
         }
         for kind in PRE_KINDS:
-            if self._hit(kind, endpoint, rates[kind]):
+            if kind == "missing_fields" and not strippable:
+                continue
+            if self._hit(kind, endpoint, rates[kind], count=kind not in REWRITE_KINDS):
                 return kind
         return None
 

@@ -7,6 +7,8 @@ parameters in and bodies out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from bulkup import spec
@@ -55,6 +57,7 @@ def init(state: EmulatorState, call: Call, body: dict[str, Any]) -> Media:
         media_type=media_type,
         category=category_param(body.get("media_category")),
         additional_owners=owners_param(body.get("additional_owners")),
+        shared=bool(body.get("shared")),
     )
 
 
@@ -84,7 +87,12 @@ def status(state: EmulatorState, call: Call, media_id: object) -> Media:
 
 
 async def simple_upload(
-    state: EmulatorState, call: Call, category: str | None, *, allow_async: bool
+    state: EmulatorState,
+    call: Call,
+    category: str | None,
+    *,
+    allow_async: bool,
+    owners: tuple[str, ...] = (),
 ) -> Media:
     """A one-request upload: v1.1 simple upload (images) or v2 one-shot."""
     spool = call.params.spool
@@ -96,7 +104,9 @@ async def simple_upload(
         )
     if spool.too_large:
         raise ApiError(errors.TOO_LARGE, empty_body=call.dialect == "v1.1")
-    media = state.store.begin_simple(owner=call.user.id, dialect=call.dialect, category=category)
+    media = state.store.begin_simple(
+        owner=call.user.id, dialect=call.dialect, category=category, additional_owners=owners
+    )
     call.params.spool = None
     state.store.commit_segment(media, 0, spool)
     await state.store.finish_simple(media)
@@ -106,30 +116,56 @@ async def simple_upload(
     return media
 
 
-def set_alt_text(state: EmulatorState, call: Call, media_id: object, alt_text: object) -> Media:
+@dataclass(frozen=True, slots=True)
+class MetadataChange:
+    """What one metadata request sets; None leaves a value as it was."""
+
+    alt_text: str | None = None
+    allow_download: bool | None = None
+    #: The warnings that are set, in the order of :data:`spec.SENSITIVE_MEDIA_WARNINGS`.
+    sensitive_media_warning: tuple[str, ...] | None = None
+    #: Every metadata key of a v2 request, as given (for inspection and the answer).
+    given: Mapping[str, Any] = field(default_factory=dict)
+
+
+def set_metadata(
+    state: EmulatorState, call: Call, media_id: object, change: MetadataChange
+) -> Media:
+    """Set alt text, download permission, sensitive-media warning: all of it or nothing."""
     media = state.store.get(media_id, call.user.id)
-    text = alt_text.get("text") if isinstance(alt_text, dict) else None
-    if not isinstance(text, str):
-        raise ApiError(errors.BAD_REQUEST, 'alt_text must be an object like {"text": "…"}.')
-    if len(text) > spec.MAX_ALT_TEXT_CHARS:
+    text = change.alt_text
+    if text is not None and len(text) > spec.MAX_ALT_TEXT_CHARS:
         raise ApiError(
             errors.BAD_REQUEST,
             f"alt_text.text is longer than {spec.MAX_ALT_TEXT_CHARS} characters.",
         )
-    if media.category in spec.VIDEO_CATEGORIES or media.media_type.startswith("video/"):
+    video = media.category in spec.VIDEO_CATEGORIES or media.media_type.startswith("video/")
+    if text is not None and video:
         raise ApiError(errors.BAD_REQUEST, "Alt text can be set on images and GIFs only.")
-    media.alt_text = text
+    if text is not None:
+        media.alt_text = text
+    if change.allow_download is not None:
+        media.allow_download = change.allow_download
+    if change.sensitive_media_warning is not None:
+        media.sensitive_media_warning = list(change.sensitive_media_warning)
+    media.metadata.update(change.given)
     return media
 
 
 def add_subtitles(
-    state: EmulatorState, call: Call, video_id: object, subtitles: list[dict[str, Any]]
+    state: EmulatorState,
+    call: Call,
+    video_id: object,
+    subtitles: list[dict[str, Any]],
+    category: str | None = None,
 ) -> Media:
+    """Attach subtitles; ``category``, when given (v2), must be the video's own."""
     video = state.store.get(video_id, call.user.id)
     if video.category not in ("tweet_video", "amplify_video"):
         raise ApiError(
             errors.BAD_REQUEST, "Subtitles attach to tweet_video or amplify_video media."
         )
+    _same_category(video, category)
     added = []
     for entry in subtitles:
         sub = state.store.get(entry.get("media_id") or entry.get("id"), call.user.id)
@@ -154,10 +190,23 @@ def add_subtitles(
     return video
 
 
+def _same_category(video: Media, category: str | None) -> None:
+    if category is not None and category != video.category:
+        raise ApiError(
+            errors.BAD_REQUEST,
+            f"media_category does not match media id {video.id}: it is {video.category}.",
+        )
+
+
 def delete_subtitles(
-    state: EmulatorState, call: Call, video_id: object, languages: list[str]
+    state: EmulatorState,
+    call: Call,
+    video_id: object,
+    languages: list[str],
+    category: str | None = None,
 ) -> Media:
     video = state.store.get(video_id, call.user.id)
+    _same_category(video, category)
     wanted = {lang.lower() for lang in languages if lang}
     if not wanted:
         raise ApiError(errors.BAD_REQUEST, "language_code is required.")

@@ -19,11 +19,8 @@ import itertools
 import os
 import random
 import shutil
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bulkup import media as mediacheck
 from bulkup import spec
@@ -32,158 +29,11 @@ from bulkup.emulator import errors
 from bulkup.emulator.config import EmulatorConfig
 from bulkup.emulator.errors import ApiError
 from bulkup.emulator.faults import FaultPlan
+from bulkup.emulator.records import Media as Media
+from bulkup.emulator.records import Processing
+from bulkup.emulator.spool import IdGenerator, Segment, Spool
 
-_TWITTER_EPOCH_MS = 1288834974657
 _COPY_BLOCK = 1 << 20
-
-
-class IdGenerator:
-    """Snowflake-like unique 64-bit ids: time, a random worker number, a sequence."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._worker = rng.randrange(1 << 10)
-        self._seq = itertools.count()
-        self._last = 0
-
-    def next(self) -> int:
-        millis = max(int(time.time() * 1000) - _TWITTER_EPOCH_MS, self._last)
-        self._last = millis
-        seq = next(self._seq) & 0xFFF
-        if seq == 0xFFF:
-            self._last += 1
-        return (millis << 22) | (self._worker << 12) | seq
-
-
-@dataclass(slots=True)
-class Segment:
-    size: int
-    sha256: str
-
-
-@dataclass(slots=True)
-class Media:
-    """One media id, from INIT (or a simple upload) to expiry."""
-
-    id: int
-    owner: str
-    dialect: str
-    media_type: str
-    category: str | None
-    total_bytes: int
-    additional_owners: tuple[str, ...]
-    created_at: float
-    expires_at: float
-    segments: dict[int, Segment] = field(default_factory=dict)
-    finalized_at: float | None = None
-    size: int | None = None
-    sha256: str | None = None
-    facts: mediacheck.MediaFacts | None = None
-    problem: mediacheck.Problem | None = None
-    processing_secs: float = 0.0
-    alt_text: str | None = None
-    subtitles: list[dict[str, str]] = field(default_factory=list)
-    path: Path | None = None
-    expired: bool = False
-    #: Processing is reported "pending" until the first STATUS request.
-    polled: bool = False
-    # discard mode: incremental in-order hashing
-    _hasher: Any = None
-    _next_index: int = 0
-    _held: dict[int, bytes] = field(default_factory=dict)
-    _head: bytes = b""
-    _hash_valid: bool = True
-    #: Held while FINALIZE assembles: concurrent FINALIZEs wait, APPENDs are refused.
-    _finalizing: asyncio.Lock | None = None
-
-    @property
-    def id_string(self) -> str:
-        return str(self.id)
-
-    @property
-    def key(self) -> str:
-        return f"{spec.media_key_prefix(self.category, self.media_type)}_{self.id}"
-
-    @property
-    def async_processing(self) -> bool:
-        return self.category in spec.ASYNC_CATEGORIES
-
-    def visible_to(self, user_id: str) -> bool:
-        return user_id == self.owner or user_id in self.additional_owners
-
-
-@dataclass(frozen=True, slots=True)
-class Processing:
-    """Where processing stands, as STATUS reports it."""
-
-    state: str  # pending | in_progress | succeeded | failed
-    progress_percent: int | None
-    check_after_secs: int | None
-    error: mediacheck.Problem | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"state": self.state}
-        if self.check_after_secs is not None:
-            info["check_after_secs"] = self.check_after_secs
-        if self.progress_percent is not None:
-            info["progress_percent"] = self.progress_percent
-        if self.error is not None:
-            info["error"] = {
-                "code": self.error.code,
-                "name": self.error.name,
-                "message": self.error.message,
-            }
-        return info
-
-
-class Spool:
-    """Receives the bytes of one request's media part before it is known where they go.
-
-    Multipart fields may come in any order, so ``segment_index`` can follow the
-    media bytes: they are spooled to a temporary file (or, in discard mode, a
-    buffer of at most one chunk) and handed to :meth:`MediaStore.commit_segment`.
-    """
-
-    def __init__(self, store: MediaStore) -> None:
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self._limit = store.config.lifetimes.max_chunk_bytes
-        self._buffer: list[bytes] | None = None
-        self.tmp: Path | None = None
-        self._fh: Any = None
-        if store.discard:
-            self._buffer = []
-        else:
-            self.tmp = store.root / f"spool-{next(store._spool_seq)}.part"
-            self._fh = self.tmp.open("wb")
-
-    @property
-    def too_large(self) -> bool:
-        return self.size > self._limit
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.too_large:
-            return  # keep counting, stop storing: the caller refuses it whole
-        self._hash.update(data)
-        if self._buffer is not None:
-            self._buffer.append(data)
-        else:
-            self._fh.write(data)
-
-    def close(self) -> Segment:
-        if self._fh is not None:
-            self._fh.close()
-        return Segment(self.size, self._hash.hexdigest())
-
-    def data(self) -> bytes:
-        return b"".join(self._buffer or ())
-
-    def abort(self) -> None:
-        if self._fh is not None and not self._fh.closed:
-            self._fh.close()
-        if self.tmp is not None:
-            self.tmp.unlink(missing_ok=True)
-        self._buffer = None
 
 
 class MediaStore:
@@ -257,6 +107,7 @@ class MediaStore:
         media_type: str,
         category: str | None,
         additional_owners: tuple[str, ...] = (),
+        shared: bool = False,
     ) -> Media:
         if total_bytes < 0 or total_bytes > spec.MAX_TOTAL_BYTES_V2:
             raise ApiError(
@@ -273,6 +124,7 @@ class MediaStore:
             category=category,
             total_bytes=total_bytes,
             additional_owners=additional_owners,
+            shared=shared,
             created_at=self.clock.now(),
             expires_at=0.0,
         )
@@ -283,7 +135,10 @@ class MediaStore:
         return media
 
     def open_spool(self) -> Spool:
-        return Spool(self)
+        limit = self.config.lifetimes.max_chunk_bytes
+        if self.discard:
+            return Spool(limit, None)
+        return Spool(limit, self.root / f"spool-{next(self._spool_seq)}.part")
 
     def commit_segment(self, media: Media, index: int, spool: Spool) -> Segment:
         """Make the spooled bytes segment ``index`` of ``media`` (replacing any earlier)."""
@@ -428,10 +283,22 @@ class MediaStore:
         return processing.state
 
     # --- simple upload ---------------------------------------------------------
-    def begin_simple(self, *, owner: str, dialect: str, category: str | None) -> Media:
+    def begin_simple(
+        self,
+        *,
+        owner: str,
+        dialect: str,
+        category: str | None,
+        additional_owners: tuple[str, ...] = (),
+    ) -> Media:
         """A media id for a one-request upload; its size and type come from the bytes."""
         return self.init(
-            owner=owner, dialect=dialect, total_bytes=0, media_type="", category=category
+            owner=owner,
+            dialect=dialect,
+            total_bytes=0,
+            media_type="",
+            category=category,
+            additional_owners=additional_owners,
         )
 
     async def finish_simple(self, media: Media) -> Media:

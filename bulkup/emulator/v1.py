@@ -13,20 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from bulkup import spec
-from bulkup.emulator import errors, operations
+from bulkup.emulator import answers, errors, operations
 from bulkup.emulator.app import STATE_KEY, Call, EmulatorState
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.store import Media
 
 COMMANDS = {"INIT": "initialize", "APPEND": "append", "FINALIZE": "finalize"}
-
-
-def _ids(media: Media) -> dict[str, Any]:
-    return {"media_id": media.id, "media_id_string": media.id_string}
-
-
-def media_body(state: EmulatorState, media: Media) -> dict[str, Any]:
-    return {**_ids(media), **operations.media_fields(state, media)}
 
 
 async def upload_post(request: web.Request) -> web.Response:
@@ -36,8 +27,11 @@ async def upload_post(request: web.Request) -> web.Response:
     if command is None:
         state.admit(call, "upload")
         category = operations.category_param(call.params.get("media_category"))
-        media = await operations.simple_upload(state, call, category, allow_async=False)
-        return web.json_response(media_body(state, media))
+        owners = operations.owners_param(call.params.get("additional_owners"))
+        media = await operations.simple_upload(
+            state, call, category, allow_async=False, owners=owners
+        )
+        return web.json_response(answers.v1_media(state, media))
     endpoint = COMMANDS.get(command)
     if endpoint is None:
         raise ApiError(
@@ -53,19 +47,17 @@ async def upload_post(request: web.Request) -> web.Response:
         return web.Response(status=204)
     media = state.store.get(call.params.require("media_id"), call.user.id)
     await state.store.finalize(media)
-    return web.json_response(media_body(state, media))
+    return web.json_response(answers.v1_media(state, media))
 
 
 def _init(state: EmulatorState, call: Call) -> web.Response:
-    fields = {
+    fields: dict[str, Any] = {
         name: call.params.get(name)
         for name in ("total_bytes", "media_type", "media_category", "additional_owners")
     }
+    fields["shared"] = (call.params.get("shared") or "").lower() == "true"
     media = operations.init(state, call, fields)
-    body = {**_ids(media), "expires_after_secs": state.store.remaining_secs(media)}
-    if media.category is not None:
-        body["media_key"] = media.key
-    return web.json_response(body, status=202)
+    return web.json_response(answers.v1_init(state, media), status=202)
 
 
 async def upload_get(request: web.Request) -> web.Response:
@@ -76,7 +68,7 @@ async def upload_get(request: web.Request) -> web.Response:
         raise ApiError(errors.BAD_REQUEST, "GET media/upload.json requires command=STATUS.")
     state.admit(call, "status")
     media = operations.status(state, call, call.params.require("media_id"))
-    return web.json_response(media_body(state, media))
+    return web.json_response(answers.v1_media(state, media))
 
 
 async def _json_call(
@@ -91,8 +83,31 @@ async def _json_call(
 
 async def metadata_create(request: web.Request) -> web.Response:
     state, call, body = await _json_call(request, "metadata")
-    operations.set_alt_text(state, call, body.get("media_id"), body.get("alt_text"))
+    operations.set_metadata(state, call, body.get("media_id"), _metadata_change(body))
     return web.Response(status=200)
+
+
+def _metadata_change(body: dict[str, Any]) -> operations.MetadataChange:
+    """v1.1's ``alt_text`` and ``sensitive_media_warning``; other fields are ignored."""
+    alt_text = body.get("alt_text")
+    warning = body.get("sensitive_media_warning")
+    text = alt_text.get("text") if isinstance(alt_text, dict) else None
+    if (alt_text is not None or warning is None) and not isinstance(text, str):
+        raise ApiError(errors.BAD_REQUEST, 'alt_text must be an object like {"text": "…"}.')
+    names = spec.SENSITIVE_MEDIA_WARNINGS
+    if warning is not None and (
+        not isinstance(warning, list) or not all(w in names for w in warning)
+    ):
+        raise ApiError(
+            errors.BAD_REQUEST,
+            f"sensitive_media_warning must be a list of {', '.join(names)}; got {warning!r}.",
+        )
+    return operations.MetadataChange(
+        alt_text=text,
+        sensitive_media_warning=(
+            tuple(w for w in names if w in warning) if warning is not None else None
+        ),
+    )
 
 
 def _subtitle_list(body: dict[str, Any]) -> list[dict[str, Any]]:
