@@ -83,7 +83,7 @@ async def bare_upload(url: str, files: list[Path], concurrency: int) -> None:
             form.add_field("media", data, filename="blob")
             async with http.post(f"/2/media/upload/{media_id}/append", data=form) as r:
                 r.raise_for_status()
-            async with http.post(f"/2/media/upload/{media_id}/finalize") as r:
+            async with http.post(f"/2/media/upload/{media_id}/finalize", json={}) as r:
                 r.raise_for_status()
 
         async def worker() -> None:

@@ -84,7 +84,7 @@ async def bare_upload(
                 media_id = (await r.json())["data"]["id"]
             segments = -(-size // chunk)
             await asyncio.gather(*(append(media_id, path, i) for i in range(segments)))
-            async with slots, http.post(f"/2/media/upload/{media_id}/finalize") as r:
+            async with slots, http.post(f"/2/media/upload/{media_id}/finalize", json={}) as r:
                 r.raise_for_status()
 
         await asyncio.gather(*(one(p, p.stat().st_size) for p in files))
