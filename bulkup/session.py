@@ -27,8 +27,9 @@ from bulkup.errors import FileProblem, ProcessingFailed, ProcessingTimeout, Prot
 
 #: Default chunk size: 4 MiB (within the 5 MiB the API accepts).
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
-#: When STATUS omits ``check_after_secs``: wait this long, never spin.
-DEFAULT_CHECK_AFTER_SECS = 2.0
+#: When an answer omits ``check_after_secs``: wait this long before the first STATUS,
+#: doubling while the server keeps omitting it (never spin).
+DEFAULT_CHECK_AFTER_SECS = 1.0
 #: Largest wait between STATUS polls, whatever the server says.
 MAX_CHECK_AFTER_SECS = 60.0
 #: Smallest wait between two STATUS polls: a server that keeps answering
@@ -170,6 +171,7 @@ class Session:
     next_poll_at: float = 0.0
     state: MediaState | None = None
     _cursor: int = 0
+    _unhinted_polls: int = 0
 
     # --- construction --------------------------------------------------------------
     @classmethod
@@ -279,6 +281,8 @@ class Session:
         self.state = answer
         if answer.expires_after_secs is not None:
             self.media_expires_at = now + answer.expires_after_secs
+        elif self.media_expires_at is None:
+            self.media_expires_at = now + spec.ASSUMED_MEDIA_EXPIRY_SECS
         info = answer.processing
         self.processing = info
         if info is None or info.state == "succeeded":
@@ -299,7 +303,11 @@ class Session:
         self.phase = Phase.PROCESSING
         wait = info.check_after_secs
         if wait is None or wait < 0:
-            wait = DEFAULT_CHECK_AFTER_SECS
+            # No hint (optional in the contract): 1 s, then twice as long each time.
+            wait = DEFAULT_CHECK_AFTER_SECS * 2**self._unhinted_polls
+            self._unhinted_polls += 1
+        else:
+            self._unhinted_polls = 0
         if polled_before:
             wait = max(wait, MIN_REPOLL_SECS)
         self.next_poll_at = now + min(wait, MAX_CHECK_AFTER_SECS)

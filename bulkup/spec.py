@@ -39,6 +39,9 @@ MAX_ALT_TEXT_CHARS: Final = 1000
 #: optional in the v2 document): the shortest figure seen, so a resume errs towards
 #: starting afresh rather than resuming a session the server has already forgotten.
 ASSUMED_UPLOAD_EXPIRY_SECS: Final = 3600
+#: What a client assumes when FINALIZE's (or STATUS's) answer omits
+#: ``expires_after_secs``: X documents media ids as usable for 24 hours.
+ASSUMED_MEDIA_EXPIRY_SECS: Final = 86400
 MAX_ADDITIONAL_OWNERS: Final = 100
 
 # --- categories --------------------------------------------------------------------

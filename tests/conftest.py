@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,11 +10,32 @@ import aiohttp
 import pytest
 
 from bulkup import samples
-from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes
+from bulkup.emulator import Answers, Emulator, EmulatorConfig, Lifetimes
 from tests.apiclient import RawClient
 
 #: Fast settings for tests: processing finishes at the first STATUS, poll at once.
 FAST = EmulatorConfig(lifetimes=Lifetimes(processing_secs=0, check_after_secs=0))
+#: How the emulator answers: every field, or only what X's document requires.
+ANSWER_MODES = ("full", "minimal")
+
+
+def answering(config: EmulatorConfig, mode: str) -> EmulatorConfig:
+    """``config`` answering in ``mode`` (``full`` or ``minimal``)."""
+    return dataclasses.replace(config, answers=Answers(minimal=mode == "minimal"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``answer_modes`` run once per mode of :data:`ANSWER_MODES`: no client
+    code may lean on a field the contract does not require."""
+    marked = metafunc.definition.get_closest_marker("answer_modes") is not None
+    if marked and "answers" in metafunc.fixturenames:
+        metafunc.parametrize("answers", ANSWER_MODES, indirect=True)
+
+
+@pytest.fixture
+def answers(request: pytest.FixtureRequest) -> str:
+    """The emulator's answer mode: ``full`` unless the test is marked ``answer_modes``."""
+    return str(getattr(request, "param", "full"))
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +73,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def emulator_config() -> EmulatorConfig:
+def emulator_config(answers: str) -> EmulatorConfig:
     """Override in a test module to run the ``emulator`` fixture with other settings."""
-    return FAST
+    return answering(FAST, answers)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from bulkup.sources import iter_sources
 from bulkup.uploader import Uploader
 from tests.apiclient import credentials
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.answer_modes]
 
 KiB = 1024
 APIS = ["v1.1", "v2"]

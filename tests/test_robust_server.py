@@ -353,6 +353,7 @@ async def recovers(
     assert results[faulted(endpoint, media_files)].attempts >= 1 + count
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_html_error_pages_are_retried_and_the_upload_ends_byte_exact(
@@ -375,6 +376,7 @@ TWO_XX_FAULTS = {
 }
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("api", DIALECTS)
 @pytest.mark.parametrize("kind", ["garbage_200", "missing_fields"])
@@ -398,6 +400,7 @@ async def test_a_2xx_the_client_cannot_read_is_met_by_the_contract_and_ends_byte
             assert sum(requests.values()) == 1  # one FINALIZE, STATUS told the rest
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_a_closed_keep_alive_connection_is_retried_and_the_upload_ends_byte_exact(
@@ -409,6 +412,7 @@ async def test_a_closed_keep_alive_connection_is_retried_and_the_upload_ends_byt
     assert emulator.stats()["faults"] == {"close_connection": 1}
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_a_server_closing_every_connection_after_each_answer_still_gets_everything(
     emulator: Emulator, media_files: list[Path], api: str
@@ -420,6 +424,7 @@ async def test_a_server_closing_every_connection_after_each_answer_still_gets_ev
     assert dropped >= 1  # reused connections were found dead, and the requests sent again
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("endpoint", ["initialize", "append", "finalize", "status", "upload"])
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_an_answer_that_never_comes_times_out_and_is_retried(
@@ -445,6 +450,7 @@ async def fails(emu: Emulator, api: str, kind: str, endpoint: str, files: list[P
     return failed
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_a_proxy_page_that_persists_fails_the_item_quoting_the_page(
     emulator: Emulator, media_files: list[Path], api: str
@@ -459,6 +465,7 @@ async def test_a_proxy_page_that_persists_fails_the_item_quoting_the_page(
     )
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_garbage_that_persists_fails_the_item_quoting_the_body(
     emulator: Emulator, media_files: list[Path], api: str
@@ -471,6 +478,7 @@ async def test_garbage_that_persists_fails_the_item_quoting_the_body(
     )
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_missing_fields_that_persist_fail_the_item_naming_the_field(
     emulator: Emulator, media_files: list[Path], api: str
@@ -484,6 +492,7 @@ async def test_missing_fields_that_persist_fail_the_item_naming_the_field(
     assert failed.error.message == expected[api]
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_a_server_that_never_answers_fails_the_item_after_the_read_timeouts(
     emulator: Emulator, media_files: list[Path], api: str
@@ -494,6 +503,7 @@ async def test_a_server_that_never_answers_fails_the_item_after_the_read_timeout
     assert failed.media_id_string is not None  # finalized; only its processing state is unknown
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_a_status_resent_by_aiohttp_on_a_dead_connection_is_signed_again(
     emulator: Emulator, media_files: list[Path], api: str
@@ -506,6 +516,7 @@ async def test_a_status_resent_by_aiohttp_on_a_dead_connection_is_signed_again(
     assert emulator.stats()["requests"]["status"] == {"0": 1, "200": 1}
 
 
+@pytest.mark.answer_modes
 @pytest.mark.parametrize("api", DIALECTS)
 async def test_alt_text_answered_with_garbage_is_applied_once_not_sent_again(
     emulator: Emulator, media_files: list[Path], api: str

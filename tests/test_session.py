@@ -141,12 +141,30 @@ def test_processing_goes_pending_in_progress_succeeded_honouring_check_after() -
     running = ProcessingInfo(state="in_progress", check_after_secs=None, progress_percent=40)
     session.status_request(2003.0, timeout=600)
     session.on_media_state(MediaState(media_id="42", processing=running), 2003.0)
-    assert session.next_poll_at == 2003.0 + 2.0  # default when check_after_secs is missing
+    assert session.next_poll_at == 2003.0 + 1.0  # default when check_after_secs is missing
     session.on_media_state(
         MediaState(media_id="42", processing=ProcessingInfo(state="succeeded")), 2005.0
     )
     assert session.phase is Phase.DONE
     assert session.media_expires_at == 2000.0 + 86400
+
+
+def test_without_hints_polls_back_off_and_a_missing_media_expiry_assumes_24_hours() -> None:
+    session = Session(plan(size=1 * MiB))
+    initialized(session)
+    session.on_appended(session.next_append().index)  # type: ignore[union-attr]
+    session.finalize_request()
+    pending = ProcessingInfo(state="pending")  # a minimal answer: no check_after_secs
+    now, waits = 1000.0, []
+    for _ in range(5):
+        session.on_media_state(MediaState(media_id="42", processing=pending), now)
+        waits.append(session.next_poll_at - now)
+        now = session.next_poll_at
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0]  # never spins, never waits much too long
+    assert session.media_expires_at == 1000.0 + 86400  # from the first answer, assumed
+    hinted = ProcessingInfo(state="in_progress", check_after_secs=3)
+    session.on_media_state(MediaState(media_id="42", processing=hinted), now)
+    assert session.next_poll_at == now + 3.0
 
 
 def test_failed_processing_raises_with_code_name_and_message() -> None:
