@@ -19,7 +19,7 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
@@ -32,17 +32,51 @@ RESET_SLACK_SECS = 0.25
 
 
 @dataclass(slots=True)
-class Budget:
-    """What is known of one endpoint's window."""
+class Window:
+    """One announced window: requests ``remaining`` until ``reset`` (Unix seconds)."""
 
-    limit: int | None = None
     remaining: int | None = None
     reset: float | None = None
+
+    def room(self, now: float) -> int | None:
+        """Requests left in the current window; None when unknown (or it has turned)."""
+        if self.remaining is None or self.reset is None:
+            return None
+        if now >= self.reset + RESET_SLACK_SECS:
+            self.remaining = self.reset = None  # a new window: unknown until an answer
+            return None
+        return self.remaining
+
+    def learn(self, remaining: int, reset: float) -> None:
+        if self.reset is not None and self.remaining is not None:
+            if reset < self.reset:
+                return  # a late answer from a window that has already turned
+            if reset == self.reset:
+                remaining = min(remaining, self.remaining)  # answers may arrive out of order
+        self.remaining, self.reset = remaining, reset
+
+
+@dataclass(slots=True)
+class Budget:
+    """What is known of one endpoint's windows: 15 minutes, and a day (the app's or
+    the user's 24-hour window, whichever has less left)."""
+
+    limit: int | None = None
+    window: Window = field(default_factory=Window)
+    day: Window = field(default_factory=Window)
     in_flight: int = 0
     #: Nothing goes before this time (a spent 24-hour window, a 429's reset, Retry-After).
     held_until: float | None = None
     #: What holds it, for messages: ``the 24-hour app limit``, ``Retry-After``.
     held_by: str = ""
+
+    @property
+    def remaining(self) -> int | None:
+        return self.window.remaining
+
+    @property
+    def reset(self) -> float | None:
+        return self.window.reset
 
     def hold(self, until: float, why: str) -> None:
         if self.held_until is None or until > self.held_until:
@@ -54,20 +88,18 @@ class Budget:
             if now < self.held_until + RESET_SLACK_SECS:
                 return self.held_until + RESET_SLACK_SECS - now
             self.held_until, self.held_by = None, ""
-        if self.remaining is None or self.reset is None:
-            return 0.0 if self.in_flight == 0 else None
-        if now >= self.reset + RESET_SLACK_SECS:
-            # A new window: its budget is unknown until the next answer.
-            self.remaining = self.reset = None
-            return 0.0 if self.in_flight == 0 else None
-        if self.remaining - self.in_flight > 0:
+        rooms = [(w, room) for w in (self.window, self.day) if (room := w.room(now)) is not None]
+        if not rooms:
+            return 0.0 if self.in_flight == 0 else None  # learn the budget first
+        if all(room - self.in_flight > 0 for _, room in rooms):
             return 0.0
-        if self.remaining > 0:
+        if all(room > 0 for _, room in rooms):
             return None  # budget left but taken by requests in flight: wait for them
-        return self.reset + RESET_SLACK_SECS - now
+        spent = max(w.reset for w, room in rooms if room <= 0 and w.reset is not None)
+        return spent + RESET_SLACK_SECS - now
 
     def update(self, headers: Mapping[str, str], status: int = 200, now: float = 0.0) -> None:
-        """Learn the window from an answer's headers (and a 429/503's wait, if any)."""
+        """Learn the windows from an answer's headers (and a 429/503's wait, if any)."""
         spent = spent_until(headers)
         if spent is not None and (spent[1] != "15-minute" or status in (429, 503)):
             self.hold(spent[0], f"the {spent[1]} limit")
@@ -77,21 +109,30 @@ class Budget:
                 at = now + delay
             if at is not None:
                 self.hold(at, "Retry-After")
-        self._update_window(headers)
+        window = _window(headers, "x-rate-limit")
+        if window is not None:
+            self.limit = window[0]
+            self.window.learn(window[1], window[2])
+        days = [d for p in DAY_WINDOWS if (d := _window(headers, p)) is not None]
+        if days:
+            _, remaining, reset = min(days, key=lambda d: d[1])
+            self.day.learn(remaining, reset)
 
-    def _update_window(self, headers: Mapping[str, str]) -> None:
-        try:
-            limit = int(headers["x-rate-limit-limit"])
-            remaining = int(headers["x-rate-limit-remaining"])
-            reset = float(headers["x-rate-limit-reset"])
-        except (KeyError, ValueError):
-            return
-        if self.reset is not None and self.remaining is not None:
-            if reset < self.reset:
-                return  # a late answer from a window that has already turned
-            if reset == self.reset:
-                remaining = min(remaining, self.remaining)  # answers may arrive out of order
-        self.limit, self.remaining, self.reset = limit, remaining, reset
+
+#: The 24-hour windows X announces besides the 15-minute one.
+DAY_WINDOWS = ("x-app-limit-24hour", "x-user-limit-24hour")
+
+
+def _window(headers: Mapping[str, str], prefix: str) -> tuple[int, int, float] | None:
+    """(limit, remaining, reset) of one announced window, or None."""
+    try:
+        return (
+            int(headers[prefix + "-limit"]),
+            int(headers[prefix + "-remaining"]),
+            float(headers[prefix + "-reset"]),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 class Pacer:

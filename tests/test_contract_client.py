@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import random
 import time
@@ -21,6 +23,7 @@ from bulkup.retry import RetryPolicy
 from bulkup.settings import resolve
 from bulkup.uploader import Uploader
 from tests.apiclient import credentials
+from tests.conftest import answering
 from tests.test_cli_upload import bulkup, env_for, upload_args
 
 pytestmark = pytest.mark.anyio
@@ -28,6 +31,10 @@ pytestmark = pytest.mark.anyio
 KiB = 1024
 GUARD_SECS = 60
 FAST = Lifetimes(processing_secs=0, check_after_secs=0)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def config_for(emu: Emulator, api: str = "v2", **kw: object) -> UploadConfig:
@@ -306,3 +313,82 @@ def test_metadata_fields_are_read_and_bad_values_refused_by_line(tmp_path: Path)
         problem = got[key]
         assert isinstance(problem, SourceProblem)
         assert problem.source.endswith(f"m.jsonl:{line}") and name in problem.message
+
+
+# --- against X's published limits and minimal answers ---------------------------------------
+async def test_a_spent_24_hour_app_cap_is_named_and_left_for_a_later_run(tmp_path: Path) -> None:
+    """X's limits profile, with the app's daily one-shot budget nearly spent."""
+    files = [samples.write_image(tmp_path / f"{i}.png", fmt="png", seed=i) for i in range(4)]
+    limits = dataclasses.replace(RateLimits.published(), app_per_day={"upload": 2})
+    async with Emulator(EmulatorConfig(lifetimes=FAST, limits=limits), environ={}) as emu:
+        started = time.time()
+        results = await upload_all(emu, [Item(id=p.name, path=p) for p in files])
+        uploads = emu.stats()["requests"]["upload"]
+    capped = [r for r in results.values() if r.status == "skipped"]
+    assert sum(r.ok for r in results.values()) == 2 and len(capped) == 2
+    for result in capped:
+        assert result.error is not None and result.error.kind == "rate_capped"
+        assert "24-hour app limit of upload" in result.error.message
+        assert result.retry_after is not None
+        assert result.retry_after.timestamp() > started + 20 * 3600  # the day's reset
+    assert uploads == {"200": 2}  # the headers said the day was spent: no 429 drawn
+
+
+@pytest.mark.parametrize("api", ["v1.1", "v2"])
+async def test_alt_text_warning_and_download_go_in_one_metadata_request(
+    emulator: Emulator, tmp_path: Path, api: str
+) -> None:
+    png = samples.write_image(tmp_path / "a.png", fmt="png")
+    fields: dict[str, object] = {"alt_text": "A square", "sensitive_media_warning": ["other"]}
+    if api == "v2":
+        fields["allow_download"] = False
+    async with Uploader(config_for(emulator, api), auth=auth(emulator)) as up:
+        result = await up.upload(png, **fields)  # type: ignore[arg-type]
+    assert result.ok and result.alt_text_applied and result.metadata_applied
+    info = emulator.media(result.media_id_string)  # type: ignore[arg-type]
+    assert info is not None and info["alt_text"] == "A square"
+    assert info["sensitive_media_warning"] == ["other"]
+    if api == "v2":
+        assert info["allow_download"] is False
+    assert emulator.stats()["requests"]["metadata"] == {"200": 1}  # one billed request
+
+
+async def test_a_sensitive_video_without_alt_text_gets_its_warning(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    video = samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
+    item = Item(id="v", path=video, sensitive_media_warning=("graphic_violence",))
+    result = (await upload_all(emulator, [item]))["v"]
+    assert result.ok and result.metadata_applied and result.alt_text_applied is None
+    info = emulator.media(result.media_id_string)  # type: ignore[arg-type]
+    assert info is not None and info["sensitive_media_warning"] == ["graphic_violence"]
+
+
+async def test_a_metadata_answer_of_an_empty_data_object_is_applied_without_a_retry(
+    tmp_path: Path,
+) -> None:
+    """The case of the issue: ``{"data": {}}`` to metadata is X's success, not an error."""
+    files = [samples.write_image(tmp_path / f"{i}.png", fmt="png", seed=i) for i in range(4)]
+    files.append(samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1))
+    files.append(samples.write_gif(tmp_path / "g.gif", width=40, height=20, frames=4))
+    items = [Item(id=p.name, path=p, alt_text=f"about {p.stem}") for p in files[:4]]
+    items += [Item(id=p.name, path=p) for p in files[4:]]
+    config = answering(EmulatorConfig(lifetimes=FAST), "minimal")
+    async with Emulator(config, environ={}) as emu:
+        emu.faults.schedule("missing_fields", endpoint="metadata", count=4)
+        started = time.monotonic()
+        results = await upload_all(emu, items)
+        elapsed = time.monotonic() - started
+        stats = emu.stats()
+        for result in results.values():
+            info = emu.media(result.media_id_string)  # type: ignore[arg-type]
+            assert info is not None and info["sha256"] == sha256(tmp_path / result.id)
+            if result.id.endswith(".png"):
+                assert info["alt_text"] == f"about {Path(result.id).stem}"
+    assert all(r.ok for r in results.values()), [r.error for r in results.values()]
+    assert all(r.alt_text_applied for r in results.values() if r.id.endswith(".png"))
+    assert stats["requests"]["metadata"] == {"200": 4} and stats["faults"] == {"missing_fields": 4}
+    assert sum(r.attempts for r in results.values()) == len(items)  # nothing retried
+    print(
+        f"\n{len(items)} items, minimal answers, metadata answered {{'data': {{}}}}: {elapsed:.2f} s"
+    )

@@ -236,3 +236,31 @@ async def test_an_upload_needing_three_windows_of_appends_gets_no_429(
         info = emulator.media(result.media_id_string)  # type: ignore[arg-type]
         assert info is not None
         assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_day_window_with_less_left_binds_before_the_15_minute_one() -> None:
+    budget = Budget()
+    day_reset = NOW + 20 * 3600
+    budget.update(
+        headers(remaining=400, reset=NOW + 60)
+        | {
+            "x-app-limit-24hour-limit": "50000",
+            "x-app-limit-24hour-remaining": "2",
+            "x-app-limit-24hour-reset": str(int(day_reset)),
+        }
+    )
+    budget.in_flight = 1
+    assert budget.wait_secs(NOW) == 0.0  # one more fits in the day
+    budget.in_flight = 2
+    assert budget.wait_secs(NOW) is None  # the day's last two are in flight: wait for them
+    budget.in_flight = 0
+    budget.update(
+        headers(remaining=398, reset=NOW + 60)
+        | {
+            "x-app-limit-24hour-limit": "50000",
+            "x-app-limit-24hour-remaining": "0",
+            "x-app-limit-24hour-reset": str(int(day_reset)),
+        }
+    )
+    assert budget.wait_secs(NOW) == pytest.approx(day_reset - NOW + RESET_SLACK_SECS)
+    assert budget.held_by == "the 24-hour app limit"
