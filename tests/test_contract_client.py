@@ -390,5 +390,5 @@ async def test_a_metadata_answer_of_an_empty_data_object_is_applied_without_a_re
     assert stats["requests"]["metadata"] == {"200": 4} and stats["faults"] == {"missing_fields": 4}
     assert sum(r.attempts for r in results.values()) == len(items)  # nothing retried
     print(
-        f"\n{len(items)} items, minimal answers, metadata answered {{'data': {{}}}}: {elapsed:.2f} s"
+        f"\n{len(items)} items, minimal answers, metadata {{'data': {{}}}}: {elapsed:.2f} s"
     )
