@@ -389,6 +389,4 @@ async def test_a_metadata_answer_of_an_empty_data_object_is_applied_without_a_re
     assert all(r.alt_text_applied for r in results.values() if r.id.endswith(".png"))
     assert stats["requests"]["metadata"] == {"200": 4} and stats["faults"] == {"missing_fields": 4}
     assert sum(r.attempts for r in results.values()) == len(items)  # nothing retried
-    print(
-        f"\n{len(items)} items, minimal answers, metadata {{'data': {{}}}}: {elapsed:.2f} s"
-    )
+    print(f"\n{len(items)} items, minimal answers, metadata {{'data': {{}}}}: {elapsed:.2f} s")
