@@ -146,6 +146,8 @@ class Summary:
     #: latest ``retry_after`` among them.
     left: int = 0
     retry_after: str | None = None
+    #: Why items were left for later: message → ids.
+    later: dict[str, list[str]] = field(default_factory=dict)
     #: Items whose error means the run was refused (credentials, certificate).
     refused: int = 0
     #: Failed items that a rerun would not finish either.
@@ -165,12 +167,14 @@ class Summary:
             self.refused += 1
         elif kind in exits.LATER_KINDS:
             self.left += 1
+            assert result.error is not None
+            self.later.setdefault(result.error.message, []).append(result.id)
             after = iso_utc(result.retry_after)
             if after is not None and (self.retry_after is None or after > self.retry_after):
                 self.retry_after = after
         elif result.status == "failed":
             self.hard_failures += 1
-        if result.status == "failed":
+        if result.status == "failed" and kind not in exits.LATER_KINDS:
             message = result.error.message if result.error else "unknown error"
             self.failures.setdefault(message, []).append(result.id)
 
@@ -209,6 +213,9 @@ class Summary:
                 f"  left for a later run: {self.left} {_items(self.left)}; run the same "
                 f"command again with the same --checkpoint{when} to finish them"
             )
+            for message, ids in list(self.later.items())[:MAX_SUMMARY_FAILURES]:
+                who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+                lines.append(f"    {who}: {message}")
         return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ files-in-flight slot is released at FINALIZE: waiting for processing is free.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import mimetypes
 import os
@@ -353,7 +354,7 @@ class ItemUpload:
     async def _attach_subtitles(self, video_id: str, sub: SubtitleSpec) -> None:
         language, name = sub.language_code, sub.display_name or sub.language_code
         upload = ItemUpload(
-            self.rt,
+            dataclasses.replace(self.rt, observer=NullObserver()),  # part of this item
             Item(
                 id=f"{self.item.id}#subtitles-{language}", path=sub.path, media_category="subtitles"
             ),

@@ -163,3 +163,22 @@ async def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
     for switch in ("--no-progress", "--quiet"):
         hidden = await anyio.to_thread.run_sync(on_pty, switch)
         assert b"files 1" not in hidden and b"retried" not in hidden, switch
+
+
+async def test_a_videos_subtitle_upload_opens_no_progress_line_of_its_own(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from bulkup.items import SubtitleSpec
+
+    video = samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
+    srt = samples.write_srt(tmp_path / "en.srt")
+    item = Item(id="v", path=video, subtitles=(SubtitleSpec(path=srt, language_code="en"),))
+    recorder = Recorder()
+    config = UploadConfig(endpoint=emulator.url, chunk_size=4 * 1024)
+    async with Uploader(
+        config, auth=OAuth1Auth(credentials(emulator.user)), observer=recorder
+    ) as up:
+        results = [r async for r in up.upload_many([item])]
+    assert results[0].ok and results[0].subtitles
+    assert set(recorder.sizes) == {"v"}  # every line opened is closed by item_finished
+    assert [r.id for r in recorder.finished] == ["v"]
