@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import random
 import ssl
@@ -158,7 +159,7 @@ class Uploader:
                 enabled=self.config.pacing,
                 clock=self._clock,
                 max_wait=self.config.max_wait,
-                on_wait=wait_listener(self._observer),
+                on_wait=self._waiting,
             )
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
@@ -201,6 +202,12 @@ class Uploader:
         self._stack = self._tg = self._runtime = None
         if self._own_http:
             self._http = None
+
+    def _waiting(self, endpoint: str, until: float) -> None:
+        """Requests to ``endpoint`` wait for a rate limit: the observer and the log hear."""
+        wait_listener(self._observer)(endpoint, until)
+        when = dt.datetime.fromtimestamp(until, dt.UTC).isoformat(timespec="seconds")
+        logs.event("info", "rate_limit_wait", endpoint=endpoint, until=when)
 
     def _new_session(self) -> aiohttp.ClientSession:
         ssl_context = tls_setting(verify=self.config.verify_tls, ca_bundle=self.config.ca_bundle)
