@@ -29,6 +29,8 @@ contain credentials.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bulkup.items import ErrorInfo
 
 
@@ -139,46 +141,20 @@ class RateLimited(ApiError):
         message: str,
         *,
         http_status: int = 429,
-        api_code: int | None = None,
-        reset_at: float | None = None,
-        retry_after: float | None = None,
         limit: str | None = None,
-        endpoint: str | None = None,
+        **answer: Any,
     ) -> None:
-        super().__init__(
-            message,
-            http_status=http_status,
-            api_code=api_code,
-            retryable=True,
-            reset_at=reset_at,
-            retry_after=retry_after,
-            endpoint=endpoint,
-        )
+        """``answer``: ``api_code``, ``reset_at``, ``retry_after``, ``endpoint``."""
+        super().__init__(message, http_status=http_status, retryable=True, **answer)
         self.limit = limit
 
 
 class ServerError(ApiError):
     kind = "server_error"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        http_status: int,
-        api_code: int | None = None,
-        retry_after: float | None = None,
-        reset_at: float | None = None,
-        endpoint: str | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            http_status=http_status,
-            api_code=api_code,
-            retryable=True,
-            reset_at=reset_at,
-            retry_after=retry_after,
-            endpoint=endpoint,
-        )
+    def __init__(self, message: str, *, http_status: int, **answer: Any) -> None:
+        """``answer``: ``api_code``, ``reset_at``, ``retry_after``, ``endpoint``."""
+        super().__init__(message, http_status=http_status, retryable=True, **answer)
 
 
 class RateCapped(UploadError):
