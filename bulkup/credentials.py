@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import aiohttp
+
 from bulkup import oauth1
 from bulkup.errors import ConfigError
 from bulkup.oauth2 import OAuth2Auth, OAuth2Client, default_token_url
@@ -37,12 +39,36 @@ CREDENTIAL_VARS = (*OAUTH1_VARS, BEARER_VAR, REFRESH_VAR, TOKEN_FILE_VAR)
 
 
 class Auth(Protocol):
-    """Something that can authorize requests."""
+    """Something that can authorize requests, and perhaps renew itself.
+
+    The transport calls :meth:`prepare` before each request and, after a 401,
+    :meth:`renew` with what ``prepare`` gave: credentials that cannot renew answer
+    None and False, and the transport needs to know nothing more of them.
+    """
 
     @property
     def account(self) -> str: ...
 
     def header(self, method: str, url: str, form: Mapping[str, str] | None) -> str: ...
+
+    async def prepare(self, http: aiohttp.ClientSession) -> str | None:
+        """The credentials about to be sent (renewed first if about to expire); None
+        when they cannot renew. A refusal of the token endpoint raises AuthError."""
+        ...
+
+    async def renew(self, http: aiohttp.ClientSession, sent: str) -> bool:
+        """After a 401 for ``sent``: True if there are new credentials to try."""
+        ...
+
+
+class Static:
+    """Credentials that never change: nothing to prepare, nothing to renew."""
+
+    async def prepare(self, http: aiohttp.ClientSession) -> str | None:
+        return None
+
+    async def renew(self, http: aiohttp.ClientSession, sent: str) -> bool:
+        return False
 
 
 def _fingerprint(*parts: str) -> str:
@@ -50,7 +76,7 @@ def _fingerprint(*parts: str) -> str:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class OAuth1Auth:
+class OAuth1Auth(Static):
     """OAuth 1.0a HMAC-SHA1 user context."""
 
     credentials: oauth1.Credentials
@@ -79,7 +105,7 @@ def oauth1_auth(api_key: str, api_secret: str, access_token: str, token_secret: 
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BearerAuth:
+class BearerAuth(Static):
     """An OAuth 2.0 user access token (scope ``media.write``)."""
 
     token: str = field()

@@ -12,10 +12,14 @@
         │   ├── RateLimited                       429: wait for ``reset_at``
         │   └── ServerError                       5xx
         ├── RateCapped                            a limit resets beyond ``max_wait``: later
-        ├── TransportError                        no usable answer: connection, TLS
+        ├── TransportError                        no usable answer (aiohttp's errors, mapped)
         │   ├── ConnectError                      the server could not be reached
         │   ├── TLSError                          its certificate is not trusted
+        │   ├── Disconnected                      it closed the connection, no answer
         │   └── UploadTimeout(TransportError, TimeoutError)
+        │       ├── ConnectTimeout                no connection in time
+        │       ├── ReadTimeout                   no answer in time
+        │       └── WriteTimeout                  the request (a chunk) not taken in time
         ├── ProtocolError                         an answer we cannot understand
         ├── ProcessingFailed                      the server could not process the media
         ├── ProcessingTimeout                     processing took longer than allowed
@@ -191,8 +195,24 @@ class TLSError(TransportError):
     retryable = False
 
 
+class Disconnected(TransportError):
+    """The server closed the connection before answering (a kept-alive one, often)."""
+
+
 class UploadTimeout(TransportError, TimeoutError):
     kind = "timeout"
+
+
+class ConnectTimeout(UploadTimeout):
+    """No connection within the connect timeout."""
+
+
+class ReadTimeout(UploadTimeout):
+    """No byte of the answer within the read timeout."""
+
+
+class WriteTimeout(UploadTimeout):
+    """A request carrying a chunk was not done in time: the server stopped reading."""
 
 
 class ProtocolError(UploadError):

@@ -238,6 +238,14 @@ class OAuth2Auth:
                 hint="the token is used until it expires, and renewed then",
             )
 
+    async def prepare(self, http: aiohttp.ClientSession) -> str | None:
+        """The transport's hook before a request: :meth:`fresh_token`."""
+        return await self.fresh_token(http)
+
+    async def renew(self, http: aiohttp.ClientSession, sent: str) -> bool:
+        """The transport's hook after a 401: :meth:`refresh` the token ``sent``."""
+        return await self.refresh(http, failed_token=sent)
+
     async def refresh(self, http: aiohttp.ClientSession, *, failed_token: str) -> bool:
         """Refresh the token ``failed_token`` was refused for; False if impossible.
 

@@ -28,13 +28,16 @@ from bulkup.dialects import HttpAnswer, HttpRequest
 from bulkup.errors import (
     AuthError,
     ConnectError,
+    ConnectTimeout,
+    Disconnected,
     FileChanged,
+    ReadTimeout,
     TLSError,
     TransportError,
     UploadError,
     UploadTimeout,
+    WriteTimeout,
 )
-from bulkup.oauth2 import OAuth2Auth
 from bulkup.pacing import Pacer
 
 FORM = "application/x-www-form-urlencoded"
@@ -88,13 +91,11 @@ class Transport:
         async with self.pacer.slot(request.endpoint) as budget, self.requests:
             if self.refused is not None:
                 raise self.refused  # the credentials were refused: send nothing more
-            sent = None
-            if isinstance(self.auth, OAuth2Auth):
-                try:
-                    sent = await self.auth.fresh_token(self.http)  # renewed if about to expire
-                except AuthError as exc:  # the token endpoint refused: stop the run, once
-                    self.refuse(exc)
-                    raise
+            try:
+                sent = await self.auth.prepare(self.http)  # renewed if about to expire
+            except AuthError as exc:  # the token endpoint refused: stop the run, once
+                self.refuse(exc)
+                raise
             data, headers = await self._body(request, path)
             answer = await self._perform(request, data, headers)
             if answer.status == 401 and sent is not None:
@@ -109,14 +110,13 @@ class Transport:
         answer: HttpAnswer,
         sent: str,
     ) -> HttpAnswer:
-        """After a 401 for the OAuth 2.0 token ``sent``: refresh it, send ``request`` again.
+        """After a 401 for the credentials ``sent``: renew them, send ``request`` again.
 
         Requests refused together share one refresh (see :meth:`OAuth2Auth.refresh`).
-        Without a way to refresh, or if the request is refused again, the 401 stands.
+        Without a way to renew, or if the request is refused again, the 401 stands.
         """
-        assert isinstance(self.auth, OAuth2Auth)
         try:
-            renewed = await self.auth.refresh(self.http, failed_token=sent)
+            renewed = await self.auth.renew(self.http, sent)
         except AuthError as exc:  # the token endpoint refused: stop the run, once
             self.refuse(exc)
             raise
@@ -164,7 +164,9 @@ class Transport:
                     self.counters.bytes_sent += request.media[1]
                 return HttpAnswer(resp.status, resp.headers, body)
         except TimeoutError as exc:
-            raise UploadTimeout(f"{request.endpoint}: {self._late(exc, timeout)}") from exc
+            raise self._late(request, exc, timeout) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise Disconnected(f"{request.endpoint}: {_describe(exc)}") from exc
         except aiohttp.ClientConnectorCertificateError as exc:
             raise TLSError(f"{request.endpoint}: {_describe(exc)}") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -198,18 +200,21 @@ class Transport:
         limit = (base.connect or 0) + (base.sock_read or 0) + request.media[1] / self.min_send_rate
         return aiohttp.ClientTimeout(total=limit, connect=base.connect, sock_read=base.sock_read)
 
-    def _late(self, exc: TimeoutError, timeout: aiohttp.ClientTimeout) -> str:
-        """Which timeout expired: the connection, the answer, or the whole request."""
+    def _late(
+        self, request: HttpRequest, exc: TimeoutError, timeout: aiohttp.ClientTimeout
+    ) -> UploadTimeout:
+        """The timeout that expired: the connection, the answer, or the whole request."""
+        where = request.endpoint
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return f"could not connect within {timeout.connect:g} s"
+            return ConnectTimeout(f"{where}: could not connect within {timeout.connect:g} s")
         if isinstance(exc, aiohttp.SocketTimeoutError) and timeout.sock_read is not None:
-            return f"no answer within {timeout.sock_read:g} s (read timeout)"
+            return ReadTimeout(f"{where}: no answer within {timeout.sock_read:g} s (read timeout)")
         if timeout.total is not None:
-            return (
-                f"not done within {timeout.total:g} s: the server took the chunk slower than "
-                f"{self.min_send_rate:g} bytes/s, or stopped reading it"
+            return WriteTimeout(
+                f"{where}: not done within {timeout.total:g} s: the server took the chunk "
+                f"slower than {self.min_send_rate:g} bytes/s, or stopped reading it"
             )
-        return f"no answer in time ({exc!r})"
+        return UploadTimeout(f"{where}: no answer in time ({exc!r})")
 
 
 async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> bytearray:

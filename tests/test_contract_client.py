@@ -390,3 +390,33 @@ async def test_a_metadata_answer_of_an_empty_data_object_is_applied_without_a_re
     assert stats["requests"]["metadata"] == {"200": 4} and stats["faults"] == {"missing_fields": 4}
     assert sum(r.attempts for r in results.values()) == len(items)  # nothing retried
     print(f"\n{len(items)} items, minimal answers, metadata {{'data': {{}}}}: {elapsed:.2f} s")
+
+
+# --- the transport's own errors -------------------------------------------------------------
+async def test_the_transport_raises_its_own_errors_and_the_item_code_never_sees_aiohttp(
+    emulator: Emulator,
+) -> None:
+    import socket
+
+    import aiohttp
+
+    from bulkup import errors
+    from bulkup.dialects import V2
+    from bulkup.pacing import Pacer
+    from bulkup.session import Status
+    from bulkup.transport import Transport
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=0.5)
+    async with aiohttp.ClientSession() as http:
+        transport = Transport(http, auth(emulator), Pacer(enabled=False), timeout=timeout)
+        request = V2(emulator.url).build(Status("1"))
+        emulator.faults.schedule("hang", endpoint="status")
+        with pytest.raises(errors.ReadTimeout, match="read timeout"):
+            await transport.send(request, None)
+        with pytest.raises(errors.ConnectError, match="cannot connect"):
+            await transport.send(V2(f"http://127.0.0.1:{closed}").build(Status("1")), None)
+    source = (Path(__file__).parents[1] / "bulkup" / "worker.py").read_text()
+    assert "aiohttp" not in source and "__cause__" not in source

@@ -13,6 +13,9 @@ PUBLIC = {
     "ServerError", "SourceOptions", "SourceProblem", "TokenRefused", "TokenStore",
     "TransportError", "UploadConfig", "UploadError", "UploadTimeout", "Uploader",
     "__version__", "auth_from_env", "iter_sources",
+    # the transport's errors, in httpx's manner, and the rate cap
+    "ConnectError", "ConnectTimeout", "Disconnected", "ReadTimeout", "WriteTimeout", "TLSError",
+    "RateCapped",
 }  # fmt: skip
 
 
