@@ -22,7 +22,7 @@ from bulkup import exits, logs
 from bulkup.authconfig import build_auth
 from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, secrets_of
-from bulkup.errors import BulkupError, ConfigError
+from bulkup.errors import BulkupError, ConfigError, TLSError, UploadError
 from bulkup.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.posts import PostPlan, plan_posts
@@ -261,15 +261,14 @@ async def _upload(
 
     summary = Summary()
     started = time.monotonic()
-    refused: Result | None = None
+    refused: UploadError | None = None
     try:
         with view or contextlib.nullcontext():
             async with Uploader(config, auth=auth, observer=view) as up:
                 async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
                     report.write(result)
                     summary.add(result)
-                    if refused is None and result.error and result.error.kind == "auth_error":
-                        refused = result  # the uploader sends nothing more; the rest is skipped
+                refused = up.refused  # what stopped it sending, if anything
     except BulkupError as exc:
         hint = ""
         if isinstance(exc, ReportError) and checkpoint is not None:
@@ -280,19 +279,19 @@ async def _upload(
         print(f"bulkup upload: {exc}{hint}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(summary, time.monotonic() - started)
-    if summary.refused and refused is None:
+    if isinstance(refused, TLSError):
         print(
             "bulkup upload: stopped: the server's TLS certificate is not trusted; give its "
             "CA with --ca-bundle (or, for a test server only, --insecure)",
             file=sys.stderr,
         )
-    if refused is not None and refused.error is not None:
+    elif refused is not None:
         fix = "Fix the credentials and run again."
-        if _clock_problem(refused.error):
+        if _clock_problem(refused.info()):
             fix = "Set this machine's clock right (NTP) and run again."
         print(
             f"bulkup upload: stopped: the API refused the credentials "
-            f"(HTTP {refused.error.http_status}); the files not yet sent are reported "
+            f"(HTTP {refused.http_status}); the files not yet sent are reported "
             f"skipped. {fix}",
             file=sys.stderr,
         )

@@ -37,7 +37,7 @@ from bulkup.checkpoint import Checkpoint, ItemRecord, RunIdentity
 from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, auth_from_env
 from bulkup.dialects import dialect_for
-from bulkup.errors import BulkupError, ConfigError
+from bulkup.errors import AuthError, BulkupError, ConfigError, TLSError, UploadError
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.pacing import Pacer
 from bulkup.posts import PostPlan
@@ -88,27 +88,31 @@ class _Run:
     """One ``upload_many`` run: where results go, and what stops items being sent."""
 
     def __init__(
-        self, send: MemoryObjectSendStream[Result], posts: PostPlan | None, observer: Observer
+        self,
+        send: MemoryObjectSendStream[Result],
+        posts: PostPlan | None,
+        observer: Observer,
+        transport: Transport,
     ) -> None:
         self.send = send
         self.observer = observer
         self.posts = posts
         self.blocked = dict(posts.blocked) if posts is not None else {}
-        self.refused: ErrorInfo | None = None
+        self.transport = transport
 
     def refusal(self, item: Item) -> Result | None:
         """A result for ``item`` without sending it, if it must not be sent."""
         if item.id in self.blocked:
             error = ErrorInfo(kind="post_group", message=self.blocked[item.id])
             return _unsent(item, "failed", error)
-        if self.refused is not None:
-            message = f"not sent: the API refused the credentials ({self.refused.message})"
-            return _unsent(item, "skipped", dataclasses.replace(self.refused, message=message))
+        refused = self.transport.refused  # the one switch: the credentials were refused
+        if isinstance(refused, AuthError):
+            info = refused.info()
+            message = f"not sent: the API refused the credentials ({info.message})"
+            return _unsent(item, "skipped", dataclasses.replace(info, message=message))
         return None
 
     async def emit(self, result: Result) -> None:
-        if result.error is not None and result.error.kind == "auth_error":
-            self.refused = self.refused or result.error
         if self.posts is not None:
             self.posts.record(result)
         self.observer.item_finished(result)
@@ -223,6 +227,13 @@ class Uploader:
         return self._runtime
 
     @property
+    def refused(self) -> UploadError | None:
+        """What stopped the run from sending: credentials (an :class:`AuthError`) or a
+        certificate (a :class:`TLSError`) the server refused; None while nothing did."""
+        refused = self.runtime.transport.refused
+        return refused if isinstance(refused, AuthError | TLSError) else None
+
+    @property
     def stats(self) -> dict[str, Any]:
         counters = self.runtime.transport.counters
         return {
@@ -281,7 +292,7 @@ class Uploader:
         send, receive = anyio.create_memory_object_stream[Result](RESULT_BUFFER)
         failure: list[BaseException] = []
         scope = anyio.CancelScope()
-        run = _Run(send, posts, self._observer)
+        run = _Run(send, posts, self._observer, self.runtime.transport)
         self._tg.start_soon(self._run_many, items, checkpoint, run, scope, failure)
         try:
             async with receive:
