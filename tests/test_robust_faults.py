@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.answer_modes]
 KiB = 1024
 FLAKY = Path(__file__).resolve().parents[1] / "configs" / "emulator-flaky.toml"
 #: A hang guard, far above what any run here needs; not a timed assertion.
-GUARD_SECS = 120
+GUARD_SECS = 60
 MAX_ATTEMPTS = 10
 READ_TIMEOUT = 0.5
 DIALECTS = ["v1.1", "v2"]
