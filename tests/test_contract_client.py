@@ -9,6 +9,7 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -37,7 +38,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def config_for(emu: Emulator, api: str = "v2", **kw: object) -> UploadConfig:
+def config_for(emu: Emulator, api: str = "v2", **kw: Any) -> UploadConfig:
     return UploadConfig(api=api, endpoint=emu.url, chunk_size=4 * KiB, **kw)  # type: ignore[arg-type]
 
 
@@ -45,7 +46,7 @@ def auth(emu: Emulator) -> OAuth1Auth:
     return OAuth1Auth(credentials(emu.user))
 
 
-async def upload_all(emu: Emulator, items: list[Item], **kw: object) -> dict[str, Result]:
+async def upload_all(emu: Emulator, items: list[Item], **kw: Any) -> dict[str, Result]:
     with anyio.fail_after(GUARD_SECS):
         async with Uploader(config_for(emu, **kw), auth=auth(emu), seed=1) as up:
             return {r.id: r async for r in up.upload_many(items)}

@@ -356,7 +356,8 @@ async def upload_all(
     advance: float = TOKEN_LIFETIME + 1,
     **config: Any,
 ) -> list[Result]:
-    settings = {"chunk_size": 4 * KiB, "strategy": "chunked", "concurrency": 8} | config
+    settings: dict[str, Any] = {"chunk_size": 4 * KiB, "strategy": "chunked", "concurrency": 8}
+    settings |= config
     upload_config = UploadConfig(endpoint=emulator.url, segments_per_file=4, **settings)
     items = [Item(id=p.name, path=p) for p in paths]
     observer = ExpireTokens(emulator, advance)

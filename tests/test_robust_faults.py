@@ -336,8 +336,8 @@ async def test_a_run_needing_several_rate_windows_gets_no_429_and_never_exceeds_
 ) -> None:
     files = mixed200[:16]  # 8 still images (one request each), 4 GIFs and 4 videos (chunked)
     limits = RateLimits(time_scale=900 / WINDOW_SECS, per_window=BUDGETS)
-    config = answering(EmulatorConfig(lifetimes=FAST, limits=limits), answers)
-    async with Emulator(config, environ={}) as emu:
+    emulator_config = answering(EmulatorConfig(lifetimes=FAST, limits=limits), answers)
+    async with Emulator(emulator_config, environ={}) as emu:
         config = UploadConfig(
             api=api,  # type: ignore[arg-type]
             endpoint=emu.url,

@@ -27,7 +27,17 @@ from bulkup.emulator import ConfigError, Emulator, EmulatorConfig, Faults
 from bulkup.errors import ProtocolError, ServerError
 from bulkup.items import Item, Result
 from bulkup.retry import RetryPolicy
-from bulkup.session import Append, Finalize, Init, Plan, SimpleUpload, Status
+from bulkup.session import (
+    Append,
+    Finalize,
+    Init,
+    Initialized,
+    MediaState,
+    Plan,
+    Request,
+    SimpleUpload,
+    Status,
+)
 from bulkup.uploader import Uploader
 from tests.apiclient import RawClient, credentials
 
@@ -48,7 +58,7 @@ PROXY_502 = (
     b"</body>\r\n</html>\r\n"
 )
 PLAN = Plan(size=3 * KiB, media_type="image/gif", media_category="tweet_gif", chunk_size=KiB)
-REQUESTS = {
+REQUESTS: dict[str, Request] = {
     "INIT": Init(PLAN),
     "APPEND": Append("42", 0, 0, KiB),
     "FINALIZE": Finalize("42"),
@@ -171,9 +181,9 @@ def test_an_answer_with_only_the_required_id_is_enough(
     parsed = dialect(api).parse(REQUESTS[command], answer(200, body[api]))
     assert parsed is not None and parsed.media_id == "7"
     if command == "INIT":
-        assert parsed.expires_after_secs is None  # type: ignore[union-attr]
-    else:
-        assert parsed.processing is None  # type: ignore[union-attr]  # no processing_info: ready
+        assert isinstance(parsed, Initialized) and parsed.expires_after_secs is None
+    else:  # no processing_info: ready
+        assert isinstance(parsed, MediaState) and parsed.processing is None
 
 
 @pytest.mark.parametrize(
