@@ -41,7 +41,7 @@ DEFAULT_MIN_SEND_RATE = 16 * 1024.0
 #: Images up to this size go by simple upload when the strategy is "auto".
 SIMPLE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
-Api = Literal["v1.1", "v2"]
+Api = spec.Dialect
 StrategyChoice = Literal["auto", "chunked", "simple"]
 
 
@@ -84,8 +84,9 @@ class UploadConfig:
     ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
-        if self.api not in DEFAULT_ENDPOINTS:
-            raise ConfigError(f"api must be 'v1.1' or 'v2', got {self.api!r}")
+        if self.api not in spec.DIALECTS:
+            either = " or ".join(repr(name) for name in spec.DIALECTS)
+            raise ConfigError(f"api must be {either}, got {self.api!r}")
         for name in ("concurrency", "files_in_flight", "segments_per_file", "max_attempts"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
