@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from bulkup import exits, logs
+from bulkup import exits, logs, spec
 from bulkup.authconfig import build_auth
 from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, secrets_of
@@ -81,7 +81,7 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     """Every setting of a run as an option; an option not given leaves the value to the
     environment (``BULKUP_*``), the config file, then the default."""
     add_config_option(p)
-    p.add_argument("--api", choices=("v1.1", "v2"), help="API dialect (v2)")
+    p.add_argument("--api", choices=spec.DIALECTS, help="API dialect (v2)")
     p.add_argument("--endpoint", metavar="URL", help="base URL (default: the real API host)")
     p.add_argument("--checkpoint", type=Path, metavar="FILE", help="JSON checkpoint to resume from")
     p.add_argument("--report", type=Path, metavar="FILE", help="JSON Lines report (default stdout)")
@@ -192,7 +192,7 @@ def add_demo(commands: Any) -> None:
             "side, and print the report."
         ),
     )
-    p.add_argument("--api", choices=("v1.1", "v2"), default="v2", help="API dialect to use (v2)")
+    p.add_argument("--api", choices=spec.DIALECTS, default="v2", help="API dialect to use (v2)")
     p.add_argument("--files", type=int, default=12, metavar="N", help="number of sample files (12)")
     p.set_defaults(handler=run_demo)
 

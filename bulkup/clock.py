@@ -18,15 +18,8 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
 
-class SystemClock:
-    """The host's wall clock."""
-
-    def now(self) -> float:
-        return time.time()
-
-
 class OffsetClock:
-    """The host's wall clock shifted by an adjustable offset.
+    """The host's wall clock shifted by an adjustable offset (none at first).
 
     ``advance(60)`` makes every later ``now()`` one minute later than the host's
     clock, so an emulator can expire uploads or finish processing at once while

@@ -38,10 +38,14 @@ DEFAULT_MAX_RESTARTS = 2
 #: its size at this rate (bytes/s): a server that stops reading the body fails it
 #: instead of holding it forever (the read timeout only watches the answer).
 DEFAULT_MIN_SEND_RATE = 16 * 1024.0
+#: Connecting to the API host must take no longer (seconds).
+DEFAULT_CONNECT_TIMEOUT = 30.0
+#: No byte of an answer for this long: the request failed (seconds).
+DEFAULT_READ_TIMEOUT = 120.0
 #: Images up to this size go by simple upload when the strategy is "auto".
 SIMPLE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
-Api = Literal["v1.1", "v2"]
+Api = spec.Dialect
 StrategyChoice = Literal["auto", "chunked", "simple"]
 
 
@@ -75,8 +79,8 @@ class UploadConfig:
     resume_margin: float = DEFAULT_RESUME_MARGIN
     #: Pace requests from the rate-limit headers (recommended).
     pacing: bool = True
-    connect_timeout: float = 30.0
-    read_timeout: float = 120.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     #: A request carrying a chunk fails if not done within the two timeouts plus the
     #: chunk's size at this many bytes/s (a server that stopped reading); 0: no limit.
     min_send_rate: float = DEFAULT_MIN_SEND_RATE
@@ -84,8 +88,9 @@ class UploadConfig:
     ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
-        if self.api not in DEFAULT_ENDPOINTS:
-            raise ConfigError(f"api must be 'v1.1' or 'v2', got {self.api!r}")
+        if self.api not in spec.DIALECTS:
+            either = " or ".join(repr(name) for name in spec.DIALECTS)
+            raise ConfigError(f"api must be {either}, got {self.api!r}")
         for name in ("concurrency", "files_in_flight", "segments_per_file", "max_attempts"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

@@ -48,7 +48,8 @@ from bulkup.session import (
     Status,
 )
 
-DEFAULT_ENDPOINTS: Final[Mapping[str, str]] = {
+#: The real API host of each dialect, in the order of :data:`bulkup.spec.DIALECTS`.
+DEFAULT_ENDPOINTS: Final[Mapping[spec.Dialect, str]] = {
     "v1.1": "https://upload.twitter.com",
     "v2": "https://api.x.com",
 }
@@ -269,8 +270,8 @@ class V2:
 
 
 def dialect_for(name: str, base_url: str | None = None) -> Dialect:
-    if name not in DEFAULT_ENDPOINTS:
-        raise ValueError(f"unknown API dialect {name!r}; use v1.1 or v2")
+    if name not in spec.DIALECTS:
+        raise ValueError(f"unknown API dialect {name!r}; use {' or '.join(spec.DIALECTS)}")
     base = base_url or DEFAULT_ENDPOINTS[name]
     return V1(base) if name == "v1.1" else V2(base)
 

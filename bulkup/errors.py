@@ -33,9 +33,12 @@ contain credentials.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from bulkup.items import ErrorInfo
+
+_E = TypeVar("_E", bound=BaseException)
+_K = TypeVar("_K", bound=BaseException)
 
 
 class BulkupError(Exception):
@@ -257,3 +260,35 @@ class FileProblem(UploadError):
     def __init__(self, message: str, *, kind: str = "file_problem") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    """Every error inside ``error``, however deeply grouped, in order (``[error]`` if it
+    is not an exception group)."""
+    found: list[BaseException] = []
+    stack = [error]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(reversed(exc.exceptions))
+        else:
+            found.append(exc)
+    return found
+
+
+def single_error(
+    error: _E, kind: type[_K], *, prefer: type[BaseException] | None = None
+) -> _E | _K:
+    """The one error to show for ``error``, a group of errors raised together (a full
+    disk seen by several tasks at once) or a single one.
+
+    When every error inside is a ``kind``, the first of them (the first ``prefer``, if
+    any is one); otherwise ``error`` itself, kept whole with its tracebacks: a group
+    holding anything else is a bug or a cancellation, not a failure to report.
+    """
+    found = leaves(error)
+    known = [exc for exc in found if isinstance(exc, kind)]
+    if len(known) < len(found):
+        return error
+    preferred = [exc for exc in known if prefer is not None and isinstance(exc, prefer)]
+    return (preferred or known)[0]

@@ -52,7 +52,7 @@ from authlib.oauth2.rfc6749.parameters import (
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from bulkup import logs
-from bulkup.clock import Clock, SystemClock
+from bulkup.clock import Clock, OffsetClock
 from bulkup.errors import (
     ConfigError,
     LoginFailed,
@@ -157,7 +157,7 @@ class OAuth2Auth:
     ) -> None:
         self.store = store
         self.client = client
-        self._clock = clock or SystemClock()
+        self._clock = clock or OffsetClock()  # the host's clock
         self._token = store.load()
         self._lock = anyio.Lock()
         self._refused: TokenRefused | None = None

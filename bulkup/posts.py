@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkup import spec
+from bulkup import privatefiles, spec
 from bulkup.items import Item, Result, SourceProblem
 from bulkup.preflight import preflight
 
@@ -96,9 +96,7 @@ class PostPlan:
         return rows
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        from bulkup.report import open_private
-
-        with open_private(path, "w") as out:
+        with privatefiles.open_text(path, "w") as out:
             for row in self.rows():
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
 

@@ -15,23 +15,16 @@ import stat
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Literal
 
-from bulkup import exits
+from bulkup import exits, privatefiles
 from bulkup.errors import BulkupError
 from bulkup.items import Result, iso_utc
 
 
-def open_private(path: str | os.PathLike[str], mode: str = "a") -> IO[str]:
+def open_private(path: str | os.PathLike[str], mode: Literal["a", "w"] = "a") -> IO[str]:
     """Open a text file for writing, created 0600 whatever the umask."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        return os.fdopen(fd, mode, encoding="utf-8")
-    except BaseException:
-        os.close(fd)
-        raise
+    return privatefiles.open_text(path, mode)
 
 
 class ReportError(BulkupError, OSError):
@@ -80,13 +73,8 @@ class ReportWriter:
         self.lines += 1
 
     def _append(self, data: bytes) -> None:
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(self._fd, view)
-                if written <= 0:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                view = view[written:]
+            privatefiles.write_all(self._fd, data)
         except OSError:
             with contextlib.suppress(OSError):  # no torn line before the next run's reader
                 os.ftruncate(self._fd, self._size)
@@ -119,13 +107,7 @@ class ReportWriter:
 
 def _open_report(path: str | os.PathLike[str]) -> int:
     """A report file, emptied, created 0600 whatever the umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return privatefiles.open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 
 
 #: Distinct failure messages the summary shows.

@@ -169,7 +169,6 @@ class Session:
     processing: ProcessingInfo | None = None
     processing_started: float | None = None
     next_poll_at: float = 0.0
-    state: MediaState | None = None
     _cursor: int = 0
     _unhinted_polls: int = 0
 
@@ -278,7 +277,6 @@ class Session:
         if self.media_id is None:
             self.media_id = answer.media_id
         self.media_key = answer.media_key or self.media_key
-        self.state = answer
         if answer.expires_after_secs is not None:
             self.media_expires_at = now + answer.expires_after_secs
         elif self.media_expires_at is None:

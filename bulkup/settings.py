@@ -161,7 +161,7 @@ def _opt(key: str, section: str, parse: Parser, default: Any, help: str) -> Opti
 
 
 OPTIONS: tuple[Option, ...] = (
-    _opt("api", "upload", _choice("v1.1", "v2"), "v2", "API dialect"),
+    _opt("api", "upload", _choice(*spec.DIALECTS), "v2", "API dialect"),
     _opt("endpoint", "upload", _text, None, "base URL; none means the real API host"),
     _opt("concurrency", "upload", _whole, defaults.DEFAULT_CONCURRENCY, "requests in flight"),
     _opt(

@@ -32,7 +32,6 @@ MIN_SEGMENT_INDEX: Final = 0
 MAX_SEGMENT_INDEX: Final = 999
 MAX_SEGMENTS: Final = MAX_SEGMENT_INDEX + 1
 MAX_CHUNK_BYTES: Final = 5 * 1024 * 1024
-RECOMMENDED_CHUNK_BYTES: Final = 2 * 1024 * 1024  # "2 MB chunks work everywhere"
 MAX_TOTAL_BYTES_V2: Final = 17_179_869_184
 MAX_ALT_TEXT_CHARS: Final = 1000
 #: What a client assumes when initialize's answer omits ``expires_after_secs`` (it is

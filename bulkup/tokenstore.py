@@ -5,16 +5,15 @@ The file is what ``bulkup auth login`` writes::
     {"access_token": "…", "refresh_token": "…", "token_type": "bearer",
      "expires_at": 1767225600, "scope": "media.write offline.access"}
 
-It is written atomically (temporary file, fsync, rename) with mode 0600, and a file
-that other users can read is refused rather than used: a leaked refresh token is a
-standing login. Tokens from environment variables cannot be written back: after a
+It is written whole and atomically, with mode 0600 (:func:`bulkup.privatefiles.replace`),
+and a file that other users can read is refused rather than used: a leaked refresh token
+is a standing login. Tokens from environment variables cannot be written back: after a
 refresh they live only in this process, and a warning (once) says which variables
 to update. Nothing here ever prints a token.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -24,7 +23,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Token
 
-from bulkup import logs
+from bulkup import logs, privatefiles
 from bulkup.errors import ConfigError
 
 #: The keys a token file holds.
@@ -103,20 +102,7 @@ class FileTokenStore(TokenStore):
         """Replace the file atomically, mode 0600 whatever the umask."""
         data = json.dumps({k: token[k] for k in TOKEN_KEYS if token.get(k) is not None}, indent=2)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.fchmod(fd, 0o600)
-                os.write(fd, data.encode() + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        privatefiles.replace(self.path, data.encode() + b"\n")
 
 
 class MemoryTokenStore(TokenStore):

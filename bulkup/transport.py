@@ -22,7 +22,7 @@ import aiohttp
 import anyio
 from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientResponse, hdrs
 
-from bulkup.config import DEFAULT_MIN_SEND_RATE
+from bulkup.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MIN_SEND_RATE, DEFAULT_READ_TIMEOUT
 from bulkup.credentials import Auth
 from bulkup.dialects import HttpAnswer, HttpRequest
 from bulkup.errors import (
@@ -41,9 +41,6 @@ from bulkup.errors import (
 from bulkup.pacing import Pacer
 
 FORM = "application/x-www-form-urlencoded"
-DEFAULT_CONNECT_TIMEOUT = 30.0
-#: No byte for this long while sending or receiving: the request failed.
-DEFAULT_READ_TIMEOUT = 120.0
 
 
 @dataclass(slots=True)

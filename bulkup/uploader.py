@@ -37,7 +37,14 @@ from bulkup.checkpoint import Checkpoint, ItemRecord, RunIdentity
 from bulkup.config import UploadConfig
 from bulkup.credentials import Auth, auth_from_env
 from bulkup.dialects import dialect_for
-from bulkup.errors import AuthError, BulkupError, ConfigError, TLSError, UploadError
+from bulkup.errors import (
+    AuthError,
+    BulkupError,
+    ConfigError,
+    TLSError,
+    UploadError,
+    single_error,
+)
 from bulkup.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.pacing import Pacer
 from bulkup.posts import PostPlan
@@ -428,21 +435,7 @@ def _one_error(exc: Exception) -> Exception:
 
     A group holding anything else (a bug) is kept whole, with its tracebacks.
     """
-    if not isinstance(exc, BaseExceptionGroup):
-        return exc
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [exc]
-    while stack:
-        error = stack.pop()
-        if isinstance(error, BaseExceptionGroup):
-            stack.extend(reversed(error.exceptions))
-        else:
-            leaves.append(error)
-    if leaves and all(isinstance(e, BulkupError) for e in leaves):
-        first = leaves[0]
-        assert isinstance(first, BulkupError)
-        return first
-    return exc
+    return single_error(exc, BulkupError)
 
 
 def _category(name: str | None) -> str | None:

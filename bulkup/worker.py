@@ -661,18 +661,9 @@ def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     An upload error (a gone session first) wins; anything else (cancellation,
     a bug) re-raises the group untouched.
     """
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    if not all(isinstance(e, UploadError) for e in leaves):
-        return group
-    gone = [e for e in leaves if isinstance(e, SessionGone)]
-    return (gone or leaves)[0]
+    from bulkup.errors import single_error
+
+    return single_error(group, UploadError, prefer=SessionGone)
 
 
 def _params(plan: Plan, item: Item) -> dict[str, Any]:

@@ -212,10 +212,10 @@ def multipart(parts: Sequence[Part]) -> aiohttp.MultipartWriter:
             payload = writer.append(io.BytesIO(part.value) if big else part.value, headers)
         else:
             payload = writer.append(part.value, {"Content-Type": "text/plain", **headers})
-        params = {"name": part.name}
-        if part.filename is not None:
-            params["filename"] = part.filename
-        payload.set_content_disposition("form-data", **params)
+        if part.filename is None:
+            payload.set_content_disposition("form-data", name=part.name)
+        else:
+            payload.set_content_disposition("form-data", name=part.name, filename=part.filename)
     return writer
 
 

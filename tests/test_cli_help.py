@@ -30,8 +30,11 @@ def test_every_command_is_listed_with_a_summary() -> None:
     names = {path for path, _ in ALL}
     expected = {("upload",), ("status",), ("demo",), ("validate",), ("config", "show"), ("serve",)}
     assert expected <= names
-    top = build_parser()._subparsers._group_actions[0]  # type: ignore[union-attr]
-    for choice in top._choices_actions:  # type: ignore[attr-defined]
+    parser = build_parser()
+    assert parser._subparsers is not None
+    top = parser._subparsers._group_actions[0]
+    assert isinstance(top, argparse._SubParsersAction)
+    for choice in top._choices_actions:
         assert choice.help, choice.dest
 
 

@@ -62,7 +62,7 @@ async def test_missing_fields_on_finalize_and_status_finalizes_and_answers_no_id
     client: RawClient, emulator: Emulator, tmp_path: Path, api: str
 ) -> None:
     gif = samples.write_gif(tmp_path / "a.gif", frames=3).read_bytes()
-    empty = {} if api == "v1.1" else {"data": {}}
+    empty: dict[str, object] = {} if api == "v1.1" else {"data": {}}
     v1 = api == "v1.1"
     init = await (client.v1_init if v1 else client.v2_init)(len(gif), "image/gif", "tweet_gif")
     media_id = init.json["media_id_string"] if v1 else init.json["data"]["id"]

@@ -85,7 +85,7 @@ async def test_valid_tweet_video_succeeds_with_its_facts(
     assert media["duration"] == pytest.approx(1.0, abs=0.1)
 
 
-UNSUPPORTED_VIDEOS = {
+UNSUPPORTED_VIDEOS: dict[str, tuple[dict[str, Any], str]] = {
     "too-long": ({"width": 32, "height": 32, "seconds": 150, "fps": 2, "audio": False}, "Duration"),
     "too-short": ({"seconds": 0.2, "audio": False}, "shorter than min duration"),
     "too-wide": ({"width": 1296, "height": 432, "fps": 2, "audio": False}, "dimensions"),

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import hashlib
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -159,12 +158,14 @@ async def test_initialize_without_media_type_is_400_problem(client: RawClient) -
 async def test_append_returns_expires_at_in_epoch_seconds(
     client: RawClient, emulator: Emulator, png: bytes, as_json: bool
 ) -> None:
+    before = emulator.state.clock.now()
     media_id = await init_id(client, png, "image/png", "tweet_image")
     reply = await client.v2_append(media_id, 0, png, as_json=as_json)
+    after = emulator.state.clock.now()
     assert reply.status == 200
     expires_at = reply.json["data"]["expires_at"]
-    assert isinstance(expires_at, int)
-    assert abs(expires_at - (time.time() + 1295999)) < 60
+    assert isinstance(expires_at, int)  # whole seconds, rounded down
+    assert before + 1295999 - 1 < expires_at <= after + 1295999
     assert (await client.v2_finalize(media_id)).status == 200
     info = emulator.media(media_id)
     assert info is not None and info["sha256"] == sha256(png)

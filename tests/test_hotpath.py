@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from bulkup import transport
@@ -37,7 +38,7 @@ def threads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         calls.append(func)
         return await run_sync(func, *args, **kwargs)
 
-    monkeypatch.setattr(transport.anyio.to_thread, "run_sync", counting)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
     return calls
 
 
@@ -67,7 +68,7 @@ async def test_a_range_the_cache_cannot_give_is_read_in_a_thread(
         raise BlockingIOError("would wait for the disk")
 
     monkeypatch.setattr(transport, "_NOWAIT", 8)
-    monkeypatch.setattr(transport.os, "preadv", not_cached)
+    monkeypatch.setattr(os, "preadv", not_cached)
     path, data = data_file
     assert bytes(await transport.read_chunk(path, 0, CHUNK)) == data[:CHUNK]
     assert threads == [transport._read_into]
@@ -83,7 +84,7 @@ async def test_a_partly_cached_range_reads_only_the_rest_in_a_thread(
             return preadv(fd, [half], offset)
 
     monkeypatch.setattr(transport, "_NOWAIT", 8)
-    monkeypatch.setattr(transport.os, "preadv", half_cached)
+    monkeypatch.setattr(os, "preadv", half_cached)
     path, data = data_file
     assert bytes(await transport.read_chunk(path, CHUNK, CHUNK)) == data[CHUNK : 2 * CHUNK]
     assert threads == [transport._read_into]

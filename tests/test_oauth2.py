@@ -11,6 +11,7 @@ it expires is seen on the emulator's clock too.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -356,7 +357,8 @@ async def upload_all(
     advance: float = TOKEN_LIFETIME + 1,
     **config: Any,
 ) -> list[Result]:
-    settings = {"chunk_size": 4 * KiB, "strategy": "chunked", "concurrency": 8} | config
+    settings: dict[str, Any] = {"chunk_size": 4 * KiB, "strategy": "chunked", "concurrency": 8}
+    settings |= config
     upload_config = UploadConfig(endpoint=emulator.url, segments_per_file=4, **settings)
     items = [Item(id=p.name, path=p) for p in paths]
     observer = ExpireTokens(emulator, advance)
@@ -523,6 +525,38 @@ def test_a_saved_token_file_is_private_whatever_the_umask(tmp_path: Path) -> Non
         os.umask(old)
     assert mode(path) == 0o600
     assert read_json(path) == {"access_token": "a" * 10, "refresh_token": "r" * 10}
+    assert [p.name for p in path.parent.iterdir()] == ["token.json"]  # no temporary left
+
+
+def test_a_saved_token_file_is_whole_when_the_system_writes_a_few_bytes_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "token.json"
+    token = {"access_token": "a" * 40, "refresh_token": "r" * 40, "scope": "media.write"}
+    real_write = os.write
+    with monkeypatch.context() as m:  # a short write, as a signal or a network disk can cause
+        m.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
+        TokenStore.file(path).save(token)
+    assert read_json(path) == token
+
+
+def test_a_token_save_that_fails_keeps_the_previous_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "token.json"
+    store = TokenStore.file(path)
+    store.save({"access_token": "old-access", "refresh_token": "old-refresh"})
+    real_write = os.write
+
+    def half_then_full(fd: int, data: Any) -> int:
+        if len(data) > 10:
+            return real_write(fd, bytes(data[:10]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m, pytest.raises(OSError, match="No space left"):
+        m.setattr(os, "write", half_then_full)
+        store.save({"access_token": "new-access", "refresh_token": "new-refresh"})
+    assert read_json(path) == {"access_token": "old-access", "refresh_token": "old-refresh"}
     assert [p.name for p in path.parent.iterdir()] == ["token.json"]  # no temporary left
 
 

@@ -42,9 +42,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.answer_modes]
 KiB = 1024
 FLAKY = Path(__file__).resolve().parents[1] / "configs" / "emulator-flaky.toml"
 #: A hang guard, far above what any run here needs; not a timed assertion.
-GUARD_SECS = 120
+GUARD_SECS = 60
 MAX_ATTEMPTS = 10
-READ_TIMEOUT = 0.5
+#: A hang costs this much per attempt; an answer that is not hung must come within it, so
+#: not sub-second (a loaded host stalls the loop that both emulator and client share).
+READ_TIMEOUT = 1.0
 DIALECTS = ["v1.1", "v2"]
 
 
@@ -336,8 +338,8 @@ async def test_a_run_needing_several_rate_windows_gets_no_429_and_never_exceeds_
 ) -> None:
     files = mixed200[:16]  # 8 still images (one request each), 4 GIFs and 4 videos (chunked)
     limits = RateLimits(time_scale=900 / WINDOW_SECS, per_window=BUDGETS)
-    config = answering(EmulatorConfig(lifetimes=FAST, limits=limits), answers)
-    async with Emulator(config, environ={}) as emu:
+    emulator_config = answering(EmulatorConfig(lifetimes=FAST, limits=limits), answers)
+    async with Emulator(emulator_config, environ={}) as emu:
         config = UploadConfig(
             api=api,  # type: ignore[arg-type]
             endpoint=emu.url,
@@ -360,9 +362,10 @@ async def test_a_run_needing_several_rate_windows_gets_no_429_and_never_exceeds_
     print(f"\n{api}: {appends} APPENDs, waited {waited:.1f} s, peaks {stats['rate_window_peak']}")
     assert appends > 2 * BUDGETS["append"]  # three windows at least
     assert sum(stats["requests"]["upload"].values()) > BUDGETS["upload"]  # two at least
-    assert waited > WINDOW_SECS  # it waited for resets ...
+    # More than two windows' budgets and not one 429: it waited for the resets (how long
+    # is printed, not asserted: on a slow host the time passes anyway).
     for endpoint, counts in stats["requests"].items():
-        assert "429" not in counts, (endpoint, counts)  # ... instead of running into 429
+        assert "429" not in counts, (endpoint, counts)
     for endpoint, peak in stats["rate_window_peak"].items():
         assert peak <= BUDGETS[endpoint], (endpoint, peak)
     assert stats["rate_window_peak"]["append"] == BUDGETS["append"]  # and spent whole budgets

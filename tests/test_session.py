@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -34,10 +35,10 @@ from bulkup.session import (
 MiB = 1 << 20
 
 
-def plan(size: int = 10 * MiB, chunk: int = 4 * MiB, **kw: object) -> Plan:
+def plan(size: int = 10 * MiB, chunk: int = 4 * MiB, **kw: Any) -> Plan:
     return Plan(
         size=size, media_type="video/mp4", media_category="tweet_video", chunk_size=chunk, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def initialized(session: Session, now: float = 1000.0, expires: float = 3600) -> None:
@@ -137,7 +138,7 @@ def test_processing_goes_pending_in_progress_succeeded_honouring_check_after() -
     session.on_media_state(
         MediaState(media_id="42", expires_after_secs=86400, processing=pending), 2000.0
     )
-    assert session.phase is Phase.PROCESSING and session.next_poll_at == 2003.0
+    assert (session.phase, session.next_poll_at) == (Phase.PROCESSING, 2003.0)
     running = ProcessingInfo(state="in_progress", check_after_secs=None, progress_percent=40)
     session.status_request(2003.0, timeout=600)
     session.on_media_state(MediaState(media_id="42", processing=running), 2003.0)

@@ -7,6 +7,7 @@ emulator on a real socket, and check what landed byte for byte.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -16,9 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bulkup import samples
+from bulkup import samples, spec
 from bulkup.authconfig import build_auth
+from bulkup.cli import build_parser
+from bulkup.config import UploadConfig
 from bulkup.credentials import BearerAuth, OAuth1Auth
+from bulkup.dialects import DEFAULT_ENDPOINTS, dialect_for
 from bulkup.emulator import Emulator
 from bulkup.errors import ConfigError
 from bulkup.settings import OPTIONS, Settings, resolve
@@ -111,6 +115,31 @@ def test_settings_are_frozen() -> None:
         settings.checkpoint = Path("x")  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.upload.concurrency = 1  # type: ignore[misc]
+
+
+# --- one list of dialects ---------------------------------------------------------------
+def api_choices(parser: argparse.ArgumentParser) -> list[tuple[str, ...]]:
+    """The choices of every ``--api`` option of ``parser`` and its commands."""
+    found = []
+    for action in parser._actions:
+        if "--api" in action.option_strings:
+            found.append(tuple(action.choices or ()))
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                found += api_choices(command)
+    return found
+
+
+def test_every_place_that_takes_a_dialect_takes_the_names_in_spec() -> None:
+    assert tuple(DEFAULT_ENDPOINTS) == spec.DIALECTS
+    choices = api_choices(build_parser())
+    assert len(choices) >= 2 and set(choices) == {spec.DIALECTS}  # upload, demo, ...
+    for name in spec.DIALECTS:
+        assert UploadConfig(api=name).base_url == DEFAULT_ENDPOINTS[name]
+        assert dialect_for(name).name == name
+        assert resolve(environ={"BULKUP_API": name}).upload.api == name
+    with pytest.raises(ConfigError, match=r"api must be 'v1.1' or 'v2', got 'v3'"):
+        UploadConfig(api="v3")  # type: ignore[arg-type]
 
 
 # --- bad values ------------------------------------------------------------------------

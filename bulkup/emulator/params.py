@@ -70,15 +70,6 @@ class Params:
             raise ApiError(errors.BAD_REQUEST, f"Missing required parameter: {name}.")
         return value
 
-    def integer(self, name: str, *, required: bool = True) -> int | None:
-        raw = self.require(name) if required else self.get(name)
-        if raw is None:
-            return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(errors.BAD_REQUEST, f"{name} must be an integer, got {raw!r}.") from None
-
     def discard(self) -> None:
         if self.spool is not None:
             self.spool.abort()
