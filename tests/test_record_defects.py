@@ -22,6 +22,7 @@ from bulkup.items import Item
 from bulkup.sources import iter_sources
 from bulkup.uploader import Uploader
 from tests.conftest import answering
+from tests.test_cli_upload import bulkup, env_for, upload_args
 from tests.test_uploader import HANG, KiB, acked, config_for, oauth, run_all, upload_until_hang
 
 pytestmark = [pytest.mark.anyio, pytest.mark.answer_modes]
@@ -106,3 +107,31 @@ async def test_an_item_reused_from_the_checkpoint_reports_the_line_it_finished_w
     assert second["cat.png"].metadata_applied is True
     for item_id, line in second.items():
         assert line.as_json() == {**first[item_id].as_json(), "resumed": True}, item_id
+
+
+async def test_a_file_in_a_folder_and_a_manifest_keeps_the_manifest_entry(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cat = samples.write_image(photos / "cat.png", fmt="png", seed=1)
+    samples.write_image(photos / "dog.png", fmt="png", seed=2)
+    (tmp_path / "captions.jsonl").write_text(
+        json.dumps({"path": "photos/cat.png", "alt_text": "A cat asleep"}) + "\n"
+    )
+
+    run = await bulkup(
+        *upload_args(emulator, "photos", "captions.jsonl"), env=env_for(emulator), cwd=tmp_path
+    )
+
+    lines = run.lines()
+    assert len(lines) == 3, lines  # every entry accounted for: two files, one named twice
+    by_id = {line["id"]: line for line in lines}
+    kept = by_id["photos/cat.png"]
+    assert kept["status"] == "succeeded" and kept["alt_text_applied"] is True, kept
+    assert emulator.media(kept["media_id_string"])["alt_text"] == "A cat asleep"  # type: ignore[index]
+    assert by_id["photos/dog.png"]["status"] == "succeeded"
+    (loser,) = [line for line in lines if line["status"] == "failed"]
+    assert loser["error"]["kind"] == "duplicate_id"
+    assert loser["path"] == str(cat) and loser["id"] != "photos/cat.png"
+    assert "captions.jsonl:1" in loser["error"]["message"]  # where the kept entry is
