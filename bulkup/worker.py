@@ -649,7 +649,10 @@ class ItemUpload:
         return result
 
     def _from_record(self, finished: Result) -> Result:
-        """The line the item finished with, marked resumed: nothing is sent again."""
+        """The line the item finished with, marked resumed: nothing is sent again.
+
+        Only the path is this run's (the same file, by size and modification time).
+        """
         return dataclasses.replace(finished, path=self.path, resumed=True)
 
 

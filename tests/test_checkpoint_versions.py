@@ -221,6 +221,21 @@ def test_a_version_1_checkpoint_is_read_converted_and_written_as_version_2(
         assert again.get("clip") == clip and again.get("cat") == cat
 
 
+def test_a_version_1_record_completed_by_its_source_is_replayed_complete(tmp_path: Path) -> None:
+    path = tmp_path / "run.ckpt"
+    write_v1(path)
+    with Checkpoint.open(path, IDENTITY) as cp:
+        clip = cp.get("clip")
+        assert clip is not None
+        full = dataclasses.replace(clip.params, subtitles=PARAMS.subtitles, post="trip")
+        cp.update("clip", params=full, partial_params=False)
+        cp._abandon()  # as a crash would: the journal alone holds the change
+    with Checkpoint.open(path, IDENTITY) as cp:
+        again = cp.get("clip")
+    assert again is not None and again.params == full and not again.partial_params
+    assert "partial_params" not in json.loads(path.read_bytes())["items"]["clip"]
+
+
 def test_a_damaged_version_1_record_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "run.ckpt"
     write_v1(path)
