@@ -5,6 +5,11 @@ An :class:`Item` is one file to upload with its parameters, produced by
 A :class:`SourceProblem` stands for an entry that could not become an item (a
 malformed manifest line, a missing file): it still ends in the report, as failed.
 A :class:`Result` is what the report says about one item when it finishes.
+:class:`UploadParams` is what one item is uploaded with, as the checkpoint keeps it.
+
+Both convert to JSON and back (``as_json`` / ``from_json``): the report writes a
+result's JSON, and the checkpoint stores an item's parameters and its finished result
+whole, so that a resumed or reused item loses nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Status = Literal["succeeded", "failed", "skipped"]
+#: How a file is sent: INIT/APPEND/FINALIZE, or one request.
+Strategy = Literal["chunked", "simple"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +43,13 @@ class SubtitleSpec:
             )
         object.__setattr__(self, "language_code", code.upper())
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "language_code": self.language_code,
+            "display_name": self.display_name,
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metadata:
@@ -52,6 +66,69 @@ class Metadata:
             self.alt_text is not None
             or bool(self.sensitive_media_warning)
             or self.allow_download is not None
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadParams:
+    """Everything one item is uploaded with, as resolved when its upload was planned.
+
+    The checkpoint stores it whole, reads it back whole and compares it whole: an
+    upload whose parameters changed since it started starts over. The subtitles and the
+    post are part of it, so that an upload resumed from the checkpoint alone still
+    attaches its subtitles and reports its post.
+    """
+
+    #: The MIME type sent (declared, or detected from the bytes).
+    media_type: str
+    #: The category sent; None sends none.
+    media_category: str | None
+    chunk_size: int
+    strategy: Strategy
+    #: Alt text and the other fields of the metadata request.
+    metadata: Metadata = Metadata()
+    subtitles: tuple[SubtitleSpec, ...] = ()
+    post: str | None = None
+    additional_owners: tuple[str, ...] = ()
+    shared: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        metadata = self.metadata
+        return {
+            "media_type": self.media_type,
+            "media_category": self.media_category,
+            "chunk_size": self.chunk_size,
+            "strategy": self.strategy,
+            "metadata": {
+                "alt_text": metadata.alt_text,
+                "sensitive_media_warning": list(metadata.sensitive_media_warning),
+                "allow_download": metadata.allow_download,
+            },
+            "subtitles": [sub.as_json() for sub in self.subtitles],
+            "post": self.post,
+            "additional_owners": list(self.additional_owners),
+            "shared": self.shared,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> UploadParams:
+        """The value :meth:`as_json` wrote; ValueError naming the first invalid field."""
+        params = _mapping(data, "params")
+        metadata = _mapping(_take(params, "metadata", dict), "metadata")
+        return cls(
+            media_type=_take(params, "media_type", str),
+            media_category=_take(params, "media_category", _STR_OR_NONE),
+            chunk_size=_take(params, "chunk_size", int),
+            strategy=_choice(params, "strategy", _STRATEGIES),
+            metadata=Metadata(
+                alt_text=_take(metadata, "alt_text", _STR_OR_NONE),
+                sensitive_media_warning=tuple(_list(metadata, "sensitive_media_warning", str)),
+                allow_download=_take(metadata, "allow_download", _BOOL_OR_NONE),
+            ),
+            subtitles=tuple(_subtitle(s) for s in _list(params, "subtitles", dict)),
+            post=_take(params, "post", _STR_OR_NONE),
+            additional_owners=tuple(_list(params, "additional_owners", str)),
+            shared=_take(params, "shared", bool),
         )
 
 
@@ -162,6 +239,36 @@ class Result:
     def ok(self) -> bool:
         return self.status == "succeeded"
 
+    @classmethod
+    def from_json(cls, data: object) -> Result:
+        """The result :meth:`as_json` wrote; fields it lacks take their defaults.
+
+        ValueError names the first field that is not valid.
+        """
+        line = _mapping(data, "result")
+        error = _take(line, "error", (dict, NoneType), None)
+        return cls(
+            id=_take(line, "id", str),
+            path=_take(line, "path", _STR_OR_NONE, None),
+            status=_choice(line, "status", _STATUSES),
+            media_id_string=_take(line, "media_id_string", _STR_OR_NONE, None),
+            media_key=_take(line, "media_key", _STR_OR_NONE, None),
+            media_type=_take(line, "media_type", _STR_OR_NONE, None),
+            media_category=_take(line, "media_category", _STR_OR_NONE, None),
+            size=_take(line, "size", (int, NoneType), None),
+            expires_at=_moment(_take(line, "expires_at", _STR_OR_NONE, None)),
+            attempts=_take(line, "attempts", int, 0),
+            elapsed_s=float(_take(line, "elapsed_s", (int, float), 0.0)),
+            error=_error(error) if error is not None else None,
+            resumed=_take(line, "resumed", bool, False),
+            alt_text_applied=_take(line, "alt_text_applied", _BOOL_OR_NONE, None),
+            metadata_applied=_take(line, "metadata_applied", _BOOL_OR_NONE, None),
+            retry_after=_moment(_take(line, "retry_after", _STR_OR_NONE, None)),
+            subtitles=tuple(_string_map(s) for s in _list(line, "subtitles", dict, [])),
+            post=_take(line, "post", _STR_OR_NONE, None),
+            warnings=tuple(_list(line, "warnings", str, [])),
+        )
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -193,3 +300,83 @@ def utc_from_timestamp(seconds: float) -> dt.datetime:
 def iso_utc(moment: dt.datetime | None) -> str | None:
     """``2026-12-05T17:00:00Z``, as the report writes times."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+# --- reading JSON back -----------------------------------------------------------------
+NoneType = type(None)
+_STR_OR_NONE = (str, NoneType)
+_BOOL_OR_NONE = (bool, NoneType)
+_STATUSES: tuple[str, ...] = get_args(Status)
+_STRATEGIES: tuple[str, ...] = get_args(Strategy)
+_Types = type | tuple[type, ...]
+
+
+def _mapping(data: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is not a JSON object: {data!r:.80}")
+    return data
+
+
+def _take(data: Mapping[str, Any], name: str, types: _Types, *default: Any) -> Any:
+    """``data[name]`` if it has one of ``types`` (a bool is no int); ``default`` (when
+    given) if it is absent; else ValueError naming the field."""
+    try:
+        value = data[name]
+    except KeyError:
+        if default:
+            return default[0]
+        raise ValueError(f"no field {name!r}") from None
+    if not isinstance(value, types) or (isinstance(value, bool) and not _allows_bool(types)):
+        raise ValueError(f"invalid field {name!r}: {value!r:.80}")
+    return value
+
+
+def _allows_bool(types: _Types) -> bool:
+    return bool in types if isinstance(types, tuple) else types is bool
+
+
+def _list(data: Mapping[str, Any], name: str, item_type: type, *default: Any) -> list[Any]:
+    values: list[Any] = _take(data, name, list, *default)
+    if not all(isinstance(v, item_type) for v in values):
+        raise ValueError(f"invalid field {name!r}: {values!r:.80}")
+    return values
+
+
+def _choice(data: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> Any:
+    value = _take(data, name, str)
+    if value not in choices:
+        raise ValueError(f"invalid field {name!r}: {value!r:.80}")
+    return value
+
+
+def _string_map(data: Mapping[str, Any]) -> dict[str, str]:
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise ValueError(f"invalid subtitles entry: {data!r:.80}")
+    return dict(data)
+
+
+def _subtitle(data: Mapping[str, Any]) -> SubtitleSpec:
+    return SubtitleSpec(
+        path=Path(_take(data, "path", str)),
+        language_code=_take(data, "language_code", str),
+        display_name=_take(data, "display_name", _STR_OR_NONE),
+    )
+
+
+def _error(data: Mapping[str, Any]) -> ErrorInfo:
+    return ErrorInfo(
+        kind=_take(data, "kind", str),
+        message=_take(data, "message", str),
+        http_status=_take(data, "http_status", (int, NoneType), None),
+        api_code=_take(data, "api_code", (int, NoneType), None),
+    )
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    """A time as :func:`iso_utc` writes it."""
+    if text is None:
+        return None
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"time without a zone: {text!r:.40}")
+    return moment

@@ -2,7 +2,8 @@
 
 :class:`Reject` carries the problem's kind, what is wrong and the fix; the reader that
 knows the place (``photos.jsonl:12``) turns it into a :class:`~bulkup.items.SourceProblem`.
-:class:`Ids` catches duplicate ids across all the sources of a run. :func:`check_file`
+:class:`Ids` catches duplicate ids across all the sources of a run (a folder's entry
+yields to a manifest's entry that says more). :func:`check_file`
 stats a file (it never opens it) and rejects what cannot be uploaded.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Mapping
 from typing import Final
 
 from bulkup.items import SourceProblem
@@ -46,15 +48,25 @@ class Reject(Exception):
 
 
 class Ids:
-    """The ids claimed so far in one run, each with the place it came from."""
+    """The ids claimed so far in one run, each with the place it came from.
 
-    def __init__(self) -> None:
+    The first claim of an id keeps it, except that a folder's entry yields to an entry
+    of ``kept`` (id → place): one that says more than its path, in a manifest read
+    after the folder (see :func:`bulkup.sources.iter_sources`).
+    """
+
+    def __init__(self, kept: Mapping[str, str] | None = None) -> None:
         self._first: dict[str, str] = {}
+        self._kept = dict(kept or {})
 
-    def claim(self, item_id: str, where: str) -> None:
+    def claim(self, item_id: str, where: str, *, from_folder: bool = False) -> None:
         first = self._first.get(item_id)
         if first is not None:
             what = f"duplicate id {item_id!r} (first at {first})"
+            raise Reject("duplicate_id", what, _DUPLICATE_FIX, keeps_id=False)
+        kept = self._kept.get(item_id)
+        if from_folder and kept is not None:
+            what = f"duplicate id {item_id!r} (kept: the entry at {kept}, which says more)"
             raise Reject("duplicate_id", what, _DUPLICATE_FIX, keeps_id=False)
         self._first[item_id] = where
 

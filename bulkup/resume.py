@@ -11,22 +11,27 @@ Pure decisions, no I/O and no clock of their own (``now`` is passed in):
 - everything else starts over with INIT (:class:`StartOver`, with the reason):
   no record, a changed file or parameters, an expired session or media id.
 
+Parameters are compared whole (:class:`~bulkup.items.UploadParams`): type, category,
+chunk size, strategy, metadata, subtitles, post, owners. A record read from a version 1
+checkpoint kept no subtitles and no post (``partial_params``): those two are left out
+of its comparison, and the item runs with the ones its source gives.
+
 :func:`resume_priority` orders the unfinished uploads of an earlier run: they go
 first, nearest deadline first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-from bulkup.checkpoint import ItemRecord
+from bulkup.items import Result, UploadParams
+from bulkup.records import ItemRecord
 
 
 @dataclass(frozen=True, slots=True)
 class Reuse:
-    record: ItemRecord
+    #: The report line the item finished with.
+    result: Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,7 @@ def decide(
     *,
     size: int,
     mtime_ns: int,
-    params: Mapping[str, Any],
+    params: UploadParams,
     now: float,
     margin: float,
 ) -> Decision:
@@ -66,13 +71,13 @@ def decide(
         return StartOver("not in the checkpoint")
     if (record.size, record.mtime_ns) != (size, mtime_ns):
         return StartOver("the file changed since the checkpoint was written")
-    if dict(record.params) != dict(params):
+    if record.params != _comparable(params, record):
         return StartOver("the upload parameters changed")
     if not record.media_id:
         return StartOver("no upload session was started")
     alive = record.media_expires_at is not None and record.media_expires_at > now + margin
-    if record.result is not None and record.result.get("status") == "succeeded":
-        return Reuse(record) if alive else StartOver("the media id has expired")
+    if record.result is not None and record.result.ok:
+        return Reuse(record.result) if alive else StartOver("the media id has expired")
     if not record.finalized:
         deadline = record.upload_deadline
         if deadline is None or deadline - margin <= now:
@@ -83,9 +88,17 @@ def decide(
     return StartOver("the earlier upload did not succeed")
 
 
+def _comparable(params: UploadParams, record: ItemRecord) -> UploadParams:
+    """``params`` as the record could have kept them."""
+    return replace(params, subtitles=(), post=None) if record.partial_params else params
+
+
 def resume_priority(record: ItemRecord, now: float, margin: float) -> float | None:
-    """The deadline that orders an unfinished item of an earlier run, or None if not resumable."""
-    if record.result is not None or not record.media_id:
+    """The deadline that orders an unfinished item of an earlier run, or None if it is
+    not resumed ahead of the sources: finished, never started, expired, or a record
+    that lacks what its source says (``partial_params``: resumed when the source names it).
+    """
+    if record.result is not None or not record.media_id or record.partial_params:
         return None
     if not record.finalized:
         deadline = record.upload_deadline

@@ -97,10 +97,12 @@ class _Walker:
     def _file(self, path: str, rel: str) -> Item | SourceProblem:
         item_id = self._id(rel)
         try:
-            self.ids.claim(item_id, item_id)
+            self.ids.claim(item_id, item_id, from_folder=True)
             check_file(path)
         except Reject as reject:
-            return reject.problem(item_id, item_id=item_id, path=path)
+            # A duplicate's line must not take the id of the entry kept: its place does.
+            where = item_id if reject.keeps_id else f"{item_id} (in folder {self.name})"
+            return reject.problem(where, item_id=item_id, path=path)
         category = self.options.default_category
         return Item(id=item_id, path=Path(path), media_category=category, source=self.name)
 

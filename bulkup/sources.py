@@ -17,6 +17,8 @@ passes are :mod:`bulkup.rejects`.
 
 Memory: JSONL and CSV manifests are streamed, so a run holds one line plus the ids seen
 so far (needed to report duplicate ids): about ``longest line + 100 bytes × items``.
+Manifests named after a folder are read once ahead, for the ids whose entries say more
+than a path (so that the folder's entry for the same file yields to them).
 A ``.json`` manifest is parsed whole (``~ 10 × file size``); a directory scan holds one
 listing per level of the current path (``depth × widest folder``).
 """
@@ -81,7 +83,11 @@ def iter_sources(
     """Items and problems from every source in order; ids are unique across all of them.
 
     A source that does not exist gives one ``missing_file`` problem and the others go on.
-    The second and later entries with an id already seen give ``duplicate_id`` problems.
+    The second and later entries with an id already seen give ``duplicate_id`` problems,
+    with one exception: when a folder and a later manifest both give an id, and the
+    manifest's entry says more than the path (alt text, category, subtitles, post…), the
+    manifest's entry is kept and the folder's is the duplicate. Either way every entry
+    gives one item or one problem, and a duplicate's problem carries its own place as id.
     Lazy: nothing is read before the first ``next()``.
     """
     if isinstance(sources, str | os.PathLike):
@@ -90,9 +96,35 @@ def iter_sources(
 
 
 def _sources(names: list[str], options: SourceOptions) -> Iterator[Item | SourceProblem]:
-    ids = Ids()
+    ids = Ids(_kept(names, options))
     for name in names:
         yield from _source(name, options, ids)
+
+
+def _kept(names: list[str], options: SourceOptions) -> dict[str, str]:
+    """The ids that an entry saying more than its path claims in a manifest read after a
+    folder, each with that entry's place: the folder's entry for the same id yields to it.
+
+    Those manifests are read ahead once, because the folder's entries come out first.
+    """
+    folders = [i for i, name in enumerate(names) if os.path.isdir(name)]
+    if not folders:
+        return {}
+    later = [n for n in names[folders[0] + 1 :] if suffix(n) in MANIFEST_SUFFIXES]
+    ids, kept = Ids(), dict[str, str]()
+    for name in later:
+        if os.path.isdir(name):
+            continue
+        for entry in read_entries(name, ids, options.default_category):
+            if isinstance(entry, Item) and _says_more(entry, options.default_category):
+                kept.setdefault(entry.id, entry.source)
+    return kept
+
+
+def _says_more(item: Item, default_category: str | None) -> bool:
+    """Whether a manifest's entry sets anything a folder's entry for its file would not."""
+    bare = Item(id=item.id, path=item.path, media_category=default_category, source=item.source)
+    return item != bare
 
 
 def read_manifest(

@@ -380,7 +380,11 @@ class Uploader:
         tg.start_soon(perform)
 
     def _resumable(self, checkpoint: Checkpoint | None) -> list[Item]:
-        """Unfinished uploads of an earlier run that can still continue, nearest deadline first."""
+        """Unfinished uploads of an earlier run that can still continue, nearest deadline first.
+
+        Each is the whole item its record keeps; when a source names it again, that entry
+        is the same item and is not uploaded twice.
+        """
         if checkpoint is None:
             return []
         now, margin = self._clock(), self.config.resume_margin
@@ -394,17 +398,22 @@ class Uploader:
 
 
 def _item_from_record(record: ItemRecord) -> Item:
+    """The item an unfinished record was uploading, whole: its parameters are what its
+    source said (metadata, subtitles, post…), type and category as they were resolved."""
     params = record.params
+    metadata = params.metadata
     return Item(
         id=record.id,
         path=Path(record.path),
-        media_type=params.get("media_type"),
-        media_category=params.get("media_category"),
-        alt_text=params.get("alt_text"),
-        sensitive_media_warning=tuple(params.get("sensitive_media_warning") or ()),
-        allow_download=params.get("allow_download"),
-        additional_owners=tuple(params.get("additional_owners") or ()),
-        shared=bool(params.get("shared")),
+        media_type=params.media_type,
+        media_category=params.media_category,
+        alt_text=metadata.alt_text,
+        sensitive_media_warning=metadata.sensitive_media_warning,
+        allow_download=metadata.allow_download,
+        additional_owners=params.additional_owners,
+        shared=params.shared,
+        subtitles=params.subtitles,
+        post=params.post,
         source="checkpoint",
     )
 

@@ -40,7 +40,7 @@ from bulkup.errors import (
     TransportError,
     UploadError,
 )
-from bulkup.items import Item, Result, SubtitleSpec, utc_from_timestamp
+from bulkup.items import Item, Result, SubtitleSpec, UploadParams, utc_from_timestamp
 from bulkup.preflight import preflight
 from bulkup.progress import NullObserver, Observer, wait_listener
 from bulkup.retry import RetryPolicy
@@ -259,16 +259,21 @@ class ItemUpload:
         assert self.plan is not None
         plan, now = self.plan, self.rt.clock()
         record = self.checkpoint.get(self.item.id) if self.checkpoint else None
+        params = _params(plan, self.item)
         decision = resume.decide(
             record,
             size=identity.size,
             mtime_ns=identity.mtime_ns,
-            params=_params(plan, self.item),
+            params=params,
             now=now,
             margin=self.rt.config.resume_margin,
         )
+        partial = record is not None and record.partial_params
+        if partial and self.checkpoint is not None and not isinstance(decision, resume.StartOver):
+            # A version 1 record kept no subtitles or post: the source's entry completes it.
+            self.checkpoint.update(self.item.id, params=params, partial_params=False)
         match decision:
-            case resume.Reuse(record=done):
+            case resume.Reuse(result=done):
                 return self._from_record(done)
             case resume.ContinueUpload(media_id=media_id, media_key=key, deadline=deadline):
                 self.session = Session.resume_upload(
@@ -621,7 +626,7 @@ class ItemUpload:
             expires_at=utc_from_timestamp(expires) if expires else None,
             **self._base(),
         )
-        self._save(result=result.as_json(), attempts=self.attempts)
+        self._save(result=result, attempts=self.attempts)
         return result
 
     def _failure(self, error: UploadError) -> Result:
@@ -640,19 +645,15 @@ class ItemUpload:
             **self._base(),
         )
         if not capped and self.checkpoint is not None and self.item.id in self.checkpoint:
-            self._save(result=result.as_json(), attempts=self.attempts)
+            self._save(result=result, attempts=self.attempts)
         return result
 
-    def _from_record(self, record: ItemRecord) -> Result:
-        expires = record.media_expires_at
-        return Result(
-            status="succeeded",
-            media_id_string=record.media_id,
-            media_key=record.media_key,
-            expires_at=utc_from_timestamp(expires) if expires else None,
-            resumed=True,
-            **{**self._base(), "attempts": record.attempts},
-        )
+    def _from_record(self, finished: Result) -> Result:
+        """The line the item finished with, marked resumed: nothing is sent again.
+
+        Only the path is this run's (the same file, by size and modification time).
+        """
+        return dataclasses.replace(finished, path=self.path, resumed=True)
 
 
 def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -666,22 +667,19 @@ def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return single_error(group, UploadError, prefer=SessionGone)
 
 
-def _params(plan: Plan, item: Item) -> dict[str, Any]:
-    params = {
-        "alt_text": item.alt_text,
-        "media_type": plan.media_type,
-        "media_category": plan.media_category,
-        "chunk_size": plan.chunk_size,
-        "strategy": plan.strategy,
-        "additional_owners": list(plan.additional_owners),
-        "shared": plan.shared,
-    }
-    # Newer fields only when set: a checkpoint written before them still matches.
-    if item.sensitive_media_warning:
-        params["sensitive_media_warning"] = list(item.sensitive_media_warning)
-    if item.allow_download is not None:
-        params["allow_download"] = item.allow_download
-    return params
+def _params(plan: Plan, item: Item) -> UploadParams:
+    """Everything the item is uploaded with, as the checkpoint keeps it."""
+    return UploadParams(
+        media_type=plan.media_type,
+        media_category=plan.media_category,
+        chunk_size=plan.chunk_size,
+        strategy=plan.strategy,
+        metadata=item.metadata,
+        subtitles=item.subtitles,
+        post=item.post,
+        additional_owners=plan.additional_owners,
+        shared=plan.shared,
+    )
 
 
 def _is_gone(error: UploadError) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -28,9 +29,12 @@ from bulkup.checkpoint import (
     RunIdentity,
     summarize,
 )
+from bulkup.items import Result, UploadParams
 
 IDENTITY = RunIdentity(endpoint="https://upload.twitter.com", dialect="v1.1", account="oauth1:ab12")
-PARAMS: dict[str, Any] = {"media_type": "video/mp4", "chunk_size": 100, "strategy": "chunked"}
+PARAMS = UploadParams(
+    media_type="video/mp4", media_category="tweet_video", chunk_size=100, strategy="chunked"
+)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -39,9 +43,13 @@ def record(item_id: str, **fields: Any) -> ItemRecord:
         "path": f"/data/{item_id}",
         "size": 1000,
         "mtime_ns": 17,
-        "params": dict(PARAMS),
+        "params": PARAMS,
     }
     return ItemRecord(id=item_id, **{**base, **fields})
+
+
+def finished(item_id: str, status: str = "succeeded", **fields: Any) -> Result:
+    return Result(id=item_id, path=f"/data/{item_id}", status=status, **fields)  # type: ignore[arg-type]
 
 
 def journal(path: Path) -> Path:
@@ -76,9 +84,9 @@ def crashed_run(path: Path, *, compact_every: int = 1_000_000) -> None:
 
 
 def test_everything_recorded_is_there_after_close_and_reopen(path: Path) -> None:
-    result = {"id": "a", "status": "succeeded", "media_id_string": "111"}
+    result = finished("a", media_id_string="111", alt_text_applied=True)
     with Checkpoint.open(path, IDENTITY) as cp:
-        cp.put(record("a", params={**PARAMS, "additional_owners": ["1", "2"]}))
+        cp.put(record("a", params=dataclasses.replace(PARAMS, additional_owners=("1", "2"))))
         cp.update("a", media_id="111", media_key="7_111", upload_deadline=1_900_000_000.25)
         for i in (0, 1, 2, 5, 999):
             cp.ack("a", i)
@@ -91,7 +99,7 @@ def test_everything_recorded_is_there_after_close_and_reopen(path: Path) -> None
         a = cp.get("a")
         assert a is not None
         assert a.acked == {0, 1, 2, 5, 999}
-        assert a.params["additional_owners"] == ["1", "2"]
+        assert a.params.additional_owners == ("1", "2")
         assert (a.media_id, a.media_key, a.upload_deadline) == ("111", "7_111", 1_900_000_000.25)
         assert (a.finalized, a.processing, a.media_expires_at) == (True, "succeeded", 1.9000864e9)
         assert (a.result, a.attempts) == (result, 2)
@@ -116,7 +124,7 @@ def test_records_handed_out_or_in_are_copies(path: Path) -> None:
         got = cp.get("a")
         assert got is not None
         got.acked.add(8)
-        got.params["chunk_size"] = 1
+        got.media_id = "changed"
         assert cp.get("a") == record("a")
 
 
@@ -134,6 +142,9 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from bulkup.checkpoint import Checkpoint, ItemRecord, RunIdentity
+    from bulkup.items import UploadParams
+    PARAMS = UploadParams(media_type="video/mp4", media_category=None, chunk_size=1,
+                          strategy="chunked")
     identity = RunIdentity(endpoint="https://upload.twitter.com", dialect="v1.1",
                            account="oauth1:ab12")
     cp = Checkpoint.open(sys.argv[1], identity, compact_every=int(sys.argv[2]))
@@ -141,7 +152,7 @@ _WRITER = textwrap.dedent(
     while True:
         item, index = divmod(n, 1000)
         if index == 0:
-            cp.put(ItemRecord(id=f"f{item}", path="/x", size=1, mtime_ns=1, params={}))
+            cp.put(ItemRecord(id=f"f{item}", path="/x", size=1, mtime_ns=1, params=PARAMS))
         cp.ack(f"f{item}", index)
         print(n, flush=True)
         n += 1
@@ -225,15 +236,41 @@ def test_an_unreadable_snapshot_is_an_error_and_left_untouched(path: Path, conte
         Checkpoint.open(path, IDENTITY)
 
 
-def test_a_snapshot_of_another_format_version_is_refused(path: Path) -> None:
+@pytest.mark.parametrize("where", ["snapshot", "journal"])
+def test_a_checkpoint_of_a_newer_format_is_refused_naming_the_file_and_the_upgrade(
+    path: Path, where: str
+) -> None:
+    crashed_run(path)
+    newer = CHECKPOINT_VERSION + 1
+    if where == "snapshot":
+        data = json.loads(path.read_bytes())
+        data["version"] = newer
+        path.write_text(json.dumps(data))
+    else:
+        header, *events = journal(path).read_bytes().splitlines(keepends=True)
+        journal(path).write_bytes(
+            b"".join([json.dumps({**json.loads(header), "v": newer}).encode() + b"\n", *events])
+        )
+    before = files_of(path)
+    expected = (
+        rf"checkpoint {path}(\.journal)? has format version {newer}, newer than this bulkup "
+        rf"reads \(up to version {CHECKPOINT_VERSION}\).*upgrade bulkup"
+    )
+    with pytest.raises(CheckpointError, match=expected):
+        Checkpoint.open(path, IDENTITY)
+    with pytest.raises(CheckpointError, match=expected):
+        summarize(path)
+    assert files_of(path) == before
+
+
+@pytest.mark.parametrize("version", [0, "2", None])
+def test_a_checkpoint_of_an_unknown_format_version_is_refused(path: Path, version: Any) -> None:
     Checkpoint.open(path, IDENTITY).close()
     data = json.loads(path.read_bytes())
-    data["version"] = CHECKPOINT_VERSION + 1
+    data["version"] = version
     path.write_text(json.dumps(data))
-    before = files_of(path)
-    with pytest.raises(CheckpointError, match="format version 2; this bulkup reads version 1"):
+    with pytest.raises(CheckpointError, match="this bulkup reads versions 1, 2"):
         Checkpoint.open(path, IDENTITY)
-    assert files_of(path) == before
 
 
 def test_a_journal_left_by_a_crash_after_compaction_is_not_applied_twice(path: Path) -> None:
@@ -492,8 +529,8 @@ def test_summarize_counts_items_by_state_and_bytes(path: Path) -> None:
             cp.ack("up1", i)  # 3 × 100 bytes
         cp.ack("up2", 2)  # the last segment: 50 bytes
         cp.put(record("proc", media_id="3", finalized=True, processing="in_progress"))
-        cp.put(record("ok", media_id="4", finalized=True, result={"status": "succeeded"}))
-        cp.put(record("bad", result={"status": "failed"}))
+        cp.put(record("ok", media_id="4", finalized=True, result=finished("ok")))
+        cp.put(record("bad", result=finished("bad", "failed")))
         cp._abandon()  # the journal is read too, torn tail and all
     with journal(path).open("ab") as f:
         f.write(b'{"a":"up1"')

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bulkup.checkpoint import ItemRecord
+from bulkup.items import Metadata, Result, SubtitleSpec, UploadParams
 from bulkup.resume import (
     ContinuePolling,
     ContinueUpload,
@@ -17,11 +21,20 @@ from bulkup.resume import (
 
 NOW = 1_000_000.0
 MARGIN = 120.0
-PARAMS: dict[str, Any] = {"media_type": "video/mp4", "chunk_size": 4096}
+PARAMS = UploadParams(
+    media_type="video/mp4",
+    media_category="tweet_video",
+    chunk_size=4096,
+    strategy="chunked",
+    metadata=Metadata(sensitive_media_warning=("other",)),
+    subtitles=(SubtitleSpec(path=Path("/en.srt"), language_code="EN"),),
+    post="trip",
+)
+SUCCEEDED = Result(id="a", path="/a.mp4", status="succeeded", media_id_string="9", attempts=2)
 
 
 def record(**changes: Any) -> ItemRecord:
-    base = ItemRecord(id="a", path="/a.mp4", size=100, mtime_ns=7, params=dict(PARAMS))
+    base = ItemRecord(id="a", path="/a.mp4", size=100, mtime_ns=7, params=PARAMS)
     return dataclasses.replace(base, **changes)
 
 
@@ -42,14 +55,12 @@ def test_an_item_not_in_the_checkpoint_starts_over() -> None:
 
 
 def test_a_succeeded_item_with_a_live_media_id_is_reused() -> None:
-    rec = record(
-        media_id="9", result={"status": "succeeded"}, media_expires_at=NOW + 3600, finalized=True
-    )
-    assert decide_for(rec) == Reuse(rec)
+    rec = record(media_id="9", result=SUCCEEDED, media_expires_at=NOW + 3600, finalized=True)
+    assert decide_for(rec) == Reuse(SUCCEEDED)  # the line it finished with, whole
 
 
 def test_a_succeeded_item_whose_media_id_expires_within_the_margin_starts_over() -> None:
-    rec = record(media_id="9", result={"status": "succeeded"}, media_expires_at=NOW + 60)
+    rec = record(media_id="9", result=SUCCEEDED, media_expires_at=NOW + 60)
     decision = decide_for(rec)
     assert isinstance(decision, StartOver) and "expired" in decision.reason
 
@@ -71,9 +82,31 @@ def test_a_changed_file_starts_over_whatever_the_checkpoint_says() -> None:
     assert isinstance(decide_for(rec, size=101), StartOver)
 
 
-def test_changed_upload_parameters_start_over() -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"chunk_size": 8192},
+        {"metadata": Metadata(alt_text="new")},
+        {"subtitles": ()},
+        {"post": "other"},
+        {"additional_owners": ("12",)},
+        {"shared": True},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_changed_upload_parameters_start_over(change: dict[str, Any]) -> None:
     rec = record(media_id="9", upload_deadline=NOW + 600)
-    assert isinstance(decide_for(rec, params={**PARAMS, "chunk_size": 8192}), StartOver)
+    changed = dataclasses.replace(PARAMS, **change)
+    assert isinstance(decide_for(rec, params=changed), StartOver)
+
+
+def test_a_version_1_record_continues_with_the_subtitles_and_post_it_did_not_keep() -> None:
+    bare = dataclasses.replace(PARAMS, subtitles=(), post=None)
+    rec = record(media_id="9", upload_deadline=NOW + 600, params=bare, partial_params=True)
+    assert isinstance(decide_for(rec), ContinueUpload)
+    assert resume_priority(rec, NOW, MARGIN) is None  # resumed when its source names it
+    other = dataclasses.replace(PARAMS, chunk_size=8192)
+    assert isinstance(decide_for(rec, params=other), StartOver)
 
 
 def test_a_finalized_item_still_processing_resumes_polling() -> None:
@@ -84,7 +117,8 @@ def test_a_finalized_item_still_processing_resumes_polling() -> None:
 
 
 def test_a_failed_item_with_a_live_session_continues_its_upload() -> None:
-    rec = record(media_id="9", upload_deadline=NOW + 600, result={"status": "failed"})
+    failed = dataclasses.replace(SUCCEEDED, status="failed")
+    rec = record(media_id="9", upload_deadline=NOW + 600, result=failed)
     assert isinstance(decide_for(rec), ContinueUpload)
 
 
@@ -94,7 +128,7 @@ def test_resumed_sessions_are_ordered_by_nearest_deadline() -> None:
     polling = record(
         id="poll", media_id="3", finalized=True, processing="pending", media_expires_at=NOW + 86400
     )
-    done = record(id="done", media_id="4", result={"status": "succeeded"})
+    done = record(id="done", media_id="4", result=SUCCEEDED)
     fresh = record(id="fresh")
     keys = {r.id: resume_priority(r, NOW, MARGIN) for r in (soon, later, polling, done, fresh)}
     assert keys["done"] is None and keys["fresh"] is None

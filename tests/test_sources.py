@@ -466,6 +466,55 @@ def test_duplicate_ids_across_two_manifests_name_where_the_first_came_from(
     assert f"first at {first}:1" in problems[0].message
 
 
+def test_a_manifest_entry_that_says_more_is_kept_over_a_folder_entry_for_the_same_file(
+    tmp_path: Path, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    jsonl(
+        tmp_path / "m.jsonl",
+        {"path": "media/a.jpg", "alt_text": "A cat"},  # says more: kept
+        {"path": "media/b.png"},  # says nothing more: the folder's entry came first
+    )
+    results = list(iter_sources(["media", "m.jsonl"]))
+    items, problems = split(results)
+    assert len(results) == 4  # every entry accounted for
+    assert [(i.id, i.source, i.alt_text) for i in items] == [
+        ("media/b.png", "media", None),
+        ("media/a.jpg", "m.jsonl:1", "A cat"),
+    ]
+    assert [(p.id, p.kind, p.path) for p in problems] == [
+        ("media/a.jpg (in folder media)", "duplicate_id", str(media / "a.jpg")),
+        ("m.jsonl:2", "duplicate_id", str(media / "b.png")),
+    ]
+    assert "kept: the entry at m.jsonl:1, which says more" in problems[0].message
+    assert "first at media/b.png" in problems[1].message
+
+
+def test_a_folder_read_after_a_manifest_yields_under_its_own_place(
+    tmp_path: Path, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    jsonl(tmp_path / "m.jsonl", {"path": "media/a.jpg"})
+    items, problems = split(iter_sources(["m.jsonl", "media"]))
+    assert [(i.id, i.source) for i in items] == [
+        ("media/a.jpg", "m.jsonl:1"),
+        ("media/b.png", "media"),
+    ]
+    (problem,) = problems
+    assert (problem.id, problem.kind) == ("media/a.jpg (in folder media)", "duplicate_id")
+    assert "first at m.jsonl:1" in problem.message
+
+
+def test_a_manifest_entry_saying_more_but_invalid_leaves_the_folder_entry_kept(
+    tmp_path: Path, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    jsonl(tmp_path / "m.jsonl", {"path": "media/a.jpg", "shared": "perhaps"})
+    items, problems = split(iter_sources(["media", "m.jsonl"]))
+    assert [(i.id, i.source) for i in items] == [("media/a.jpg", "media"), ("media/b.png", "media")]
+    assert [(p.id, p.kind) for p in problems] == [("m.jsonl:1", "duplicate_id")]
+
+
 def test_the_same_manifest_twice_duplicates_every_entry(tmp_path: Path, media: Path) -> None:
     manifest = jsonl(tmp_path / "m.jsonl", {"path": "media/a.jpg"}, "not json")
     results = list(iter_sources([manifest, manifest]))
