@@ -158,7 +158,7 @@ V1_CAT_PARAMS = {
     "additional_owners": [],
     "shared": False,
 }
-V1_CAT_RESULT = {
+V1_CAT_RESULT: dict[str, Any] = {
     "id": "cat",
     "path": "/data/cat.png",
     "status": "succeeded",
@@ -297,7 +297,7 @@ async def test_a_version_1_checkpoint_resumes_its_upload_with_the_subtitles_of_i
     sent = appends(emulator) - sent_before
     assert sent == segments - len(started.acked) + subtitle_appends
     assert result.post == "trip" and [s["language_code"] for s in result.subtitles] == ["EN"]
-    info = emulator.media(result.media_id_string)  # type: ignore[arg-type]
+    info = emulator.media(result.media_id_string)
     assert info is not None and [s["language_code"] for s in info["subtitles"]] == ["EN"]
     with Checkpoint.open(checkpoint, identity_for(emulator, config)) as cp:
         done = cp.get("clip")
