@@ -19,7 +19,7 @@ process, https with a fresh CA, the same profile every time):
   client (on the real API, server work costs the client nothing).
 
 The workload is real media: 32 videos of 8 MiB (an H.264/AAC MP4 from
-``bulkup.samples`` padded with a top-level ``free`` box of random bytes, so each is a
+``bulkup.media.samples`` padded with a top-level ``free`` box of random bytes, so each is a
 valid, distinct ``tweet_video``) and 96 PNG images of 1 MiB (``samples.write_image``
 with ``target_bytes``), category ``tweet_video`` / ``tweet_image``; sizes and counts
 are options.
@@ -73,8 +73,8 @@ from benchmarks._harness import (
     upload_env,
     write_json,
 )
-from bulkup import samples
 from bulkup.emulator.config import DEMO_USER
+from bulkup.media import samples
 
 TARGET_VS_SEQUENTIAL = 10.0
 TARGET_VS_THREADS = 2.0

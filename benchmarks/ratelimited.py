@@ -39,7 +39,7 @@ from benchmarks._harness import (
     wire_profile,
     write_json,
 )
-from bulkup import spec
+from bulkup.core import spec
 
 TARGET_USAGE = 0.95
 TARGET_429 = 0

@@ -45,7 +45,7 @@ from benchmarks._harness import (
     wire_profile,
     write_json,
 )
-from bulkup.checkpoint import summarize
+from bulkup.run.checkpoint import summarize
 
 SEGMENTS_PER_FILE = 4
 #: How often the emulator's byte counter is read while waiting for the kill point.

@@ -49,7 +49,7 @@ from benchmarks._harness import (
     run_upload,
     write_json,
 )
-from bulkup.items import Item
+from bulkup.core.items import Item
 from bulkup.sources import read_manifest
 
 TARGET_RATIO = 0.7

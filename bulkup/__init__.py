@@ -17,9 +17,12 @@ The local emulator of the API lives in :mod:`bulkup.emulator` (``bulkup serve``)
 
 import importlib.metadata as _metadata
 
-from bulkup.checkpoint import CheckpointError, CheckpointLocked, CheckpointMismatch
-from bulkup.config import UploadConfig
-from bulkup.credentials import BearerAuth, OAuth1Auth, auth_from_env
+from bulkup.auth.credentials import BearerAuth, OAuth1Auth, auth_from_env
+from bulkup.auth.oauth1 import Credentials
+from bulkup.auth.oauth2 import OAuth2Auth, OAuth2Client, TokenStore
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.errors import (
     ApiError,
     AuthError,
@@ -45,11 +48,8 @@ from bulkup.errors import (
     UploadTimeout,
     WriteTimeout,
 )
-from bulkup.items import ErrorInfo, Item, Result, SourceProblem
-from bulkup.oauth1 import Credentials
-from bulkup.oauth2 import OAuth2Auth, OAuth2Client, TokenStore
+from bulkup.run.checkpoint import CheckpointError, CheckpointLocked, CheckpointMismatch
 from bulkup.sources import SourceOptions, iter_sources
-from bulkup.uploader import Uploader
 
 try:
     __version__ = _metadata.version("bulkup")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from bulkup.items import ErrorInfo
+from bulkup.core.items import ErrorInfo
 
 _E = TypeVar("_E", bound=BaseException)
 _K = TypeVar("_K", bound=BaseException)

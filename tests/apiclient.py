@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bulkup import oauth1
+from bulkup.auth import oauth1
 from bulkup.emulator import Emulator, User
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Answers, Emulator, EmulatorConfig, Lifetimes
+from bulkup.media import samples
 from tests.apiclient import RawClient
 
 #: Fast settings for tests: processing finishes at the first STATUS, poll at once.

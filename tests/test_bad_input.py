@@ -32,13 +32,14 @@ import anyio
 import anyio.from_thread
 import pytest
 
-from bulkup import cli, samples
-from bulkup.checkpoint import Checkpoint, CheckpointMismatch, summarize
-from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
+from bulkup import cli
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item
 from bulkup.emulator import Emulator
-from bulkup.items import Item
-from bulkup.uploader import Uploader
+from bulkup.media import samples
+from bulkup.run.checkpoint import Checkpoint, CheckpointMismatch, summarize
 from tests.apiclient import credentials
 from tests.conftest import FAST
 from tests.test_cli_upload import (

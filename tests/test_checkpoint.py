@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from bulkup import checkpoint as cp_module
-from bulkup.checkpoint import (
+from bulkup.core.items import Result, UploadParams
+from bulkup.run import checkpoint as cp_module
+from bulkup.run.checkpoint import (
     CHECKPOINT_VERSION,
     Checkpoint,
     CheckpointError,
@@ -29,7 +30,6 @@ from bulkup.checkpoint import (
     RunIdentity,
     summarize,
 )
-from bulkup.items import Result, UploadParams
 
 IDENTITY = RunIdentity(endpoint="https://upload.twitter.com", dialect="v1.1", account="oauth1:ab12")
 PARAMS = UploadParams(
@@ -141,8 +141,8 @@ def test_journal_is_replayed_when_the_process_never_closed(path: Path) -> None:
 _WRITER = textwrap.dedent(
     """
     import sys
-    from bulkup.checkpoint import Checkpoint, ItemRecord, RunIdentity
-    from bulkup.items import UploadParams
+    from bulkup.run.checkpoint import Checkpoint, ItemRecord, RunIdentity
+    from bulkup.core.items import UploadParams
     PARAMS = UploadParams(media_type="video/mp4", media_category=None, chunk_size=1,
                           strategy="chunked")
     identity = RunIdentity(endpoint="https://upload.twitter.com", dialect="v1.1",
@@ -315,7 +315,7 @@ def vars_of(identity: RunIdentity) -> dict[str, str]:
 _HOLDER = textwrap.dedent(
     """
     import sys
-    from bulkup.checkpoint import Checkpoint, RunIdentity
+    from bulkup.run.checkpoint import Checkpoint, RunIdentity
     identity = RunIdentity(endpoint="https://upload.twitter.com", dialect="v1.1",
                            account="oauth1:ab12")
     with Checkpoint.open(sys.argv[1], identity):

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from bulkup.checkpoint import (
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import ErrorInfo, Metadata, Result, SubtitleSpec, UploadParams
+from bulkup.emulator import Emulator, EmulatorConfig
+from bulkup.run.checkpoint import (
     CHECKPOINT_VERSION,
     Checkpoint,
     CheckpointError,
     RunIdentity,
     summarize,
 )
-from bulkup.config import UploadConfig
-from bulkup.emulator import Emulator, EmulatorConfig
-from bulkup.items import ErrorInfo, Metadata, Result, SubtitleSpec, UploadParams
-from bulkup.uploader import Uploader
 from tests.conftest import answering
 from tests.test_checkpoint import IDENTITY, files_of, journal, record
 from tests.test_record_defects import items_of, subtitled_video

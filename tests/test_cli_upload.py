@@ -27,10 +27,11 @@ import anyio
 import pytest
 from anyio.abc import Process
 
-from bulkup import samples, spec
-from bulkup.checkpoint import Checkpoint, RunIdentity, summarize
-from bulkup.credentials import OAuth1Auth
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.core import spec
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, Network
+from bulkup.media import samples
+from bulkup.run.checkpoint import Checkpoint, RunIdentity, summarize
 from tests.apiclient import credentials
 
 pytestmark = pytest.mark.anyio
@@ -542,7 +543,7 @@ async def test_a_second_ctrl_c_exits_130_at_once(tmp_path: Path) -> None:
 
 
 def test_report_to_dev_null_is_accepted(tmp_path: Path) -> None:
-    from bulkup.report import ReportWriter
+    from bulkup.run.report import ReportWriter
 
     writer = ReportWriter(os.devnull)
     writer.close()  # no fsync of a character device: nothing to make durable

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bulkup import samples
 from bulkup.cli import main
-from bulkup.cli_validate import Row, print_table
+from bulkup.cli.validate import Row, print_table
+from bulkup.media import samples
 
 MIB = 1024 * 1024
 

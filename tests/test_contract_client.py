@@ -14,15 +14,15 @@ from typing import Any
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.config import UploadConfig, parse_duration
-from bulkup.credentials import BearerAuth, OAuth1Auth
+from bulkup.auth.credentials import BearerAuth, OAuth1Auth
+from bulkup.cli.settings import resolve
+from bulkup.client.config import UploadConfig, parse_duration
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item, Result
+from bulkup.core.retry import RetryPolicy
 from bulkup.emulator import DEMO_APP_BEARER, Emulator, EmulatorConfig, Lifetimes, RateLimits
 from bulkup.errors import ConfigError, RateCapped, RateLimited, ServerError
-from bulkup.items import Item, Result
-from bulkup.retry import RetryPolicy
-from bulkup.settings import resolve
-from bulkup.uploader import Uploader
+from bulkup.media import samples
 from tests.apiclient import credentials
 from tests.conftest import answering
 from tests.test_cli_upload import bulkup, env_for, upload_args
@@ -257,7 +257,7 @@ def write_jsonl(folder: Path, entries: list[dict[str, object]]) -> Path:
 def test_subtitle_languages_are_two_letters_upper_cased_and_others_refused_by_line(
     tmp_path: Path,
 ) -> None:
-    from bulkup.items import SourceProblem
+    from bulkup.core.items import SourceProblem
     from bulkup.sources import iter_sources
 
     samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
@@ -283,7 +283,7 @@ def test_subtitle_languages_are_two_letters_upper_cased_and_others_refused_by_li
 
 
 def test_metadata_fields_are_read_and_bad_values_refused_by_line(tmp_path: Path) -> None:
-    from bulkup.items import SourceProblem
+    from bulkup.core.items import SourceProblem
     from bulkup.sources import iter_sources
 
     samples.write_image(tmp_path / "a.png", fmt="png")
@@ -404,10 +404,10 @@ async def test_the_transport_raises_its_own_errors_and_the_item_code_never_sees_
     import aiohttp
 
     from bulkup import errors
-    from bulkup.dialects import V2
-    from bulkup.pacing import Pacer
-    from bulkup.session import Status
-    from bulkup.transport import Transport
+    from bulkup.client.pacing import Pacer
+    from bulkup.client.transport import Transport
+    from bulkup.core.dialects import V2
+    from bulkup.core.session import Status
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -421,5 +421,5 @@ async def test_the_transport_raises_its_own_errors_and_the_item_code_never_sees_
             await transport.send(request, None)
         with pytest.raises(errors.ConnectError, match="cannot connect"):
             await transport.send(V2(f"http://127.0.0.1:{closed}").build(Status("1")), None)
-    source = (Path(__file__).parents[1] / "bulkup" / "worker.py").read_text()
+    source = (Path(__file__).parents[1] / "bulkup" / "client" / "driver.py").read_text()
     assert "aiohttp" not in source and "__cause__" not in source

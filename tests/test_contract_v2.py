@@ -20,12 +20,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bulkup.credentials import BearerAuth
-from bulkup.dialects import V2, HttpRequest
-from bulkup.items import Metadata
-from bulkup.pacing import Pacer
-from bulkup.session import Append, Finalize, Init, Plan, SimpleUpload, Status
-from bulkup.transport import Transport
+from bulkup.auth.credentials import BearerAuth
+from bulkup.client.pacing import Pacer
+from bulkup.client.transport import Transport
+from bulkup.core.dialects import V2, HttpRequest
+from bulkup.core.items import Metadata
+from bulkup.core.session import Append, Finalize, Init, Plan, SimpleUpload, Status
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator import (
     DEMO_USER,
     ConfigError,

@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 import pytest
 
-from bulkup import oauth1, samples
+from bulkup.auth import oauth1
 from bulkup.emulator import DEMO_APP_BEARER, DEMO_USER, Emulator, EmulatorConfig, Lifetimes, User
+from bulkup.media import samples
 from tests.apiclient import Part, RawClient, Reply, credentials
 
 pytestmark = pytest.mark.anyio

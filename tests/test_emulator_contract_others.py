@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Emulator
+from bulkup.media import samples
 from tests.apiclient import Part, RawClient, Reply
 from tests.test_emulator_v2 import assert_problem
 

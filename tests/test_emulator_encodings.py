@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Emulator
+from bulkup.media import samples
 from tests.apiclient import Part, RawClient, Reply, raw_multipart
 
 pytestmark = pytest.mark.anyio

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Emulator, EmulatorConfig, Faults, Lifetimes, Network, Storage
+from bulkup.media import samples
 from tests.apiclient import Part, RawClient, Reply
 
 pytestmark = pytest.mark.anyio

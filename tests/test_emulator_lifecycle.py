@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import (
     DEMO_APP_BEARER,
     DEMO_USER,
@@ -30,6 +29,7 @@ from bulkup.emulator import (
     Storage,
     User,
 )
+from bulkup.media import samples
 from tests.apiclient import RawClient, Reply
 
 pytestmark = pytest.mark.anyio

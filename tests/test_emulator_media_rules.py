@@ -2,7 +2,7 @@
 
 Async categories (video, GIF) accept FINALIZE and then end ``failed`` in STATUS with the
 real ``processing_info.error`` shape; synchronous ones (images, uploads without a
-category) refuse at FINALIZE. Every sample is a real file from :mod:`bulkup.samples`.
+category) refuse at FINALIZE. Every sample is a real file from :mod:`bulkup.media.samples`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Emulator
+from bulkup.media import samples
 from tests.apiclient import RawClient, Reply
 
 pytestmark = pytest.mark.anyio

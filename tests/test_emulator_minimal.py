@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Answers, ConfigError, Emulator, EmulatorConfig, Lifetimes
+from bulkup.media import samples
 from tests.apiclient import Part, RawClient, Reply
 
 pytestmark = pytest.mark.anyio

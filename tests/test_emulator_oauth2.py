@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from bulkup.auth.oauth2 import DEFAULT_REDIRECT_URI as CLIENT_DEFAULT_REDIRECT_URI
 from bulkup.emulator import (
     DEMO_CLIENT,
     DEMO_CONFIDENTIAL_CLIENT,
@@ -32,7 +33,6 @@ from bulkup.emulator import (
     OAuth2App,
 )
 from bulkup.emulator.config import DEFAULT_REDIRECT_URI
-from bulkup.oauth2 import DEFAULT_REDIRECT_URI as CLIENT_DEFAULT_REDIRECT_URI
 from tests.apiclient import RawClient
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bulkup import samples, spec
+from bulkup.core import spec
 from bulkup.emulator import DEMO_USER, Emulator, EmulatorConfig, Lifetimes, RateLimits, User
+from bulkup.media import samples
 from tests.apiclient import RawClient, Reply
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Emulator
+from bulkup.media import samples
 from tests.apiclient import RawClient
 
 pytestmark = pytest.mark.anyio

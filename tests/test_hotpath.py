@@ -12,7 +12,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from bulkup import transport
+from bulkup.client import transport
 from bulkup.errors import FileChanged
 
 pytestmark = pytest.mark.anyio
@@ -126,7 +126,7 @@ def test_bulkup_upload_starts_without_the_emulator_media_decoders_or_structlog()
     code = (
         "import sys\n"
         "from bulkup.cli import build_parser\n"
-        "import bulkup.cli_upload, bulkup.sources, bulkup.uploader\n"
+        "import bulkup.cli.upload, bulkup.sources, bulkup.client.uploader\n"
         "from bulkup import logs\n"
         "build_parser().parse_args(['upload', 'x.jpg'])\n"
         "logs.configure(level='warning')\n"

@@ -1,4 +1,4 @@
-"""bulkup.media judges bytes like the upload endpoint: sniff, probe, check."""
+"""bulkup.media.probe judges bytes like the upload endpoint: sniff, probe, check."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from bulkup import samples
-from bulkup.media import (
+from bulkup.core.spec import CATEGORIES
+from bulkup.media import samples
+from bulkup.media.probe import (
     LIMITS,
     MAX_PROVE_BYTES,
     SNIFF_BYTES,
@@ -22,7 +23,6 @@ from bulkup.media import (
     probe,
     sniff,
 )
-from bulkup.spec import CATEGORIES
 
 MIB = 1024 * 1024
 INVALID = (1, "InvalidMedia")

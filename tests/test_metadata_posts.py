@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bulkup import samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.auth.oauth1 import Credentials
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item, SubtitleSpec
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, User
-from bulkup.items import Item, SubtitleSpec
-from bulkup.oauth1 import Credentials
-from bulkup.posts import plan_posts
+from bulkup.media import samples
+from bulkup.run.posts import plan_posts
 from bulkup.sources import iter_sources
-from bulkup.uploader import Uploader
 from tests.apiclient import credentials
 
 pytestmark = [pytest.mark.anyio, pytest.mark.answer_modes]

@@ -11,7 +11,7 @@ import pytest
 from oauthlib.oauth1 import Client
 from oauthlib.oauth1.rfc5849 import signature as oauthlib_signature
 
-from bulkup.oauth1 import (
+from bulkup.auth.oauth1 import (
     AuthorizationError,
     Credentials,
     NonceCache,

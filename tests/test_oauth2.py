@@ -26,9 +26,19 @@ import aiohttp
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import BearerAuth, auth_from_env, secrets_of
+from bulkup.auth.credentials import BearerAuth, auth_from_env, secrets_of
+from bulkup.auth.oauth2 import (
+    REFRESH_BEFORE_EXPIRY,
+    X_TOKEN_URL,
+    OAuth2Auth,
+    OAuth2Client,
+    TokenStore,
+    login_pkce,
+)
+from bulkup.client.config import UploadConfig
+from bulkup.client.progress import NullObserver
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item, Result
 from bulkup.emulator import (
     DEMO_CLIENT,
     DEMO_CONFIDENTIAL_CLIENT,
@@ -38,17 +48,7 @@ from bulkup.emulator import (
     OAuth2,
 )
 from bulkup.errors import ConfigError, LoginFailed, TokenRefused
-from bulkup.items import Item, Result
-from bulkup.oauth2 import (
-    REFRESH_BEFORE_EXPIRY,
-    X_TOKEN_URL,
-    OAuth2Auth,
-    OAuth2Client,
-    TokenStore,
-    login_pkce,
-)
-from bulkup.progress import NullObserver
-from bulkup.uploader import Uploader
+from bulkup.media import samples
 
 pytestmark = pytest.mark.anyio
 

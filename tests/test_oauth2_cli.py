@@ -25,14 +25,14 @@ import anyio
 import pytest
 from anyio.abc import ByteReceiveStream
 
-from bulkup import samples
+from bulkup.auth.oauth2 import DEFAULT_REDIRECT_URI, X_TOKEN_URL
 from bulkup.emulator import (
     DEMO_CLIENT,
     DEMO_CONFIDENTIAL_CLIENT,
     Emulator,
     EmulatorConfig,
 )
-from bulkup.oauth2 import DEFAULT_REDIRECT_URI, X_TOKEN_URL
+from bulkup.media import samples
 from tests.test_cli_serve import _start as start_serve
 from tests.test_oauth2 import (
     OTHER_SERVER,

@@ -14,14 +14,14 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 
-from bulkup import samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.client.config import UploadConfig
+from bulkup.client.pacing import RESET_SLACK_SECS, Budget, Pacer
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item
+from bulkup.core.session import MIN_REPOLL_SECS, MediaState, Phase, Plan, ProcessingInfo, Session
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, RateLimits
-from bulkup.items import Item
-from bulkup.pacing import RESET_SLACK_SECS, Budget, Pacer
-from bulkup.session import MIN_REPOLL_SECS, MediaState, Phase, Plan, ProcessingInfo, Session
-from bulkup.uploader import Uploader
+from bulkup.media import samples
 from tests.apiclient import credentials
 
 pytestmark = pytest.mark.anyio

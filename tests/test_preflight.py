@@ -1,6 +1,6 @@
 """Preflight names every broken rule in one exact line, before a byte is uploaded.
 
-Files are real (from :mod:`bulkup.samples`, or PyAV with x264 options for GOP structure);
+Files are real (from :mod:`bulkup.media.samples`, or PyAV with x264 options for GOP structure);
 a rule the encoders cannot break on demand (HE-AAC, 300 million GIF pixels) is checked on
 scaled facts, as in ``test_media.py``.
 """
@@ -19,11 +19,11 @@ import av
 import pytest
 from PIL import Image, ImageDraw
 
-from bulkup import samples
+from bulkup.core.items import Item
 from bulkup.emulator import Emulator
-from bulkup.items import Item
-from bulkup.media import GOP_SCAN_PACKETS, MediaFacts, Problem, check, probe
-from bulkup.preflight import Preflight, category_for, preflight, violation_error
+from bulkup.media import samples
+from bulkup.media.preflight import Preflight, category_for, preflight, violation_error
+from bulkup.media.probe import GOP_SCAN_PACKETS, MediaFacts, Problem, check, probe
 from tests.apiclient import RawClient
 
 MIB = 1024 * 1024

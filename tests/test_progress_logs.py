@@ -13,13 +13,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.client.config import UploadConfig
+from bulkup.client.progress import wait_listener
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item, Result
 from bulkup.emulator import Emulator
-from bulkup.items import Item, Result
-from bulkup.progress import wait_listener
-from bulkup.uploader import Uploader
+from bulkup.media import samples
 from tests.apiclient import credentials
 
 pytestmark = pytest.mark.anyio
@@ -181,7 +181,7 @@ async def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
 async def test_a_videos_subtitle_upload_opens_no_progress_line_of_its_own(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    from bulkup.items import SubtitleSpec
+    from bulkup.core.items import SubtitleSpec
 
     video = samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
     srt = samples.write_srt(tmp_path / "en.srt")

@@ -9,15 +9,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bulkup import oauth1, samples
+from bulkup.auth import oauth1
 from bulkup.emulator import Emulator
+from bulkup.media import samples
 
 pytestmark = pytest.mark.anyio
 
 
 def test_the_plugin_is_registered_for_pytest() -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
-    assert plugins.get("bulkup") == "bulkup.pytest_plugin"
+    assert plugins.get("bulkup") == "bulkup.testing.pytest_plugin"
 
 
 async def test_a_user_pipeline_uploads_to_the_fixture(

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from bulkup import samples
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item
 from bulkup.emulator import Emulator, EmulatorConfig
-from bulkup.items import Item
+from bulkup.media import samples
 from bulkup.sources import iter_sources
-from bulkup.uploader import Uploader
 from tests.conftest import answering
 from tests.test_cli_upload import bulkup, env_for, upload_args
 from tests.test_uploader import HANG, KiB, acked, config_for, oauth, run_all, upload_until_hang

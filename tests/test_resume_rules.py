@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from bulkup.checkpoint import ItemRecord
-from bulkup.items import Metadata, Result, SubtitleSpec, UploadParams
-from bulkup.resume import (
+from bulkup.core.items import Metadata, Result, SubtitleSpec, UploadParams
+from bulkup.core.resume import (
     ContinuePolling,
     ContinueUpload,
     Reuse,
@@ -18,6 +17,7 @@ from bulkup.resume import (
     decide,
     resume_priority,
 )
+from bulkup.run.checkpoint import ItemRecord
 
 NOW = 1_000_000.0
 MARGIN = 120.0

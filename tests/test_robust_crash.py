@@ -26,10 +26,10 @@ from typing import Any
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.checkpoint import Checkpoint, summarize
 from bulkup.emulator import Emulator
 from bulkup.emulator.store import Media
+from bulkup.media import samples
+from bulkup.run.checkpoint import Checkpoint, summarize
 from tests.apiclient import RawClient
 from tests.conftest import answering
 from tests.test_cli_upload import (

@@ -28,12 +28,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item, Result
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, RateLimits
-from bulkup.items import Item, Result
-from bulkup.uploader import Uploader
+from bulkup.media import samples
 from tests.apiclient import credentials
 from tests.conftest import answering
 

@@ -19,15 +19,13 @@ import aiohttp
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import BearerAuth, OAuth1Auth
-from bulkup.dialects import V1, V2, Dialect, HttpAnswer, raise_for_answer
-from bulkup.emulator import ConfigError, Emulator, EmulatorConfig, Faults
-from bulkup.errors import ProtocolError, ServerError
-from bulkup.items import Item, Result
-from bulkup.retry import RetryPolicy
-from bulkup.session import (
+from bulkup.auth.credentials import BearerAuth, OAuth1Auth
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.dialects import V1, V2, Dialect, HttpAnswer, raise_for_answer
+from bulkup.core.items import Item, Result
+from bulkup.core.retry import RetryPolicy
+from bulkup.core.session import (
     Append,
     Finalize,
     Init,
@@ -38,7 +36,9 @@ from bulkup.session import (
     SimpleUpload,
     Status,
 )
-from bulkup.uploader import Uploader
+from bulkup.emulator import ConfigError, Emulator, EmulatorConfig, Faults
+from bulkup.errors import ProtocolError, ServerError
+from bulkup.media import samples
 from tests.apiclient import RawClient, credentials
 
 pytestmark = pytest.mark.anyio
@@ -590,10 +590,10 @@ async def test_a_server_that_stops_reading_a_chunk_fails_the_request_instead_of_
     import asyncio
     import socket
 
-    from bulkup.dialects import HttpRequest
+    from bulkup.client.pacing import Pacer
+    from bulkup.client.transport import Transport
+    from bulkup.core.dialects import HttpRequest
     from bulkup.errors import UploadTimeout
-    from bulkup.pacing import Pacer
-    from bulkup.transport import Transport
 
     chunk = tmp_path / "chunk.bin"
     chunk.write_bytes(bytes(16 << 20))  # far more than the socket buffers hold

@@ -1,4 +1,4 @@
-"""bulkup.samples writes real media that bulkup.media reads back as asked."""
+"""bulkup.media.samples writes real media that bulkup.media.probe reads back as asked."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkup import samples
-from bulkup.media import probe, sniff
+from bulkup.media import samples
+from bulkup.media.probe import probe, sniff
 
 MIB = 1024 * 1024
 IMAGE_FORMATS = ["png", "jpeg", "webp", "gif", "bmp", "tiff"]

@@ -16,14 +16,15 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bulkup import oauth1, samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import BearerAuth, OAuth1Auth, auth_from_env
+from bulkup.auth import oauth1
+from bulkup.auth.credentials import BearerAuth, OAuth1Auth, auth_from_env
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item, Result
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, User
 from bulkup.errors import ConfigError
-from bulkup.items import Item, Result
-from bulkup.report import ReportWriter
-from bulkup.uploader import Uploader
+from bulkup.media import samples
+from bulkup.run.report import ReportWriter
 
 pytestmark = pytest.mark.anyio
 

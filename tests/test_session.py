@@ -7,18 +7,9 @@ from typing import Any
 
 import pytest
 
-from bulkup import spec
-from bulkup.errors import (
-    ApiError,
-    FileProblem,
-    ProcessingFailed,
-    ProcessingTimeout,
-    RateLimited,
-    ServerError,
-    TransportError,
-)
-from bulkup.retry import RetryPolicy
-from bulkup.session import (
+from bulkup.core import spec
+from bulkup.core.retry import RetryPolicy
+from bulkup.core.session import (
     Append,
     Finalize,
     Init,
@@ -30,6 +21,15 @@ from bulkup.session import (
     Session,
     SimpleUpload,
     chunk_size_for,
+)
+from bulkup.errors import (
+    ApiError,
+    FileProblem,
+    ProcessingFailed,
+    ProcessingTimeout,
+    RateLimited,
+    ServerError,
+    TransportError,
 )
 
 MiB = 1 << 20
@@ -262,7 +262,7 @@ def test_append_descriptions_carry_the_byte_range() -> None:
 
 # --- dialect request building --------------------------------------------------------
 def test_shared_and_additional_owners_are_sent_at_init_in_both_dialects() -> None:
-    from bulkup.dialects import V1, V2
+    from bulkup.core.dialects import V1, V2
 
     p = Plan(
         size=10,

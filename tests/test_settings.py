@@ -1,6 +1,6 @@
 """Settings: precedence, origins, clear errors, secrets by reference, private files.
 
-The unit tests call :func:`bulkup.settings.resolve` directly; the end-to-end tests run
+The unit tests call :func:`bulkup.cli.settings.resolve` directly; the end-to-end tests run
 ``bulkup upload --config`` and ``bulkup config show`` as a user does, against the
 emulator on a real socket, and check what landed byte for byte.
 """
@@ -17,15 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from bulkup import samples, spec
-from bulkup.authconfig import build_auth
+from bulkup.auth.config import build_auth
+from bulkup.auth.credentials import BearerAuth, OAuth1Auth
 from bulkup.cli import build_parser
-from bulkup.config import UploadConfig
-from bulkup.credentials import BearerAuth, OAuth1Auth
-from bulkup.dialects import DEFAULT_ENDPOINTS, dialect_for
+from bulkup.cli.settings import OPTIONS, Settings, resolve
+from bulkup.client.config import UploadConfig
+from bulkup.core import spec
+from bulkup.core.dialects import DEFAULT_ENDPOINTS, dialect_for
 from bulkup.emulator import Emulator
 from bulkup.errors import ConfigError
-from bulkup.settings import OPTIONS, Settings, resolve
+from bulkup.media import samples
 from tests.test_cli_upload import bulkup, env_for, requests
 
 EXAMPLE = Path(__file__).parent.parent / "configs" / "example.toml"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bulkup.items import Item, SourceProblem
+from bulkup.core.items import Item, SourceProblem
 from bulkup.sources import SourceOptions, iter_sources, read_manifest, scan_directory
 
 JSONL_FIX = 'each line must be one JSON object like {"path": "a.jpg"}'

@@ -18,10 +18,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.config import UploadConfig
-from bulkup.credentials import OAuth1Auth
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.client.config import UploadConfig
 from bulkup.emulator import Emulator
+from bulkup.media import samples
 from tests.apiclient import credentials
 from tests.conftest import FAST
 from tests.test_cli_upload import (
@@ -125,7 +125,7 @@ async def test_insecure_uploads_and_warns_on_stderr(tls_emulator: Emulator, tmp_
 async def test_the_library_verifies_certificates_by_default(
     tls_emulator: Emulator, tmp_path: Path
 ) -> None:
-    from bulkup.uploader import Uploader
+    from bulkup.client.uploader import Uploader
 
     (photo, _) = two_files(tmp_path)
     config = UploadConfig(endpoint=tls_emulator.url)

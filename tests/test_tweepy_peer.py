@@ -15,8 +15,8 @@ from typing import Any
 import anyio
 import pytest
 
-from bulkup import samples
 from bulkup.emulator import Emulator
+from bulkup.media import samples
 
 from .conftest import FAST
 

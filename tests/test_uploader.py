@@ -12,13 +12,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bulkup import samples
-from bulkup.checkpoint import Checkpoint, RunIdentity
-from bulkup.config import UploadConfig
-from bulkup.credentials import BearerAuth, OAuth1Auth
+from bulkup.auth.credentials import BearerAuth, OAuth1Auth
+from bulkup.client.config import UploadConfig
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item, Result
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, Network
-from bulkup.items import Item, Result
-from bulkup.uploader import Uploader
+from bulkup.media import samples
+from bulkup.run.checkpoint import Checkpoint, RunIdentity
 from tests.apiclient import credentials
 from tests.conftest import answering
 

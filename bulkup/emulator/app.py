@@ -35,8 +35,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bulkup import spec
-from bulkup.clock import OffsetClock
+from bulkup.core import spec
+from bulkup.core.clock import OffsetClock
 from bulkup.emulator import errors, misbehave
 from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User

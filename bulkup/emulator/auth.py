@@ -2,7 +2,7 @@
 
 - OAuth 1.0a (HMAC-SHA1), both dialects: the signature is checked over the URL the
   client addressed, by RFC 5849, with the timestamp window and nonce replay checks of
-  :mod:`bulkup.oauth1`. Multipart requests may also be signed over the ``oauth_*``
+  :mod:`bulkup.auth.oauth1`. Multipart requests may also be signed over the ``oauth_*``
   parameters alone (what the v1.1 guide tells clients to do).
 - OAuth 2.0 bearer tokens, v2 only: a user token needs the ``media.write`` scope; an
   application-only token is refused with 403, as on the real API. User tokens are
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bulkup import oauth1
+from bulkup.auth import oauth1
 from bulkup.emulator import errors
 from bulkup.emulator.config import MEDIA_WRITE_SCOPE, EmulatorConfig, User
 from bulkup.emulator.errors import ApiError

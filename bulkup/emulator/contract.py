@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, NoReturn
 
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator import errors
 from bulkup.emulator.errors import ApiError
 from bulkup.emulator.params import Params

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator import contract
 from bulkup.emulator.contract import (
     boolean,

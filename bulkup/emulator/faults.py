@@ -46,7 +46,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator.config import Faults, Network
 
 FAULT_KINDS = (

@@ -43,7 +43,7 @@ from urllib.parse import unquote_plus, urlencode, urlsplit
 from aiohttp import web
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
 
-from bulkup.clock import OffsetClock
+from bulkup.core.clock import OffsetClock
 from bulkup.emulator.config import ConfigError, OAuth2, OAuth2App, User
 
 AUTHORIZE_PATH: Final = "/i/oauth2/authorize"

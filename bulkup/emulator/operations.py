@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator import errors
 from bulkup.emulator.app import Call, EmulatorState
 from bulkup.emulator.errors import ApiError

@@ -21,8 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from bulkup import spec
-from bulkup.clock import Clock
+from bulkup.core import spec
+from bulkup.core.clock import Clock
 from bulkup.emulator.config import RateLimits
 
 

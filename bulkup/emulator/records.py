@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkup import media as mediacheck
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator.spool import Segment
+from bulkup.media import probe as mediacheck
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bulkup import spec
+from bulkup.core import spec
 
 DEFAULT_MEDIA_EXPIRY_SECS = 86400
 #: INIT's ``expires_after_secs`` per dialect, as observed in real responses.

@@ -4,7 +4,7 @@ Dialect-neutral: handlers of both dialects call the same methods and render the
 results. Segments are spooled to disk as they arrive (or, in ``discard`` mode,
 only hashed), so memory does not grow with file sizes. FINALIZE assembles the
 segments in order, hashes the whole file and judges its bytes with
-:mod:`bulkup.media`, in a worker thread so the event loop keeps serving.
+:mod:`bulkup.media.probe`, in a worker thread so the event loop keeps serving.
 
 Time comes from an injectable clock: expiry and processing follow it, so a test can
 ``advance()`` an hour instead of sleeping.
@@ -22,9 +22,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from bulkup import media as mediacheck
-from bulkup import spec
-from bulkup.clock import Clock
+from bulkup.core import spec
+from bulkup.core.clock import Clock
 from bulkup.emulator import errors
 from bulkup.emulator.config import EmulatorConfig
 from bulkup.emulator.errors import ApiError
@@ -32,6 +31,7 @@ from bulkup.emulator.faults import FaultPlan
 from bulkup.emulator.records import Media as Media
 from bulkup.emulator.records import Processing
 from bulkup.emulator.spool import IdGenerator, Segment, Spool
+from bulkup.media import probe as mediacheck
 
 _COPY_BLOCK = 1 << 20
 

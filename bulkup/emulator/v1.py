@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator import answers, errors, operations
 from bulkup.emulator.app import STATE_KEY, Call, EmulatorState
 from bulkup.emulator.errors import ApiError

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bulkup import spec
+from bulkup.core import spec
 from bulkup.emulator import answers, contract, contract_extras, operations
 from bulkup.emulator.app import STATE_KEY, Call, EmulatorState
 

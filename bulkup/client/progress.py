@@ -1,0 +1,165 @@
+"""Progress of a run: what the uploader reports, and a rich display of it.
+
+The uploader calls an :class:`Observer` at each step of each item; the default
+observer does nothing. :class:`RichProgress` shows, on a terminal, the overall bytes
+and files with rate and ETA, a line per active file with its state (uploading,
+finalizing, processing with percent), and the counts of failed items and retries.
+
+Bytes count only what the server acknowledged, once per segment (a segment sent
+again after a failure is not counted twice), so the bar never passes 100%.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Protocol
+
+from bulkup.core.items import Result
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+
+class Observer(Protocol):
+    """Receives the steps of a run; every method must return at once."""
+
+    def item_started(self, item_id: str, size: int, done_bytes: int) -> None: ...
+
+    def item_state(self, item_id: str, state: str, percent: int | None = None) -> None: ...
+
+    def bytes_acked(self, item_id: str, count: int) -> None: ...
+
+    def retried(self, item_id: str) -> None: ...
+
+    def waiting(self, endpoint: str, until: float) -> None:
+        """Requests to ``endpoint`` wait until ``until`` (Unix time) for a limit to reset."""
+
+    def item_finished(self, result: Result) -> None: ...
+
+
+def wait_listener(observer: Observer) -> Callable[[str, float], None]:
+    """``observer.waiting``, or a no-op for an observer written before it existed."""
+    listener: Callable[[str, float], None] | None = getattr(observer, "waiting", None)
+    return listener if listener is not None else (lambda endpoint, until: None)
+
+
+class NullObserver:
+    """Observes nothing."""
+
+    def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
+        pass
+
+    def item_state(self, item_id: str, state: str, percent: int | None = None) -> None:
+        pass
+
+    def bytes_acked(self, item_id: str, count: int) -> None:
+        pass
+
+    def retried(self, item_id: str) -> None:
+        pass
+
+    def waiting(self, endpoint: str, until: float) -> None:
+        pass
+
+    def item_finished(self, result: Result) -> None:
+        pass
+
+
+class RichProgress:
+    """A live display on a terminal (use as a context manager around the run)."""
+
+    def __init__(self, stream: IO[str], *, total_files: int | None = None) -> None:
+        # rich is imported for a display only: a run without one (not a terminal,
+        # --no-progress) does not pay the 14 ms its import took.
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.console = Console(file=stream)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.overall = self.progress.add_task("all files", total=0)
+        self.files: dict[str, TaskID] = {}
+        self.sizes: dict[str, tuple[int, int]] = {}  # id -> (size, acknowledged)
+        self.total_files = total_files
+        self.finished = self.failed = self.retries = 0
+        #: Endpoint → when its rate-limit wait ends, shown until then.
+        self.waits: dict[str, float] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._describe()
+        self.progress.stop()
+
+    def _describe(self) -> None:
+        of = f"/{self.total_files}" if self.total_files else ""
+        text = f"files {self.finished}{of} · failed {self.failed} · retried {self.retries}"
+        now = time.time()
+        self.waits = {e: until for e, until in self.waits.items() if until > now}
+        for endpoint, until in sorted(self.waits.items()):
+            clock = time.strftime("%H:%M:%S", time.localtime(until))
+            text += f" · {endpoint} rate limit: waiting until {clock}"
+        self.progress.update(self.overall, description=text)
+
+    def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
+        self.sizes[item_id] = (size, done_bytes)
+        overall = self.progress.tasks[self.overall]
+        total = (overall.total or 0) + size
+        self.progress.update(self.overall, total=total, advance=done_bytes)
+        self.files[item_id] = self.progress.add_task(
+            f"  {item_id[:40]} uploading", total=size, completed=done_bytes
+        )
+
+    def item_state(self, item_id: str, state: str, percent: int | None = None) -> None:
+        task = self.files.get(item_id)
+        if task is not None:
+            suffix = f" {percent}%" if percent is not None else ""
+            self.progress.update(task, description=f"  {item_id[:40]} {state}{suffix}")
+
+    def bytes_acked(self, item_id: str, count: int) -> None:
+        size, done = self.sizes.get(item_id, (0, 0))
+        count = max(0, min(count, size - done))  # never past 100%
+        self.sizes[item_id] = (size, done + count)
+        self.progress.update(self.overall, advance=count)
+        task = self.files.get(item_id)
+        if task is not None:
+            self.progress.update(task, advance=count)
+
+    def retried(self, item_id: str) -> None:
+        self.retries += 1
+        self._describe()
+
+    def waiting(self, endpoint: str, until: float) -> None:
+        self.waits[endpoint] = max(until, self.waits.get(endpoint, 0.0))
+        self._describe()
+
+    def item_finished(self, result: Result) -> None:
+        self.finished += 1
+        self.failed += result.status == "failed"
+        task = self.files.pop(result.id, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        size, done = self.sizes.pop(result.id, (0, 0))
+        if result.ok and size > done:  # simple uploads and resumed items land whole
+            self.progress.update(self.overall, advance=size - done)
+        elif not result.ok and size:
+            overall = self.progress.tasks[self.overall]
+            self.progress.update(self.overall, total=(overall.total or 0) - size, advance=-done)
+        self._describe()

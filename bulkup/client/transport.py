@@ -1,0 +1,301 @@
+"""Sending one :class:`~bulkup.core.dialects.HttpRequest` over the shared aiohttp session.
+
+The transport reads the chunk a request carries from disk just before sending it
+(never earlier: memory stays at requests-in-flight × chunk size), signs the
+request, holds the endpoint's share of the rate-limit budget while it is in flight,
+and turns every network failure into a :mod:`bulkup.errors` error: a response that
+never comes becomes :class:`~bulkup.errors.UploadTimeout` after the read timeout (no
+byte of the answer for ``sock_read`` seconds), a kept-alive connection the server
+closed becomes :class:`~bulkup.errors.TransportError` (aiohttp itself re-sends only
+idempotent requests), and both are retried by the caller's policy. A 401 for an
+OAuth 2.0 token that can renew itself refreshes it and sends the request once more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import aiohttp
+import anyio
+from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientResponse, hdrs
+
+from bulkup.auth.credentials import Auth
+from bulkup.client.config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MIN_SEND_RATE,
+    DEFAULT_READ_TIMEOUT,
+)
+from bulkup.client.pacing import Pacer
+from bulkup.core.dialects import HttpAnswer, HttpRequest
+from bulkup.errors import (
+    AuthError,
+    ConnectError,
+    ConnectTimeout,
+    Disconnected,
+    FileChanged,
+    ReadTimeout,
+    TLSError,
+    TransportError,
+    UploadError,
+    UploadTimeout,
+    WriteTimeout,
+)
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(slots=True)
+class Counters:
+    requests: int = 0
+    #: Requests the server answered (any status): it has been reached.
+    answered: int = 0
+    bytes_sent: int = 0
+    retries: int = 0
+
+
+class Transport:
+    """Performs requests for every file of one uploader."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        auth: Auth,
+        pacer: Pacer,
+        *,
+        timeout: aiohttp.ClientTimeout | None = None,
+        concurrency: int = 8,
+        min_send_rate: float = DEFAULT_MIN_SEND_RATE,
+    ) -> None:
+        self.http = http
+        #: Requests in flight; a chunk is read only after one of these is held.
+        self.requests = anyio.CapacityLimiter(concurrency)
+        self.auth = auth
+        self.pacer = pacer
+        self.timeout = timeout or aiohttp.ClientTimeout(
+            total=None, connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_READ_TIMEOUT
+        )
+        #: A chunk's request not done at this many bytes/s fails (0: no limit).
+        self.min_send_rate = min_send_rate
+        self.counters = Counters()
+        self.refused: UploadError | None = None
+
+    def refuse(self, error: UploadError) -> None:
+        """The API refused the credentials: every later request fails with ``error``."""
+        if self.refused is None:
+            self.refused = error
+
+    async def send(self, request: HttpRequest, path: str | os.PathLike[str] | None) -> HttpAnswer:
+        """Send ``request``; ``path`` is the file its ``media`` range is read from."""
+        async with self.pacer.slot(request.endpoint) as budget, self.requests:
+            if self.refused is not None:
+                raise self.refused  # the credentials were refused: send nothing more
+            try:
+                sent = await self.auth.prepare(self.http)  # renewed if about to expire
+            except AuthError as exc:  # the token endpoint refused: stop the run, once
+                self.refuse(exc)
+                raise
+            data, headers = await self._body(request, path)
+            answer = await self._perform(request, data, headers)
+            if answer.status == 401 and sent is not None:
+                answer = await self._refreshed(request, path, answer, sent)
+            self.pacer.observe(budget, answer.headers, answer.status)
+            return answer
+
+    async def _refreshed(
+        self,
+        request: HttpRequest,
+        path: str | os.PathLike[str] | None,
+        answer: HttpAnswer,
+        sent: str,
+    ) -> HttpAnswer:
+        """After a 401 for the credentials ``sent``: renew them, send ``request`` again.
+
+        Requests refused together share one refresh (see :meth:`OAuth2Auth.refresh`).
+        Without a way to renew, or if the request is refused again, the 401 stands.
+        """
+        try:
+            renewed = await self.auth.renew(self.http, sent)
+        except AuthError as exc:  # the token endpoint refused: stop the run, once
+            self.refuse(exc)
+            raise
+        if not renewed:
+            return answer
+        data, headers = await self._body(request, path)
+        return await self._perform(request, data, headers)
+
+    async def _body(
+        self, request: HttpRequest, path: str | os.PathLike[str] | None
+    ) -> tuple[object, dict[str, str]]:
+        if request.form is not None:
+            return urlencode(request.form).encode(), {"Content-Type": FORM}
+        if request.json is not None:
+            return json.dumps(request.json).encode(), {"Content-Type": "application/json"}
+        if request.media is None:
+            return None, {}
+        assert path is not None
+        chunk = await read_chunk(path, *request.media)
+        writer = aiohttp.MultipartWriter("form-data")
+        for name, value in request.fields:
+            part = writer.append(value)
+            part.set_content_disposition("form-data", name=name)
+        media = writer.append(chunk, {"Content-Type": "application/octet-stream"})
+        media.set_content_disposition("form-data", name="media", filename="blob")
+        return writer, {}
+
+    async def _perform(
+        self, request: HttpRequest, data: object, headers: dict[str, str]
+    ) -> HttpAnswer:
+        self.counters.requests += 1
+        timeout = self._timeout_for(request)
+        try:
+            async with self.http.request(
+                request.method,
+                request.url,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                middlewares=(*_session_middlewares(self.http), self._signer(request)),
+            ) as resp:
+                body = await resp.read()
+                self.counters.answered += 1
+                if request.media is not None:
+                    self.counters.bytes_sent += request.media[1]
+                return HttpAnswer(resp.status, resp.headers, body)
+        except TimeoutError as exc:
+            raise self._late(request, exc, timeout) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise Disconnected(f"{request.endpoint}: {_describe(exc)}") from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise TLSError(f"{request.endpoint}: {_describe(exc)}") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"{request.endpoint}: {_describe(exc)}") from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{request.endpoint}: {_describe(exc)}") from exc
+        except OSError as exc:  # a socket error aiohttp did not wrap
+            raise TransportError(f"{request.endpoint}: {type(exc).__name__}: {exc}") from exc
+
+    def _signer(self, request: HttpRequest) -> ClientMiddlewareType:
+        """Sign each attempt of ``request`` afresh.
+
+        aiohttp re-sends an idempotent request (STATUS is a GET) once by itself when a
+        kept-alive connection turns out closed; an OAuth 1.0a nonce is single-use, so a
+        header signed once, before sending, makes that re-send a 401 (and a refused run).
+        """
+
+        async def sign(req: aiohttp.ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+            req.headers[hdrs.AUTHORIZATION] = self.auth.header(
+                request.method, request.url, request.form
+            )
+            return await handler(req)
+
+        return sign
+
+    def _timeout_for(self, request: HttpRequest) -> aiohttp.ClientTimeout:
+        """The session's timeouts, and for a chunk a limit on the whole request."""
+        base = self.timeout
+        if request.media is None or not self.min_send_rate:
+            return base
+        limit = (base.connect or 0) + (base.sock_read or 0) + request.media[1] / self.min_send_rate
+        return aiohttp.ClientTimeout(total=limit, connect=base.connect, sock_read=base.sock_read)
+
+    def _late(
+        self, request: HttpRequest, exc: TimeoutError, timeout: aiohttp.ClientTimeout
+    ) -> UploadTimeout:
+        """The timeout that expired: the connection, the answer, or the whole request."""
+        where = request.endpoint
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return ConnectTimeout(f"{where}: could not connect within {timeout.connect:g} s")
+        if isinstance(exc, aiohttp.SocketTimeoutError) and timeout.sock_read is not None:
+            return ReadTimeout(f"{where}: no answer within {timeout.sock_read:g} s (read timeout)")
+        if timeout.total is not None:
+            return WriteTimeout(
+                f"{where}: not done within {timeout.total:g} s: the server took the chunk "
+                f"slower than {self.min_send_rate:g} bytes/s, or stopped reading it"
+            )
+        return UploadTimeout(f"{where}: no answer in time ({exc!r})")
+
+
+async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> bytearray:
+    """Exactly ``length`` bytes at ``offset``, or :class:`FileChanged` if the file shrank.
+
+    What the page cache holds of the range is read at once, without waiting for the
+    disk (:func:`_read_cached`); the rest, if any, is read in a worker thread, so a
+    slow disk never stalls the event loop. That thread's open, read and close happen
+    in one call, which a cancellation waits for: a task cancelled mid-read (its item's
+    other APPEND failed) leaks no open file.
+    """
+    name = os.fspath(path)
+    chunk = bytearray(length)
+    try:
+        done = _read_cached(name, offset, chunk)
+        if done < length:
+            with memoryview(chunk)[done:] as rest:
+                done += await anyio.to_thread.run_sync(_read_into, name, offset + done, rest)
+    except FileNotFoundError:
+        raise FileChanged(f"{name} was deleted during the upload") from None
+    if done != length:
+        raise FileChanged(
+            f"{name} changed during the upload: expected {length} bytes at "
+            f"offset {offset}, read {done}"
+        )
+    return chunk
+
+
+def _read_into(path: str, offset: int, view: memoryview) -> int:
+    """Fill ``view`` from ``offset`` of the file; fewer bytes only at its end."""
+    done = 0
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(offset)
+        while done < len(view):
+            count = fh.readinto(view[done:])
+            if not count:
+                break
+            done += count
+    return done
+
+
+#: preadv2(RWF_NOWAIT) reads only what the page cache holds, never waiting for a disk
+#: (Linux 4.14+); elsewhere every chunk is read in a worker thread.
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
+
+
+def _read_cached(path: str, offset: int, buffer: bytearray) -> int:
+    """Read into ``buffer`` what the page cache holds from ``offset`` on; the count.
+
+    A chunk of a file written or read lately (the usual case) costs no thread hop:
+    handing each chunk to a worker thread and back cost more CPU than reading it.
+    Any error other than a missing file reads nothing, so that the thread's read
+    reports it as before.
+    """
+    if _NOWAIT is None:
+        return 0
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        return 0
+    try:
+        return os.preadv(fd, [buffer], offset, _NOWAIT)
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP: a file system without NOWAIT
+        return 0
+    finally:
+        os.close(fd)
+
+
+def _session_middlewares(http: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
+    """A shared session's own middlewares, kept: per-request middlewares replace them."""
+    return tuple(getattr(http, "_middlewares", None) or ())
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection before answering"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not trusted ({exc.certificate_error}); see --ca-bundle/--insecure"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,466 @@
+"""The public uploader: ``async with Uploader(...) as up``.
+
+- ``await up.upload(path)`` uploads one file and returns its :class:`Result`.
+- ``async for result in up.upload_many(items, checkpoint=...)`` uploads many,
+  streaming each result as its item finishes.
+
+One :class:`Uploader` owns one aiohttp session and one rate-limit pacer, shared by
+every upload it performs; it installs no signal handlers and keeps no global state,
+so a service can hold one for its lifetime. Limits (see :class:`UploadConfig`):
+``concurrency`` requests in flight, ``files_in_flight`` files between INIT and
+FINALIZE, ``segments_per_file`` APPENDs per file. A file is INITed only when it is
+admitted; with a checkpoint, unfinished uploads from an earlier run go first,
+nearest deadline first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import random
+import ssl
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from bulkup import logs
+from bulkup.auth.credentials import Auth, auth_from_env
+from bulkup.client.config import UploadConfig
+from bulkup.client.driver import ItemUpload, Runtime
+from bulkup.client.pacing import Pacer
+from bulkup.client.progress import NullObserver, Observer, wait_listener
+from bulkup.client.transport import Transport
+from bulkup.core import spec
+from bulkup.core.dialects import dialect_for
+from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem, Status
+from bulkup.core.resume import resume_priority
+from bulkup.errors import (
+    AuthError,
+    BulkupError,
+    ConfigError,
+    TLSError,
+    UploadError,
+    single_error,
+)
+from bulkup.run.checkpoint import Checkpoint, ItemRecord, RunIdentity
+from bulkup.run.posts import PostPlan
+
+Entry = Item | SourceProblem
+#: Results waiting for a slow consumer before uploads pause.
+RESULT_BUFFER = 64
+
+
+class _Slot:
+    """A files-in-flight slot that can be given back once, from anywhere."""
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self._limiter = limiter
+        self._held = False
+
+    async def acquire(self) -> None:
+        await self._limiter.acquire_on_behalf_of(self)
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._limiter.release_on_behalf_of(self)
+
+
+def problem_result(problem: SourceProblem) -> Result:
+    message = problem.message
+    if problem.source and not message.startswith(problem.source):
+        message = f"{problem.source}: {message}"
+    return Result(
+        id=problem.id,
+        path=problem.path,
+        status="failed",
+        error=ErrorInfo(kind=problem.kind, message=message),
+    )
+
+
+def _unsent(item: Item, status: Status, error: ErrorInfo) -> Result:
+    return Result(id=item.id, path=os.fspath(item.path), post=item.post, status=status, error=error)
+
+
+class _Run:
+    """One ``upload_many`` run: where results go, and what stops items being sent."""
+
+    def __init__(
+        self,
+        send: MemoryObjectSendStream[Result],
+        posts: PostPlan | None,
+        observer: Observer,
+        transport: Transport,
+    ) -> None:
+        self.send = send
+        self.observer = observer
+        self.posts = posts
+        self.blocked = dict(posts.blocked) if posts is not None else {}
+        self.transport = transport
+
+    def refusal(self, item: Item) -> Result | None:
+        """A result for ``item`` without sending it, if it must not be sent."""
+        if item.id in self.blocked:
+            error = ErrorInfo(kind="post_group", message=self.blocked[item.id])
+            return _unsent(item, "failed", error)
+        refused = self.transport.refused  # the one switch: the credentials were refused
+        if isinstance(refused, AuthError):
+            info = refused.info()
+            message = f"not sent: the API refused the credentials ({info.message})"
+            return _unsent(item, "skipped", dataclasses.replace(info, message=message))
+        return None
+
+    async def emit(self, result: Result) -> None:
+        if self.posts is not None:
+            self.posts.record(result)
+        self.observer.item_finished(result)
+        logs.event(
+            "info",  # failures are summarised at the end; --log-level info lists every item
+            "item_finished",
+            item=result.id,
+            status=result.status,
+            media_id=result.media_id_string,
+            error=result.error.message if result.error else None,
+        )
+        await self.send.send(result)
+
+
+class Uploader:
+    """Uploads files to the X media upload API (or the emulator)."""
+
+    def __init__(
+        self,
+        config: UploadConfig | None = None,
+        *,
+        auth: Auth | None = None,
+        http: aiohttp.ClientSession | None = None,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
+    ) -> None:
+        """``observer`` receives each step of each item (for progress displays)."""
+        self.config = config or UploadConfig()
+        self.auth = auth if auth is not None else auth_from_env(endpoint=self.config.endpoint)
+        self._http = http
+        self._own_http = http is None
+        self._rng = random.Random(seed)
+        self._clock = clock
+        self._observer: Observer = observer or NullObserver()
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+        self._runtime: Runtime | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def __aenter__(self) -> Uploader:
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            if self._http is None:
+                self._http = await stack.enter_async_context(self._new_session())
+            pacer = Pacer(
+                enabled=self.config.pacing,
+                clock=self._clock,
+                max_wait=self.config.max_wait,
+                on_wait=self._waiting,
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
+            )
+            transport = Transport(
+                self._http,
+                self.auth,
+                pacer,
+                timeout=timeout,
+                concurrency=self.config.concurrency,
+                min_send_rate=self.config.min_send_rate,
+            )
+            dialect = dialect_for(self.config.api, self.config.base_url)
+            self._runtime = Runtime(
+                self.config, dialect, transport, self._rng, self._clock, self._observer
+            )
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()  # stop background runs nobody consumes any more
+        if self._stack is not None:
+            if isinstance(exc, Exception):
+                # The body's own error goes on as it is: handed to the task group it
+                # would come out wrapped in an ExceptionGroup (anyio 4), and callers
+                # catching BulkupError (a refused checkpoint) would miss it.
+                await self._stack.__aexit__(None, None, None)
+            else:
+                await self._stack.__aexit__(exc_type, exc, tb)
+        self._stack = self._tg = self._runtime = None
+        if self._own_http:
+            self._http = None
+
+    def _waiting(self, endpoint: str, until: float) -> None:
+        """Requests to ``endpoint`` wait for a rate limit: the observer and the log hear."""
+        wait_listener(self._observer)(endpoint, until)
+        when = dt.datetime.fromtimestamp(until, dt.UTC).isoformat(timespec="seconds")
+        logs.event("info", "rate_limit_wait", endpoint=endpoint, until=when)
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        ssl_context = tls_setting(verify=self.config.verify_tls, ca_bundle=self.config.ca_bundle)
+        connector = aiohttp.TCPConnector(
+            limit=self.config.concurrency, limit_per_host=self.config.concurrency, ssl=ssl_context
+        )
+        return aiohttp.ClientSession(connector=connector, raise_for_status=False)
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("use the Uploader as 'async with Uploader(...) as up'")
+        return self._runtime
+
+    @property
+    def refused(self) -> UploadError | None:
+        """What stopped the run from sending: credentials (an :class:`AuthError`) or a
+        certificate (a :class:`TLSError`) the server refused; None while nothing did."""
+        refused = self.runtime.transport.refused
+        return refused if isinstance(refused, AuthError | TLSError) else None
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        counters = self.runtime.transport.counters
+        return {
+            "requests": counters.requests,
+            "bytes_sent": counters.bytes_sent,
+            "retries": counters.retries,
+            "rate_limit_wait_s": round(self.runtime.transport.pacer.waited_secs, 3),
+        }
+
+    # --- one file ----------------------------------------------------------------------
+    async def upload(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        id: str | None = None,
+        media_type: str | None = None,
+        media_category: str | None = None,
+        alt_text: str | None = None,
+        additional_owners: Iterable[str] = (),
+        shared: bool = False,
+        sensitive_media_warning: Iterable[str] = (),
+        allow_download: bool | None = None,
+    ) -> Result:
+        """Upload one file now (no checkpoint) and return its result."""
+        category = _category(media_category)
+        item = Item(
+            id=id or os.fspath(path),
+            path=Path(os.path.abspath(path)),  # noqa: ASYNC240 - getcwd only, no disk I/O
+            media_type=media_type,
+            media_category=category,
+            alt_text=alt_text,
+            sensitive_media_warning=tuple(sensitive_media_warning),
+            allow_download=allow_download,
+            additional_owners=tuple(additional_owners),
+            shared=shared,
+        )
+        return await ItemUpload(self.runtime, item, None).run()
+
+    # --- many files ----------------------------------------------------------------------
+    async def upload_many(
+        self,
+        items: Iterable[Entry] | AsyncIterable[Entry],
+        *,
+        checkpoint: str | os.PathLike[str] | None = None,
+        posts: PostPlan | None = None,
+    ) -> AsyncIterator[Result]:
+        """Upload every item, yielding each result as soon as its item finishes.
+
+        With ``posts`` (from :func:`bulkup.run.posts.plan_posts`), items of a post that
+        cannot be made are reported failed without uploading, and every result of a
+        post's item is recorded in it. Once the API refuses the credentials, the items
+        not yet started are reported skipped instead of being sent.
+        """
+        if self._tg is None:
+            raise RuntimeError("use the Uploader as 'async with Uploader(...) as up'")
+        send, receive = anyio.create_memory_object_stream[Result](RESULT_BUFFER)
+        failure: list[BaseException] = []
+        scope = anyio.CancelScope()
+        run = _Run(send, posts, self._observer, self.runtime.transport)
+        self._tg.start_soon(self._run_many, items, checkpoint, run, scope, failure)
+        try:
+            async with receive:
+                async for result in receive:
+                    yield result
+        finally:
+            scope.cancel()
+        if failure:
+            raise failure[0]
+
+    async def _run_many(
+        self,
+        items: Iterable[Entry] | AsyncIterable[Entry],
+        checkpoint_path: str | os.PathLike[str] | None,
+        run: _Run,
+        scope: anyio.CancelScope,
+        failure: list[BaseException],
+    ) -> None:
+        with scope:
+            async with run.send:
+                try:
+                    await self._schedule(items, checkpoint_path, run)
+                except Exception as exc:  # handed to the consumer, which re-raises it
+                    failure.append(_one_error(exc))
+
+    async def _schedule(
+        self,
+        items: Iterable[Entry] | AsyncIterable[Entry],
+        checkpoint_path: str | os.PathLike[str] | None,
+        run: _Run,
+    ) -> None:
+        checkpoint = None
+        if checkpoint_path is not None:
+            identity = RunIdentity(
+                endpoint=self.config.base_url, dialect=self.config.api, account=self.auth.account
+            )
+            checkpoint = Checkpoint.open(checkpoint_path, identity)
+        files = anyio.CapacityLimiter(self.config.files_in_flight)
+        try:
+            async with anyio.create_task_group() as tg:
+                seen: set[str] = set()
+                for item in self._resumable(checkpoint):
+                    seen.add(item.id)
+                    await self._admit(tg, files, item, checkpoint, run)
+                async for entry in _aiter(items):
+                    if isinstance(entry, SourceProblem):
+                        await run.emit(problem_result(entry))
+                    elif entry.id not in seen:
+                        seen.add(entry.id)
+                        await self._admit(tg, files, entry, checkpoint, run)
+        finally:
+            if checkpoint is not None:
+                checkpoint.close()  # synchronous: runs to the end even when cancelled
+
+    async def _admit(
+        self,
+        tg: TaskGroup,
+        files: anyio.CapacityLimiter,
+        item: Item,
+        checkpoint: Checkpoint | None,
+        run: _Run,
+    ) -> None:
+        refusal = run.refusal(item)
+        if refusal is not None:
+            await run.emit(refusal)
+            return
+        slot = _Slot(files)
+        await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
+        upload = ItemUpload(self.runtime, item, checkpoint, slot.release)
+
+        async def perform() -> None:
+            try:
+                result = await upload.run()
+            finally:
+                slot.release()
+            await run.emit(result)
+
+        tg.start_soon(perform)
+
+    def _resumable(self, checkpoint: Checkpoint | None) -> list[Item]:
+        """Unfinished uploads of an earlier run that can still continue, nearest deadline first.
+
+        Each is the whole item its record keeps; when a source names it again, that entry
+        is the same item and is not uploaded twice.
+        """
+        if checkpoint is None:
+            return []
+        now, margin = self._clock(), self.config.resume_margin
+        ready: list[tuple[float, Item]] = []
+        for record in checkpoint:
+            deadline = resume_priority(record, now, margin)
+            if deadline is not None:
+                ready.append((deadline, _item_from_record(record)))
+        ready.sort(key=lambda pair: pair[0])
+        return [item for _, item in ready]
+
+
+def _item_from_record(record: ItemRecord) -> Item:
+    """The item an unfinished record was uploading, whole: its parameters are what its
+    source said (metadata, subtitles, post…), type and category as they were resolved."""
+    params = record.params
+    metadata = params.metadata
+    return Item(
+        id=record.id,
+        path=Path(record.path),
+        media_type=params.media_type,
+        media_category=params.media_category,
+        alt_text=metadata.alt_text,
+        sensitive_media_warning=metadata.sensitive_media_warning,
+        allow_download=metadata.allow_download,
+        additional_owners=params.additional_owners,
+        shared=params.shared,
+        subtitles=params.subtitles,
+        post=params.post,
+        source="checkpoint",
+    )
+
+
+def tls_setting(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """aiohttp's ``ssl=``: no verification, the system's CAs, or those of ``ca_bundle``."""
+    if not verify:
+        return False
+    if ca_bundle is None:
+        # aiohttp's verified context (the system's CAs), built once when aiohttp was
+        # imported: building the same again cost 15-45 ms of every start-up.
+        return True
+    return _ssl_context(ca_bundle)
+
+
+def _ssl_context(ca_bundle: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(
+            f"cannot load the CA bundle {ca_bundle}: {reason}; give a PEM file of CA certificates"
+        ) from None
+
+
+def _one_error(exc: Exception) -> Exception:
+    """The first BulkupError of a group of them (a full disk seen by several items at once).
+
+    A group holding anything else (a bug) is kept whole, with its tracebacks.
+    """
+    return single_error(exc, BulkupError)
+
+
+def _category(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        return spec.normalize_category(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+async def _aiter(items: Iterable[Entry] | AsyncIterable[Entry]) -> AsyncIterator[Entry]:
+    if isinstance(items, AsyncIterable):
+        async for entry in items:
+            yield entry
+    else:
+        for entry in items:
+            yield entry

@@ -1,0 +1,292 @@
+"""What a checkpoint holds, typed, and its JSON form in every format version it reads.
+
+An :class:`ItemRecord` is one item's memory: its file's identity, its
+:class:`~bulkup.core.items.UploadParams` (whole), its upload session and, once finished, its
+:class:`~bulkup.core.items.Result` (whole: a reused item reports the very line it finished
+with). :class:`RunIdentity` is what a checkpoint was written for.
+
+Format versions:
+
+2 (written)
+    ``params`` is :meth:`UploadParams.as_json() <bulkup.core.items.UploadParams.as_json>`
+    (metadata, subtitles and post included); ``result`` is ``Result.as_json()``.
+1 (read)
+    ``params`` was a flat dict without subtitles or post (``alt_text`` and the other
+    metadata fields at its top level). It is converted, missing fields defaulted, and
+    the record marked ``partial_params``: such an item is not resumed ahead of the
+    sources, but when its source names it again, with the subtitles and post the record
+    lacks (see :func:`bulkup.core.resume.decide`).
+
+A checkpoint of a newer version than :data:`CHECKPOINT_VERSION` is refused: the
+message names the file, its version and the fix (a newer bulkup).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bulkup.core.items import Result, UploadParams
+from bulkup.errors import BulkupError
+
+#: The format version written.
+CHECKPOINT_VERSION = 2
+#: Every format version read (older ones are converted).
+READABLE_VERSIONS = (1, 2)
+#: Sanity bound on a segment index read from a file (the API allows 0..999).
+MAX_INDEX = 1_000_000
+_DIALECTS = ("v1.1", "v2")
+
+
+class CheckpointError(BulkupError):
+    """A checkpoint cannot be used; the message names the file and the fix."""
+
+
+class CheckpointLocked(CheckpointError):
+    """Another process is using the checkpoint."""
+
+    def __init__(self, message: str, *, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class CheckpointMismatch(CheckpointError):
+    """The checkpoint was written for another endpoint, dialect or account."""
+
+    def __init__(self, message: str, *, differences: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.differences = differences
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunIdentity:
+    """What a checkpoint was written for; resuming with anything else is refused."""
+
+    #: Base URL of the API.
+    endpoint: str
+    #: ``"v1.1"`` or ``"v2"``.
+    dialect: str
+    #: Opaque fingerprint of the credentials (never a secret).
+    account: str
+
+    def __post_init__(self) -> None:
+        if self.dialect not in _DIALECTS:
+            raise ValueError(f"unknown API dialect {self.dialect!r}; use v1.1 or v2")
+        if not self.endpoint or not self.account:
+            raise ValueError("a run identity needs an endpoint and an account fingerprint")
+
+
+@dataclass(slots=True, kw_only=True)
+class ItemRecord:
+    """What the checkpoint knows about one item."""
+
+    id: str
+    path: str
+    size: int
+    mtime_ns: int
+    #: Everything the item is uploaded with (compared whole on resume).
+    params: UploadParams
+    media_id: str | None = None
+    media_key: str | None = None
+    #: Absolute Unix time the upload session expires (INIT time + expires_after_secs).
+    upload_deadline: float | None = None
+    #: Acknowledged segment indices.
+    acked: set[int] = field(default_factory=set)
+    finalized: bool = False
+    #: Last ``processing_info.state``.
+    processing: str | None = None
+    #: Absolute Unix time the media id stops being usable.
+    media_expires_at: float | None = None
+    #: The item's report line once it finished.
+    result: Result | None = None
+    attempts: int = 0
+    #: ``params`` came from a version 1 checkpoint, which kept no subtitles and no post.
+    partial_params: bool = False
+
+
+# --- format versions -----------------------------------------------------------------
+
+
+def check_version(version: Any, path: Path) -> int:
+    """``version`` if this bulkup reads it; else a CheckpointError naming the fix."""
+    if version in READABLE_VERSIONS and is_int(version):
+        return int(version)
+    if is_int(version) and version > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version}, newer than this bulkup reads "
+            f"(up to version {CHECKPOINT_VERSION}); it was left untouched: upgrade bulkup "
+            "(pip install --upgrade bulkup) to resume it, or use another --checkpoint file"
+        )
+    raise CheckpointError(
+        f"checkpoint {path} has format version {version!r:.40}; this bulkup reads versions "
+        f"{', '.join(map(str, READABLE_VERSIONS))}: finish the run with the bulkup that wrote "
+        "it, or use another --checkpoint file"
+    )
+
+
+def _params_v1(data: Any) -> UploadParams:
+    """Version 1's untyped params, missing fields defaulted (a v1 record only ever
+    lacks subtitles and post; anything else missing never matches a planned upload)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"invalid field 'params': {data!r:.80}")
+    strategy = data.get("strategy")
+    warnings = data.get("sensitive_media_warning") or []
+    owners = data.get("additional_owners") or []
+    return UploadParams.from_json(
+        {
+            "media_type": data.get("media_type") or "",
+            "media_category": data.get("media_category"),
+            "chunk_size": data.get("chunk_size") or 0,
+            "strategy": strategy if strategy == "simple" else "chunked",
+            "metadata": {
+                "alt_text": data.get("alt_text"),
+                "sensitive_media_warning": warnings,
+                "allow_download": data.get("allow_download"),
+            },
+            "subtitles": [],
+            "post": None,
+            "additional_owners": owners,
+            "shared": bool(data.get("shared")),
+        }
+    )
+
+
+# --- encoding ------------------------------------------------------------------------
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _is_ranges(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(r, list) and len(r) == 2 and all(map(is_int, r)) and 0 <= r[0] <= r[1] for r in v
+    )
+
+
+def _any(v: Any) -> bool:
+    return True  # checked by the decoder
+
+
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "path": lambda v: isinstance(v, str),
+    "size": is_int,
+    "mtime_ns": is_int,
+    "params": _any,
+    "media_id": _optional(lambda v: isinstance(v, str)),
+    "media_key": _optional(lambda v: isinstance(v, str)),
+    "upload_deadline": _optional(_is_num),
+    "acked": _is_ranges,
+    "finalized": lambda v: isinstance(v, bool),
+    "processing": _optional(lambda v: isinstance(v, str)),
+    "media_expires_at": _optional(_is_num),
+    "result": _any,
+    "attempts": is_int,
+    "partial_params": lambda v: isinstance(v, bool),
+}
+_REQUIRED = ("path", "size", "mtime_ns", "params")
+
+
+def to_ranges(indices: Iterable[int]) -> list[list[int]]:
+    ranges: list[list[int]] = []
+    for i in sorted(set(indices)):
+        if ranges and i == ranges[-1][1] + 1:
+            ranges[-1][1] = i
+        else:
+            ranges.append([i, i])
+    return ranges
+
+
+def decode_field(name: str, value: Any, version: int = CHECKPOINT_VERSION) -> Any:
+    """A field's value from its JSON form; ValueError when it is not valid."""
+    if name not in _CHECKS or not _CHECKS[name](value):
+        raise ValueError(f"invalid field {name!r}: {value!r:.80}")
+    if name == "acked":
+        if any(end >= MAX_INDEX for _, end in value):
+            raise ValueError(f"segment index out of range in {value!r:.80}")
+        return {i for start, end in value for i in range(start, end + 1)}
+    if name == "params":
+        return UploadParams.from_json(value) if version >= 2 else _params_v1(value)
+    if name == "result":
+        return Result.from_json(value) if value is not None else None
+    if name in ("upload_deadline", "media_expires_at") and value is not None:
+        return float(value)
+    return value
+
+
+def encode_field(name: str, value: Any) -> Any:
+    """A field's JSON form (typed values, or their JSON form already)."""
+    if name == "acked":
+        return to_ranges(value)
+    if isinstance(value, UploadParams | Result):
+        return value.as_json()
+    return value
+
+
+def record_to_json(record: ItemRecord) -> dict[str, Any]:
+    result = record.result
+    data = {
+        "path": record.path,
+        "size": record.size,
+        "mtime_ns": record.mtime_ns,
+        "params": record.params.as_json(),
+        "media_id": record.media_id,
+        "media_key": record.media_key,
+        "upload_deadline": record.upload_deadline,
+        "acked": to_ranges(record.acked),
+        "finalized": record.finalized,
+        "processing": record.processing,
+        "media_expires_at": record.media_expires_at,
+        "result": result.as_json() if result is not None else None,
+        "attempts": record.attempts,
+    }
+    if record.partial_params:  # written only where it says something
+        data["partial_params"] = True
+    return data
+
+
+def record_from_json(item_id: Any, data: Any, version: int = CHECKPOINT_VERSION) -> ItemRecord:
+    if not isinstance(item_id, str) or not isinstance(data, dict):
+        raise ValueError(f"invalid item {item_id!r:.80}")
+    missing = [name for name in _REQUIRED if name not in data]
+    if missing:
+        raise ValueError(f"item {item_id!r} lacks {', '.join(missing)}")
+    values = {name: decode_field(name, value, version) for name, value in data.items()}
+    if version < 2:
+        values["partial_params"] = True
+    return ItemRecord(id=item_id, **values)
+
+
+def copy(record: ItemRecord) -> ItemRecord:
+    """A copy whose changes stay out of ``record`` (params and result are frozen)."""
+    return replace(record, acked=set(record.acked))
+
+
+#: One encoder for every journal line (``json.dumps`` with options builds one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def journal_line(event: dict[str, Any]) -> bytes:
+    return (_ENCODE(event) + "\n").encode()
+
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "READABLE_VERSIONS",
+    "CheckpointError",
+    "CheckpointLocked",
+    "CheckpointMismatch",
+    "ItemRecord",
+    "RunIdentity",
+]

@@ -1,0 +1,356 @@
+"""The run's memory: per item, enough to resume an interrupted run.
+
+Three files sit side by side, all created with mode 0600:
+
+``<path>`` (the snapshot)
+    One JSON object, replaced atomically at each compaction::
+
+        {"version": 2, "generation": 7,
+         "identity": {"endpoint": "https://upload.twitter.com", "dialect": "v1.1",
+                      "account": "oauth1:3f2a..."},
+         "items": {"cat.jpg": {"path": "/photos/cat.jpg", "size": 48213,
+                               "mtime_ns": 1718000000000000000,
+                               "params": {"media_type": "image/jpeg", ...},
+                               "media_id": "1800...", "media_key": "3_1800...",
+                               "upload_deadline": 1718086400.0, "acked": [[0, 41], [43, 43]],
+                               "finalized": false, "processing": null,
+                               "media_expires_at": null, "result": null, "attempts": 1}}}
+
+    ``acked`` (acknowledged segment indices) is a list of inclusive ``[start, end]``
+    ranges, so a 1000-segment upload costs one pair, not 1000 numbers. Times are
+    absolute Unix seconds. ``params`` (everything the item is uploaded with: type,
+    category, chunk size, metadata, subtitles, post…) and ``result`` (the item's report
+    line) are stored whole; :mod:`bulkup.core.records` gives their JSON, and how version 1
+    checkpoints are read.
+
+``<path>.journal``
+    JSON Lines of events since that snapshot. The first line is a header
+    ``{"v": 2, "gen": 7}`` naming the format version and the snapshot generation the
+    events apply to; then
+    ``{"p": id, "r": record}`` (put), ``{"u": id, "c": {field: value}}`` (update) and
+    ``{"a": id, "i": index}`` (one acknowledged segment).
+
+``<path>.lock``
+    Held with ``flock`` by the one process using the checkpoint; holds its pid.
+
+Why a journal: the uploader records every acknowledged segment, and tens of thousands
+of items may be in the checkpoint. Rewriting the snapshot per event would cost
+O(items) per event; appending one line costs O(1). After ``compact_every`` events, or
+as many events as the last snapshot had items if that is more (so compacting costs
+O(1) per event, amortized), at open and at close, the in-memory state is written as a
+new snapshot and the journal is emptied, so the journal stays bounded and loading
+stays fast.
+
+Crash guarantees:
+
+- Each event is one ``os.write`` to a descriptor opened with ``O_APPEND``, made before
+  the call returns. A killed process (even SIGKILL) loses nothing already recorded:
+  the bytes are in the OS. :meth:`Checkpoint.flush` (and compaction) ``fsync`` them,
+  which also covers a power loss.
+- A crash in the middle of a write leaves at most a torn last journal line, which is
+  ignored on load. Damage anywhere else is reported, never guessed around.
+- The snapshot is written to a temporary file, fsynced, renamed over the old one and
+  the directory fsynced: a reader sees the old snapshot or the new one, never a mix.
+  The journal is emptied only after the rename; a crash in between leaves a journal
+  whose header names the previous generation, so it is recognised as already folded
+  in and skipped.
+- A checkpoint that cannot be read is left untouched: the error names the file, the
+  line and the fix; so is one written by a newer bulkup (a format version above
+  :data:`CHECKPOINT_VERSION`: the fix is to upgrade bulkup). A checkpoint written for
+  another endpoint, dialect or account is refused (:class:`CheckpointMismatch`).
+- Disk full: a failed append is rolled back (the journal is truncated to its last
+  whole line) and raises :class:`CheckpointError`; a failed compaction removes its
+  temporary file and keeps the previous snapshot and the journal, both loadable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from bulkup.core.records import (
+    CHECKPOINT_VERSION,
+    MAX_INDEX,
+    CheckpointError,
+    CheckpointLocked,
+    CheckpointMismatch,
+    ItemRecord,
+    RunIdentity,
+    copy,
+    decode_field,
+    encode_field,
+    is_int,
+    journal_line,
+    record_from_json,
+    record_to_json,
+)
+from bulkup.run.checkpoint_io import (
+    State,
+    journal_path,
+    load,
+    lock,
+    open_private,
+    summarize,
+    write_all,
+    write_atomically,
+    write_failed,
+)
+
+#: Default number of journal events between two compactions.
+DEFAULT_COMPACT_EVERY = 10_000
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "DEFAULT_COMPACT_EVERY",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointLocked",
+    "CheckpointMismatch",
+    "ItemRecord",
+    "RunIdentity",
+    "summarize",
+]
+
+
+def _mismatch(path: Path, stored: RunIdentity, wanted: RunIdentity) -> CheckpointMismatch:
+    names = ("endpoint", "dialect", "account")
+    differences = tuple(n for n in names if getattr(stored, n) != getattr(wanted, n))
+    what = {
+        "endpoint": f"endpoint {stored.endpoint} (this run: {wanted.endpoint})",
+        "dialect": f"API dialect {stored.dialect} (this run: {wanted.dialect})",
+        "account": "other credentials (another account or app)",
+    }
+    return CheckpointMismatch(
+        f"checkpoint {path} was written for {', '.join(what[n] for n in differences)}; "
+        "its media ids are useless here: use another --checkpoint file, or delete this one "
+        "(and its .journal) to start afresh",
+        differences=differences,
+    )
+
+
+def _load_for(path: Path, identity: RunIdentity) -> State:
+    state = load(path) or State(identity=identity, generation=0, items={})
+    if state.journal_newer:
+        raise CheckpointError(
+            f"checkpoint journal {journal_path(path)} is newer than {path} (was the "
+            "checkpoint restored from a copy?); both were left untouched: "
+            "restore the matching pair, or use another --checkpoint file"
+        )
+    if state.identity != identity:
+        raise _mismatch(path, state.identity, identity)
+    return state
+
+
+class Checkpoint:
+    """An open checkpoint, held exclusively by this process. See the module docstring."""
+
+    def __init__(self, path: Path, state: State, lock_fd: int, compact_every: int) -> None:
+        self._path = path
+        self._state = state
+        self._lock_fd: int | None = lock_fd
+        self._journal_fd = -1
+        self._journal_size = 0
+        self._events = 0
+        self._compact_every = compact_every
+        self._compact_at = max(compact_every, len(state.items))
+        self._broken = False
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        identity: RunIdentity,
+        *,
+        compact_every: int = DEFAULT_COMPACT_EVERY,
+    ) -> Checkpoint:
+        """Create or load the checkpoint at ``path`` and take its lock."""
+        if compact_every < 1:
+            raise ValueError("compact_every must be at least 1")
+        path = Path(path)
+        lock_fd = lock(path)
+        try:
+            state = _load_for(path, identity)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        checkpoint = cls(path, state, lock_fd, compact_every)
+        try:
+            checkpoint._open_journal()
+            checkpoint.compact()  # a fresh journal, without a torn tail to append after
+        except BaseException:
+            checkpoint._release()
+            raise
+        return checkpoint
+
+    def _open_journal(self) -> None:
+        journal = journal_path(self._path)
+        try:
+            self._journal_fd = open_private(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except OSError as exc:
+            raise CheckpointError(write_failed(journal, exc)) from exc
+
+    # --- reading ---------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def get(self, item_id: str) -> ItemRecord | None:
+        """A copy of the item's record; change it through put/update/ack."""
+        record = self._state.items.get(item_id)
+        return copy(record) if record is not None else None
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._state.items
+
+    def __iter__(self) -> Iterator[ItemRecord]:
+        """Copies of all records, in the order they were first put."""
+        return (copy(r) for r in list(self._state.items.values()))
+
+    def __len__(self) -> int:
+        return len(self._state.items)
+
+    # --- events ----------------------------------------------------------------------
+    def put(self, record: ItemRecord) -> None:
+        """Record a new item, or replace its record (a fresh INIT)."""
+        self._check_open()
+        line = journal_line({"p": record.id, "r": record_to_json(record)})
+        stored = record_from_json(record.id, json.loads(line)["r"])  # exactly what replays
+        self._append(line)
+        self._state.items[record.id] = stored
+        self._after_event()
+
+    def update(self, item_id: str, **changes: Any) -> None:
+        """Change fields of an item's record (``acked`` takes any iterable of indices;
+        ``params`` and ``result`` their typed values, or their JSON)."""
+        self._check_open()
+        record = self._state.items[item_id]
+        # Checked as a replay would check them, before anything is written.
+        encoded = {name: encode_field(name, value) for name, value in changes.items()}
+        decoded = {name: decode_field(name, value) for name, value in encoded.items()}
+        self._append(journal_line({"u": item_id, "c": encoded}))
+        for name, value in decoded.items():
+            setattr(record, name, value)
+        self._after_event()
+
+    def ack(self, item_id: str, index: int) -> None:
+        """Record one acknowledged segment (a repeated acknowledgement writes nothing)."""
+        self._check_open()
+        if not is_int(index) or not 0 <= index < MAX_INDEX:
+            raise ValueError(f"invalid segment index {index!r}")
+        record = self._state.items[item_id]
+        if index in record.acked:
+            return
+        self._append(journal_line({"a": item_id, "i": index}))
+        record.acked.add(index)
+        self._after_event()
+
+    def _append(self, line: bytes) -> None:
+        if self._broken:
+            raise CheckpointError(
+                f"checkpoint journal {journal_path(self._path)} could not be repaired after "
+                "a write error; stop this run and start it again to resume"
+            )
+        data = line
+        if self._journal_size == 0:
+            data = journal_line({"v": CHECKPOINT_VERSION, "gen": self._state.generation}) + line
+        try:
+            write_all(self._journal_fd, data)
+        except OSError as exc:
+            self._rollback()
+            raise CheckpointError(write_failed(journal_path(self._path), exc)) from exc
+        self._journal_size += len(data)
+
+    def _rollback(self) -> None:
+        """Cut a partly written line, so later events do not follow garbage."""
+        try:
+            os.ftruncate(self._journal_fd, self._journal_size)
+        except OSError:
+            self._broken = True
+
+    def _after_event(self) -> None:
+        self._events += 1
+        if self._events >= self._compact_at:
+            self.compact()
+
+    # --- durability ------------------------------------------------------------------
+    def flush(self) -> None:
+        """Make every recorded event durable (fsync the journal)."""
+        self._check_open()
+        try:
+            os.fsync(self._journal_fd)
+        except OSError as exc:
+            raise CheckpointError(write_failed(journal_path(self._path), exc)) from exc
+
+    def compact(self) -> None:
+        """Write the snapshot atomically, then empty the journal."""
+        self._check_open()
+        self._events = 0  # after a failure, try again only after compact_every more events
+        state = self._state
+        # As many events until the next compaction as this one writes items: compacting
+        # then costs O(1) per event, not O(items) (a run of many files stays linear).
+        self._compact_at = max(self._compact_every, len(state.items))
+        snapshot = {
+            "version": CHECKPOINT_VERSION,
+            "generation": state.generation + 1,
+            "identity": asdict(state.identity),
+            "items": {k: record_to_json(r) for k, r in state.items.items()},
+        }
+        write_atomically(self._path, json.dumps(snapshot, ensure_ascii=False).encode())
+        state.generation += 1
+        try:
+            os.ftruncate(self._journal_fd, 0)
+            os.fsync(self._journal_fd)
+        except OSError as exc:
+            self._broken = True  # events appended to the old journal would be skipped
+            raise CheckpointError(write_failed(journal_path(self._path), exc)) from exc
+        self._journal_size = 0
+
+    def close(self) -> None:
+        """Compact (if anything was recorded since the last compaction), release the lock.
+
+        Idempotent. Even when compacting fails (disk full), the lock is released and
+        the journal keeps every event for the next run.
+        """
+        if self._lock_fd is None:
+            return
+        try:
+            if not self._broken and self._journal_size > 0:
+                self.flush()
+                self.compact()
+        finally:
+            self._release()
+
+    def _abandon(self) -> None:
+        """Release the files without compacting, as a crash would (for tests)."""
+        self._release()
+
+    def _release(self) -> None:
+        if self._journal_fd >= 0:
+            os.close(self._journal_fd)
+            self._journal_fd = -1
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)  # no stale pid for the next reader
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def _check_open(self) -> None:
+        if self._lock_fd is None:
+            raise ValueError(f"checkpoint {self._path} is closed")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,211 @@
+"""The run's report: one JSON line per item as it finishes, and a summary.
+
+Lines stream out as results arrive (each written at once, unbuffered), so a killed
+run still leaves a usable partial report and a consumer can follow it with
+``tail -f``. Report files are created with mode 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import stat
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Literal
+
+from bulkup import privatefiles
+from bulkup.core.items import Result, iso_utc
+from bulkup.errors import BulkupError
+from bulkup.run import exits
+
+
+def open_private(path: str | os.PathLike[str], mode: Literal["a", "w"] = "a") -> IO[str]:
+    """Open a text file for writing, created 0600 whatever the umask."""
+    return privatefiles.open_text(path, mode)
+
+
+class ReportError(BulkupError, OSError):
+    """The report cannot be written (disk full, closed pipe); the lines before it are whole."""
+
+
+class ReportWriter:
+    """Writes results as JSON Lines to a file (``path``) or a stream.
+
+    A file gets each line with one ``os.write``, unbuffered, so a killed run loses no
+    line it reported. When a write fails (disk full), the part of the line that was
+    written is cut off again, the file keeps whole lines only, and :class:`ReportError`
+    says what happened; every later write raises it again.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, stream: IO[str] | None = None):
+        self._where = str(path) if path is not None else "standard output"
+        try:
+            self._fd = _open_report(path) if path is not None else -1
+        except OSError as exc:
+            raise ReportError(
+                f"cannot create the report {path}: {exc.strerror or exc}; "
+                "give a file in an existing, writable folder"
+            ) from None
+        self._stream = stream if path is None else None
+        self._size = 0
+        #: Lines written so far.
+        self.lines = 0
+        self._failed: ReportError | None = None
+
+    def write(self, result: Result) -> None:
+        if self._failed is not None:
+            raise self._failed
+        line = json.dumps(result.as_json(), ensure_ascii=False) + "\n"
+        try:
+            if self._fd >= 0:
+                self._append(line.encode())
+            elif self._stream is not None:
+                self._stream.write(line)
+                self._stream.flush()
+            else:
+                return
+        except OSError as exc:
+            self._failed = ReportError(self._failure(exc))
+            raise self._failed from exc
+        self.lines += 1
+
+    def _append(self, data: bytes) -> None:
+        try:
+            privatefiles.write_all(self._fd, data)
+        except OSError:
+            with contextlib.suppress(OSError):  # no torn line before the next run's reader
+                os.ftruncate(self._fd, self._size)
+                os.lseek(self._fd, self._size, os.SEEK_SET)
+            raise
+        self._size += len(data)
+
+    def _failure(self, exc: OSError) -> str:
+        if exc.errno == errno.ENOSPC:
+            what = f"disk full: cannot write the report {self._where}; free some space"
+        else:
+            what = f"cannot write the report {self._where}: {exc.strerror or exc}"
+        return f"{what} (whole lines written before it, kept intact: {self.lines})"
+
+    def close(self) -> None:
+        """Make the report durable (fsync) and close it; idempotent."""
+        self._stream = None
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        try:
+            if self._failed is None and stat.S_ISREG(os.fstat(fd).st_mode):
+                os.fsync(fd)  # a pipe or /dev/null has nothing to make durable
+        except OSError as exc:
+            self._failed = ReportError(self._failure(exc))
+            raise self._failed from exc
+        finally:
+            os.close(fd)
+
+
+def _open_report(path: str | os.PathLike[str]) -> int:
+    """A report file, emptied, created 0600 whatever the umask."""
+    return privatefiles.open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+
+
+#: Distinct failure messages the summary shows.
+MAX_SUMMARY_FAILURES = 10
+
+
+@dataclass(slots=True)
+class Summary:
+    """Counts for the end-of-run summary."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    bytes_uploaded: int = 0
+    resumed: int = 0
+    #: Failure message → ids of the items that failed with it (in order).
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    #: Items a later run can finish (rate caps, a server not reached), and the
+    #: latest ``retry_after`` among them.
+    left: int = 0
+    retry_after: str | None = None
+    #: Why items were left for later: message → ids.
+    later: dict[str, list[str]] = field(default_factory=dict)
+    #: Items whose error means the run was refused (credentials, certificate).
+    refused: int = 0
+    #: Failed items that a rerun would not finish either.
+    hard_failures: int = 0
+
+    def add(self, result: Result) -> None:
+        self.counts[result.status] += 1
+        if result.ok and not result.resumed:
+            self.bytes_uploaded += result.size or 0
+        if result.resumed:
+            self.resumed += 1
+        self.warnings.extend(result.warnings[: MAX_SUMMARY_FAILURES - len(self.warnings)])
+        kind = result.error.kind if result.error else None
+        if result.ok or kind is None:
+            pass
+        elif kind in exits.REFUSED_KINDS:
+            self.refused += 1
+        elif kind in exits.LATER_KINDS:
+            self.left += 1
+            assert result.error is not None
+            self.later.setdefault(result.error.message, []).append(result.id)
+            after = iso_utc(result.retry_after)
+            if after is not None and (self.retry_after is None or after > self.retry_after):
+                self.retry_after = after
+        elif result.status == "failed":
+            self.hard_failures += 1
+        if result.status == "failed" and kind not in exits.LATER_KINDS:
+            message = result.error.message if result.error else "unknown error"
+            self.failures.setdefault(message, []).append(result.id)
+
+    @property
+    def total(self) -> int:
+        return self.counts.total()
+
+    @property
+    def all_succeeded(self) -> bool:
+        return self.counts["failed"] == 0
+
+    def exit_code(self) -> int:
+        """The run's exit status (see :mod:`bulkup.run.exits`)."""
+        return exits.for_run(
+            refused=self.refused > 0, failed=self.hard_failures > 0, left=self.left > 0
+        )
+
+    def render(self, elapsed: float) -> str:
+        mib = self.bytes_uploaded / (1 << 20)
+        rate = mib / elapsed if elapsed > 0 else 0.0
+        lines = [
+            f"bulkup: {self.total} items: {self.counts['succeeded']} succeeded "
+            f"({self.resumed} from the checkpoint), {self.counts['failed']} failed, "
+            f"{self.counts['skipped']} skipped; {mib:.1f} MiB in {elapsed:.1f} s ({rate:.1f} MiB/s)"
+        ]
+        for message, ids in list(self.failures.items())[:MAX_SUMMARY_FAILURES]:
+            who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+            lines.append(f"  failed {who}: {message}")
+        lines.extend(f"  warning: {warning}" for warning in self.warnings)
+        hidden = len(self.failures) - MAX_SUMMARY_FAILURES
+        if hidden > 0:
+            lines.append(f"  … and {hidden} more kinds of failure: see the report")
+        if self.left:
+            when = f" after {self.retry_after}" if self.retry_after else ""
+            lines.append(
+                f"  left for a later run: {self.left} {_items(self.left)}; run the same "
+                f"command again with the same --checkpoint{when} to finish them"
+            )
+            for message, ids in list(self.later.items())[:MAX_SUMMARY_FAILURES]:
+                who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+                lines.append(f"    {who}: {message}")
+        return "\n".join(lines)
+
+
+def _items(count: int) -> str:
+    return "item" if count == 1 else "items"
+
+
+def print_summary(summary: Summary, elapsed: float, stream: IO[str] | None = None) -> None:
+    """Print to ``stream``, by default ``sys.stderr`` as it is now (not as it was at import)."""
+    print(summary.render(elapsed), file=stream or sys.stderr, flush=True)

@@ -1,0 +1,152 @@
+"""Directory scans: every regular file below a folder, in name order.
+
+Include/exclude globs are matched against the path relative to the scanned folder
+(see :class:`~bulkup.sources.SourceOptions`); a symlink leading back to a folder above
+it is one ``symlink_loop`` problem and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
+
+from bulkup.core.items import Item, SourceProblem
+from bulkup.sources.rejects import Ids, Reject, check_file, stat_entry
+
+if TYPE_CHECKING:
+    from bulkup.sources import SourceOptions
+
+
+def scan(name: str, options: SourceOptions, ids: Ids) -> Iterator[Item | SourceProblem]:
+    root = os.path.abspath(name)
+    try:
+        mode = stat_entry(root)
+        if not stat.S_ISDIR(mode.st_mode):
+            raise Reject("not_a_file", f"{root} is not a directory", "give a folder to scan")
+    except Reject as reject:
+        yield reject.problem(name, path=root)
+        return
+    walker = _Walker(name, PurePath(name).as_posix(), options, ids)
+    yield from walker.walk(root, "", frozenset({(mode.st_dev, mode.st_ino)}))
+
+
+@dataclass(slots=True)
+class _Walker:
+    """One directory scan: ``prefix`` starts every id, ``ancestors`` catch symlink loops."""
+
+    name: str
+    prefix: str
+    options: SourceOptions
+    ids: Ids
+
+    def walk(
+        self, folder: str, rel: str, ancestors: frozenset[tuple[int, int]]
+    ) -> Iterator[Item | SourceProblem]:
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            fix = "grant read and execute permission on it, or exclude it"
+            what = f"cannot list folder {folder} ({exc.strerror})"
+            yield Reject("unreadable", what, fix).problem(self._id(rel), path=folder)
+            return
+        for entry in entries:
+            if self.options.hidden or not entry.name.startswith("."):
+                yield from self._visit(
+                    entry, f"{rel}/{entry.name}" if rel else entry.name, ancestors
+                )
+
+    def _visit(
+        self, entry: os.DirEntry[str], rel: str, ancestors: frozenset[tuple[int, int]]
+    ) -> Iterator[Item | SourceProblem]:
+        if not self.options.follow_symlinks and entry.is_symlink():
+            return
+        try:
+            is_dir = entry.is_dir()
+        except OSError:  # a loop of links: _check_file names it
+            is_dir = False
+        exclude = self.options.exclude
+        if is_dir and not (_matches(rel, exclude) or _matches(f"{rel}/", exclude)):
+            yield from self._folder(entry.path, rel, ancestors)
+        elif not is_dir and self._wanted(rel):
+            yield self._file(entry.path, rel)
+
+    def _wanted(self, rel: str) -> bool:
+        include, exclude = self.options.include, self.options.exclude
+        return _matches(rel, include, empty=True) and not _matches(rel, exclude)
+
+    def _folder(
+        self, path: str, rel: str, ancestors: frozenset[tuple[int, int]]
+    ) -> Iterator[Item | SourceProblem]:
+        try:
+            mode = stat_entry(path)
+            if (mode.st_dev, mode.st_ino) in ancestors:
+                what = f"{path} leads back to a folder above it"
+                raise Reject("symlink_loop", what, "remove the link, or stop following symlinks")
+        except Reject as reject:
+            yield reject.problem(self._id(rel), path=path)
+            return
+        yield from self.walk(path, rel, ancestors | {(mode.st_dev, mode.st_ino)})
+
+    def _file(self, path: str, rel: str) -> Item | SourceProblem:
+        item_id = self._id(rel)
+        try:
+            self.ids.claim(item_id, item_id, from_folder=True)
+            check_file(path)
+        except Reject as reject:
+            # A duplicate's line must not take the id of the entry kept: its place does.
+            where = item_id if reject.keeps_id else f"{item_id} (in folder {self.name})"
+            return reject.problem(where, item_id=item_id, path=path)
+        category = self.options.default_category
+        return Item(id=item_id, path=Path(path), media_category=category, source=self.name)
+
+    def _id(self, rel: str) -> str:
+        return str(PurePath(self.prefix, rel).as_posix()) if rel else self.prefix
+
+
+def _matches(rel: str, patterns: tuple[str, ...], *, empty: bool = False) -> bool:
+    """Whether ``rel`` matches any pattern (``empty`` when there are none)."""
+    if not patterns:
+        return empty
+    name = rel.rstrip("/").rpartition("/")[2]
+    return any(_glob(p).fullmatch(rel if "/" in p.strip("/") else name) for p in patterns)
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """Compile a glob: ``**/`` any folders (or none), ``**`` anything, ``*``/``?`` within one."""
+    pattern, out, i = pattern.strip("/"), [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "[" and (end := _set_end(pattern, i)) > 0:
+            out.append(_set(pattern[i + 1 : end]))
+            i = end + 1
+        else:
+            out.append({"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i])))
+            i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _set_end(pattern: str, start: int) -> int:
+    """Index of the ``]`` closing the set opened at ``start``, or -1 (then ``[`` is literal)."""
+    i = start + 1
+    i += pattern.startswith("!", i)
+    i += pattern.startswith("]", i)
+    return pattern.find("]", i)
+
+
+def _set(body: str) -> str:
+    negate = body.startswith("!")
+    body = "".join("\\" + c if c in "\\[]&~|^" else c for c in body[negate:])
+    return f"[^/{body}]" if negate else f"[{body}]"
