@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bulkup.core import spec
 from bulkup.core.items import Result, UploadParams
 from bulkup.errors import BulkupError
 
@@ -38,7 +39,6 @@ CHECKPOINT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 #: Sanity bound on a segment index read from a file (the API allows 0..999).
 MAX_INDEX = 1_000_000
-_DIALECTS = ("v1.1", "v2")
 
 
 class CheckpointError(BulkupError):
@@ -73,7 +73,7 @@ class RunIdentity:
     account: str
 
     def __post_init__(self) -> None:
-        if self.dialect not in _DIALECTS:
+        if self.dialect not in spec.DIALECTS:
             raise ValueError(f"unknown API dialect {self.dialect!r}; use v1.1 or v2")
         if not self.endpoint or not self.account:
             raise ValueError("a run identity needs an endpoint and an account fingerprint")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bulkup import privatefiles
 from bulkup.core.items import utc_from_timestamp
 from bulkup.core.records import (
     MAX_INDEX,
@@ -154,22 +155,10 @@ def journal_path(path: Path) -> Path:
 
 
 def open_private(path: Path, flags: int) -> int:
-    fd = os.open(path, flags, _MODE)
-    try:
-        os.fchmod(fd, _MODE)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
+    return privatefiles.open_fd(path, flags)
 
 
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        view = view[written:]
+write_all = privatefiles.write_all
 
 
 def write_failed(path: Path, exc: OSError) -> str:
@@ -180,25 +169,10 @@ def write_failed(path: Path, exc: OSError) -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: temp file, fsync, rename, fsync the directory."""
-    temp = path.with_name(path.name + ".tmp")
     try:
-        fd = open_private(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
+        privatefiles.replace(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
         raise CheckpointError(write_failed(path, exc) + " (the previous snapshot is kept)") from exc
-    with contextlib.suppress(OSError):  # not every file system can fsync a directory
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def lock(path: Path) -> int:

@@ -1,2 +1,1 @@
-"""Helpers for users' own tests: the pytest plugin with the ``x_media_emulator`` fixture.
-"""
+"""Helpers for users' own tests: the pytest plugin with the ``x_media_emulator`` fixture."""
