@@ -88,3 +88,16 @@ def test_resume_benchmark_kills_resumes_and_lands_byte_exact(
     assert saved["initialize_requests"] == 1  # the same media id, resumed
     assert saved["byte_exact"] == {"checked": 1, "mismatched": 0}
     assert "sent again beyond the remainder" in capsys.readouterr().out
+
+
+def test_checkpoint_stall_benchmark_replays_a_run_and_reports_the_longest_stall(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import checkpoint_stall
+
+    out = tmp_path / "stall.json"
+    result = checkpoint_stall.main(["--items", "300", "--json", str(out)])
+
+    assert json.loads(out.read_text()) == result
+    assert result["items"] == 300 and result["max_stall_ms"] >= result["median_stall_ms"] >= 0
+    assert "max_stall_ms" in capsys.readouterr().out
