@@ -1,22 +1,46 @@
-"""Shared fixtures: a running emulator on a real socket and a raw API client."""
+"""Shared fixtures and helpers: a running emulator on a real socket, a raw API client,
+the emulator profiles the tests use, and the client settings that talk to it."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from bulkup.emulator import Answers, Emulator, EmulatorConfig, Lifetimes
+from bulkup.auth.credentials import OAuth1Auth
+from bulkup.client.config import UploadConfig
+from bulkup.emulator import Answers, Emulator, EmulatorConfig, Lifetimes, Network
 from bulkup.media import samples
-from tests.apiclient import RawClient
+from tests.apiclient import RawClient, credentials
 
-#: Fast settings for tests: processing finishes at the first STATUS, poll at once.
-FAST = EmulatorConfig(lifetimes=Lifetimes(processing_secs=0, check_after_secs=0))
+KiB = 1024
+#: Processing finishes at the first STATUS, which is polled at once.
+FAST_LIFETIMES = Lifetimes(processing_secs=0, check_after_secs=0)
+#: Fast settings for tests.
+FAST = EmulatorConfig(lifetimes=FAST_LIFETIMES)
+#: A scheduled latency spike hangs the request it hits: a run is caught mid-upload.
+HANG = EmulatorConfig(lifetimes=FAST_LIFETIMES, network=Network(spike_ms=3_600_000))
 #: How the emulator answers: every field, or only what X's document requires.
 ANSWER_MODES = ("full", "minimal")
+
+
+def oauth(emu: Emulator) -> OAuth1Auth:
+    """OAuth 1.0a credentials of the emulator's first user."""
+    return OAuth1Auth(credentials(emu.user))
+
+
+def upload_config(emu: Emulator, api: Any = "v2", **kw: Any) -> UploadConfig:
+    """Settings that talk to ``emu`` with small chunks (4 KiB), so files take segments."""
+    return UploadConfig(api=api, endpoint=emu.url, chunk_size=4 * KiB, **kw)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def answering(config: EmulatorConfig, mode: str) -> EmulatorConfig:
