@@ -273,24 +273,11 @@ class ItemUpload:
         if partial and self.checkpoint is not None and not isinstance(decision, resume.StartOver):
             # A version 1 record kept no subtitles or post: the source's entry completes it.
             self.checkpoint.update(self.item.id, params=params, partial_params=False)
-        match decision:
-            case resume.Reuse(result=done):
-                return self._from_record(done)
-            case resume.ContinueUpload(media_id=media_id, media_key=key, deadline=deadline):
-                self.session = Session.resume_upload(
-                    plan,
-                    media_id=media_id,
-                    media_key=key,
-                    deadline=deadline,
-                    acked=set(decision.acked),
-                )
-            case resume.ContinuePolling(media_id=media_id, media_key=key):
-                self.session = Session.resume_processing(
-                    plan, media_id=media_id, media_key=key, now=now
-                )
-            case _:
-                self.session = Session(plan)
-                self._unrecorded = identity  # recorded with INIT's answer
+        if isinstance(decision, resume.Reuse):
+            return self._from_record(decision.result)
+        self.session = _session_for(decision, plan, now)
+        if isinstance(decision, resume.StartOver):
+            self._unrecorded = identity  # recorded with INIT's answer
         return None
 
     def _save(self, **changes: Any) -> None:
@@ -666,6 +653,22 @@ def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     from bulkup.errors import single_error
 
     return single_error(group, UploadError, prefer=SessionGone)
+
+
+def _session_for(decision: resume.Decision, plan: Plan, now: float) -> Session:
+    """The session that carries out a resume decision (other than a reuse)."""
+    match decision:
+        case resume.ContinueUpload(media_id=media_id, media_key=key, deadline=deadline):
+            return Session.resume_upload(
+                plan, media_id=media_id, media_key=key, deadline=deadline, acked=set(decision.acked)
+            )
+        case resume.ContinuePolling(media_id=media_id, media_key=key):
+            return Session.resume_processing(plan, media_id=media_id, media_key=key, now=now)
+        case resume.ContinueAttach(media_id=media_id, media_key=key, media_expires_at=until):
+            return Session.resume_attach(
+                plan, media_id=media_id, media_key=key, media_expires_at=until
+            )
+    return Session(plan)
 
 
 def _params(plan: Plan, item: Item) -> UploadParams:

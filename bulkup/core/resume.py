@@ -8,6 +8,8 @@ Pure decisions, no I/O and no clock of their own (``now`` is passed in):
   unchanged file uploaded with the same parameters, sends only its missing segments
   (:class:`ContinueUpload`);
 - a finalized item still processing resumes STATUS polling (:class:`ContinuePolling`);
+- a ready media id whose metadata or subtitles were not attached (a rate cap, a
+  refusal) gets only those, not its bytes again (:class:`ContinueAttach`);
 - everything else starts over with INIT (:class:`StartOver`, with the reason):
   no record, a changed file or parameters, an expired session or media id.
 
@@ -49,11 +51,20 @@ class ContinuePolling:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinueAttach:
+    """The media is uploaded and ready; only its metadata and subtitles are left."""
+
+    media_id: str
+    media_key: str | None
+    media_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StartOver:
     reason: str
 
 
-Decision = Reuse | ContinueUpload | ContinuePolling | StartOver
+Decision = Reuse | ContinueUpload | ContinuePolling | ContinueAttach | StartOver
 PROCESSING_STATES = ("pending", "in_progress")
 
 
@@ -85,6 +96,10 @@ def decide(
         return ContinueUpload(record.media_id, record.media_key, deadline, frozenset(record.acked))
     if record.processing in PROCESSING_STATES and alive:
         return ContinuePolling(record.media_id, record.media_key)
+    if record.processing == "succeeded" and alive and record.media_expires_at is not None:
+        # Ready, but its metadata or subtitles were not attached (a rate cap, a refusal):
+        # attach them to the same media id instead of uploading the bytes again.
+        return ContinueAttach(record.media_id, record.media_key, record.media_expires_at)
     return StartOver("the earlier upload did not succeed")
 
 

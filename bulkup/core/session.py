@@ -196,6 +196,19 @@ class Session:
         session.processing_started = now
         return session
 
+    @classmethod
+    def resume_attach(
+        cls, plan: Plan, *, media_id: str, media_key: str | None, media_expires_at: float
+    ) -> Session:
+        """A finished, ready upload whose attachments (metadata, subtitles) are left."""
+        return cls(
+            plan,
+            phase=Phase.DONE,
+            media_id=media_id,
+            media_key=media_key,
+            media_expires_at=media_expires_at,
+        )
+
     @property
     def done(self) -> bool:
         return self.phase in (Phase.DONE, Phase.FAILED)

@@ -212,10 +212,17 @@ async def test_a_capped_run_exits_75_keeps_the_checkpoint_and_a_rerun_finishes(
         assert skipped[0]["retry_after"] in first.err  # says after when
         assert (tmp_path / "run.ckpt").exists()
 
+        before = emu.stats()["requests"]
         emu.advance(900)  # the window resets
         second = await bulkup(*args, env=env_for(emu), cwd=tmp_path)
+        after = emu.stats()["requests"]
     assert second.code == 0, second.err
     assert {line["status"] for line in second.lines()} == {"succeeded"}
+    # The skipped item was uploaded and ready: the rerun sent only its metadata.
+    assert after["upload"] == before["upload"]
+    assert sum(after["metadata"].values()) == sum(before["metadata"].values()) + 1
+    rerun = {line["id"]: line for line in second.lines()}[skipped[0]["id"]]
+    assert rerun["media_id_string"] == skipped[0]["media_id_string"]
 
 
 async def test_a_server_that_cannot_be_reached_exits_75(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from bulkup.core.items import Metadata, Result, SubtitleSpec, UploadParams
 from bulkup.core.resume import (
+    ContinueAttach,
     ContinuePolling,
     ContinueUpload,
     Reuse,
@@ -134,3 +135,18 @@ def test_resumed_sessions_are_ordered_by_nearest_deadline() -> None:
     assert keys["done"] is None and keys["fresh"] is None
     ordered = sorted((k for k in keys if keys[k] is not None), key=lambda k: keys[k])  # type: ignore[arg-type,return-value]
     assert ordered == ["soon", "later", "poll"]
+
+
+def test_a_ready_media_whose_attachments_were_left_gets_only_them() -> None:
+    """A rate cap (no result) or a failed metadata request (a failed result) after a
+    ready FINALIZE: the same media id, its metadata and subtitles sent, no bytes again."""
+    ready = record(
+        media_id="9", finalized=True, processing="succeeded", media_expires_at=NOW + 80_000
+    )
+    failed = Result(id="a", path="/a.mp4", status="failed", media_id_string="9")
+    for left in (ready, dataclasses.replace(ready, result=failed)):
+        decision = decide_for(left)
+        assert decision == ContinueAttach("9", None, NOW + 80_000), decision
+    assert isinstance(decide_for(dataclasses.replace(ready, processing="failed")), StartOver)
+    expiring = dataclasses.replace(ready, media_expires_at=NOW + MARGIN - 1)
+    assert isinstance(decide_for(expiring), StartOver)  # its media id would not outlive it
