@@ -19,6 +19,7 @@ import pytest
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, User
 from bulkup.media import samples
 from tests.apiclient import Part, RawClient, Reply
+from tests.emulator.conftest import SLOW_PROCESSING, SMALL_CHUNKS
 
 pytestmark = pytest.mark.anyio
 
@@ -27,11 +28,6 @@ METADATA = "/1.1/media/metadata/create.json"
 SUBTITLES_CREATE = "/1.1/media/subtitles/create.json"
 SUBTITLES_DELETE = "/1.1/media/subtitles/delete.json"
 
-#: Processing that takes 10 emulated seconds, so each state can be seen in turn.
-SLOW_PROCESSING = EmulatorConfig(lifetimes=Lifetimes(processing_secs=10, check_after_secs=1))
-SMALL_CHUNKS = EmulatorConfig(
-    lifetimes=Lifetimes(processing_secs=0, check_after_secs=0, max_chunk_bytes=1024)
-)
 ALICE = User(
     id="2000000000000000001",
     consumer_key="ck-alice",

@@ -20,6 +20,7 @@ import pytest
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, User
 from bulkup.media import samples
 from tests.apiclient import Part, RawClient, Reply
+from tests.emulator.conftest import SLOW_PROCESSING, SMALL_CHUNKS
 
 pytestmark = pytest.mark.anyio
 
@@ -30,10 +31,6 @@ SUBTITLES = "/2/media/subtitles"
 PROBLEM_JSON = "application/problem+json"
 INVALID_REQUEST = "https://api.x.com/2/problems/invalid-request"
 
-SLOW_PROCESSING = EmulatorConfig(lifetimes=Lifetimes(processing_secs=10, check_after_secs=1))
-SMALL_CHUNKS = EmulatorConfig(
-    lifetimes=Lifetimes(processing_secs=0, check_after_secs=0, max_chunk_bytes=1024)
-)
 ALICE = User(
     id="3000000000000000001",
     consumer_key="ck-alice",
