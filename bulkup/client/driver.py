@@ -53,6 +53,7 @@ from bulkup.errors import (
     TLSError,
     TransportError,
     UploadError,
+    single_error,
 )
 from bulkup.media import probe as mediacheck
 from bulkup.media.preflight import preflight
@@ -650,7 +651,6 @@ def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     An upload error (a gone session first) wins; anything else (cancellation,
     a bug) re-raises the group untouched.
     """
-    from bulkup.errors import single_error
 
     return single_error(group, UploadError, prefer=SessionGone)
 

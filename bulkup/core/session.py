@@ -209,10 +209,6 @@ class Session:
             media_expires_at=media_expires_at,
         )
 
-    @property
-    def done(self) -> bool:
-        return self.phase in (Phase.DONE, Phase.FAILED)
-
     # --- INIT / simple upload ----------------------------------------------------
     def init_request(self) -> Init | SimpleUpload:
         self._expect(Phase.INIT)
