@@ -16,7 +16,6 @@ synchronous; :meth:`Pacer.slot` does the waiting.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +23,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from bulkup.core.dialects import retry_after, spent_until
-from bulkup.core.retry import DEFAULT_MAX_WAIT
-from bulkup.errors import RateCapped
+from bulkup.core.retry import DEFAULT_MAX_WAIT, cap
 
 #: Waiting past the announced reset by this much absorbs clock skew and rounding.
 RESET_SLACK_SECS = 0.25
@@ -188,12 +186,7 @@ class Pacer:
         until = now + wait - RESET_SLACK_SECS
         if until - now > self.max_wait:
             why = budget.held_by if budget.held_until is not None else "the 15-minute limit"
-            raise RateCapped(
-                f"{why} of {endpoint} is spent until {_utc(until)} ({until - now:.0f} s, "
-                "beyond --max-wait): not sent; run again with the same checkpoint after then",
-                endpoint=endpoint,
-                retry_at=until,
-            )
+            raise cap(why, endpoint, until, now)
         if self._on_wait is not None and wait > 1.0:
             self._on_wait(endpoint, until)
 
@@ -204,9 +197,3 @@ class Pacer:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
-
-
-def _utc(moment: float) -> str:
-    if not math.isfinite(moment):
-        return "an unknown time"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))

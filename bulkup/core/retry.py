@@ -70,13 +70,18 @@ class RetryPolicy:
 
 def capped(error: ApiError, until: float, now: float) -> RateCapped:
     """The :class:`RateCapped` for an answer whose wait runs past ``max_wait``."""
-    endpoint = error.endpoint or "this endpoint"
     which = error.limit if isinstance(error, RateLimited) and error.limit else None
     what = f"the {which} limit" if which else f"HTTP {error.http_status}"
+    return cap(what, error.endpoint or "", until, now)
+
+
+def cap(what: str, endpoint: str, until: float, now: float) -> RateCapped:
+    """``what`` (a limit, a status) of ``endpoint`` holds it until ``until``, past
+    ``max_wait``: nothing more is sent there in this run."""
     when = dt.datetime.fromtimestamp(until, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return RateCapped(
-        f"{what} of {endpoint} is spent until {when} ({until - now:.0f} s, beyond "
-        f"--max-wait): not sent; run again with the same checkpoint after then",
-        endpoint=error.endpoint or "",
+        f"{what} of {endpoint or 'this endpoint'} is spent until {when} ({until - now:.0f} s, "
+        "beyond --max-wait): not sent; run again with the same checkpoint after then",
+        endpoint=endpoint,
         retry_at=until,
     )

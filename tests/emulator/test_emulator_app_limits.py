@@ -23,29 +23,16 @@ from bulkup.emulator import (
     Emulator,
     EmulatorConfig,
     RateLimits,
-    User,
 )
 from tests.apiclient import RawClient, Reply
 from tests.conftest import FAST_LIFETIMES as FAST
+from tests.emulator.conftest import SECOND_USER, V2_RATE_LIMITED
 
 pytestmark = pytest.mark.anyio
 
 PROFILE = Path(__file__).parents[2] / "configs" / "emulator-x-limits.toml"
 TIME_SCALE = 10.0
 APP_INIT_BUDGET = 3
-V2_RATE_LIMITED = {
-    "title": "Too Many Requests",
-    "detail": "Too Many Requests",
-    "type": "about:blank",
-    "status": 429,
-}
-SECOND_USER = User(
-    id="5000000000000000005",
-    consumer_key="second-consumer-key",
-    consumer_secret="second-consumer-secret",
-    access_token="5000000000000000005-second",
-    access_token_secret="second-token-secret",
-)
 
 
 @pytest.fixture

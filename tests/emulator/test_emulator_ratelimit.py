@@ -12,10 +12,11 @@ import aiohttp
 import pytest
 
 from bulkup.core import spec
-from bulkup.emulator import DEMO_USER, Emulator, EmulatorConfig, RateLimits, User
+from bulkup.emulator import DEMO_USER, Emulator, EmulatorConfig, RateLimits
 from bulkup.media import samples
 from tests.apiclient import RawClient, Reply
 from tests.conftest import FAST_LIFETIMES as FAST
+from tests.emulator.conftest import SECOND_USER, V2_RATE_LIMITED
 
 pytestmark = pytest.mark.anyio
 
@@ -24,20 +25,6 @@ TIME_SCALE = 10.0
 WINDOW = spec.RATE_WINDOW_SECS / TIME_SCALE
 
 V1_RATE_LIMITED = {"errors": [{"code": 88, "message": "Rate limit exceeded."}]}
-V2_RATE_LIMITED = {
-    "title": "Too Many Requests",
-    "detail": "Too Many Requests",
-    "type": "about:blank",
-    "status": 429,
-}
-
-SECOND_USER = User(
-    id="5000000000000000005",
-    consumer_key="second-consumer-key",
-    consumer_secret="second-consumer-secret",
-    access_token="5000000000000000005-second",
-    access_token_secret="second-token-secret",
-)
 
 
 @pytest.fixture
