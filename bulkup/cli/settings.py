@@ -27,6 +27,7 @@ from typing import Any
 from bulkup.auth.config import AuthSettings, check_private
 from bulkup.client import config as defaults
 from bulkup.client.config import UploadConfig, parse_duration, parse_size
+from bulkup.core import session as session_defaults
 from bulkup.core import spec
 from bulkup.core.retry import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_WAIT
 from bulkup.core.session import DEFAULT_CHUNK_BYTES
@@ -186,7 +187,7 @@ OPTIONS: tuple[Option, ...] = (
         "processing_timeout",
         "upload",
         _seconds,
-        defaults.DEFAULT_PROCESSING_TIMEOUT,
+        session_defaults.DEFAULT_PROCESSING_TIMEOUT,
         "seconds to wait for server-side processing",
     ),
     _opt(

@@ -23,17 +23,18 @@ from bulkup.core.retry import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_WAIT,
 )
-from bulkup.core.session import DEFAULT_CHUNK_BYTES
+from bulkup.core.session import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_MAX_RESTARTS,
+    DEFAULT_PROCESSING_TIMEOUT,
+)
 from bulkup.errors import ConfigError
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_FILES_IN_FLIGHT = 4
 DEFAULT_SEGMENTS_PER_FILE = 4
-DEFAULT_PROCESSING_TIMEOUT = 900.0
 #: An unfinished upload is resumed only if its server session lives this much longer.
 DEFAULT_RESUME_MARGIN = 120.0
-#: How many times one item may start over with INIT (expired session).
-DEFAULT_MAX_RESTARTS = 2
 #: A request carrying a chunk must be done within the connect and read timeouts plus
 #: its size at this rate (bytes/s): a server that stops reading the body fails it
 #: instead of holding it forever (the read timeout only watches the answer).

@@ -60,7 +60,8 @@ RESULT_BUFFER = 64
 
 
 class _Slot:
-    """A files-in-flight slot that can be given back once, from anywhere."""
+    """A files-in-flight slot: taken at admission, given back when the item's upload
+    leaves it (``with slot:``), once."""
 
     def __init__(self, limiter: anyio.CapacityLimiter) -> None:
         self._limiter = limiter
@@ -70,7 +71,10 @@ class _Slot:
         await self._limiter.acquire_on_behalf_of(self)
         self._held = True
 
-    def release(self) -> None:
+    def __enter__(self) -> _Slot:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         if self._held:
             self._held = False
             self._limiter.release_on_behalf_of(self)
@@ -369,14 +373,10 @@ class Uploader:
             return
         slot = _Slot(files)
         await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
-        upload = ItemUpload(self.runtime, item, checkpoint, slot.release)
+        upload = ItemUpload(self.runtime, item, checkpoint, slot)
 
         async def perform() -> None:
-            try:
-                result = await upload.run()
-            finally:
-                slot.release()
-            await run.emit(result)
+            await run.emit(await upload.run())
 
         tg.start_soon(perform)
 

@@ -29,14 +29,18 @@ from urllib.parse import urlencode
 
 from bulkup.core import spec
 from bulkup.core.items import Metadata
-from bulkup.core.session import (
+from bulkup.core.steps import (
+    ENDPOINT_OF,
     Append,
+    AttachSubtitles,
     Finalize,
     Init,
     Initialized,
     MediaState,
+    Plan,
     ProcessingInfo,
     Request,
+    SetMetadata,
     SimpleUpload,
     Status,
 )
@@ -106,18 +110,7 @@ class V1:
         url = self.upload_url
         match request:
             case Init(plan=plan):
-                form = {
-                    "command": "INIT",
-                    "total_bytes": str(plan.size),
-                    "media_type": plan.media_type,
-                }
-                if plan.media_category:
-                    form["media_category"] = plan.media_category
-                if plan.additional_owners:
-                    form["additional_owners"] = _owners(plan.additional_owners)
-                if plan.shared:
-                    form["shared"] = "true"
-                return HttpRequest("POST", url, "initialize", form=form)
+                return self._initialize(plan)
             case Append(media_id=media_id, index=index, offset=offset, length=length):
                 fields = (
                     ("command", "APPEND"),
@@ -140,7 +133,21 @@ class V1:
                 return HttpRequest(
                     "POST", url, "upload", fields=tuple(simple), media=(0, plan.size)
                 )
+            case SetMetadata(media_id=media_id, metadata=metadata):
+                return self.metadata(media_id, metadata)
+            case AttachSubtitles(video_id, category, subtitle_id, language, name):
+                return self.subtitles(video_id, category, subtitle_id, language, name)
         raise TypeError(f"not a request: {request!r}")
+
+    def _initialize(self, plan: Plan) -> HttpRequest:
+        form = {"command": "INIT", "total_bytes": str(plan.size), "media_type": plan.media_type}
+        if plan.media_category:
+            form["media_category"] = plan.media_category
+        if plan.additional_owners:
+            form["additional_owners"] = _owners(plan.additional_owners)
+        if plan.shared:
+            form["shared"] = "true"
+        return HttpRequest("POST", self.upload_url, "initialize", form=form)
 
     def metadata(self, media_id: str, metadata: Metadata) -> HttpRequest:
         """``media/metadata/create.json``: alt text and sensitive-media warnings only."""
@@ -167,8 +174,8 @@ class V1:
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
         raise_for_answer(answer, ENDPOINT_OF[type(request)])
-        if isinstance(request, Append):
-            return None  # any 2xx: stored (observed 204 with no body)
+        if isinstance(request, Append | SetMetadata | AttachSubtitles):
+            return None  # any 2xx: stored or applied (observed 204 with no body)
         body = _json_object(answer, request)
         try:
             media_id = _id(body, "media_id_string", "media_id")
@@ -191,14 +198,7 @@ class V2:
         base = self.base
         match request:
             case Init(plan=plan):
-                body: dict[str, Any] = {"total_bytes": plan.size, "media_type": plan.media_type}
-                if plan.media_category:
-                    body["media_category"] = plan.media_category
-                if plan.additional_owners:
-                    body["additional_owners"] = list(plan.additional_owners)
-                if plan.shared:
-                    body["shared"] = True
-                return HttpRequest("POST", base + spec.V2_INITIALIZE, "initialize", json=body)
+                return self._initialize(plan)
             case Append(media_id=media_id, index=index, offset=offset, length=length):
                 url = base + spec.V2_APPEND.format(media_id=media_id)
                 fields = (("segment_index", str(index)),)
@@ -224,7 +224,21 @@ class V2:
                     fields=tuple(fields_),
                     media=(0, plan.size),
                 )
+            case SetMetadata(media_id=media_id, metadata=metadata):
+                return self.metadata(media_id, metadata)
+            case AttachSubtitles(video_id, category, subtitle_id, language, name):
+                return self.subtitles(video_id, category, subtitle_id, language, name)
         raise TypeError(f"not a request: {request!r}")
+
+    def _initialize(self, plan: Plan) -> HttpRequest:
+        body: dict[str, Any] = {"total_bytes": plan.size, "media_type": plan.media_type}
+        if plan.media_category:
+            body["media_category"] = plan.media_category
+        if plan.additional_owners:
+            body["additional_owners"] = list(plan.additional_owners)
+        if plan.shared:
+            body["shared"] = True
+        return HttpRequest("POST", self.base + spec.V2_INITIALIZE, "initialize", json=body)
 
     def metadata(self, media_id: str, metadata: Metadata) -> HttpRequest:
         """``POST /2/media/metadata``: every field of the item in one (billed) request."""
@@ -254,8 +268,8 @@ class V2:
 
     def parse(self, request: Request, answer: HttpAnswer) -> Initialized | MediaState | None:
         raise_for_answer(answer, ENDPOINT_OF[type(request)])
-        if isinstance(request, Append):
-            return None  # any 2xx: stored; data.expires_at is optional and not needed
+        if isinstance(request, Append | SetMetadata | AttachSubtitles):
+            return None  # any 2xx: stored or applied; data.expires_at is optional
         body = _json_object(answer, request)
         data = body.get("data")
         try:
@@ -283,16 +297,8 @@ _COMMANDS: Final[Mapping[type, str]] = {
     Finalize: "FINALIZE",
     Status: "STATUS",
     SimpleUpload: "upload",
-}
-
-
-#: The rate-limit bucket (see :data:`bulkup.core.spec.RATE_LIMITS`) of each session request.
-ENDPOINT_OF: Final[Mapping[type, str]] = {
-    Init: "initialize",
-    Append: "append",
-    Finalize: "finalize",
-    Status: "status",
-    SimpleUpload: "upload",
+    SetMetadata: "metadata",
+    AttachSubtitles: "subtitles",
 }
 
 

@@ -19,7 +19,6 @@ from bulkup.client.config import UploadConfig
 from bulkup.client.pacing import RESET_SLACK_SECS, Budget, Pacer
 from bulkup.client.uploader import Uploader
 from bulkup.core.items import Item
-from bulkup.core.session import MIN_REPOLL_SECS, MediaState, Phase, Plan, ProcessingInfo, Session
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, RateLimits
 from bulkup.media import samples
 from tests.apiclient import credentials
@@ -178,23 +177,6 @@ async def test_a_disabled_pacer_never_waits() -> None:
         tg.start_soon(two_requests)
         await wait_all_tasks_blocked()
         assert held == [2]  # both slots given at once, the spent budget ignored
-
-
-# --- STATUS polling -------------------------------------------------------------------
-def test_status_polls_never_spin_when_the_server_keeps_saying_check_after_0() -> None:
-    plan = Plan(size=KiB, media_type="video/mp4", media_category="tweet_video", chunk_size=KiB)
-    session = Session(plan, phase=Phase.FINALIZING, media_id="42")
-    busy = ProcessingInfo(state="in_progress", check_after_secs=0)
-
-    session.on_media_state(MediaState(media_id="42", processing=busy), NOW)  # FINALIZE's answer
-    assert session.next_poll_at == NOW  # the first poll goes when the server says
-    polls: list[float] = []  # ten seconds of processing, answered "check again now" each time
-    while len(polls) < 100 and session.next_poll_at < NOW + 10:
-        polls.append(now := session.next_poll_at)
-        session.status_request(now, timeout=600)
-        session.on_media_state(MediaState(media_id="42", processing=busy), now)
-    assert len(polls) <= 11  # at most one a second (1000 a window would be gone in seconds)
-    assert session.next_poll_at - now == MIN_REPOLL_SECS
 
 
 # --- against the emulator -------------------------------------------------------------

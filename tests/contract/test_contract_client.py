@@ -402,7 +402,7 @@ async def test_the_transport_raises_its_own_errors_and_the_item_code_never_sees_
     from bulkup.client.pacing import Pacer
     from bulkup.client.transport import Transport
     from bulkup.core.dialects import V2
-    from bulkup.core.session import Status
+    from bulkup.core.steps import Status
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -25,7 +25,7 @@ from bulkup.client.pacing import Pacer
 from bulkup.client.transport import Transport
 from bulkup.core.dialects import V2, HttpRequest
 from bulkup.core.items import Metadata
-from bulkup.core.session import Append, Finalize, Init, Plan, SimpleUpload, Status
+from bulkup.core.steps import Append, Finalize, Init, Plan, SimpleUpload, Status
 
 pytestmark = pytest.mark.anyio
 

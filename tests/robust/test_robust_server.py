@@ -24,7 +24,7 @@ from bulkup.client.uploader import Uploader
 from bulkup.core.dialects import V1, V2, Dialect, HttpAnswer, raise_for_answer
 from bulkup.core.items import Item, Result
 from bulkup.core.retry import RetryPolicy
-from bulkup.core.session import (
+from bulkup.core.steps import (
     Append,
     Finalize,
     Init,
