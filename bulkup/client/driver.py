@@ -28,7 +28,7 @@ from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
 from bulkup.core import resume
 from bulkup.core.dialects import Dialect
-from bulkup.core.items import Item, Result, SubtitleSpec
+from bulkup.core.items import FileIdentity, Item, Result, SubtitleSpec
 from bulkup.core.retry import RetryPolicy
 from bulkup.core.session import Rules, Session, result_of
 from bulkup.core.steps import (
@@ -73,6 +73,29 @@ class Runtime:
         )
 
 
+class FinishedFiles:
+    """A checkpoint's succeeded uploads by file (size, mtime, inode), so that one file
+    named under another spelling (``imgs/a.png``, ``/abs/imgs/a.png``, ``./a.png``) is
+    found uploaded already."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self._checkpoint = checkpoint
+        self._ids: dict[tuple[int, int, int], str] = {}
+        for record in checkpoint:
+            if record.result is not None and record.result.ok and record.inode is not None:
+                self._ids[(record.inode, record.size, record.mtime_ns)] = record.id
+
+    def find(self, identity: FileIdentity) -> ItemRecord | None:
+        if identity.inode is None:
+            return None
+        item_id = self._ids.get((identity.inode, identity.size, identity.mtime_ns))
+        return self._checkpoint.get(item_id) if item_id is not None else None
+
+    def add(self, identity: FileIdentity, item_id: str) -> None:
+        if identity.inode is not None:
+            self._ids.setdefault((identity.inode, identity.size, identity.mtime_ns), item_id)
+
+
 class ItemUpload:
     """The upload of one item, from file checks to its :class:`Result`."""
 
@@ -82,12 +105,15 @@ class ItemUpload:
         item: Item,
         checkpoint: Checkpoint | None,
         slot: contextlib.AbstractContextManager[object, None] | None = None,
+        finished: FinishedFiles | None = None,
     ) -> None:
-        """``slot`` is the files-in-flight slot the item was admitted with."""
+        """``slot`` is the files-in-flight slot the item was admitted with; ``finished``
+        the run's uploads by file, to reuse one named under another spelling."""
         self.rt = rt
         self.item = item
         self.path = str(item.path)
         self.checkpoint = checkpoint
+        self._finished = finished
         self._slot = slot if slot is not None else contextlib.nullcontext()
         self._started = rt.clock()
         self._changed = anyio.Event()
@@ -125,6 +151,8 @@ class ItemUpload:
             and result.status != "skipped"
         ):
             self._save(prepared, result=result, attempts=result.attempts)
+        if prepared and self._finished is not None and result.ok:
+            self._finished.add(prepared.identity, self.item.id)
         return result
 
     # --- the checkpoint's decision -----------------------------------------------------
@@ -134,14 +162,18 @@ class ItemUpload:
         record = self.checkpoint.get(self.item.id) if self.checkpoint else None
         decision = resume.decide(
             record,
-            size=identity.size,
-            mtime_ns=identity.mtime_ns,
+            path=self.path,
+            identity=identity,
             params=prepared.params,
             now=now,
             margin=self.rt.config.resume_margin,
         )
         if isinstance(decision, resume.Reuse):
             return dataclasses.replace(decision.result, path=self.path, resumed=True)
+        if record is None:
+            twin = self._twin(prepared, now)
+            if twin is not None:
+                return twin
         self._unrecorded = isinstance(decision, resume.StartOver)
         if record is not None and record.partial_params and not self._unrecorded:
             # A version 1 record kept no subtitles or post: the source's entry completes it.
@@ -154,6 +186,35 @@ class ItemUpload:
             rng=self.rt.rng,
         )
         return session.resume(decision, now)
+
+    def _twin(self, prepared: Prepared, now: float) -> Result | None:
+        """The same file with the same parameters, uploaded under another id in this
+        checkpoint: its line, under this id and with a warning; nothing is sent."""
+        twin = self._finished.find(prepared.identity) if self._finished else None
+        if twin is None or self.checkpoint is None:
+            return None
+        decision = resume.decide(
+            twin,
+            path=twin.path,
+            identity=prepared.identity,
+            params=prepared.params,
+            now=now,
+            margin=self.rt.config.resume_margin,
+        )
+        if not isinstance(decision, resume.Reuse):
+            return None
+        warning = (
+            f"the same file was uploaded as {twin.id!r} (path {twin.path}) in this checkpoint: "
+            "its media id is reported and nothing was sent again"
+        )
+        found = decision.result
+        result = dataclasses.replace(
+            found, id=self.item.id, path=self.path, warnings=(*found.warnings, warning)
+        )
+        copied = dataclasses.replace(twin, id=self.item.id, path=self.path, result=result)
+        self.checkpoint.put(dataclasses.replace(copied, acked=set(twin.acked)))
+        logs.event("warning", "same_file_reused", item=self.item.id, uploaded_as=twin.id)
+        return dataclasses.replace(result, resumed=True)
 
     def _save(self, prepared: Prepared, **changes: Any) -> None:
         """Record ``changes``; a new item's record is written whole with its first save
@@ -171,6 +232,8 @@ class ItemUpload:
                 path=self.path,
                 size=identity.size,
                 mtime_ns=identity.mtime_ns,
+                ctime_ns=identity.ctime_ns,
+                inode=identity.inode,
                 params=prepared.params,
                 **changes,
             )
@@ -255,4 +318,4 @@ class ItemUpload:
                     rt.transport.refuse(error)
 
 
-__all__ = ["ItemUpload", "Runtime"]
+__all__ = ["FinishedFiles", "ItemUpload", "Runtime"]

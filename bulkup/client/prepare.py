@@ -19,18 +19,12 @@ import anyio
 
 from bulkup.client.config import SIMPLE_UPLOAD_MAX_BYTES, UploadConfig
 from bulkup.core import spec
-from bulkup.core.items import Item, UploadParams
+from bulkup.core.items import FileIdentity, Item, UploadParams
 from bulkup.core.session import chunk_size_for
 from bulkup.core.steps import Plan
 from bulkup.errors import FileChanged, FileProblem
 from bulkup.media import probe as mediacheck
 from bulkup.media.preflight import preflight
-
-
-@dataclass(frozen=True, slots=True)
-class FileIdentity:
-    size: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +49,16 @@ def identify(path: str) -> FileIdentity:
         raise FileProblem(f"{path}: not a regular file", kind="not_a_file")
     if st.st_size == 0:
         raise FileProblem(f"{path}: the file is empty", kind="empty_file")
-    return FileIdentity(st.st_size, st.st_mtime_ns)
+    return FileIdentity(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def verify(path: str, identity: FileIdentity) -> None:
     """Raise :class:`FileChanged` unless the file is as ``identity`` saw it."""
-    if identify(path) != identity:
+    if not identify(path).same_file(identity):
         raise FileChanged(
-            f"{path} changed during the upload (size or modification time differs); "
-            "it was not finalized. Run again once the file is stable."
+            f"{path} changed during the upload (its size, modification or status-change "
+            "time, or inode differs); it was not finalized. Run again once the file is "
+            "stable."
         )
 
 

@@ -35,7 +35,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from bulkup import logs
 from bulkup.auth.credentials import Auth, auth_from_env
 from bulkup.client.config import UploadConfig
-from bulkup.client.driver import ItemUpload, Runtime
+from bulkup.client.driver import FinishedFiles, ItemUpload, Runtime
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
@@ -51,12 +51,14 @@ from bulkup.errors import (
     UploadError,
     single_error,
 )
-from bulkup.run.checkpoint import Checkpoint, ItemRecord, RunIdentity
+from bulkup.run.checkpoint import Checkpoint, RunIdentity
 from bulkup.run.posts import PostPlan
 
 Entry = Item | SourceProblem
 #: Results waiting for a slow consumer before uploads pause.
 RESULT_BUFFER = 64
+#: How many source entries are read ahead to find an earlier run's unfinished uploads.
+RESUME_LOOKAHEAD = 100_000
 
 
 class _Slot:
@@ -111,6 +113,8 @@ class _Run:
         self.posts = posts
         self.blocked = dict(posts.blocked) if posts is not None else {}
         self.transport = transport
+        #: The checkpoint's succeeded uploads by file, once it is open.
+        self.finished: FinishedFiles | None = None
 
     def refusal(self, item: Item) -> Result | None:
         """A result for ``item`` without sending it, if it must not be sent."""
@@ -163,6 +167,7 @@ class Uploader:
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self._runtime: Runtime | None = None
+        self._dropped = 0
 
     # --- lifecycle ---------------------------------------------------------------------
     async def __aenter__(self) -> Uploader:
@@ -253,6 +258,7 @@ class Uploader:
             "bytes_sent": counters.bytes_sent,
             "retries": counters.retries,
             "rate_limit_wait_s": round(self.runtime.transport.pacer.waited_secs, 3),
+            "dropped_from_checkpoint": self._dropped,
         }
 
     # --- one file ----------------------------------------------------------------------
@@ -342,14 +348,12 @@ class Uploader:
                 endpoint=self.config.base_url, dialect=self.config.api, account=self.auth.account
             )
             checkpoint = Checkpoint.open(checkpoint_path, identity)
+            run.finished = FinishedFiles(checkpoint)
         files = anyio.CapacityLimiter(self.config.files_in_flight)
         try:
             async with anyio.create_task_group() as tg:
                 seen: set[str] = set()
-                for item in self._resumable(checkpoint):
-                    seen.add(item.id)
-                    await self._admit(tg, files, item, checkpoint, run)
-                async for entry in _aiter(items):
+                async for entry in self._ordered(items, checkpoint):
                     if isinstance(entry, SourceProblem):
                         await run.emit(problem_result(entry))
                     elif entry.id not in seen:
@@ -373,50 +377,61 @@ class Uploader:
             return
         slot = _Slot(files)
         await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
-        upload = ItemUpload(self.runtime, item, checkpoint, slot)
+        upload = ItemUpload(self.runtime, item, checkpoint, slot, run.finished)
 
         async def perform() -> None:
             await run.emit(await upload.run())
 
         tg.start_soon(perform)
 
-    def _resumable(self, checkpoint: Checkpoint | None) -> list[Item]:
-        """Unfinished uploads of an earlier run that can still continue, nearest deadline first.
+    async def _ordered(
+        self, items: Iterable[Entry] | AsyncIterable[Entry], checkpoint: Checkpoint | None
+    ) -> AsyncIterator[Entry]:
+        """The sources' entries, those of an earlier run's unfinished uploads first
+        (nearest deadline first), so they resume before their upload sessions expire.
 
-        Each is the whole item its record keeps; when a source names it again, that entry
-        is the same item and is not uploaded twice.
+        The source decides what is uploaded: an unfinished upload resumes only when a
+        source still names its id (with the entry the source gives now), looked for in
+        the first :data:`RESUME_LOOKAHEAD` entries; one no source names is not uploaded
+        and is counted in ``stats["dropped_from_checkpoint"]``.
         """
+        waiting = self._unfinished(checkpoint)
+        source = _aiter(items).__aiter__()
+        held: list[Entry] = []
+        found: list[tuple[float, Item]] = []
+        if waiting:
+            async for entry in source:
+                if isinstance(entry, Item) and entry.id in waiting:
+                    found.append((waiting.pop(entry.id), entry))
+                else:
+                    held.append(entry)
+                if not waiting or len(held) >= RESUME_LOOKAHEAD:
+                    break
+        found.sort(key=lambda pair: pair[0])
+        for _, item in found:
+            yield item
+        for entry in held:
+            yield entry
+        async for entry in source:
+            if isinstance(entry, Item):
+                waiting.pop(entry.id, None)
+            yield entry
+        self._dropped = len(waiting)
+        if waiting:
+            reason = "no source names them any more: not uploaded"
+            logs.event("warning", "checkpoint_items_dropped", ids=sorted(waiting), reason=reason)
+
+    def _unfinished(self, checkpoint: Checkpoint | None) -> dict[str, float]:
+        """Unfinished uploads of an earlier run that can still continue: id → deadline."""
         if checkpoint is None:
-            return []
+            return {}
         now, margin = self._clock(), self.config.resume_margin
-        ready: list[tuple[float, Item]] = []
+        waiting: dict[str, float] = {}
         for record in checkpoint:
             deadline = resume_priority(record, now, margin)
             if deadline is not None:
-                ready.append((deadline, _item_from_record(record)))
-        ready.sort(key=lambda pair: pair[0])
-        return [item for _, item in ready]
-
-
-def _item_from_record(record: ItemRecord) -> Item:
-    """The item an unfinished record was uploading, whole: its parameters are what its
-    source said (metadata, subtitles, post…), type and category as they were resolved."""
-    params = record.params
-    metadata = params.metadata
-    return Item(
-        id=record.id,
-        path=Path(record.path),
-        media_type=params.media_type,
-        media_category=params.media_category,
-        alt_text=metadata.alt_text,
-        sensitive_media_warning=metadata.sensitive_media_warning,
-        allow_download=metadata.allow_download,
-        additional_owners=params.additional_owners,
-        shared=params.shared,
-        subtitles=params.subtitles,
-        post=params.post,
-        source="checkpoint",
-    )
+                waiting[record.id] = deadline
+        return waiting
 
 
 def tls_setting(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:

@@ -25,6 +25,27 @@ Status = Literal["succeeded", "failed", "skipped"]
 Strategy = Literal["chunked", "simple"]
 
 
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """How a file is recognised as the same file with the same bytes: its size and
+    modification time, its status-change time (which no user can set back: a rewrite
+    followed by ``touch -r`` still changes it) and its inode. Not the device number:
+    it changes across hosts and reboots. ``None``: not known (a version 1 or 2
+    checkpoint record kept no ctime or inode)."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int | None = None
+    inode: int | None = None
+
+    def same_file(self, other: FileIdentity) -> bool:
+        """True unless a field both know differs."""
+        if (self.size, self.mtime_ns) != (other.size, other.mtime_ns):
+            return False
+        pairs = ((self.ctime_ns, other.ctime_ns), (self.inode, other.inode))
+        return all(a is None or b is None or a == b for a, b in pairs)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubtitleSpec:
     """A subtitle file (SRT or VTT) to attach to a video item."""

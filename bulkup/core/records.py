@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkup.core import spec
-from bulkup.core.items import Result, UploadParams
+from bulkup.core.items import FileIdentity, Result, UploadParams
 from bulkup.errors import BulkupError
 
 #: The format version written.
@@ -87,6 +87,10 @@ class ItemRecord:
     path: str
     size: int
     mtime_ns: int
+    #: The file's status-change time and inode when it was planned (None: not kept by
+    #: the bulkup that wrote the record).
+    ctime_ns: int | None = None
+    inode: int | None = None
     #: Everything the item is uploaded with (compared whole on resume).
     params: UploadParams
     media_id: str | None = None
@@ -105,6 +109,11 @@ class ItemRecord:
     attempts: int = 0
     #: ``params`` came from a version 1 checkpoint, which kept no subtitles and no post.
     partial_params: bool = False
+
+
+def identity_of(record: ItemRecord) -> FileIdentity:
+    """The file as the record saw it."""
+    return FileIdentity(record.size, record.mtime_ns, record.ctime_ns, record.inode)
 
 
 # --- format versions -----------------------------------------------------------------
@@ -183,6 +192,8 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "path": lambda v: isinstance(v, str),
     "size": is_int,
     "mtime_ns": is_int,
+    "ctime_ns": _optional(is_int),
+    "inode": _optional(is_int),
     "params": _any,
     "media_id": _optional(lambda v: isinstance(v, str)),
     "media_key": _optional(lambda v: isinstance(v, str)),
@@ -251,6 +262,10 @@ def record_to_json(record: ItemRecord) -> dict[str, Any]:
         "result": result.as_json() if result is not None else None,
         "attempts": record.attempts,
     }
+    if record.ctime_ns is not None:
+        data["ctime_ns"] = record.ctime_ns
+    if record.inode is not None:
+        data["inode"] = record.inode
     if record.partial_params:  # written only where it says something
         data["partial_params"] = True
     return data

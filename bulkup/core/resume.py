@@ -11,7 +11,8 @@ Pure decisions, no I/O and no clock of their own (``now`` is passed in):
 - a ready media id whose metadata or subtitles were not attached (a rate cap, a
   refusal) gets only those, not its bytes again (:class:`ContinueAttach`);
 - everything else starts over with INIT (:class:`StartOver`, with the reason):
-  no record, a changed file or parameters, an expired session or media id.
+  no record, an entry that now names another file, a changed file (size, mtime,
+  ctime or inode) or parameters, an expired session or media id.
 
 Parameters are compared whole (:class:`~bulkup.core.items.UploadParams`): type, category,
 chunk size, strategy, metadata, subtitles, post, owners. A record read from a version 1
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bulkup.core.items import Result, UploadParams
-from bulkup.core.records import ItemRecord
+from bulkup.core.items import FileIdentity, Result, UploadParams
+from bulkup.core.records import ItemRecord, identity_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +72,18 @@ PROCESSING_STATES = ("pending", "in_progress")
 def decide(
     record: ItemRecord | None,
     *,
-    size: int,
-    mtime_ns: int,
+    path: str,
+    identity: FileIdentity,
     params: UploadParams,
     now: float,
     margin: float,
 ) -> Decision:
-    """What to do with an item whose file and parameters are as given."""
+    """What to do with an item whose path, file and parameters are as given."""
     if record is None:
         return StartOver("not in the checkpoint")
-    if (record.size, record.mtime_ns) != (size, mtime_ns):
+    if record.path != path:
+        return StartOver("the entry now names another file")
+    if not identity_of(record).same_file(identity):
         return StartOver("the file changed since the checkpoint was written")
     if record.params != _comparable(params, record):
         return StartOver("the upload parameters changed")

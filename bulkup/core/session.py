@@ -28,7 +28,9 @@ The rules it holds:
 - **A gone upload** (expired, unknown id; :func:`is_gone`) before processing starts
   over with INIT, at most ``max_restarts`` times; answers to the old upload that
   arrive later are ignored. After FINALIZE it ends the item (``session_expired``).
-- **The file is verified** (size and modification time) before FINALIZE.
+- **The file is verified** unchanged (size, modification and status-change time,
+  inode) before FINALIZE, and after a one-shot upload read it: a file rewritten
+  meanwhile fails the item (``file_changed``) instead of being reported uploaded.
 - **An unclear FINALIZE**: a 2xx without the media state, or a refusal after an
   earlier FINALIZE went unanswered (it may have taken effect), is settled by STATUS;
   if STATUS says "not finalized" (404), FINALIZE is retried.
@@ -218,6 +220,8 @@ class Session:
     _unhinted_polls: int = 0
     _todo: list[Metadata | SubtitleSpec] = field(default_factory=list)
     _subtitle_id: str | None = None
+    #: A one-shot upload's answer, accepted once the file is verified unchanged.
+    _uploaded: MediaState | None = None
 
     def __post_init__(self) -> None:
         self._todo = [self.metadata] if self.metadata else []
@@ -366,15 +370,25 @@ class Session:
             case Append(index=index, length=length), _:
                 return self._appended(index, length)
             case VerifyFile(), _:
-                self._verified = True
-                return [Stage("finalizing")]
-            case Finalize() | Status() | SimpleUpload(), MediaState():
+                return self._verified_file(now)
+            case SimpleUpload(), MediaState():
+                self._uploaded, self.phase = answer, Phase.FINALIZING  # once the file is checked
+                return []
+            case Finalize() | Status(), MediaState():
                 return self._media_state(answer, now)
             case UploadSubtitles(), Result():
                 return self._subtitle_uploaded(step, answer, now)
             case SetMetadata() | AttachSubtitles(), _:
                 return self._attached(step)
         raise TypeError(f"{type(answer).__name__} is not an answer to {step!r}")
+
+    def _verified_file(self, now: float) -> list[Note]:
+        """The file is as planned: FINALIZE may go, or a one-shot upload's answer holds."""
+        self._verified = True
+        uploaded, self._uploaded = self._uploaded, None
+        if uploaded is not None:
+            return self._media_state(uploaded, now)
+        return [Stage("finalizing")]
 
     def _initialized(self, answer: Initialized, now: float) -> list[Note]:
         self.media_id, self.media_key = answer.media_id, answer.media_key
@@ -558,7 +572,7 @@ class Session:
         self.acked, self.in_flight, self._retry_at, self._policies = set(), set(), {}, {}
         self._cursor, self._resume_at = 0, 0.0
         self._verified = self._ambiguous = False
-        self._unsettled = None
+        self._unsettled = self._uploaded = None
         self.restarts += 1
         self.attempts += 1
 
@@ -621,14 +635,15 @@ def result_of(
     warnings: tuple[str, ...] = (),
 ) -> Result:
     """The item's report line; at a rate cap it is skipped, left for a later run."""
-    expires = session.media_expires_at if session else None
+    finalized = session if session and session.media_expires_at else None  # its media id counts
+    expires = finalized.media_expires_at if finalized else None
     retry_at = error.retry_at if isinstance(error, RateCapped) else None
     return Result(
         id=item.id,
         path=str(item.path),
         status="succeeded" if error is None else "failed" if retry_at is None else "skipped",
-        media_id_string=session.media_id if session else None,
-        media_key=session.media_key if session else None,
+        media_id_string=finalized.media_id if finalized else None,
+        media_key=finalized.media_key if finalized else None,
         media_type=plan.media_type if plan else item.media_type,
         media_category=plan.media_category if plan else item.media_category,
         size=plan.size if plan else None,

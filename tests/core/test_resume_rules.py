@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bulkup.core.items import Metadata, Result, SubtitleSpec, UploadParams
+from bulkup.core.items import FileIdentity, Metadata, Result, SubtitleSpec, UploadParams
 from bulkup.core.resume import (
     ContinueAttach,
     ContinuePolling,
@@ -41,14 +41,15 @@ def record(**changes: Any) -> ItemRecord:
 
 def decide_for(rec: ItemRecord | None, **kw: Any) -> object:
     args: dict[str, Any] = {
-        "size": 100,
-        "mtime_ns": 7,
+        "path": "/a.mp4",
         "params": PARAMS,
         "now": NOW,
         "margin": MARGIN,
     }
+    file: dict[str, Any] = {"size": 100, "mtime_ns": 7, "ctime_ns": None, "inode": None}
+    file.update({k: kw.pop(k) for k in list(kw) if k in file})
     args.update(kw)
-    return decide(rec, **args)
+    return decide(rec, identity=FileIdentity(**file), **args)
 
 
 def test_an_item_not_in_the_checkpoint_starts_over() -> None:
@@ -150,3 +151,24 @@ def test_a_ready_media_whose_attachments_were_left_gets_only_them() -> None:
     assert isinstance(decide_for(dataclasses.replace(ready, processing="failed")), StartOver)
     expiring = dataclasses.replace(ready, media_expires_at=NOW + MARGIN - 1)
     assert isinstance(decide_for(expiring), StartOver)  # its media id would not outlive it
+
+
+def test_an_entry_that_now_names_another_file_starts_over() -> None:
+    rec = record(media_id="9", result=SUCCEEDED, media_expires_at=NOW + 3600, finalized=True)
+    decision = decide_for(rec, path="/b.mp4")
+    assert isinstance(decision, StartOver) and "another file" in decision.reason
+
+
+@pytest.mark.parametrize("field", ["ctime_ns", "inode"])
+def test_a_file_whose_ctime_or_inode_changed_starts_over(field: str) -> None:
+    """Same size and mtime (``touch -r``), but rewritten: the status-change time or
+    the inode says so."""
+    rec = record(media_id="9", upload_deadline=NOW + 3600, ctime_ns=5, inode=11)
+    assert isinstance(decide_for(rec, ctime_ns=5, inode=11), ContinueUpload)
+    changed = {"ctime_ns": 5, "inode": 11} | {field: 99}
+    assert isinstance(decide_for(rec, **changed), StartOver)
+
+
+def test_a_record_that_kept_no_ctime_or_inode_compares_size_and_mtime() -> None:
+    rec = record(media_id="9", upload_deadline=NOW + 3600)  # written by an older bulkup
+    assert isinstance(decide_for(rec, ctime_ns=5, inode=11), ContinueUpload)

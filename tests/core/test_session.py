@@ -213,7 +213,7 @@ def test_a_chunked_upload_inits_appends_verifies_the_file_and_finalizes() -> Non
 def test_the_simple_strategy_sends_one_request() -> None:
     script = Script(session(plan(size=100, strategy="simple")))
     s = script.run()
-    assert script.kinds() == ["SimpleUpload"] and s.phase is Phase.DONE
+    assert script.kinds() == ["SimpleUpload", "VerifyFile"] and s.phase is Phase.DONE
     assert s.media_id == "42" and s.media_expires_at == T0 + 86400
 
 
@@ -222,6 +222,14 @@ def test_a_file_changed_before_finalize_fails_without_finalizing() -> None:
     script = Script(session(plan(size=MiB)), failing(1, changed, VerifyFile))
     s = script.run()
     assert s.error is changed and script.kinds()[-1] == "VerifyFile"
+
+
+def test_a_file_changed_while_a_one_shot_upload_read_it_fails_the_item() -> None:
+    changed = FileChanged("cat.png changed during the upload")
+    script = Script(session(plan(size=100, strategy="simple")), failing(1, changed, VerifyFile))
+    s = script.run()
+    assert s.error is changed and script.kinds() == ["SimpleUpload", "VerifyFile"]
+    assert not [n for n in script.notes if isinstance(n, Record)]  # never recorded as done
 
 
 def test_the_slot_is_needed_until_finalize_answers() -> None:
