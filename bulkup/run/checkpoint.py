@@ -65,7 +65,6 @@ Crash guarantees:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -97,6 +96,7 @@ from bulkup.run.checkpoint_io import (
     lock,
     open_private,
     summarize,
+    unlock,
     write_all,
     write_atomically,
     write_failed,
@@ -177,7 +177,7 @@ class Checkpoint:
         try:
             state = _load_for(path, identity)
         except BaseException:
-            os.close(lock_fd)
+            unlock(lock_fd)  # refused: the next reader finds no stale pid
             raise
         checkpoint = cls(path, state, lock_fd, compact_every)
         try:
@@ -335,9 +335,7 @@ class Checkpoint:
             os.close(self._journal_fd)
             self._journal_fd = -1
         if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._lock_fd, 0)  # no stale pid for the next reader
-            os.close(self._lock_fd)  # releases the flock
+            unlock(self._lock_fd)
             self._lock_fd = None
 
     def _check_open(self) -> None:

@@ -204,6 +204,13 @@ def lock(path: Path) -> int:
     return fd
 
 
+def unlock(fd: int) -> None:
+    """Give back a lock :func:`lock` took, leaving no stale pid for the next reader."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    os.close(fd)  # releases the flock
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         return int(os.pread(fd, 32, 0).decode().strip())
