@@ -5,7 +5,8 @@
 * a **manifest**, chosen by suffix: ``.jsonl`` / ``.ndjson`` (one JSON object per line;
   blank lines and ``#`` comments skipped), ``.json`` (one top-level array of objects) or
   ``.csv`` (header row naming the columns, one of them ``path``);
-* a **directory**, scanned recursively in name order (:func:`scan_directory`);
+* a **directory**, scanned recursively in name order (:func:`scan_directory`), not
+  following symlinks to folders unless asked to, never entering /proc, /sys or /dev;
 * **any other file**, which becomes one item whose id is the path as given.
 
 Every entry becomes an :class:`~bulkup.core.items.Item` or a
@@ -57,13 +58,15 @@ class SourceOptions:
     pattern without ``/`` matches the file name at any depth (``*.jpg``, ``.git``); a
     leading or trailing ``/`` is ignored. Matching is case-sensitive. Empty ``include``
     takes every file; ``exclude`` wins, and an excluded folder is not entered.
-    ``follow_symlinks=False`` skips symlinks (to files and to folders) instead of
-    following them. ``default_category`` accepts any case style and is stored canonical.
+    Symlinks to files are followed (they are files); a symlink to a folder is entered only
+    with ``follow_symlinks`` (``--follow-symlinks``), else it is one ``skipped`` problem
+    saying so. ``/proc``, ``/sys`` and ``/dev`` are never entered.
+    ``default_category`` accepts any case style and is stored canonical.
     """
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    follow_symlinks: bool = True
+    follow_symlinks: bool = False
     hidden: bool = False
     default_category: str | None = None
 
@@ -151,8 +154,9 @@ def scan_directory(
 
     Ids are ``path`` as given joined with the relative path (``photos/2024/a.jpg``);
     ``Item.path`` is absolute, symlinks not resolved. ``media_type`` is left to sniffing
-    and ``media_category`` is ``options.default_category``. A symlink leading back to a
-    folder above it gives one ``symlink_loop`` problem and the scan goes on.
+    and ``media_category`` is ``options.default_category``. A symlink to a folder gives
+    one ``skipped`` problem unless ``options.follow_symlinks``; a followed one leading
+    back to a folder above it gives one ``symlink_loop`` problem; the scan goes on.
     """
     return scan(os.fspath(path), options, Ids())
 
