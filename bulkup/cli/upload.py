@@ -237,7 +237,10 @@ def run_upload(args: argparse.Namespace) -> int:
             # A first pass reads the post groups, so no item of a bad post is uploaded;
             # only manifests name posts, so a run of folders and files needs none.
             posts = (
-                plan_posts(iter_sources(args.sources, options), default_category=config.category)
+                plan_posts(
+                    iter_sources(args.sources, options, warn=False),  # warned once, below
+                    default_category=config.category,
+                )
                 if any(_is_manifest(source) for source in args.sources)
                 else PostPlan()
             )

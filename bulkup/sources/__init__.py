@@ -11,10 +11,13 @@
 
 Every entry becomes an :class:`~bulkup.core.items.Item` or a
 :class:`~bulkup.core.items.SourceProblem` whose message names the place (``photos.jsonl:12``),
-the problem and the fix; one bad entry never stops the others. Files are only stat'ed,
-never opened: the uploader sniffs the bytes when it admits an item. The formats are
-read by :mod:`bulkup.sources.manifests`, folders by :mod:`bulkup.sources.scan`, and
-the checks every file passes are :mod:`bulkup.sources.rejects`.
+the problem and the fix; one bad entry never stops the others. A folder that gives no
+file (empty, or nothing passes ``--include``/``--exclude``) and a manifest without
+entries are each a warning (the ``empty_source`` log event) naming the source and why.
+Files are only stat'ed, never opened: the uploader sniffs the bytes when it admits an
+item. The formats are read by :mod:`bulkup.sources.manifests`, folders by
+:mod:`bulkup.sources.scan`, and the checks every file passes are
+:mod:`bulkup.sources.rejects`.
 
 Memory: JSONL and CSV manifests are streamed, so a run holds one line plus the ids seen
 so far (needed to report duplicate ids): about ``longest line + 100 bytes × items``.
@@ -28,10 +31,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bulkup import logs
 from bulkup.core.items import Item, SourceProblem
 from bulkup.core.spec import normalize_category
 from bulkup.sources.manifests import MANIFEST_FIELDS, MANIFEST_SUFFIXES, read_entries, suffix
@@ -81,7 +85,10 @@ class SourceOptions:
 
 
 def iter_sources(
-    sources: Sequence[str | os.PathLike[str]], options: SourceOptions = SourceOptions()
+    sources: Sequence[str | os.PathLike[str]],
+    options: SourceOptions = SourceOptions(),
+    *,
+    warn: bool = True,
 ) -> Iterator[Item | SourceProblem]:
     """Items and problems from every source in order; ids are unique across all of them.
 
@@ -91,17 +98,23 @@ def iter_sources(
     manifest's entry says more than the path (alt text, category, subtitles, post…), the
     manifest's entry is kept and the folder's is the duplicate. Either way every entry
     gives one item or one problem, and a duplicate's problem carries its own place as id.
-    Lazy: nothing is read before the first ``next()``.
+    A source that gives nothing is logged (``empty_source``, a warning) unless ``warn``
+    is false (a second reading of the same sources). Lazy: nothing is read before the
+    first ``next()``.
     """
     if isinstance(sources, str | os.PathLike):
         raise TypeError("sources must be a sequence of paths, not a single path")
-    return _sources([os.fspath(source) for source in sources], options)
+    return _sources([os.fspath(source) for source in sources], options, warn)
 
 
-def _sources(names: list[str], options: SourceOptions) -> Iterator[Item | SourceProblem]:
+def _sources(
+    names: list[str], options: SourceOptions, warn: bool
+) -> Iterator[Item | SourceProblem]:
     ids = Ids(_kept(names, options))
     for name in names:
-        yield from _source(name, options, ids)
+        why_empty = yield from _source(name, options, ids)
+        if why_empty is not None and warn:
+            logs.event("warning", "empty_source", source=name, reason=why_empty)
 
 
 def _kept(names: list[str], options: SourceOptions) -> dict[str, str]:
@@ -161,18 +174,26 @@ def scan_directory(
     return scan(os.fspath(path), options, Ids())
 
 
-def _source(name: str, options: SourceOptions, ids: Ids) -> Iterator[Item | SourceProblem]:
+def _source(
+    name: str, options: SourceOptions, ids: Ids
+) -> Generator[Item | SourceProblem, None, str | None]:
+    """The source's entries; returns why it gave none, or None."""
     try:
         mode = stat_entry(os.path.abspath(name)).st_mode
     except Reject as reject:
         yield reject.problem(name, path=os.path.abspath(name))
-        return
+        return None
     if stat.S_ISDIR(mode):
-        yield from scan(name, options, ids)
-    elif suffix(name) in MANIFEST_SUFFIXES:
-        yield from read_entries(name, ids, options.default_category)
-    else:
-        yield _single_file(name, ids, options.default_category)
+        tally = yield from scan(name, options, ids)
+        return None if tally is None else tally.why_empty(name, options)
+    if suffix(name) in MANIFEST_SUFFIXES:
+        entries = 0
+        for entry in read_entries(name, ids, options.default_category):
+            entries += 1
+            yield entry
+        return None if entries else f"{name} has no entries"
+    yield _single_file(name, ids, options.default_category)
+    return None
 
 
 def _single_file(name: str, ids: Ids, category: str | None) -> Item | SourceProblem:

@@ -14,8 +14,8 @@ import functools
 import os
 import re
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Final
 
@@ -33,7 +33,10 @@ _FOLLOW_FIX: Final = "give --follow-symlinks to scan the folders that symlinks l
 _LOOP_FIX: Final = "remove the link, or run without --follow-symlinks"
 
 
-def scan(name: str, options: SourceOptions, ids: Ids) -> Iterator[Item | SourceProblem]:
+def scan(
+    name: str, options: SourceOptions, ids: Ids
+) -> Generator[Item | SourceProblem, None, Tally | None]:
+    """The folder's entries; returns what the scan met (None: the folder itself failed)."""
     root = os.path.abspath(name)
     try:
         mode = stat_entry(root)
@@ -42,9 +45,42 @@ def scan(name: str, options: SourceOptions, ids: Ids) -> Iterator[Item | SourceP
         outside_system_folders(root)
     except Reject as reject:
         yield reject.problem(name, path=root)
-        return
+        return None
     walker = _Walker(name, PurePath(name).as_posix(), options, ids)
     yield from walker.walk(root, "", frozenset({(mode.st_dev, mode.st_ino)}))
+    return walker.tally
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one scan met: files taken (each an item or a problem), files and folders the
+    include/exclude patterns left out, hidden entries skipped."""
+
+    taken: int = 0
+    files_left: int = 0
+    folders_left: int = 0
+    hidden: int = 0
+
+    def why_empty(self, name: str, options: SourceOptions) -> str | None:
+        """Why the scan of ``name`` gave no file, for a warning; None if it gave some."""
+        if self.taken:
+            return None
+        if self.files_left or self.folders_left:
+            patterns = [f"--include {p!r}" for p in options.include]
+            patterns += [f"--exclude {p!r}" for p in options.exclude]
+            left = [_count(self.files_left, "file"), _count(self.folders_left, "folder")]
+            return (
+                f"no file of {name} passes {' '.join(patterns)} "
+                f"({' and '.join(n for n in left if n)} left out)"
+            )
+        hidden = _count(self.hidden, "hidden entry")
+        note = f" ({hidden} skipped: --hidden takes them)" if hidden else ""
+        return f"{name} holds no files{note}"
+
+
+def _count(n: int, what: str) -> str:
+    plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
+    return "" if n == 0 else f"{n} {what if n == 1 else plural}"
 
 
 @dataclass(slots=True)
@@ -55,6 +91,7 @@ class _Walker:
     prefix: str
     options: SourceOptions
     ids: Ids
+    tally: Tally = field(default_factory=Tally)
 
     def walk(
         self, folder: str, rel: str, ancestors: frozenset[tuple[int, int]]
@@ -72,6 +109,8 @@ class _Walker:
                 yield from self._visit(
                     entry, f"{rel}/{entry.name}" if rel else entry.name, ancestors
                 )
+            else:
+                self.tally.hidden += 1
 
     def _visit(
         self, entry: os.DirEntry[str], rel: str, ancestors: frozenset[tuple[int, int]]
@@ -81,11 +120,13 @@ class _Walker:
         except OSError:  # a loop of links: _check_file names it
             is_dir = False
         exclude = self.options.exclude
-        if not is_dir:
-            if self._wanted(rel):
-                yield self._file(entry.path, rel, linked=entry.is_symlink())
+        if not is_dir and self._wanted(rel):
+            self.tally.taken += 1
+            yield self._file(entry.path, rel, linked=entry.is_symlink())
+        elif not is_dir:
+            self.tally.files_left += 1
         elif _matches(rel, exclude) or _matches(f"{rel}/", exclude):
-            return
+            self.tally.folders_left += 1
         elif entry.is_symlink() and not self.options.follow_symlinks:
             what = f"a symlink to a folder ({entry.path} -> {_target(entry.path)}), not followed"
             problem = Reject("symlink_not_followed", what, _FOLLOW_FIX, skipped=True)
