@@ -204,6 +204,13 @@ OPTIONS: tuple[Option, ...] = (
     _opt("include", "sources", _globs, (), "only matching files of scanned directories"),
     _opt("exclude", "sources", _globs, (), "skip matching files of scanned directories"),
     _opt("hidden", "sources", _flag, False, "include dot-files of scanned directories"),
+    _opt(
+        "follow_symlinks",
+        "sources",
+        _flag,
+        False,
+        "scan the folders that symlinks in scanned directories lead to",
+    ),
     _opt("progress", "output", _auto_flag, None, "live progress: true, false or auto"),
     _opt("quiet", "output", _flag, False, "no progress display"),
     _opt("log_level", "output", _choice(*LOG_LEVELS), "warning", "events logged on stderr"),
@@ -379,6 +386,7 @@ def _build(
             include=values["include"],
             exclude=values["exclude"],
             hidden=values["hidden"],
+            follow_symlinks=values["follow_symlinks"],
             default_category=upload.category,
         ),
         output=OutputSettings(

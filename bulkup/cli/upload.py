@@ -152,7 +152,7 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_directory_options(p: argparse.ArgumentParser) -> None:
-    """--include, --exclude and --hidden: which files of scanned directories count."""
+    """--include, --exclude, --hidden and --follow-symlinks: what scanned directories give."""
     for flag, verb in (("--include", "only"), ("--exclude", "skip")):
         p.add_argument(
             flag,
@@ -162,6 +162,12 @@ def add_directory_options(p: argparse.ArgumentParser) -> None:
         )
     p.add_argument(
         "--hidden", action="store_true", default=None, help="include dot-files in directories"
+    )
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        default=None,
+        help="scan the folders that symlinks in directories lead to (never /proc, /sys, /dev)",
     )
 
 
@@ -231,7 +237,10 @@ def run_upload(args: argparse.Namespace) -> int:
             # A first pass reads the post groups, so no item of a bad post is uploaded;
             # only manifests name posts, so a run of folders and files needs none.
             posts = (
-                plan_posts(iter_sources(args.sources, options), default_category=config.category)
+                plan_posts(
+                    iter_sources(args.sources, options, warn=False),  # warned once, below
+                    default_category=config.category,
+                )
                 if any(_is_manifest(source) for source in args.sources)
                 else PostPlan()
             )

@@ -72,7 +72,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from bulkup.sources import iter_sources
 
     try:
-        given = {key: getattr(args, key) for key in ("category", "include", "exclude", "hidden")}
+        keys = ("category", "include", "exclude", "hidden", "follow_symlinks")
+        given = {key: getattr(args, key) for key in keys}
         options = resolve(given, config_file=args.config).sources
         report = ReportWriter(args.report) if args.report else ReportWriter()
     except (ValueError, OSError) as exc:
@@ -98,8 +99,9 @@ def _judge(entry: Item | SourceProblem) -> tuple[Result, Row]:
 
     if isinstance(entry, SourceProblem):
         error = ErrorInfo(kind=entry.kind, message=entry.message)
-        result = Result(id=entry.id, path=entry.path, status="failed", error=error)
-        return result, Row(entry.id, "-", "-", "-", False, (f"failed: {entry.message}",))
+        result = Result(id=entry.id, path=entry.path, status=entry.status, error=error)
+        ok = entry.status == "skipped"  # left out on purpose: not an invalid file
+        return result, Row(entry.id, "-", "-", "-", ok, (f"{entry.status}: {entry.message}",))
     started = time.perf_counter()
     pre = preflight(entry)
     result = preflight_result(entry, pre, elapsed_s=time.perf_counter() - started)

@@ -24,7 +24,7 @@ from bulkup.core.session import chunk_size_for
 from bulkup.core.steps import Plan
 from bulkup.errors import FileChanged, FileProblem
 from bulkup.media import probe as mediacheck
-from bulkup.media.preflight import preflight
+from bulkup.media.preflight import placed, preflight
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,8 @@ async def prepare(item: Item, config: UploadConfig, dialect: str) -> Prepared:
         )
         warnings = pre.warnings
         if not pre.ok or pre.media_type is None:
-            raise FileProblem("; ".join(pre.lines) or "media type unrecognized", kind="preflight")
+            message = "; ".join(pre.lines) or "media type unrecognized"
+            raise FileProblem(placed(item, message), kind="preflight")
         media_type, category = pre.media_type, pre.category
     else:
         media_type = await _declared_or_sniffed(item)

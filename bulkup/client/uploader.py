@@ -89,7 +89,7 @@ def problem_result(problem: SourceProblem) -> Result:
     return Result(
         id=problem.id,
         path=problem.path,
-        status="failed",
+        status=problem.status,
         error=ErrorInfo(kind=problem.kind, message=message),
     )
 

@@ -193,7 +193,11 @@ class Item:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceProblem:
-    """An entry of a source that cannot be uploaded, with the reason and the fix."""
+    """An entry of a source that cannot be uploaded, with the reason and the fix.
+
+    Most are ``failed``; an entry left out on purpose (a symlink to a folder that is not
+    followed, a system folder) is ``skipped``.
+    """
 
     #: The entry's id if it could be read, else ``"<source>:<line>"``.
     id: str
@@ -201,9 +205,10 @@ class SourceProblem:
     #: ``"photos.jsonl:12"``: the file and line (or directory) of the entry.
     source: str
     #: One of: invalid_entry, missing_file, not_a_file, unreadable, empty_file,
-    #: duplicate_id, symlink_loop, invalid_value.
+    #: duplicate_id, symlink_loop, invalid_value; skipped: symlink_not_followed, system_folder.
     kind: str
     message: str
+    status: Literal["failed", "skipped"] = "failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

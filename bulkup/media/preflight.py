@@ -11,6 +11,9 @@ refused for its bytes there, plus what only the client can see:
   (:func:`category_for`);
 * alt text is for images and GIFs only, at most 1000 characters.
 
+The report's message for an entry of a manifest starts with its place
+(``photos.jsonl:12: size 6.2 MiB exceeds 5 MiB for tweet_image``; :func:`placed`).
+
 Every violation prints as one line: what, the value, the limit, the category
 (``duration 150.2 s exceeds 140 s for tweet_video``; see :meth:`bulkup.media.probe.Problem.line`).
 
@@ -21,6 +24,7 @@ milliseconds. Async callers run it in a thread (``await anyio.to_thread.run_sync
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,7 +33,14 @@ from bulkup.core.spec import MAX_ALT_TEXT_CHARS, normalize_category
 from bulkup.media.limits import label
 from bulkup.media.probe import MediaFacts, Problem, check, probe
 
-__all__ = ["Preflight", "category_for", "preflight", "preflight_result", "violation_error"]
+__all__ = [
+    "Preflight",
+    "category_for",
+    "placed",
+    "preflight",
+    "preflight_result",
+    "violation_error",
+]
 
 _EXTENSIONS: Final = {
     ".jpg": "image/jpeg",
@@ -53,6 +64,8 @@ _EXTENSIONS: Final = {
 # MP4 and QuickTime are one box format: either extension fits either brand.
 _ISO_BMFF: Final = frozenset({"video/mp4", "video/quicktime"})
 _BY_FAMILY: Final = {"image": "tweet_image", "video": "tweet_video", "text": "subtitles"}
+#: The place of an item that came from a manifest's entry: ``photos.jsonl:12``.
+_LINE_PLACE: Final = re.compile(r".+:[0-9]+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,9 +169,20 @@ def _alt_text_problems(text: str | None, facts: MediaFacts) -> list[Problem]:
     return problems
 
 
-def violation_error(pre: Preflight) -> ErrorInfo:
-    """The report's ``error`` for a failed preflight: kind ``preflight``, lines joined by ``; ``."""
-    return ErrorInfo(kind="preflight", message="; ".join(pre.lines))
+def violation_error(pre: Preflight, item: Item | None = None) -> ErrorInfo:
+    """The report's ``error`` for a failed preflight: kind ``preflight``, lines joined by
+    ``; ``, after the manifest line ``item`` came from (see :func:`placed`)."""
+    message = "; ".join(pre.lines)
+    return ErrorInfo(kind="preflight", message=message if item is None else placed(item, message))
+
+
+def placed(item: Item, message: str) -> str:
+    """``message`` after the manifest line the item came from (``photos.jsonl:12: …``),
+    unless it starts with it already. Items of a folder or named alone: as it is."""
+    place = item.source
+    if not _LINE_PLACE.fullmatch(place) or message.startswith(f"{place}: "):
+        return message
+    return f"{place}: {message}"
 
 
 def preflight_result(item: Item, pre: Preflight, *, elapsed_s: float = 0.0) -> Result:
@@ -171,5 +195,5 @@ def preflight_result(item: Item, pre: Preflight, *, elapsed_s: float = 0.0) -> R
         media_category=pre.category,
         size=pre.facts.size,
         elapsed_s=elapsed_s,
-        error=None if pre.ok else violation_error(pre),
+        error=None if pre.ok else violation_error(pre, item),
     )

@@ -5,15 +5,19 @@
 * a **manifest**, chosen by suffix: ``.jsonl`` / ``.ndjson`` (one JSON object per line;
   blank lines and ``#`` comments skipped), ``.json`` (one top-level array of objects) or
   ``.csv`` (header row naming the columns, one of them ``path``);
-* a **directory**, scanned recursively in name order (:func:`scan_directory`);
+* a **directory**, scanned recursively in name order (:func:`scan_directory`), not
+  following symlinks to folders unless asked to, never entering /proc, /sys or /dev;
 * **any other file**, which becomes one item whose id is the path as given.
 
 Every entry becomes an :class:`~bulkup.core.items.Item` or a
 :class:`~bulkup.core.items.SourceProblem` whose message names the place (``photos.jsonl:12``),
-the problem and the fix; one bad entry never stops the others. Files are only stat'ed,
-never opened: the uploader sniffs the bytes when it admits an item. The formats are
-read by :mod:`bulkup.sources.manifests`, folders by :mod:`bulkup.sources.scan`, and
-the checks every file passes are :mod:`bulkup.sources.rejects`.
+the problem and the fix; one bad entry never stops the others. A folder that gives no
+file (empty, or nothing passes ``--include``/``--exclude``) and a manifest without
+entries are each a warning (the ``empty_source`` log event) naming the source and why.
+Files are only stat'ed, never opened: the uploader sniffs the bytes when it admits an
+item. The formats are read by :mod:`bulkup.sources.manifests`, folders by
+:mod:`bulkup.sources.scan`, and the checks every file passes are
+:mod:`bulkup.sources.rejects`.
 
 Memory: JSONL and CSV manifests are streamed, so a run holds one line plus the ids seen
 so far (needed to report duplicate ids): about ``longest line + 100 bytes × items``.
@@ -27,10 +31,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bulkup import logs
 from bulkup.core.items import Item, SourceProblem
 from bulkup.core.spec import normalize_category
 from bulkup.sources.manifests import MANIFEST_FIELDS, MANIFEST_SUFFIXES, read_entries, suffix
@@ -57,13 +62,15 @@ class SourceOptions:
     pattern without ``/`` matches the file name at any depth (``*.jpg``, ``.git``); a
     leading or trailing ``/`` is ignored. Matching is case-sensitive. Empty ``include``
     takes every file; ``exclude`` wins, and an excluded folder is not entered.
-    ``follow_symlinks=False`` skips symlinks (to files and to folders) instead of
-    following them. ``default_category`` accepts any case style and is stored canonical.
+    Symlinks to files are followed (they are files); a symlink to a folder is entered only
+    with ``follow_symlinks`` (``--follow-symlinks``), else it is one ``skipped`` problem
+    saying so. ``/proc``, ``/sys`` and ``/dev`` are never entered.
+    ``default_category`` accepts any case style and is stored canonical.
     """
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    follow_symlinks: bool = True
+    follow_symlinks: bool = False
     hidden: bool = False
     default_category: str | None = None
 
@@ -78,7 +85,10 @@ class SourceOptions:
 
 
 def iter_sources(
-    sources: Sequence[str | os.PathLike[str]], options: SourceOptions = SourceOptions()
+    sources: Sequence[str | os.PathLike[str]],
+    options: SourceOptions = SourceOptions(),
+    *,
+    warn: bool = True,
 ) -> Iterator[Item | SourceProblem]:
     """Items and problems from every source in order; ids are unique across all of them.
 
@@ -88,17 +98,23 @@ def iter_sources(
     manifest's entry says more than the path (alt text, category, subtitles, post…), the
     manifest's entry is kept and the folder's is the duplicate. Either way every entry
     gives one item or one problem, and a duplicate's problem carries its own place as id.
-    Lazy: nothing is read before the first ``next()``.
+    A source that gives nothing is logged (``empty_source``, a warning) unless ``warn``
+    is false (a second reading of the same sources). Lazy: nothing is read before the
+    first ``next()``.
     """
     if isinstance(sources, str | os.PathLike):
         raise TypeError("sources must be a sequence of paths, not a single path")
-    return _sources([os.fspath(source) for source in sources], options)
+    return _sources([os.fspath(source) for source in sources], options, warn)
 
 
-def _sources(names: list[str], options: SourceOptions) -> Iterator[Item | SourceProblem]:
+def _sources(
+    names: list[str], options: SourceOptions, warn: bool
+) -> Iterator[Item | SourceProblem]:
     ids = Ids(_kept(names, options))
     for name in names:
-        yield from _source(name, options, ids)
+        why_empty = yield from _source(name, options, ids)
+        if why_empty is not None and warn:
+            logs.event("warning", "empty_source", source=name, reason=why_empty)
 
 
 def _kept(names: list[str], options: SourceOptions) -> dict[str, str]:
@@ -151,24 +167,33 @@ def scan_directory(
 
     Ids are ``path`` as given joined with the relative path (``photos/2024/a.jpg``);
     ``Item.path`` is absolute, symlinks not resolved. ``media_type`` is left to sniffing
-    and ``media_category`` is ``options.default_category``. A symlink leading back to a
-    folder above it gives one ``symlink_loop`` problem and the scan goes on.
+    and ``media_category`` is ``options.default_category``. A symlink to a folder gives
+    one ``skipped`` problem unless ``options.follow_symlinks``; a followed one leading
+    back to a folder above it gives one ``symlink_loop`` problem; the scan goes on.
     """
     return scan(os.fspath(path), options, Ids())
 
 
-def _source(name: str, options: SourceOptions, ids: Ids) -> Iterator[Item | SourceProblem]:
+def _source(
+    name: str, options: SourceOptions, ids: Ids
+) -> Generator[Item | SourceProblem, None, str | None]:
+    """The source's entries; returns why it gave none, or None."""
     try:
         mode = stat_entry(os.path.abspath(name)).st_mode
     except Reject as reject:
         yield reject.problem(name, path=os.path.abspath(name))
-        return
+        return None
     if stat.S_ISDIR(mode):
-        yield from scan(name, options, ids)
-    elif suffix(name) in MANIFEST_SUFFIXES:
-        yield from read_entries(name, ids, options.default_category)
-    else:
-        yield _single_file(name, ids, options.default_category)
+        tally = yield from scan(name, options, ids)
+        return None if tally is None else tally.why_empty(name, options)
+    if suffix(name) in MANIFEST_SUFFIXES:
+        entries = 0
+        for entry in read_entries(name, ids, options.default_category):
+            entries += 1
+            yield entry
+        return None if entries else f"{name} has no entries"
+    yield _single_file(name, ids, options.default_category)
+    return None
 
 
 def _single_file(name: str, ids: Ids, category: str | None) -> Item | SourceProblem:

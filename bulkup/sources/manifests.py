@@ -4,19 +4,23 @@ Each entry becomes an :class:`~bulkup.core.items.Item` or a
 :class:`~bulkup.core.items.SourceProblem` naming ``manifest:line``, the problem and the fix;
 the fields an entry may set are :data:`MANIFEST_FIELDS` (others go to ``Item.extra``).
 JSONL and CSV are streamed; a ``.json`` array is parsed whole, keeping each element's
-line number.
+line number. Bytes are decoded record by record: a byte that is not UTF-8 fails the
+record holding it (a JSONL line, a CSV record, a JSON array element), naming the line
+of the byte, and every other record is read.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
+import io
 import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, NamedTuple
 
 from bulkup.core.items import Item, SourceProblem, SubtitleSpec
 from bulkup.core.spec import (
@@ -50,6 +54,10 @@ _JSONL_FIX: Final = 'each line must be one JSON object like {"path": "a.jpg"}'
 _OBJECT_FIX: Final = 'each entry must be a JSON object like {"path": "a.jpg"}'
 _JSON_FIX: Final = 'the file must be one JSON array of objects like [{"path": "a.jpg"}]'
 _CSV_FIX: Final = 'the first row must name the columns, one of them "path", like: path,alt_text'
+_UTF8_FIX: Final = "save the manifest as UTF-8"
+#: What ``errors="surrogateescape"`` makes of a byte that is not UTF-8: U+DC80..U+DCFF,
+#: which strict UTF-8 never decodes to.
+_ESCAPED: Final = re.compile("[\udc80-\udcff]")
 _TRUE: Final = frozenset({"true", "1", "yes"})
 _FALSE: Final = frozenset({"false", "0", "no"})
 _USER_ID: Final = re.compile(r"[0-9]+")
@@ -88,12 +96,7 @@ class _Manifest:
 def read_entries(name: str, ids: Ids, category: str | None) -> Iterator[Item | SourceProblem]:
     try:
         check_file(name)
-        # Text modes: utf-8-sig drops a BOM; newline="" as the csv module asks.
-        f: IO[Any] = (
-            open(name, "rb")  # noqa: SIM115 - closed below
-            if suffix(name) in {".jsonl", ".ndjson"}
-            else open(name, encoding="utf-8-sig", newline="")  # noqa: SIM115
-        )
+        f = open(name, "rb")  # noqa: SIM115 - closed below; decoded record by record
     except Reject as reject:
         yield reject.problem(name, path=os.path.abspath(name))
         return
@@ -114,7 +117,7 @@ def _read_jsonl(f: IO[bytes], manifest: _Manifest) -> Iterator[Item | SourceProb
             line = raw_line.decode("utf-8").removeprefix("\ufeff").rstrip()
         except UnicodeDecodeError as exc:
             what = f"not valid UTF-8 (byte {exc.start + 1})"
-            yield Reject("invalid_entry", what, "save the manifest as UTF-8").problem(where)
+            yield Reject("invalid_entry", what, _UTF8_FIX).problem(where)
             continue
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -127,13 +130,11 @@ def _read_jsonl(f: IO[bytes], manifest: _Manifest) -> Iterator[Item | SourceProb
         yield manifest.entry(raw, where)
 
 
-def _read_json(f: IO[str], manifest: _Manifest) -> Iterator[Item | SourceProblem]:
-    try:
-        entries = _json_array(f.read())
-    except UnicodeDecodeError as exc:
-        what = f"not valid UTF-8 (byte {exc.start + 1})"
-        yield Reject("invalid_entry", what, "save the manifest as UTF-8").problem(manifest.name)
-        return
+def _read_json(f: IO[bytes], manifest: _Manifest) -> Iterator[Item | SourceProblem]:
+    text = f.read().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    bad = _BadBytes(text)
+    try:  # a bad byte reads as a space here; the element holding it fails below
+        elements = _json_array(_ESCAPED.sub(" ", text) if bad.positions else text)
     except json.JSONDecodeError as exc:
         what = f"invalid JSON ({exc.msg}: column {exc.colno})"
         yield Reject("invalid_entry", what, _JSON_FIX).problem(f"{manifest.name}:{exc.lineno}")
@@ -141,23 +142,38 @@ def _read_json(f: IO[str], manifest: _Manifest) -> Iterator[Item | SourceProblem
     except Reject as reject:
         yield reject.problem(manifest.name)
         return
-    for number, raw in entries:
-        yield manifest.entry(raw, f"{manifest.name}:{number}")
+    for element in elements:
+        yield from bad.strays(manifest.name, element.start)
+        inside = bad.take(element.end)
+        if inside:
+            yield bad.reject(inside[0]).problem(f"{manifest.name}:{bad.line(inside[0])}")
+        else:
+            yield manifest.entry(element.value, f"{manifest.name}:{element.line}")
+    yield from bad.strays(manifest.name, len(text))
 
 
-def _json_array(text: str) -> list[tuple[int, object]]:
+class _Element(NamedTuple):
+    """One element of a ``.json`` array: the line it starts on, its span, its value."""
+
+    line: int
+    start: int
+    end: int
+    value: object
+
+
+def _json_array(text: str) -> list[_Element]:
     """The elements of a top-level JSON array, each with the line it starts on."""
     pos = _skip_space(text, 0)
     if not text.startswith("[", pos):
         found = _json_kind(json.loads(text))  # raises JSONDecodeError if not JSON at all
         raise Reject("invalid_entry", f"expected a top-level JSON array, found {found}", _JSON_FIX)
     decoder = json.JSONDecoder()
-    elements: list[tuple[int, object]] = []
+    elements: list[_Element] = []
     line, counted, pos = 1, 0, _skip_space(text, pos + 1)
     while elements or not text.startswith("]", pos):  # "[]" has no elements
         value, end = decoder.raw_decode(text, pos)  # raises on a trailing comma too
         line, counted = line + text.count("\n", counted, pos), pos
-        elements.append((line, value))
+        elements.append(_Element(line, pos, end, value))
         pos = _skip_space(text, end)
         if text.startswith("]", pos):
             break
@@ -174,14 +190,90 @@ def _skip_space(text: str, pos: int) -> int:
     return match.end() if match else pos
 
 
-def _read_csv(f: IO[str], manifest: _Manifest) -> Iterator[Item | SourceProblem]:
-    reader = csv.DictReader(f)
+class _BadBytes:
+    """The bytes of a decoded ``.json`` manifest that are not UTF-8, taken in order.
+
+    ``text`` was decoded with ``surrogateescape``; each bad byte is one escaped character.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.positions = [found.start() for found in _ESCAPED.finditer(text)]
+        self._taken = 0
+        self._newlines: list[int] | None = None
+
+    def take(self, end: int) -> list[int]:
+        """The positions before ``end`` not taken yet."""
+        first, self._taken = self._taken, bisect.bisect_left(self.positions, end, self._taken)
+        return self.positions[first : self._taken]
+
+    def strays(self, name: str, end: int) -> Iterator[SourceProblem]:
+        """A problem for each line holding bad bytes before ``end`` outside any element."""
+        named: set[int] = set()
+        for pos in self.take(end):
+            if (line := self.line(pos)) not in named:
+                named.add(line)
+                yield self.reject(pos).problem(f"{name}:{line}")
+
+    def line(self, pos: int) -> int:
+        if self._newlines is None:
+            self._newlines = [found.start() for found in re.finditer("\n", self.text)]
+        return bisect.bisect_left(self._newlines, pos) + 1
+
+    def reject(self, pos: int) -> Reject:
+        line_start = self.text.rfind("\n", 0, pos) + 1
+        return Reject("invalid_entry", _not_utf8(self.text[line_start:pos]), _UTF8_FIX)
+
+
+def _not_utf8(before: str) -> str:
+    """What is wrong with a byte that is not UTF-8, after ``before`` on its line."""
+    return f"not valid UTF-8 (byte {len(before.encode('utf-8', 'surrogateescape')) + 1})"
+
+
+class _Lines:
+    """A CSV manifest's lines as the csv module pulls them, decoded with bad bytes escaped.
+
+    Remembers, by line number, what is wrong with each line holding a byte that is not
+    UTF-8, until the record holding that line claims it (:meth:`bad`).
+    """
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self._count = 0
+        self._bad: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._text:
+            self._count += 1
+            if found := _ESCAPED.search(line):
+                self._bad[self._count] = _not_utf8(line[: found.start()])
+            yield line
+
+    def bad(self, upto: int) -> tuple[int, str] | None:
+        """The first bad line up to line ``upto`` and what is wrong with it; forgets them."""
+        numbers = sorted(number for number in self._bad if number <= upto)
+        found = [(number, self._bad.pop(number)) for number in numbers]
+        return found[0] if found else None
+
+
+def _read_csv(f: IO[bytes], manifest: _Manifest) -> Iterator[Item | SourceProblem]:
+    # utf-8-sig drops a BOM; newline="" as the csv module asks.
+    with io.TextIOWrapper(f, "utf-8-sig", errors="surrogateescape", newline="") as text:
+        yield from _csv_records(_Lines(text), manifest)
+
+
+def _csv_records(lines: _Lines, manifest: _Manifest) -> Iterator[Item | SourceProblem]:
+    reader = csv.DictReader(lines)
     try:
         header = [_column(name) for name in reader.fieldnames or ()]
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except csv.Error as exc:
         yield Reject("invalid_entry", f"unreadable header ({exc})", _CSV_FIX).problem(
             f"{manifest.name}:1"
         )
+        return
+    if bad := lines.bad(reader.line_num):
+        what = f"{bad[1]} in the header; no row was read"
+        yield Reject("invalid_entry", what, _UTF8_FIX).problem(f"{manifest.name}:{bad[0]}")
         return
     if "path" not in header or len(set(header)) < len(header):
         listed = ", ".join(header) if header else "no header row"
@@ -195,12 +287,15 @@ def _read_csv(f: IO[str], manifest: _Manifest) -> Iterator[Item | SourceProblem]
             row = next(rows)
         except StopIteration:
             return
-        except (csv.Error, UnicodeDecodeError) as exc:
-            fix = "save the manifest as UTF-8 CSV"
-            yield Reject("invalid_entry", f"unreadable CSV ({exc})", fix).problem(
+        except csv.Error as exc:  # the record fails; the next one starts on the next line
+            lines.bad(reader.line_num)
+            yield Reject("invalid_entry", f"unreadable CSV ({exc})", _UTF8_FIX + " CSV").problem(
                 f"{manifest.name}:{reader.line_num}"
             )
-            return
+            continue
+        if bad := lines.bad(reader.line_num):
+            yield Reject("invalid_entry", bad[1], _UTF8_FIX).problem(f"{manifest.name}:{bad[0]}")
+            continue
         result = _csv_row(row, len(header), f"{manifest.name}:{reader.line_num}", manifest)
         if result is not None:
             yield result

@@ -29,9 +29,13 @@ _FILE_TYPES: Final = (
 class Reject(Exception):
     """Why an entry cannot be an item; becomes a SourceProblem where the place is known."""
 
-    def __init__(self, kind: str, what: str, fix: str, *, keeps_id: bool = True) -> None:
+    def __init__(
+        self, kind: str, what: str, fix: str, *, keeps_id: bool = True, skipped: bool = False
+    ) -> None:
         super().__init__(what)
         self.kind, self.what, self.fix = kind, what, fix
+        #: True for an entry left out on purpose: its report line says ``skipped``.
+        self.skipped = skipped
         #: False when the id belongs to another entry (a duplicate): the report line of
         #: this one then takes its place (``file:line``) as id, so that a consumer keying
         #: the report by id never sees the good entry as failed.
@@ -43,7 +47,12 @@ class Reject(Exception):
         message = f"{where}: {self.what} — {self.fix}"
         problem_id = (item_id if self.keeps_id else None) or where
         return SourceProblem(
-            id=problem_id, path=path, source=where, kind=self.kind, message=message
+            id=problem_id,
+            path=path,
+            source=where,
+            kind=self.kind,
+            message=message,
+            status="skipped" if self.skipped else "failed",
         )
 
 

@@ -1,8 +1,11 @@
 """Directory scans: every regular file below a folder, in name order.
 
 Include/exclude globs are matched against the path relative to the scanned folder
-(see :class:`~bulkup.sources.SourceOptions`); a symlink leading back to a folder above
-it is one ``symlink_loop`` problem and the scan goes on.
+(see :class:`~bulkup.sources.SourceOptions`). Symlinks to files are followed; a symlink
+to a folder is one ``skipped`` problem (``symlink_not_followed``) unless
+``follow_symlinks`` is set, and then one leading back to a folder above it is one
+``symlink_loop`` problem. Either way the scan goes on. ``/proc``, ``/sys`` and ``/dev``
+are never entered, however they are reached (a ``skipped`` ``system_folder`` problem).
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import functools
 import os
 import re
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from bulkup.core.items import Item, SourceProblem
 from bulkup.sources.rejects import Ids, Reject, check_file, stat_entry
@@ -22,18 +25,62 @@ from bulkup.sources.rejects import Ids, Reject, check_file, stat_entry
 if TYPE_CHECKING:
     from bulkup.sources import SourceOptions
 
+#: The kernel's views of processes, devices and drivers: folders that hold no media,
+#: endless or special files, never scanned.
+SYSTEM_FOLDERS: Final = ("/proc", "/sys", "/dev")
+_SYSTEM_FIX: Final = "nothing under /proc, /sys or /dev is uploaded: remove the link, or exclude it"
+_FOLLOW_FIX: Final = "give --follow-symlinks to scan the folders that symlinks lead to"
+_LOOP_FIX: Final = "remove the link, or run without --follow-symlinks"
 
-def scan(name: str, options: SourceOptions, ids: Ids) -> Iterator[Item | SourceProblem]:
+
+def scan(
+    name: str, options: SourceOptions, ids: Ids
+) -> Generator[Item | SourceProblem, None, Tally | None]:
+    """The folder's entries; returns what the scan met (None: the folder itself failed)."""
     root = os.path.abspath(name)
     try:
         mode = stat_entry(root)
         if not stat.S_ISDIR(mode.st_mode):
             raise Reject("not_a_file", f"{root} is not a directory", "give a folder to scan")
+        outside_system_folders(root)
     except Reject as reject:
         yield reject.problem(name, path=root)
-        return
+        return None
     walker = _Walker(name, PurePath(name).as_posix(), options, ids)
     yield from walker.walk(root, "", frozenset({(mode.st_dev, mode.st_ino)}))
+    return walker.tally
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one scan met: files taken (each an item or a problem), files and folders the
+    include/exclude patterns left out, hidden entries skipped."""
+
+    taken: int = 0
+    files_left: int = 0
+    folders_left: int = 0
+    hidden: int = 0
+
+    def why_empty(self, name: str, options: SourceOptions) -> str | None:
+        """Why the scan of ``name`` gave no file, for a warning; None if it gave some."""
+        if self.taken:
+            return None
+        if self.files_left or self.folders_left:
+            patterns = [f"--include {p!r}" for p in options.include]
+            patterns += [f"--exclude {p!r}" for p in options.exclude]
+            left = [_count(self.files_left, "file"), _count(self.folders_left, "folder")]
+            return (
+                f"no file of {name} passes {' '.join(patterns)} "
+                f"({' and '.join(n for n in left if n)} left out)"
+            )
+        hidden = _count(self.hidden, "hidden entry")
+        note = f" ({hidden} skipped: --hidden takes them)" if hidden else ""
+        return f"{name} holds no files{note}"
+
+
+def _count(n: int, what: str) -> str:
+    plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
+    return "" if n == 0 else f"{n} {what if n == 1 else plural}"
 
 
 @dataclass(slots=True)
@@ -44,6 +91,7 @@ class _Walker:
     prefix: str
     options: SourceOptions
     ids: Ids
+    tally: Tally = field(default_factory=Tally)
 
     def walk(
         self, folder: str, rel: str, ancestors: frozenset[tuple[int, int]]
@@ -61,21 +109,30 @@ class _Walker:
                 yield from self._visit(
                     entry, f"{rel}/{entry.name}" if rel else entry.name, ancestors
                 )
+            else:
+                self.tally.hidden += 1
 
     def _visit(
         self, entry: os.DirEntry[str], rel: str, ancestors: frozenset[tuple[int, int]]
     ) -> Iterator[Item | SourceProblem]:
-        if not self.options.follow_symlinks and entry.is_symlink():
-            return
         try:
-            is_dir = entry.is_dir()
+            is_dir = entry.is_dir()  # follows a symlink
         except OSError:  # a loop of links: _check_file names it
             is_dir = False
         exclude = self.options.exclude
-        if is_dir and not (_matches(rel, exclude) or _matches(f"{rel}/", exclude)):
+        if not is_dir and self._wanted(rel):
+            self.tally.taken += 1
+            yield self._file(entry.path, rel, linked=entry.is_symlink())
+        elif not is_dir:
+            self.tally.files_left += 1
+        elif _matches(rel, exclude) or _matches(f"{rel}/", exclude):
+            self.tally.folders_left += 1
+        elif entry.is_symlink() and not self.options.follow_symlinks:
+            what = f"a symlink to a folder ({entry.path} -> {_target(entry.path)}), not followed"
+            problem = Reject("symlink_not_followed", what, _FOLLOW_FIX, skipped=True)
+            yield problem.problem(self._id(rel), path=entry.path)
+        else:
             yield from self._folder(entry.path, rel, ancestors)
-        elif not is_dir and self._wanted(rel):
-            yield self._file(entry.path, rel)
 
     def _wanted(self, rel: str) -> bool:
         include, exclude = self.options.include, self.options.exclude
@@ -88,16 +145,19 @@ class _Walker:
             mode = stat_entry(path)
             if (mode.st_dev, mode.st_ino) in ancestors:
                 what = f"{path} leads back to a folder above it"
-                raise Reject("symlink_loop", what, "remove the link, or stop following symlinks")
+                raise Reject("symlink_loop", what, _LOOP_FIX)
+            outside_system_folders(path)
         except Reject as reject:
             yield reject.problem(self._id(rel), path=path)
             return
         yield from self.walk(path, rel, ancestors | {(mode.st_dev, mode.st_ino)})
 
-    def _file(self, path: str, rel: str) -> Item | SourceProblem:
+    def _file(self, path: str, rel: str, *, linked: bool) -> Item | SourceProblem:
         item_id = self._id(rel)
         try:
             self.ids.claim(item_id, item_id, from_folder=True)
+            if linked:
+                outside_system_folders(path)
             check_file(path)
         except Reject as reject:
             # A duplicate's line must not take the id of the entry kept: its place does.
@@ -108,6 +168,23 @@ class _Walker:
 
     def _id(self, rel: str) -> str:
         return str(PurePath(self.prefix, rel).as_posix()) if rel else self.prefix
+
+
+def outside_system_folders(path: str) -> None:
+    """Reject (as skipped) a path that is, or leads, into /proc, /sys or /dev."""
+    real = os.path.realpath(path)
+    for system in SYSTEM_FOLDERS:
+        if real == system or real.startswith(system + "/"):
+            shown = path if real == path else f"{path} (-> {real})"
+            what = f"{shown} is in {system}, which is never scanned"
+            raise Reject("system_folder", what, _SYSTEM_FIX, skipped=True)
+
+
+def _target(link: str) -> str:
+    try:
+        return os.readlink(link)
+    except OSError:  # replaced since it was listed
+        return os.path.realpath(link)
 
 
 def _matches(rel: str, patterns: tuple[str, ...], *, empty: bool = False) -> bool:

@@ -147,7 +147,8 @@ def test_manifest_fields_are_judged(
     manifest.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
     assert main(["validate", str(manifest), "--report", "r.jsonl"]) == 1
     rows = report_rows(Path("r.jsonl"))
-    assert rows["media/clip.mp4"]["error"]["message"] == "alt_text is only for images and GIFs"
+    message = rows["media/clip.mp4"]["error"]["message"]
+    assert message == f"{manifest}:1: alt_text is only for images and GIFs"  # the entry's line
     assert rows["media/a.png"]["status"] == "succeeded"
     assert rows["media/a.png"]["media_category"] == "dm_image"
 

@@ -623,7 +623,7 @@ def test_symlink_loop_is_reported_once_and_the_scan_goes_on(tree: Path) -> None:
     os.symlink(tree, tree / "raw" / "home")  # absolute link to the root
     os.symlink("l2", tree / "l1")
     os.symlink("l1", tree / "l2")  # l1 -> l2 -> l1
-    items, problems = split(scan_directory("photos"))
+    items, problems = split(scan_directory("photos", SourceOptions(follow_symlinks=True)))
     assert ids(items) == [f"photos/{rel}" for rel in ALL]
     assert [(p.id, p.kind) for p in problems] == [
         ("photos/2024/05/up", "symlink_loop"),
@@ -645,11 +645,15 @@ def test_symlinks_are_followed_without_resolving_the_path(tree: Path, tmp_path: 
     write(tmp_path / "elsewhere" / "e.jpg")
     os.symlink(tmp_path / "elsewhere", tree / "ext")
     os.symlink("b.jpg", tree / "link.jpg")
-    items = {i.id: i for i in scan_directory("photos") if isinstance(i, Item)}
+    followed = SourceOptions(follow_symlinks=True)
+    items = {i.id: i for i in scan_directory("photos", followed) if isinstance(i, Item)}
     assert items["photos/ext/e.jpg"].path == tree / "ext" / "e.jpg"
     assert items["photos/link.jpg"].path == tree / "link.jpg"
-    not_followed = ids(scan_directory("photos", SourceOptions(follow_symlinks=False)))
-    assert not_followed == [f"photos/{rel}" for rel in ALL]
+    files, problems = split(scan_directory("photos"))  # by default: links to files only
+    assert ids(files) == sorted(f"photos/{rel}" for rel in [*ALL, "link.jpg"])
+    assert [(p.id, p.kind, p.status) for p in problems] == [
+        ("photos/ext", "symlink_not_followed", "skipped")
+    ]
 
 
 def test_scanning_never_opens_a_file(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
