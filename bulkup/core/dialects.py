@@ -25,7 +25,6 @@ to try again (:func:`spent_until`).
 
 from __future__ import annotations
 
-import email.utils
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -493,37 +492,33 @@ FORBIDDEN_HINT: Final = (
 
 def spent_until(headers: Mapping[str, str]) -> tuple[float, str] | None:
     """The latest reset (Unix seconds) of the windows this answer says are spent, and
-    which window that is; None if no announced window is spent."""
+    which window that is; None if no announced window is spent. A reset that is not a
+    Unix time before 2100 (:func:`bulkup.core.numbers.header_time`) is no reset."""
     latest: tuple[float, str] | None = None
     for prefix, name in RATE_WINDOWS:
-        remaining = headers.get(prefix + "-remaining")
-        reset = _opt_float(headers.get(prefix + "-reset"))
-        spent = remaining is not None and remaining.strip() == "0" and reset is not None
-        if spent and reset is not None and (latest is None or reset > latest[0]):
+        remaining = numbers.header_count(headers.get(prefix + "-remaining"))
+        reset = numbers.header_time(headers.get(prefix + "-reset"))
+        if remaining == 0 and reset is not None and (latest is None or reset > latest[0]):
             latest = (reset, name)
     return latest
 
 
-def retry_after(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
-    """``Retry-After`` as (seconds, None) or, given as an HTTP date, (None, Unix time)."""
-    raw = headers.get("Retry-After")
-    if raw is None:
-        return None, None
-    seconds = _opt_float(raw)
-    if seconds is not None:
-        return max(0.0, seconds), None
-    try:
-        return None, email.utils.parsedate_to_datetime(raw).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None, None
-
-
-def _opt_float(raw: str | None) -> float | None:
-    try:
-        value = float(raw) if raw is not None else None
-    except ValueError:
+def rate_window(headers: Mapping[str, str], prefix: str) -> tuple[int, int, float] | None:
+    """(limit, remaining, reset) of one announced window (``x-rate-limit``,
+    ``x-app-limit-24hour``…), or None unless all three are there and usable: counts of
+    decimal digits, a reset that is a Unix time before 2100 (:mod:`bulkup.core.numbers`)."""
+    limit = numbers.header_count(headers.get(prefix + "-limit"))
+    remaining = numbers.header_count(headers.get(prefix + "-remaining"))
+    reset = numbers.header_time(headers.get(prefix + "-reset"))
+    if limit is None or remaining is None or reset is None:
         return None
-    return value if value is not None and value == value and abs(value) != float("inf") else None
+    return limit, remaining, reset
+
+
+def retry_after(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """``Retry-After`` as (seconds, None) or, given as an HTTP date, (None, Unix time);
+    (None, None) when absent or unusable (:func:`bulkup.core.numbers.header_delay`)."""
+    return numbers.header_delay(headers.get("Retry-After"))
 
 
 def _rate_limited(
@@ -532,7 +527,7 @@ def _rate_limited(
     spent = spent_until(answer.headers)
     delay, at = retry_after(answer.headers)
     if spent is None and "x-rate-limit-remaining" not in answer.headers:
-        reset = _opt_float(answer.headers.get("x-rate-limit-reset"))  # a reset alone: spent
+        reset = numbers.header_time(answer.headers.get("x-rate-limit-reset"))  # alone: spent
         spent = (reset, "15-minute") if reset is not None else None
     reset_at = max((t for t in (spent[0] if spent else None, at) if t is not None), default=None)
     return RateLimited(

@@ -1,11 +1,16 @@
-"""Numbers from outside, checked before use: the server's answers.
+"""Numbers from outside, checked before use: the server's answers and headers.
 
 JSON lets a server say ``NaN``, ``Infinity``, ``1e300`` or ``-5`` where a count of
 seconds belongs. Used as they are, such values crash a run (a time past the year 9999
 cannot be printed) or spin it (a poll every ``NaN`` seconds is a poll at once). Every
-number read from outside goes through this module first: :func:`in_range` and
-:func:`whole` check a JSON value and raise :class:`OutOfRange` naming the field and the
-value, which the dialects make the item's :class:`~bulkup.errors.ProtocolError`.
+number read from outside goes through this module first:
+
+- :func:`in_range` and :func:`whole` check a JSON value and raise :class:`OutOfRange`
+  naming the field and the value: the dialects make it the item's
+  :class:`~bulkup.errors.ProtocolError`;
+- :func:`header_count`, :func:`header_time` and :func:`header_delay` read one header's
+  text and give None when it is not a number in range: a rate-limit header that says
+  nothing usable is treated as absent (the answer itself still counts).
 
 The ranges, and why (both ends included)::
 
@@ -23,22 +28,42 @@ The ranges, and why (both ends included)::
                                                  integer below 10**19 for v1.1's media_id)
       error codes               0 … 2**31 - 1    outside, left out: the error still
                                                  reports its message
+    headers
+      x-*-limit, x-*-remaining  0 … 10**9        decimal digits only
+      x-*-reset                 Unix time 0 … 2100-01-01, digits (and a fraction)
+      Retry-After               0 … 366 days as digits, or an HTTP date up to 2100-01-01
+
+A reset or a ``Retry-After`` far ahead but before 2100 (a day, a year) is taken at its
+word: a wait longer than ``--max-wait`` is a rate cap whose message names the date
+(:class:`~bulkup.errors.RateCapped`). The pacer adds no rule of its own, such as a
+reset within two days of now: the headers are read without a clock, and the cap
+already bounds how long a run waits.
 """
 
 from __future__ import annotations
 
+import email.utils
 import math
 import re
 from typing import Final
 
 from bulkup.core import spec
 
+#: Unix time of 2100-01-01T00:00:00Z: no reset lies beyond it.
+MAX_UNIX_TIME: Final = 4_102_444_800
 DAY_SECS: Final = 86_400
 MAX_EXPIRES_AFTER_SECS: Final = 30 * DAY_SECS
 MAX_CHECK_AFTER_SECS: Final = DAY_SECS
 MAX_MEDIA_BYTES: Final = spec.MAX_TOTAL_BYTES_V2
 MAX_INT32: Final = 2**31 - 1
+#: Largest ``x-*-limit`` / ``x-*-remaining`` taken as a count.
+MAX_RATE_COUNT: Final = 10**9
+#: Largest ``Retry-After`` in seconds taken as meant.
+MAX_RETRY_AFTER_SECS: Final = 366 * DAY_SECS
+
 _MEDIA_ID = re.compile(r"[0-9]{1,19}")
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_UNIX_TIME = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,9})?")
 
 
 class OutOfRange(ValueError):
@@ -109,3 +134,37 @@ def code(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT32:
         return value
     return None
+
+
+# --- headers -------------------------------------------------------------------------
+def header_count(raw: str | None) -> int | None:
+    """``x-*-limit`` / ``x-*-remaining``: decimal digits, at most :data:`MAX_RATE_COUNT`."""
+    if raw is None or not _DIGITS.fullmatch(raw := raw.strip()):
+        return None
+    value = int(raw)
+    return value if value <= MAX_RATE_COUNT else None
+
+
+def header_time(raw: str | None) -> float | None:
+    """``x-*-reset``: Unix seconds (digits, maybe a fraction), at most 2100-01-01."""
+    if raw is None or not _UNIX_TIME.fullmatch(raw := raw.strip()):
+        return None
+    value = float(raw)
+    return value if value <= MAX_UNIX_TIME else None
+
+
+def header_delay(raw: str | None) -> tuple[float | None, float | None]:
+    """``Retry-After`` as (seconds, None), or as an HTTP date (None, Unix time); (None,
+    None) when absent or not usable: negative, not a number, a date before 1970 or past
+    2100, more than :data:`MAX_RETRY_AFTER_SECS`."""
+    if raw is None:
+        return None, None
+    raw = raw.strip()
+    if _DIGITS.fullmatch(raw):
+        seconds = int(raw)
+        return (float(seconds), None) if seconds <= MAX_RETRY_AFTER_SECS else (None, None)
+    try:
+        at = email.utils.parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, None
+    return (None, at) if math.isfinite(at) and 0 <= at <= MAX_UNIX_TIME else (None, None)

@@ -10,6 +10,9 @@ requests in 5 s. The ranges are those of :mod:`bulkup.core.numbers`.
   (:mod:`tests.robust.rewriting`) putting the value into the emulator's answers about
   one file: that item fails naming the field and the value, the others land
   byte-exact, and STATUS is asked a bounded number of times.
+- **Headers**: ``x-rate-limit-*`` and ``Retry-After`` values that are not numbers, are
+  negative, NaN, huge or absurd dates are ignored, as if absent: the run neither
+  crashes nor spins.
 
 Every run is bounded with ``anyio.fail_after`` as a hang guard; nothing sleeps to wait.
 """
@@ -17,16 +20,30 @@ Every run is bounded with ``anyio.fail_after`` as a hang guard; nothing sleeps t
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from aiohttp import web
 
 from bulkup.client.config import UploadConfig
+from bulkup.client.pacing import Budget
 from bulkup.client.uploader import Uploader
-from bulkup.core.dialects import V1, V2, Dialect, HttpAnswer
+from bulkup.core.dialects import (
+    V1,
+    V2,
+    Dialect,
+    HttpAnswer,
+    raise_for_answer,
+    rate_window,
+    retry_after,
+    spent_until,
+)
 from bulkup.core.items import Item, Result
+from bulkup.core.retry import RetryPolicy
 from bulkup.core.steps import (
     Finalize,
     Init,
@@ -38,13 +55,13 @@ from bulkup.core.steps import (
     Status,
 )
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes
-from bulkup.errors import ProtocolError
+from bulkup.errors import ApiError, ProtocolError, RateCapped, RateLimited
 from bulkup.media import samples
 from tests.cli.test_bad_input import no_traceback
 from tests.cli.test_cli_upload import bulkup, env_for
 from tests.conftest import FAST, KiB, oauth
 from tests.conftest import file_sha256 as sha256
-from tests.robust.rewriting import Exchange, Rewriter
+from tests.robust.rewriting import Answer, Exchange, Rewriter
 
 pytestmark = pytest.mark.anyio
 
@@ -355,3 +372,161 @@ async def test_a_nan_in_an_answer_is_a_report_line_and_exit_1_not_a_traceback(
     assert [lines[p.name]["status"] for p in paths] == ["failed", "succeeded", "succeeded"]
     message = lines["v0.mp4"]["error"]["message"]
     assert "data.expires_after_secs nan is not a number of seconds" in message
+
+
+# --- rate-limit headers -----------------------------------------------------------------
+NOW = 1_700_000_000.0
+BAD_TIMES = ["nan", "NaN", "inf", "-1", "1e300", "99999999999999", "1_700_000_000", "soon", ""]
+BAD_COUNTS = ["nan", "-5", "1e3", "12.0", "١٢", "99999999999", "lots", ""]
+BAD_RETRY_AFTER = [
+    "-5",
+    "nan",
+    "inf",
+    "1e300",
+    "1.5e9",
+    "99999999999",
+    "Fri, 31 Dec 9999 23:59:59 GMT",
+    "Wed, 31 Dec 1969 23:00:00 GMT",
+    "someday",
+]
+
+
+def window(
+    limit: str = "10", remaining: str = "0", reset: str = str(int(NOW + 60))
+) -> dict[str, str]:
+    return {
+        "x-rate-limit-limit": limit,
+        "x-rate-limit-remaining": remaining,
+        "x-rate-limit-reset": reset,
+    }
+
+
+@pytest.mark.parametrize("reset", BAD_TIMES, ids=repr)
+def test_a_reset_that_is_not_a_unix_time_is_ignored_as_if_absent(reset: str) -> None:
+    assert spent_until(window(reset=reset)) is None
+    assert rate_window(window(reset=reset), "x-rate-limit") is None
+    budget = Budget()
+    budget.update(window(reset=reset), status=429, now=NOW)
+    assert (budget.remaining, budget.reset, budget.held_until) == (None, None, None)
+    assert budget.wait_secs(NOW) == 0.0  # nothing known: go (never NaN, never 1e300)
+    with pytest.raises(RateLimited) as caught:
+        raise_for_answer(HttpAnswer(429, window(reset=reset), b"{}"), "append")
+    assert caught.value.reset_at is None and caught.value.wait_until(NOW) is None
+
+
+@pytest.mark.parametrize("count", BAD_COUNTS, ids=repr)
+@pytest.mark.parametrize("which", ["limit", "remaining"])
+def test_a_limit_or_remaining_that_is_not_a_count_is_ignored(which: str, count: str) -> None:
+    headers = window(**{which: count})
+    assert rate_window(headers, "x-rate-limit") is None
+    budget = Budget()
+    budget.update(headers, now=NOW)
+    assert (budget.limit, budget.remaining, budget.reset) == (None, None, None)
+
+
+@pytest.mark.parametrize("value", BAD_RETRY_AFTER, ids=repr)
+def test_a_retry_after_that_is_negative_nan_huge_or_an_absurd_date_is_ignored(value: str) -> None:
+    assert retry_after({"Retry-After": value}) == (None, None)
+    for status in (429, 503):
+        with pytest.raises(ApiError) as caught:
+            raise_for_answer(HttpAnswer(status, {"Retry-After": value}, b"{}"), "append")
+        assert caught.value.retry_after is None and caught.value.wait_until(NOW) is None
+        budget = Budget()
+        budget.update({"Retry-After": value}, status=status, now=NOW)
+        assert budget.held_until is None and budget.wait_secs(NOW) == 0.0
+
+
+def test_usable_headers_still_count() -> None:
+    assert retry_after({"Retry-After": " 30 "}) == (30.0, None)
+    assert retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == (None, 1445412480.0)
+    assert rate_window(window(remaining="3"), "x-rate-limit") == (10, 3, int(NOW + 60))
+    assert spent_until(window(reset=f"{NOW + 60:.3f}")) == (NOW + 60, "15-minute")
+
+
+def test_a_reset_a_year_ahead_is_a_cap_whose_message_names_the_date() -> None:
+    """Before 2100 a reset is taken at its word: past --max-wait, the item is left for later."""
+    later = NOW + 366 * 86400
+    with pytest.raises(RateLimited) as caught:
+        raise_for_answer(HttpAnswer(429, window(reset=str(int(later))), b"{}"), "append")
+    with pytest.raises(RateCapped, match="spent until 2024-11-14 22:13:20 UTC"):
+        RetryPolicy().next(caught.value, random.Random(0), NOW)
+
+
+BAD_WINDOWS = {
+    "nan": window(reset="nan"),
+    "1e300": window(reset="1e300"),
+    "inf": window(reset="inf"),
+    "negative": window(limit="-1", remaining="-5", reset="-1"),
+    "not numbers": window(limit="many", remaining="some", reset="soon"),
+    "24-hour nan": {
+        "x-app-limit-24hour-limit": "nan",
+        "x-app-limit-24hour-remaining": "0",
+        "x-app-limit-24hour-reset": "nan",
+    },
+    "24-hour 1e300": {
+        "x-user-limit-24hour-limit": "10",
+        "x-user-limit-24hour-remaining": "0",
+        "x-user-limit-24hour-reset": "1e300",
+    },
+}
+
+
+def with_headers(headers: dict[str, str]) -> Callable[[Exchange], None]:
+    def edit(exchange: Exchange) -> None:
+        for name in list(exchange.headers):
+            if name.lower().startswith(("x-rate-limit", "x-app-limit", "x-user-limit")):
+                del exchange.headers[name]
+        exchange.headers.update(headers)
+
+    return edit
+
+
+@pytest.mark.parametrize("headers", list(BAD_WINDOWS.values()), ids=list(BAD_WINDOWS))
+async def test_bad_rate_limit_headers_on_every_answer_neither_crash_nor_spin(
+    emulator: Emulator, tmp_path: Path, headers: dict[str, str]
+) -> None:
+    paths = videos(tmp_path)
+    async with Rewriter(emulator.url, with_headers(headers)) as proxy:
+        results = await upload(emulator, proxy, paths, tmp_path / "run.ckpt")
+
+    for result, path in zip(sorted(results, key=lambda r: r.id), paths, strict=True):
+        check_landed(emulator, result, path)
+    sent = dict(proxy.seen)
+    segments = sum(-(-p.stat().st_size // (8 * KiB)) for p in paths)
+    assert sent == {"initialize": 3, "append": segments, "finalize": 3, "status": 3}
+
+
+def refusing(status: int, headers: dict[str, str], count: int) -> Answer:
+    """Answers the first ``count`` APPENDs itself: ``status``, with ``headers``."""
+    refused = [0]
+
+    def answer(exchange: Exchange) -> web.Response | None:
+        if exchange.endpoint != "append" or refused[0] == count:
+            return None
+        refused[0] += 1
+        return web.json_response({"title": "Not now"}, status=status, headers=headers)
+
+    return answer
+
+
+RETRY_HEADERS = {
+    **{f"Retry-After {value}": {"Retry-After": value} for value in BAD_RETRY_AFTER[:4]},
+    "Retry-After in 9999": {"Retry-After": BAD_RETRY_AFTER[6]},
+    "reset nan": window(reset="nan"),
+    "reset 1e300": window(reset="1e300"),
+}
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("headers", list(RETRY_HEADERS.values()), ids=list(RETRY_HEADERS))
+async def test_a_refusal_with_unusable_headers_is_retried_after_the_usual_backoff(
+    emulator: Emulator, tmp_path: Path, status: int, headers: dict[str, str]
+) -> None:
+    (path,) = videos(tmp_path, 1)
+    refuse = refusing(status, headers, count=MAX_ATTEMPTS - 1)
+    async with Rewriter(emulator.url, answer=refuse) as proxy:
+        (result,) = await upload(emulator, proxy, [path], tmp_path / "run.ckpt")
+
+    check_landed(emulator, result, path)
+    segments = -(-path.stat().st_size // (8 * KiB))
+    assert proxy.seen["append"] == segments + MAX_ATTEMPTS - 1
