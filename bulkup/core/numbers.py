@@ -1,13 +1,13 @@
-"""Numbers from outside, checked before use: the server's answers and headers.
+"""Numbers from outside, checked before use: the server's answers and headers, the checkpoint.
 
-JSON lets a server say ``NaN``, ``Infinity``, ``1e300`` or ``-5`` where a count of
-seconds belongs. Used as they are, such values crash a run (a time past the year 9999
-cannot be printed) or spin it (a poll every ``NaN`` seconds is a poll at once). Every
-number read from outside goes through this module first:
+JSON lets a server, or a damaged checkpoint, say ``NaN``, ``Infinity``, ``1e300`` or
+``-5`` where a count of seconds belongs. Used as they are, such values crash a run (a
+time past the year 9999 cannot be printed) or spin it (a poll every ``NaN`` seconds is
+a poll at once). Every number read from outside goes through this module first:
 
 - :func:`in_range` and :func:`whole` check a JSON value and raise :class:`OutOfRange`
   naming the field and the value: the dialects make it the item's
-  :class:`~bulkup.errors.ProtocolError`;
+  :class:`~bulkup.errors.ProtocolError`, the checkpoint reader a refused record;
 - :func:`header_count`, :func:`header_time` and :func:`header_delay` read one header's
   text and give None when it is not a number in range: a rate-limit header that says
   nothing usable is treated as absent (the answer itself still counts).
@@ -32,6 +32,18 @@ The ranges, and why (both ends included)::
       x-*-limit, x-*-remaining  0 … 10**9        decimal digits only
       x-*-reset                 Unix time 0 … 2100-01-01, digits (and a fraction)
       Retry-After               0 … 366 days as digits, or an HTTP date up to 2100-01-01
+    checkpoint
+      size                      0 … 2**63 - 1    a file size (an off_t)
+      mtime_ns                  ±2**63           a stat() time in nanoseconds
+      upload_deadline,
+      media_expires_at          Unix time 0 … 2100-01-01
+      attempts, result.attempts 0 … 2**31 - 1
+      result.size               0 … 2**63 - 1
+      result.elapsed_s          0 … 2**31 - 1 seconds
+      result.error.http_status  0 … 999
+      result.error.api_code     0 … 2**31 - 1
+      params.chunk_size         1 … 5 MiB        the API's largest chunk (version 1: or 0,
+                                                 its "not recorded")
 
 A reset or a ``Retry-After`` far ahead but before 2100 (a day, a year) is taken at its
 word: a wait longer than ``--max-wait`` is a rate cap whose message names the date
@@ -49,13 +61,14 @@ from typing import Final
 
 from bulkup.core import spec
 
-#: Unix time of 2100-01-01T00:00:00Z: no reset lies beyond it.
+#: Unix time of 2100-01-01T00:00:00Z: no reset, deadline or expiry lies beyond it.
 MAX_UNIX_TIME: Final = 4_102_444_800
 DAY_SECS: Final = 86_400
 MAX_EXPIRES_AFTER_SECS: Final = 30 * DAY_SECS
 MAX_CHECK_AFTER_SECS: Final = DAY_SECS
 MAX_MEDIA_BYTES: Final = spec.MAX_TOTAL_BYTES_V2
 MAX_INT32: Final = 2**31 - 1
+MAX_INT64: Final = 2**63 - 1
 #: Largest ``x-*-limit`` / ``x-*-remaining`` taken as a count.
 MAX_RATE_COUNT: Final = 10**9
 #: Largest ``Retry-After`` in seconds taken as meant.
@@ -73,11 +86,18 @@ class OutOfRange(ValueError):
         super().__init__(f"{name} {_show(value)} is not {what}")
         self.name = name
         self.value = value
+        #: What the value should be: ``a Unix time between 0 and 4102444800 (2100-01-01)``.
+        self.what = what
+
+    @property
+    def detail(self) -> str:
+        """The message without the field's name: ``nan is not a Unix time …``."""
+        return f"{_show(self.value)} is not {self.what}"
 
 
 def _show(value: object) -> str:
     """``1e+300``, ``nan``, ``'12'``: the value as a Python reader sees it, cut short."""
-    if isinstance(value, int) and value.bit_length() > 64:  # repr() refuses 4,300 digits
+    if isinstance(value, int) and value.bit_length() > 128:  # repr() refuses 4,300 digits
         digits = int(value.bit_length() * math.log10(2)) + 1
         return f"(an integer of about {digits} digits)"
     text = repr(value)
@@ -118,6 +138,14 @@ def whole(name: str, value: object, low: int, high: int, unit: str) -> int:
     if number is not None and low <= number <= high and float(number).is_integer():
         return int(number)
     raise OutOfRange(name, value, f"a whole number of {_span(low, high, unit)}")
+
+
+def unix_time(name: str, value: object) -> float:
+    """A Unix time between 0 and :data:`MAX_UNIX_TIME`; else :class:`OutOfRange`."""
+    number = _number(value)
+    if number is not None and 0 <= number <= MAX_UNIX_TIME:
+        return float(number)
+    raise OutOfRange(name, value, f"a Unix time between 0 and {MAX_UNIX_TIME} (2100-01-01)")
 
 
 def media_id(name: str, value: object) -> str:

@@ -42,7 +42,8 @@ from bulkup.core.dialects import (
     retry_after,
     spent_until,
 )
-from bulkup.core.items import Item, Result
+from bulkup.core.items import Item, Result, UploadParams
+from bulkup.core.records import ItemRecord, record_from_json, record_to_json
 from bulkup.core.retry import RetryPolicy
 from bulkup.core.steps import (
     Finalize,
@@ -57,6 +58,7 @@ from bulkup.core.steps import (
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes
 from bulkup.errors import ApiError, ProtocolError, RateCapped, RateLimited
 from bulkup.media import samples
+from bulkup.run.checkpoint import Checkpoint, CheckpointError, RunIdentity
 from tests.cli.test_bad_input import no_traceback
 from tests.cli.test_cli_upload import bulkup, env_for
 from tests.conftest import FAST, KiB, oauth
@@ -530,3 +532,146 @@ async def test_a_refusal_with_unusable_headers_is_retried_after_the_usual_backof
     check_landed(emulator, result, path)
     segments = -(-path.stat().st_size // (8 * KiB))
     assert proxy.seen["append"] == segments + MAX_ATTEMPTS - 1
+
+
+# --- the checkpoint -----------------------------------------------------------------------
+IDENTITY = RunIdentity(endpoint="https://api.x.com", dialect="v2", account="oauth1:ab12")
+PARAMS = UploadParams(
+    media_type="video/mp4", media_category="tweet_video", chunk_size=KiB, strategy="chunked"
+)
+RESULT = Result(id="clip", path="/data/clip.mp4", status="succeeded", size=3 * KiB, attempts=2)
+BAD_RECORD_FIELDS = [
+    ("size", -1, "a whole number of bytes"),
+    ("size", 2**63, "a whole number of bytes"),
+    ("size", 1.5, "a whole number of bytes"),
+    ("mtime_ns", 2**64, "a whole number of nanoseconds"),
+    ("mtime_ns", NAN, "a whole number of nanoseconds"),
+    ("upload_deadline", NAN, "a Unix time"),
+    ("upload_deadline", 1e300, "a Unix time"),
+    ("upload_deadline", -1, "a Unix time"),
+    ("media_expires_at", INF, "a Unix time"),
+    ("media_expires_at", 1e300, "a Unix time"),
+    ("attempts", -1, "a whole number of attempts"),
+    ("attempts", 2**31, "a whole number of attempts"),
+    ("result.size", -5, "a whole number of bytes"),
+    ("result.attempts", 1e300, "a whole number of attempts"),
+    ("result.elapsed_s", NAN, "a number of seconds"),
+    ("result.elapsed_s", -1, "a number of seconds"),
+    ("params.chunk_size", 0, "a whole number of bytes"),
+    ("params.chunk_size", 10**9, "a whole number of bytes"),
+]
+
+
+def clip_record() -> ItemRecord:
+    return ItemRecord(
+        id="clip",
+        path="/data/clip.mp4",
+        size=3 * KiB,
+        mtime_ns=1_700_000_000_000_000_000,
+        params=PARAMS,
+        media_id="42",
+        upload_deadline=NOW + 3600,
+        media_expires_at=NOW + 86400,
+        result=RESULT,
+        attempts=2,
+    )
+
+
+def with_field(data: dict[str, Any], name: str, value: object) -> dict[str, Any]:
+    """``data`` with ``name`` (``result.size``: a field of a field) set to ``value``."""
+    *parents, last = name.split(".")
+    node = data
+    for parent in parents:
+        node = node[parent]
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(("name", "value", "what"), BAD_RECORD_FIELDS, ids=str)
+def test_a_record_with_a_bad_number_is_refused_naming_item_field_and_value(
+    name: str, value: object, what: str
+) -> None:
+    data = with_field(record_to_json(clip_record()), name, value)
+    with pytest.raises(ValueError) as caught:
+        record_from_json("clip", data)
+    top, _, inner = name.partition(".")
+    shown = f"{inner} {value!r}" if inner else repr(value)
+    assert str(caught.value).startswith(
+        f"item 'clip': invalid field {top!r}: {shown} is not {what}"
+    )
+
+
+def test_a_record_with_numbers_at_the_edges_is_read() -> None:
+    data = record_to_json(clip_record())
+    data |= {"size": 0, "mtime_ns": -(2**63), "upload_deadline": 0, "attempts": 0}
+    data["params"]["chunk_size"] = 5 * 1024 * 1024
+    assert record_from_json("clip", data).mtime_ns == -(2**63)
+
+
+def written(path: Path) -> None:
+    """A checkpoint holding the record of ``clip``, compacted into the snapshot."""
+    with Checkpoint.open(path, IDENTITY) as checkpoint:
+        checkpoint.put(clip_record())
+
+
+@pytest.mark.parametrize("value", [NAN, 1e300], ids=repr)
+@pytest.mark.parametrize("event", ["snapshot", "put", "update"])
+def test_a_checkpoint_holding_a_bad_number_is_refused_naming_file_item_and_field(
+    tmp_path: Path, event: str, value: float
+) -> None:
+    path = tmp_path / "run.ckpt"
+    written(path)
+    snapshot = json.loads(path.read_bytes())
+    journal = path.with_name("run.ckpt.journal")
+    if event == "snapshot":
+        path.write_text(json.dumps(with_field(snapshot, "items.clip.upload_deadline", value)))
+        where = f"checkpoint {path} is damaged ("
+    else:
+        data = with_field(snapshot["items"]["clip"], "upload_deadline", value)
+        change = {"p": "clip", "r": data} if event == "put" else {"u": "clip", "c": data}
+        header = {"v": 2, "gen": snapshot["generation"]}
+        journal.write_text(json.dumps(header) + "\n" + json.dumps(change) + "\n")
+        where = f"checkpoint journal {journal} is damaged at line 2 ("
+    before = (path.read_bytes(), journal.read_bytes())
+
+    with pytest.raises(CheckpointError) as caught:
+        Checkpoint.open(path, IDENTITY)
+
+    assert str(caught.value).startswith(
+        f"{where}item 'clip': invalid field 'upload_deadline': {value!r} is not a Unix time "
+        "between 0 and 4102444800 (2100-01-01)); it was left untouched"
+    )
+    assert (path.read_bytes(), journal.read_bytes()) == before
+
+
+@pytest.mark.parametrize("value", [NAN, 1e300], ids=repr)
+@pytest.mark.parametrize("where", ["snapshot", "journal"])
+async def test_a_run_on_a_checkpoint_holding_a_bad_number_exits_2_naming_it(
+    emulator: Emulator, tmp_path: Path, where: str, value: float
+) -> None:
+    """The record of a media id that is ready but was not reported yet (the run that
+    wrote it crashed); before the fix, 1e300 crashed every later run with a traceback."""
+    (path,) = videos(tmp_path, 1)
+    args = ["upload", path.name, "--endpoint", emulator.url, "--checkpoint", "run.ckpt"]
+    assert (await bulkup(*args, env=env_for(emulator), cwd=tmp_path)).code == 0
+    checkpoint = tmp_path / "run.ckpt"
+    snapshot = json.loads(checkpoint.read_bytes())
+    change = {"media_expires_at": value, "result": None}
+    if where == "snapshot":
+        snapshot["items"][path.name] |= change
+        checkpoint.write_text(json.dumps(snapshot))
+    else:
+        header = {"v": 2, "gen": snapshot["generation"]}
+        event = {"u": path.name, "c": change}
+        (tmp_path / "run.ckpt.journal").write_text(f"{json.dumps(header)}\n{json.dumps(event)}\n")
+    sent = sum(sum(counts.values()) for counts in emulator.stats()["requests"].values())
+
+    for run in (
+        await bulkup(*args, env=env_for(emulator), cwd=tmp_path),
+        await bulkup("status", "run.ckpt", env=env_for(None), cwd=tmp_path),
+    ):
+        no_traceback(run)
+        assert run.code == 2, run.err
+        assert "run.ckpt" in run.err and "is damaged" in run.err
+        assert f"item 'v0.mp4': invalid field 'media_expires_at': {value!r} is not" in run.err
+    assert sum(sum(counts.values()) for counts in emulator.stats()["requests"].values()) == sent
