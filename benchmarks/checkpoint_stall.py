@@ -56,7 +56,8 @@ async def item(checkpoint: Checkpoint, index: int) -> None:
     for segment in range(2):
         await asyncio.sleep(0)
         checkpoint.ack(item_id, segment)
-    checkpoint.update(item_id, finalized=True, processing="succeeded", media_expires_at=1e10)
+    expires = time.time() + 86400  # a media id lives a day
+    checkpoint.update(item_id, finalized=True, processing="succeeded", media_expires_at=expires)
     result = Result(id=item_id, path=f"/data/{item_id}", status="succeeded", size=8192)
     checkpoint.update(item_id, result=result, attempts=1)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from bulkup.core.dialects import retry_after, spent_until
+from bulkup.core.dialects import rate_window, retry_after, spent_until
 from bulkup.core.retry import DEFAULT_MAX_WAIT, cap
 
 #: Waiting past the announced reset by this much absorbs clock skew and rounding.
@@ -122,15 +122,8 @@ DAY_WINDOWS = ("x-app-limit-24hour", "x-user-limit-24hour")
 
 
 def _window(headers: Mapping[str, str], prefix: str) -> tuple[int, int, float] | None:
-    """(limit, remaining, reset) of one announced window, or None."""
-    try:
-        return (
-            int(headers[prefix + "-limit"]),
-            int(headers[prefix + "-remaining"]),
-            float(headers[prefix + "-reset"]),
-        )
-    except (KeyError, ValueError):
-        return None
+    """(limit, remaining, reset) of one announced window, or None (see :func:`rate_window`)."""
+    return rate_window(headers, prefix)
 
 
 class Pacer:

@@ -10,24 +10,28 @@ APPEND means the segment is stored, whatever its body (204, empty, ``{}``,
 ``{"data": {}}``, not JSON); a 2xx to metadata or subtitles means they are applied.
 INIT, FINALIZE, STATUS and one-shot answers need only the media id (``data.id``, or
 v1.1's ``media_id_string``/``media_id``); every other field is optional and read only
-when present. A 2xx without the id is a :class:`~bulkup.errors.ProtocolError` whose
+when present. A 2xx without the id, or with a field that is not what it should be (a
+media id of other than 1 to 19 digits, an ``expires_after_secs`` of ``NaN`` or
+``1e300``: the ranges of :mod:`bulkup.core.numbers`), is a
+:class:`~bulkup.errors.ProtocolError` naming what is wrong, whose
 :attr:`~bulkup.errors.ProtocolError.accepted` is true: the server acted, the caller
-decides what may be asked again. An error status with a body that is not the API's
-JSON (a proxy's HTML page) is a :class:`~bulkup.errors.ServerError` (5xx, retried) or
-:class:`~bulkup.errors.ApiError` whose message names the content type and quotes the
-body. Rate-limit answers say when to try again (:func:`spent_until`).
+decides what may be asked again (retried like any unusable answer, so a server that
+keeps sending it fails the item after ``max_attempts``). An error status with a body
+that is not the API's JSON (a proxy's HTML page) is a
+:class:`~bulkup.errors.ServerError` (5xx, retried) or :class:`~bulkup.errors.ApiError`
+whose message names the content type and quotes the body. Rate-limit answers say when
+to try again (:func:`spent_until`).
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
-from bulkup.core import spec
+from bulkup.core import numbers, spec
 from bulkup.core.items import Metadata
 from bulkup.core.steps import (
     ENDPOINT_OF,
@@ -177,13 +181,7 @@ class V1:
         if isinstance(request, Append | SetMetadata | AttachSubtitles):
             return None  # any 2xx: stored or applied (observed 204 with no body)
         body = _json_object(answer, request)
-        try:
-            media_id = _id(body, "media_id_string", "media_id")
-        except _Missing as exc:
-            raise _shape_error(request, answer, str(exc)) from None
-        if isinstance(request, Init):
-            return _initialized(body, media_id)
-        return _media_state(body, media_id)
+        return _read(request, answer, body, ("media_id_string", "media_id"))
 
 
 class V2:
@@ -270,17 +268,10 @@ class V2:
         raise_for_answer(answer, ENDPOINT_OF[type(request)])
         if isinstance(request, Append | SetMetadata | AttachSubtitles):
             return None  # any 2xx: stored or applied; data.expires_at is optional
-        body = _json_object(answer, request)
-        data = body.get("data")
-        try:
-            if not isinstance(data, dict):
-                raise _Missing("a 'data' object")
-            media_id = _id(data, "id", where="data.")
-        except _Missing as exc:
-            raise _shape_error(request, answer, str(exc)) from None
-        if isinstance(request, Init):
-            return _initialized(data, media_id)
-        return _media_state(data, media_id)
+        data = _json_object(answer, request).get("data")
+        if not isinstance(data, dict):
+            raise _shape_error(request, answer, "a 'data' object")
+        return _read(request, answer, data, ("id",), where="data.")
 
 
 def dialect_for(name: str, base_url: str | None = None) -> Dialect:
@@ -350,25 +341,61 @@ def _shape_error(request: Request, answer: HttpAnswer, missing: str) -> Protocol
     )
 
 
-def _id(body: Mapping[str, Any], *names: str, where: str = "") -> str:
-    for name in names:
-        value = body.get(name)
-        if isinstance(value, (str, int)) and str(value).isdigit():
-            return str(value)
-    raise _Missing(f"a media id ({' or '.join(where + n for n in names)})")
+def _read(
+    request: Request,
+    answer: HttpAnswer,
+    body: Mapping[str, Any],
+    id_names: tuple[str, ...],
+    where: str = "",
+) -> Initialized | MediaState:
+    """INIT's, FINALIZE's, STATUS's or a one-shot upload's answer, every number checked
+    (:mod:`bulkup.core.numbers`): a bad one is a ProtocolError naming field and value."""
+    try:
+        media_id = _id(body, id_names, where)
+        if isinstance(request, Init):
+            return _initialized(body, media_id, where)
+        return _media_state(body, media_id, where)
+    except _Missing as exc:
+        raise _shape_error(request, answer, str(exc)) from None
+    except numbers.OutOfRange as exc:
+        raise ProtocolError(
+            f"HTTP {answer.status} answer to {_COMMANDS[type(request)]}: {exc}",
+            http_status=answer.status,
+        ) from None
 
 
-def _opt_number(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
+def _id(body: Mapping[str, Any], names: tuple[str, ...], where: str) -> str:
+    """The first of ``names`` that holds a media id; if none does, OutOfRange for the
+    first one present, or _Missing when none is."""
+    present = [name for name in names if body.get(name) is not None]
+    if not present:
+        raise _Missing(f"a media id ({' or '.join(where + n for n in names)})")
+    problems: list[numbers.OutOfRange] = []
+    for name in present:
+        try:
+            return numbers.media_id(where + name, body[name])
+        except numbers.OutOfRange as exc:
+            problems.append(exc)
+    raise problems[0]
 
 
-def _initialized(body: Mapping[str, Any], media_id: str) -> Initialized:
+def _seconds(body: Mapping[str, Any], name: str, high: int, where: str) -> float | None:
+    value = body.get(name)
+    return None if value is None else numbers.in_range(where + name, value, 0, high, "seconds")
+
+
+def _whole(body: Mapping[str, Any], name: str, high: int, unit: str, where: str) -> int | None:
+    value = body.get(name)
+    return None if value is None else numbers.whole(where + name, value, 0, high, unit)
+
+
+def _initialized(body: Mapping[str, Any], media_id: str, where: str) -> Initialized:
     return Initialized(
         media_id=media_id,
         media_key=_opt_str(body.get("media_key")),
-        expires_after_secs=_opt_number(body.get("expires_after_secs")),
+        expires_after_secs=_seconds(
+            body, "expires_after_secs", numbers.MAX_EXPIRES_AFTER_SECS, where
+        ),
     )
 
 
@@ -376,38 +403,44 @@ def _opt_str(value: object) -> str | None:
     return str(value) if value is not None else None
 
 
-def _opt_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _media_state(body: Mapping[str, Any], media_id: str) -> MediaState:
+def _media_state(body: Mapping[str, Any], media_id: str, where: str) -> MediaState:
     image = body.get("image")
     if not isinstance(image, dict):
         image = {}
+    pixels = where + "image."
     return MediaState(
         media_id=media_id,
         media_key=_opt_str(body.get("media_key")),
-        size=_opt_int(body.get("size")),
-        expires_after_secs=_opt_number(body.get("expires_after_secs")),
-        processing=_processing(body.get("processing_info")),
-        width=_opt_int(image.get("w")),
-        height=_opt_int(image.get("h")),
+        size=_whole(body, "size", numbers.MAX_MEDIA_BYTES, "bytes", where),
+        expires_after_secs=_seconds(
+            body, "expires_after_secs", numbers.MAX_EXPIRES_AFTER_SECS, where
+        ),
+        processing=_processing(body.get("processing_info"), where + "processing_info."),
+        width=_whole(image, "w", numbers.MAX_INT32, "pixels", pixels),
+        height=_whole(image, "h", numbers.MAX_INT32, "pixels", pixels),
     )
 
 
-def _processing(info: object) -> ProcessingInfo | None:
+def _processing(info: object, where: str) -> ProcessingInfo | None:
     """``processing_info``: absent, the media is ready; without a ``state``, ask again."""
     if info is None:
         return None
     if not isinstance(info, dict):
         info = {}
     state = info.get("state")
+    if state is not None and not isinstance(state, str):
+        raise numbers.OutOfRange(where + "state", state, "a processing state (a string)")
     error = info.get("error") if isinstance(info.get("error"), dict) else None
+    percent = info.get("progress_percent")
     return ProcessingInfo(
-        state=state if isinstance(state, str) else "pending",
-        check_after_secs=_opt_number(info.get("check_after_secs")),
-        progress_percent=_opt_int(info.get("progress_percent")),
-        error_code=_opt_int(error.get("code")) if error else None,
+        state=state if state is not None else "pending",
+        check_after_secs=_seconds(info, "check_after_secs", numbers.MAX_CHECK_AFTER_SECS, where),
+        progress_percent=(
+            None
+            if percent is None
+            else int(numbers.in_range(where + "progress_percent", percent, 0, 100, "percent"))
+        ),
+        error_code=numbers.code(error.get("code")) if error else None,
         error_name=_opt_str(error.get("name")) if error else None,
         error_message=_opt_str(error.get("message")) if error else None,
     )
@@ -427,7 +460,7 @@ def error_message(answer: HttpAnswer) -> tuple[str, int | None]:
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             first = errors[0]
-            code = _opt_int(first.get("code"))
+            code = numbers.code(first.get("code"))
             message = str(first.get("message") or first)
             detail = body.get("detail")
             if isinstance(detail, str) and detail != message:
@@ -459,37 +492,33 @@ FORBIDDEN_HINT: Final = (
 
 def spent_until(headers: Mapping[str, str]) -> tuple[float, str] | None:
     """The latest reset (Unix seconds) of the windows this answer says are spent, and
-    which window that is; None if no announced window is spent."""
+    which window that is; None if no announced window is spent. A reset that is not a
+    Unix time before 2100 (:func:`bulkup.core.numbers.header_time`) is no reset."""
     latest: tuple[float, str] | None = None
     for prefix, name in RATE_WINDOWS:
-        remaining = headers.get(prefix + "-remaining")
-        reset = _opt_float(headers.get(prefix + "-reset"))
-        spent = remaining is not None and remaining.strip() == "0" and reset is not None
-        if spent and reset is not None and (latest is None or reset > latest[0]):
+        remaining = numbers.header_count(headers.get(prefix + "-remaining"))
+        reset = numbers.header_time(headers.get(prefix + "-reset"))
+        if remaining == 0 and reset is not None and (latest is None or reset > latest[0]):
             latest = (reset, name)
     return latest
 
 
-def retry_after(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
-    """``Retry-After`` as (seconds, None) or, given as an HTTP date, (None, Unix time)."""
-    raw = headers.get("Retry-After")
-    if raw is None:
-        return None, None
-    seconds = _opt_float(raw)
-    if seconds is not None:
-        return max(0.0, seconds), None
-    try:
-        return None, email.utils.parsedate_to_datetime(raw).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None, None
-
-
-def _opt_float(raw: str | None) -> float | None:
-    try:
-        value = float(raw) if raw is not None else None
-    except ValueError:
+def rate_window(headers: Mapping[str, str], prefix: str) -> tuple[int, int, float] | None:
+    """(limit, remaining, reset) of one announced window (``x-rate-limit``,
+    ``x-app-limit-24hour``…), or None unless all three are there and usable: counts of
+    decimal digits, a reset that is a Unix time before 2100 (:mod:`bulkup.core.numbers`)."""
+    limit = numbers.header_count(headers.get(prefix + "-limit"))
+    remaining = numbers.header_count(headers.get(prefix + "-remaining"))
+    reset = numbers.header_time(headers.get(prefix + "-reset"))
+    if limit is None or remaining is None or reset is None:
         return None
-    return value if value is not None and value == value and abs(value) != float("inf") else None
+    return limit, remaining, reset
+
+
+def retry_after(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """``Retry-After`` as (seconds, None) or, given as an HTTP date, (None, Unix time);
+    (None, None) when absent or unusable (:func:`bulkup.core.numbers.header_delay`)."""
+    return numbers.header_delay(headers.get("Retry-After"))
 
 
 def _rate_limited(
@@ -498,7 +527,7 @@ def _rate_limited(
     spent = spent_until(answer.headers)
     delay, at = retry_after(answer.headers)
     if spent is None and "x-rate-limit-remaining" not in answer.headers:
-        reset = _opt_float(answer.headers.get("x-rate-limit-reset"))  # a reset alone: spent
+        reset = numbers.header_time(answer.headers.get("x-rate-limit-reset"))  # alone: spent
         spent = (reset, "15-minute") if reset is not None else None
     reset_at = max((t for t in (spent[0] if spent else None, at) if t is not None), default=None)
     return RateLimited(

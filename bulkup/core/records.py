@@ -18,7 +18,10 @@ Format versions:
     lacks (see :func:`bulkup.core.resume.decide`).
 
 A checkpoint of a newer version than :data:`CHECKPOINT_VERSION` is refused: the
-message names the file, its version and the fix (a newer bulkup).
+message names the file, its version and the fix (a newer bulkup). So is a record holding
+a number out of its range (:mod:`bulkup.core.numbers`: an ``upload_deadline`` of ``NaN``
+or ``1e300``, a negative size): :func:`decode_fields` names the item, the field and the
+value, and the reader the file (and the journal's line).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bulkup.core import spec
+from bulkup.core import numbers, spec
 from bulkup.core.items import FileIdentity, Result, UploadParams
 from bulkup.errors import BulkupError
 
@@ -170,10 +173,6 @@ def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
 def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: v is None or check(v)
 
@@ -190,23 +189,66 @@ def _any(v: Any) -> bool:
 
 _CHECKS: dict[str, Callable[[Any], bool]] = {
     "path": lambda v: isinstance(v, str),
-    "size": is_int,
-    "mtime_ns": is_int,
-    "ctime_ns": _optional(is_int),
+    "size": _any,  # the numbers: by _NUMBERS, with their ranges
+    "mtime_ns": _any,
+    "ctime_ns": _optional(is_int),  # whole numbers: never NaN, any value is a time
     "inode": _optional(is_int),
     "params": _any,
     "media_id": _optional(lambda v: isinstance(v, str)),
     "media_key": _optional(lambda v: isinstance(v, str)),
-    "upload_deadline": _optional(_is_num),
+    "upload_deadline": _any,
     "acked": _is_ranges,
     "finalized": lambda v: isinstance(v, bool),
     "processing": _optional(lambda v: isinstance(v, str)),
-    "media_expires_at": _optional(_is_num),
+    "media_expires_at": _any,
     "result": _any,
-    "attempts": is_int,
+    "attempts": _any,
     "partial_params": lambda v: isinstance(v, bool),
 }
 _REQUIRED = ("path", "size", "mtime_ns", "params")
+
+
+def _unix_time(name: str, value: Any) -> float | None:
+    return None if value is None else numbers.unix_time(name, value)
+
+
+#: The record's numbers, each read within its range (:mod:`bulkup.core.numbers`).
+_NUMBERS: dict[str, Callable[[str, Any], Any]] = {
+    "size": lambda n, v: numbers.whole(n, v, 0, numbers.MAX_INT64, "bytes"),
+    "mtime_ns": lambda n, v: numbers.whole(
+        n, v, -numbers.MAX_INT64 - 1, numbers.MAX_INT64, "nanoseconds"
+    ),
+    "upload_deadline": _unix_time,
+    "media_expires_at": _unix_time,
+    "attempts": lambda n, v: numbers.whole(n, v, 0, numbers.MAX_INT32, "attempts"),
+}
+#: The numbers of a report line (``result``), read within their ranges when present.
+_RESULT_NUMBERS: dict[str, Callable[[str, Any], Any]] = {
+    "size": lambda n, v: numbers.whole(n, v, 0, numbers.MAX_INT64, "bytes"),
+    "attempts": _NUMBERS["attempts"],
+    "elapsed_s": lambda n, v: numbers.in_range(n, v, 0, numbers.MAX_INT32, "seconds"),
+}
+_ERROR_NUMBERS: dict[str, Callable[[str, Any], Any]] = {
+    "http_status": lambda n, v: numbers.whole(n, v, 0, 999, "HTTP status"),
+    "api_code": lambda n, v: numbers.whole(n, v, 0, numbers.MAX_INT32, "API code"),
+}
+
+
+def _check_numbers(data: Any, checks: dict[str, Callable[[str, Any], Any]], where: str) -> None:
+    """Raise OutOfRange for the first number of ``data`` (a JSON object) out of range."""
+    if not isinstance(data, dict):
+        return  # its decoder names the wrong type
+    for name, check in checks.items():
+        if data.get(name) is not None:
+            check(where + name, data[name])
+
+
+def _check_params(value: Any, version: int) -> None:
+    """``chunk_size`` within what the API accepts (version 1 wrote 0 for none)."""
+    if isinstance(value, dict) and "chunk_size" in value:
+        chunk = value["chunk_size"]
+        if version >= 2 or chunk not in (0, None):
+            numbers.whole("chunk_size", chunk, 1, spec.MAX_CHUNK_BYTES, "bytes")
 
 
 def to_ranges(indices: Iterable[int]) -> list[list[int]]:
@@ -220,20 +262,47 @@ def to_ranges(indices: Iterable[int]) -> list[list[int]]:
 
 
 def decode_field(name: str, value: Any, version: int = CHECKPOINT_VERSION) -> Any:
-    """A field's value from its JSON form; ValueError when it is not valid."""
+    """A field's value from its JSON form; ValueError when it is not valid (a number out
+    of its range: ``invalid field 'upload_deadline': nan is not a Unix time …``)."""
     if name not in _CHECKS or not _CHECKS[name](value):
         raise ValueError(f"invalid field {name!r}: {value!r:.80}")
+    try:
+        return _decode(name, value, version)
+    except numbers.OutOfRange as exc:
+        detail = exc.detail if exc.name == name else str(exc)
+        raise ValueError(f"invalid field {name!r}: {detail}") from None
+
+
+def _decode(name: str, value: Any, version: int) -> Any:
+    if name in _NUMBERS:
+        return _NUMBERS[name](name, value)
     if name == "acked":
         if any(end >= MAX_INDEX for _, end in value):
             raise ValueError(f"segment index out of range in {value!r:.80}")
         return {i for start, end in value for i in range(start, end + 1)}
     if name == "params":
+        _check_params(value, version)
         return UploadParams.from_json(value) if version >= 2 else _params_v1(value)
     if name == "result":
-        return Result.from_json(value) if value is not None else None
-    if name in ("upload_deadline", "media_expires_at") and value is not None:
-        return float(value)
+        if value is None:
+            return None
+        _check_numbers(value, _RESULT_NUMBERS, "")
+        _check_numbers(
+            value.get("error") if isinstance(value, dict) else None, _ERROR_NUMBERS, "error."
+        )
+        return Result.from_json(value)
     return value
+
+
+def decode_fields(item_id: str, fields: Any, version: int = CHECKPOINT_VERSION) -> dict[str, Any]:
+    """Fields of ``item_id``'s record (all of them, or a journal's update) from their JSON
+    form; ValueError naming the item and the first invalid field."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"item {item_id!r}: invalid fields {fields!r:.80}")
+    try:
+        return {name: decode_field(name, value, version) for name, value in fields.items()}
+    except ValueError as exc:
+        raise ValueError(f"item {item_id!r}: {exc}") from None
 
 
 def encode_field(name: str, value: Any) -> Any:
@@ -277,7 +346,7 @@ def record_from_json(item_id: Any, data: Any, version: int = CHECKPOINT_VERSION)
     missing = [name for name in _REQUIRED if name not in data]
     if missing:
         raise ValueError(f"item {item_id!r} lacks {', '.join(missing)}")
-    values = {name: decode_field(name, value, version) for name, value in data.items()}
+    values = decode_fields(item_id, data, version)
     if version < 2:
         values["partial_params"] = True
     return ItemRecord(id=item_id, **values)

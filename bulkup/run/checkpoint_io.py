@@ -25,7 +25,7 @@ from bulkup.core.records import (
     ItemRecord,
     RunIdentity,
     check_version,
-    decode_field,
+    decode_fields,
     is_int,
     record_from_json,
     to_ranges,
@@ -133,8 +133,8 @@ def _apply(items: dict[str, ItemRecord], event: Any, version: int) -> None:
         items[event["p"]] = record_from_json(event["p"], event["r"], version)
     elif "u" in event and isinstance(event["c"], dict):
         record = items[event["u"]]
-        for name, value in event["c"].items():
-            setattr(record, name, decode_field(name, value, version))
+        for name, value in decode_fields(event["u"], event["c"], version).items():
+            setattr(record, name, value)
     else:
         raise ValueError("unknown event")
 

@@ -120,7 +120,7 @@ def test_an_empty_200_to_init_is_a_protocol_error_without_content_type() -> None
     [
         ("v1.1", "INIT", b"{}", "a media id (media_id_string or media_id)"),
         ("v1.1", "FINALIZE", b"{}", "a media id (media_id_string or media_id)"),
-        ("v1.1", "upload", b'{"media_id_string": "x7"}', "a media id"),
+        ("v1.1", "upload", b'{"media_id_str": "7"}', "a media id"),
         ("v2", "INIT", b'{"data": {}}', "a media id (data.id)"),
         ("v2", "FINALIZE", b"{}", "a 'data' object"),
         ("v2", "STATUS", b'{"data": {}}', "a media id (data.id)"),
