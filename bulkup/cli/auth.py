@@ -33,9 +33,10 @@ from bulkup.auth.oauth2 import (
     redirect_uri_for,
 )
 from bulkup.auth.tokenstore import DEFAULT_TOKEN_FILE, TokenStore
+from bulkup.cli import signals
 from bulkup.errors import BulkupError, ConfigError, LoginFailed
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LOGIN_TIMEOUT = 300.0
 
 
@@ -243,9 +244,9 @@ def run_login(args: argparse.Namespace) -> int:
     except BulkupError as exc:
         print(f"bulkup auth login: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGTERM too (see bulkup.cli.signals)
         print("bulkup auth login: interrupted; nothing saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return signals.exit_code(exc)
     secret = f" X_CLIENT_SECRET=${args.client_secret_env}" if client.client_secret else ""
     url = f" X_TOKEN_URL={client.token_url}" if client.token_url != X_TOKEN_URL else ""
     print(f"Logged in: tokens saved to {store.path}")

@@ -25,6 +25,7 @@ from bulkup.auth.config import build_auth
 from bulkup.auth.credentials import Auth, secrets_of
 from bulkup.auth.oauth2 import OAuth2Auth
 from bulkup.auth.tokenstore import FileTokenStore
+from bulkup.cli import signals
 from bulkup.cli.outputs import check_paths, checked, is_manifest, outputs_of
 from bulkup.cli.settings import (
     CONFIG_VAR,
@@ -425,7 +426,8 @@ def _dry_run(entries: Iterable[Item | SourceProblem], report: ReportWriter) -> i
 
 def _run_interruptible(main: Callable[[], Any]) -> int:
     """Run ``main`` under anyio; Ctrl-C (exit 130) or SIGTERM (143) cancel it, and a
-    second signal exits at once."""
+    second signal exits at once. Before the loop takes the signals and after it gives
+    them up, they raise as everywhere else in the command (:mod:`bulkup.cli.signals`)."""
     interrupted = 0  # the exit status of the first signal
 
     async def runner() -> int:
@@ -436,8 +438,8 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
             async def watch() -> None:
                 nonlocal interrupted
                 try:
-                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for signum in signals:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                        async for signum in received:
                             if interrupted:
                                 os._exit(interrupted)
                             interrupted = (
@@ -451,8 +453,10 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
                             tg.cancel_scope.cancel()
                 finally:
                     if interrupted:  # the receiver is gone but the cleanup goes on
-                        signal.signal(signal.SIGINT, _exit_at_once)
-                        signal.signal(signal.SIGTERM, _exit_at_once)
+                        signal.signal(signal.SIGINT, signals.exit_at_once)
+                        signal.signal(signal.SIGTERM, signals.exit_at_once)
+                    else:  # the loop gave SIGTERM back to the default (a silent kill)
+                        signals.install()
 
             async def work() -> None:
                 result.append(await main())
@@ -464,14 +468,9 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
 
     try:
         code = anyio.run(runner)
-    except KeyboardInterrupt:  # between removing one handler and installing the next
-        return interrupted or EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # before the receiver was installed, or after
+        return interrupted or signals.exit_code(exc)
     return interrupted or code
-
-
-def _exit_at_once(signum: int, frame: object) -> None:
-    """A second Ctrl-C/SIGTERM while the checkpoint is being saved: quit now."""
-    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def run_status(args: argparse.Namespace) -> int:
