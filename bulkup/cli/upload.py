@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from bulkup import logs
+from bulkup import logs, redact
 from bulkup.auth.config import build_auth
 from bulkup.auth.credentials import Auth, secrets_of
 from bulkup.auth.oauth2 import OAuth2Auth
@@ -325,7 +325,7 @@ def _run(
 
 
 def _refused(exc: BaseException) -> int:
-    print(f"bulkup upload: {exc}", file=sys.stderr)
+    print(f"bulkup upload: {redact.text(str(exc))}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -357,7 +357,7 @@ async def _upload(
                 f"; the checkpoint keeps every finished item: run again with --checkpoint "
                 f"{checkpoint.path} to report them without uploading them again"
             )
-        print(f"bulkup upload: {exc}{hint}", file=sys.stderr)
+        print(f"bulkup upload: {redact.text(str(exc))}{hint}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(summary, time.monotonic() - started)
     if isinstance(refused, TLSError):
@@ -477,9 +477,9 @@ def run_status(args: argparse.Namespace) -> int:
     from bulkup.run.checkpoint import CheckpointError, summarize
 
     try:
-        summary = summarize(args.checkpoint)
+        summary = redact.value(summarize(args.checkpoint))  # a URL's user and password too
     except (CheckpointError, OSError) as exc:
-        print(f"bulkup status: {exc}", file=sys.stderr)
+        print(f"bulkup status: {redact.text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
         print(json.dumps(summary, indent=2, default=str))

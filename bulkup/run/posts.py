@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkup import privatefiles
+from bulkup import privatefiles, redact
 from bulkup.core import spec
 from bulkup.core.items import Item, Result, SourceProblem
 from bulkup.media.preflight import preflight
@@ -100,7 +100,7 @@ class PostPlan:
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the rows to ``path``: a file is replaced whole and atomically (a reader,
         or a second run writing the same file, never sees a mix); a pipe is written to."""
-        rows = (json.dumps(row, ensure_ascii=False) + "\n" for row in self.rows())
+        rows = (json.dumps(redact.value(row), ensure_ascii=False) + "\n" for row in self.rows())
         data = "".join(rows).encode()
         try:
             regular = stat.S_ISREG(os.stat(path).st_mode)

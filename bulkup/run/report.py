@@ -10,7 +10,7 @@ report is refused (:class:`ReportLocked`) before it changes a byte, and the repo
 a run refused for another reason (a checkpoint in use, foreign or damaged) keeps its
 old lines. The file is emptied only by :meth:`ReportWriter.start` (or the first line,
 or closing a run that wrote none), which the command line calls once every refusal
-is behind it.
+is behind it. Every line and the summary go through :mod:`bulkup.redact` first.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Literal
 
-from bulkup import privatefiles
+from bulkup import privatefiles, redact
 from bulkup.core.items import Result, iso_utc
 from bulkup.errors import BulkupError
 from bulkup.run import exits
@@ -110,7 +110,7 @@ class ReportWriter:
         if self._failed is not None:
             raise self._failed
         self.start()
-        line = json.dumps(result.as_json(), ensure_ascii=False) + "\n"
+        line = json.dumps(redact.value(result.as_json()), ensure_ascii=False) + "\n"
         try:
             if self._fd >= 0:
                 self._append(line.encode())
@@ -278,4 +278,4 @@ def _items(count: int) -> str:
 
 def print_summary(summary: Summary, elapsed: float, stream: IO[str] | None = None) -> None:
     """Print to ``stream``, by default ``sys.stderr`` as it is now (not as it was at import)."""
-    print(summary.render(elapsed), file=stream or sys.stderr, flush=True)
+    print(redact.text(summary.render(elapsed)), file=stream or sys.stderr, flush=True)
