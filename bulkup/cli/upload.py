@@ -26,6 +26,7 @@ from bulkup.auth.credentials import Auth, secrets_of
 from bulkup.auth.oauth2 import OAuth2Auth
 from bulkup.auth.tokenstore import FileTokenStore
 from bulkup.cli import signals
+from bulkup.cli.guards import check_plain_http
 from bulkup.cli.outputs import check_paths, checked, is_manifest, outputs_of
 from bulkup.cli.settings import (
     CONFIG_VAR,
@@ -127,6 +128,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
         "--insecure", action="store_true", default=None, help="do not verify TLS (warns)"
     )
     p.add_argument(
+        "--allow-plain-http",
+        action="store_true",
+        default=None,
+        help="send credentials over plain http:// to a host other than this machine "
+        "(refused otherwise: anyone on the way could read them)",
+    )
+    p.add_argument(
         "--no-preflight",
         dest="preflight",
         action="store_false",
@@ -216,7 +224,7 @@ def _display(output: OutputSettings) -> RichProgress | None:
 
 def run_upload(args: argparse.Namespace) -> int:
     """``bulkup upload``. Every refusal comes before any output changes: the settings
-    and credentials, the output paths (against each other and the sources),
+    and credentials, plain http, the output paths (against each other and the sources),
     the post groups (a first reading of the sources), the report's lock, then the
     checkpoint (its lock, endpoint and account). Only then is the report emptied."""
     try:
@@ -259,6 +267,8 @@ def _prepare(args: argparse.Namespace) -> _Plan:
         print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
     auth = None if args.dry_run else build_auth(settings.auth)
     logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
+    if auth is not None and not settings.allow_plain_http:
+        check_plain_http(config.base_url, auth)
     written = outputs_of(
         report=settings.report,
         posts=settings.posts,
