@@ -28,13 +28,16 @@
 
 Every :class:`UploadError` knows whether it is ``retryable`` and becomes the
 report's ``error`` object through :meth:`UploadError.info`. Messages never
-contain credentials.
+contain credentials: an :class:`UploadError` masks its message when it is made
+(:func:`bulkup.redact.text`), so a server that echoes the ``Authorization`` header in
+its answer puts no secret into the report, the summary or the checkpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from bulkup import redact
 from bulkup.core.items import ErrorInfo
 
 _E = TypeVar("_E", bound=BaseException)
@@ -66,6 +69,7 @@ class UploadError(BulkupError):
     def __init__(
         self, message: str, *, http_status: int | None = None, api_code: int | None = None
     ) -> None:
+        message = redact.text(message)
         super().__init__(message)
         self.message = message
         self.http_status = http_status

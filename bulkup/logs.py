@@ -5,7 +5,8 @@ Every event carries its fields (``item``, ``media_id``, ``endpoint``, ``attempt`
 structlog configuration is left alone unless they call it. Whatever the code path,
 :class:`Redactor` removes secrets before anything is rendered: values of keys that
 name a secret (``*secret*``, ``*token*``, ``authorization``, ``password``) are
-masked, and any known secret value found inside any string is replaced.
+masked, and every string goes through :func:`bulkup.redact.text` (the registry of
+the secrets in use, shared with every other output).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import sys
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, Literal, TextIO
 
+from bulkup import redact
+
 Format = Literal["auto", "console", "json"]
-MASK = "***"
+MASK = redact.MASK
 _SECRET_KEY = re.compile(r"secret|token|authorization|password|signature", re.IGNORECASE)
 #: Secrets shorter than this are not searched for inside strings (too many false hits).
-MIN_SECRET_LEN = 6
+MIN_SECRET_LEN = redact.MIN_LENGTH
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _LEVELS |= {"error": logging.ERROR, "critical": logging.CRITICAL}
@@ -62,22 +65,21 @@ def __getattr__(name: str) -> Any:
 
 
 class Redactor:
-    """A structlog processor that masks secrets in every event."""
+    """A structlog processor that masks secrets in every event.
+
+    The secrets it is given join the process's one registry (:mod:`bulkup.redact`), so
+    the report, the summary and the messages mask them too.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: list[str] = []
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        known = {*self._secrets, *(s for s in secrets if s and len(s) >= MIN_SECRET_LEN)}
-        self._secrets = sorted(known, key=len, reverse=True)  # longest first
+        redact.register(secrets)
 
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, MASK)
-            return value
+            return redact.text(value)
         if isinstance(value, dict):
             return {
                 k: MASK if _SECRET_KEY.search(str(k)) else self._clean(v) for k, v in value.items()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from pathlib import Path
 from typing import IO, Final, Literal
 
@@ -28,10 +29,15 @@ MODE: Final = 0o600
 
 
 def open_fd(path: str | os.PathLike[str], flags: int) -> int:
-    """``os.open(path, flags)``, the file private (0600) whatever the umask or its old mode."""
+    """``os.open(path, flags)``, the file private (0600) whatever the umask or its old mode.
+
+    Only a regular file is made private: ``/dev/null`` or a named pipe keeps its mode
+    (``chmod 600 /dev/null`` would break every other user of the machine).
+    """
     fd = os.open(path, flags, MODE)
     try:
-        os.fchmod(fd, MODE)
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, MODE)
     except BaseException:
         os.close(fd)
         raise

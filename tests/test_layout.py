@@ -6,7 +6,7 @@
       └─► client                      performs what the core decides
             └─► run, sources, media, auth   the run's files, inputs, media, credentials
                   └─► core            sans-IO decisions; never awaits
-                        (errors, logs, privatefiles: shared by every layer)
+                        (errors, logs, privatefiles, redact: shared by every layer)
 
 A module may import its own layer or a lower one, never a higher one.
 """
@@ -21,6 +21,7 @@ RANK = {
     "errors": 0,
     "logs": 0,
     "privatefiles": 0,
+    "redact": 0,
     "core": 0,
     "run": 1,
     "sources": 1,
@@ -76,7 +77,7 @@ def test_no_layer_imports_a_higher_one() -> None:
 
 def test_the_top_of_the_package_holds_only_the_layers_and_shared_modules() -> None:
     modules = {p.stem for p in PACKAGE.glob("*.py")}
-    assert modules == {"__init__", "__main__", "errors", "logs", "privatefiles"}
+    assert modules == {"__init__", "__main__", "errors", "logs", "privatefiles", "redact"}
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert folders == {
         "core",

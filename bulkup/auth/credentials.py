@@ -22,6 +22,7 @@ from typing import Protocol
 
 import aiohttp
 
+from bulkup import redact
 from bulkup.auth import oauth1
 from bulkup.auth.oauth2 import OAuth2Auth, OAuth2Client, default_token_url
 from bulkup.auth.tokenstore import TokenStore
@@ -81,6 +82,9 @@ class OAuth1Auth(Static):
 
     credentials: oauth1.Credentials
 
+    def __post_init__(self) -> None:
+        redact.register(secrets_of(self))  # masked in every output from now on
+
     @property
     def account(self) -> str:
         return "oauth1:" + _fingerprint(self.credentials.consumer_key, self.credentials.token)
@@ -110,6 +114,9 @@ class BearerAuth(Static):
 
     token: str = field()
 
+    def __post_init__(self) -> None:
+        redact.register(secrets_of(self))  # masked in every output from now on
+
     @property
     def account(self) -> str:
         return "bearer:" + _fingerprint(self.token)
@@ -122,10 +129,11 @@ class BearerAuth(Static):
 
 
 def secrets_of(auth: Auth | None) -> tuple[str, ...]:
-    """The secret strings of ``auth``, for the log redactor."""
+    """The secret strings of ``auth``, for :mod:`bulkup.redact` (the API key too: X
+    asks to keep it secret, and an echoed OAuth 1.0a header carries it)."""
     if isinstance(auth, OAuth1Auth):
         creds = auth.credentials
-        return (creds.consumer_secret, creds.token_secret, creds.token)
+        return (creds.consumer_secret, creds.token_secret, creds.token, creds.consumer_key)
     if isinstance(auth, BearerAuth):
         return (auth.token,)
     if isinstance(auth, OAuth2Auth):

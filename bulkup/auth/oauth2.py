@@ -51,7 +51,7 @@ from authlib.oauth2.rfc6749.parameters import (
 )
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from bulkup import logs
+from bulkup import logs, redact
 from bulkup.auth.tokenstore import TokenStore
 from bulkup.core.clock import Clock, OffsetClock
 from bulkup.errors import (
@@ -159,6 +159,7 @@ class OAuth2Auth:
         self.client = client
         self._clock = clock or OffsetClock()  # the host's clock
         self._token = store.load()
+        redact.register(self.secrets())  # masked in every output from now on
         self._lock = anyio.Lock()
         self._refused: TokenRefused | None = None
         self._warned = False
@@ -277,7 +278,7 @@ class OAuth2Auth:
                 self._refused = exc
                 raise
             self._token = token
-            logs.redactor.add(self.secrets())
+            redact.register(self.secrets())
             self._save(token)
         logs.event("info", "oauth2_refreshed", expires_at=token.get("expires_at"))
 

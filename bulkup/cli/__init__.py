@@ -12,16 +12,18 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
-import asyncio
-import ssl
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bulkup import __version__
+from bulkup.cli import signals
 from bulkup.run import exits
 from bulkup.run.exits import EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    import ssl
 
 EPILOG = (
     """\
@@ -60,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from bulkup import __version__
+
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -122,6 +126,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bulkup.emulator import (
         DEMO_CLIENT,
         DEMO_USER,
@@ -193,10 +199,16 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    result: int = args.handler(args)
-    return result
+    """Run one command; a signal at any phase of it exits 130 (SIGINT) or 143 (SIGTERM)
+    with one line on standard error (see :mod:`bulkup.cli.signals`)."""
+    with signals.handled():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            result: int = args.handler(args)
+            return result
+        except KeyboardInterrupt as exc:
+            return signals.stopped(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,9 +33,11 @@ from bulkup.auth.oauth2 import (
     redirect_uri_for,
 )
 from bulkup.auth.tokenstore import DEFAULT_TOKEN_FILE, TokenStore
+from bulkup.cli import signals
+from bulkup.cli.guards import check_url
 from bulkup.errors import BulkupError, ConfigError, LoginFailed
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LOGIN_TIMEOUT = 300.0
 
 
@@ -135,6 +137,11 @@ def _add_login(actions: Any) -> None:
     p.add_argument(
         "--insecure", action="store_true", help="do not verify the token URL's TLS (warns)"
     )
+    p.add_argument(
+        "--allow-plain-http",
+        action="store_true",
+        help="let the login go over plain http:// to a token URL on another machine",
+    )
     p.set_defaults(handler=run_login)
 
 
@@ -204,6 +211,14 @@ def run_login(args: argparse.Namespace) -> int:
         redirect_uri = redirect_uri_from_args(args)
         if not args.timeout > 0:
             raise ConfigError("--timeout must be > 0")
+        if args.insecure and args.ca_bundle:
+            raise ConfigError(
+                "--insecure and --ca-bundle contradict each other: the first turns "
+                "certificate checks off, the second checks them against that CA; give only one"
+            )
+        if not args.allow_plain_http:
+            what = "the authorization code and the client's credentials"
+            check_url(client.token_url, what, "the token URL")
     except ConfigError as exc:
         print(f"bulkup auth login: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -243,9 +258,9 @@ def run_login(args: argparse.Namespace) -> int:
     except BulkupError as exc:
         print(f"bulkup auth login: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGTERM too (see bulkup.cli.signals)
         print("bulkup auth login: interrupted; nothing saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return signals.exit_code(exc)
     secret = f" X_CLIENT_SECRET=${args.client_secret_env}" if client.client_secret else ""
     url = f" X_TOKEN_URL={client.token_url}" if client.token_url != X_TOKEN_URL else ""
     print(f"Logged in: tokens saved to {store.path}")

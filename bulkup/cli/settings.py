@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bulkup.auth.config import AuthSettings, check_private
 from bulkup.client import config as defaults
@@ -134,6 +135,18 @@ def _path(value: Any, base: Path) -> Path | None:
     return path if path.is_absolute() or base == HERE else base / path
 
 
+def _endpoint(value: Any, base: Path) -> str | None:
+    """A base URL without credentials: bulkup signs every request itself, and a user or
+    password in the URL would be stored in the checkpoint and shown by ``status``."""
+    text = _text(value, base)
+    if text is not None and "@" in urlsplit(text).netloc:
+        raise ValueError(
+            "must not hold a user or password (user:password@host): bulkup signs requests "
+            "with the X_* credentials; give the URL without them"
+        )
+    return text
+
+
 def _category(value: Any, base: Path) -> str | None:
     text = _text(value, base)
     return None if text is None else spec.normalize_category(text)
@@ -163,7 +176,7 @@ def _opt(key: str, section: str, parse: Parser, default: Any, help: str) -> Opti
 
 OPTIONS: tuple[Option, ...] = (
     _opt("api", "upload", _choice(*spec.DIALECTS), "v2", "API dialect"),
-    _opt("endpoint", "upload", _text, None, "base URL; none means the real API host"),
+    _opt("endpoint", "upload", _endpoint, None, "base URL; none means the real API host"),
     _opt("concurrency", "upload", _whole, defaults.DEFAULT_CONCURRENCY, "requests in flight"),
     _opt(
         "files_in_flight",
@@ -217,6 +230,13 @@ OPTIONS: tuple[Option, ...] = (
     _opt("log_format", "output", _choice(*LOG_FORMATS), "auto", "console, json or auto"),
     _opt("ca_bundle", "tls", _path, None, "trust this CA certificate file"),
     _opt("insecure", "tls", _flag, False, "do not verify TLS certificates (warns)"),
+    _opt(
+        "allow_plain_http",
+        "tls",
+        _flag,
+        False,
+        "send credentials over plain http:// to a host other than this machine",
+    ),
 )
 OPTION = {option.key: option for option in OPTIONS}
 SECTIONS = ("upload", "sources", "output", "tls", "auth")
@@ -249,6 +269,8 @@ class Settings:
     checkpoint: Path | None = None
     report: Path | None = None
     posts: Path | None = None
+    #: Credentials may go over plain http:// to a host other than this machine.
+    allow_plain_http: bool = False
     #: The config file read, if any.
     config_file: Path | None = None
     #: Every option's effective value, by key.
@@ -357,9 +379,22 @@ def _value(
         raise ConfigError(f"{origin}: {option.key} {exc}") from None
 
 
+def _named(origins: Mapping[str, str], key: str) -> str:
+    """Where ``key`` was set, naming it: ``--ca-bundle``, ``$BULKUP_CA_BUNDLE``,
+    ``run.toml [tls] ca_bundle``."""
+    origin = origins[key]
+    return origin if origin.startswith(("--", "$")) else f"{origin} {key}"
+
+
 def _build(
     values: Mapping[str, Any], origins: Mapping[str, str], auth: AuthSettings, path: Path | None
 ) -> Settings:
+    if values["insecure"] and values["ca_bundle"] is not None:
+        insecure, bundle = _named(origins, "insecure"), _named(origins, "ca_bundle")
+        raise ConfigError(
+            f"{insecure} and {bundle} contradict each other: the first turns certificate "
+            "checks off, the second checks them against that CA; give only one"
+        )
     try:
         upload = UploadConfig(
             api=values["api"],
@@ -399,6 +434,7 @@ def _build(
         checkpoint=values["checkpoint"],
         report=values["report"],
         posts=values["posts"],
+        allow_plain_http=values["allow_plain_http"],
         config_file=path,
         values=dict(values),
         origins=dict(origins),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import hashlib
 import json
@@ -13,14 +14,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from bulkup import logs
+from bulkup import logs, redact
 from bulkup.auth.config import build_auth
 from bulkup.auth.credentials import Auth, secrets_of
+from bulkup.auth.oauth2 import OAuth2Auth
+from bulkup.auth.tokenstore import FileTokenStore
+from bulkup.cli import signals
+from bulkup.cli.guards import check_plain_http
+from bulkup.cli.outputs import check_paths, checked, is_manifest, outputs_of
 from bulkup.cli.settings import (
     CONFIG_VAR,
     LOG_FORMATS,
@@ -36,6 +43,7 @@ from bulkup.core import spec
 from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.errors import BulkupError, ConfigError, TLSError, UploadError
 from bulkup.run import exits
+from bulkup.run.checkpoint import Checkpoint, RunIdentity
 from bulkup.run.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from bulkup.run.posts import PostPlan, plan_posts
 from bulkup.run.report import ReportError, ReportWriter, Summary, print_summary
@@ -118,6 +126,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ca-bundle", metavar="FILE", help="trust this CA certificate file")
     p.add_argument(
         "--insecure", action="store_true", default=None, help="do not verify TLS (warns)"
+    )
+    p.add_argument(
+        "--allow-plain-http",
+        action="store_true",
+        default=None,
+        help="send credentials over plain http:// to a host other than this machine "
+        "(refused otherwise: anyone on the way could read them)",
     )
     p.add_argument(
         "--no-preflight",
@@ -214,56 +229,128 @@ def _display(output: OutputSettings) -> RichProgress | None:
 
 
 def run_upload(args: argparse.Namespace) -> int:
+    """``bulkup upload``. Every refusal comes before any output changes: the settings
+    and credentials, plain http, the output paths (against each other and the sources),
+    the post groups (a first reading of the sources), the report's lock, then the
+    checkpoint (its lock, endpoint and account). Only then is the report emptied."""
+    try:
+        plan = _prepare(args)
+    except (ConfigError, OSError, ValueError) as exc:
+        return _refused(exc)
+    try:
+        report = ReportWriter(plan.settings.report, stream=sys.stdout)
+    except ReportError as exc:
+        return _refused(exc)
+    try:
+        checkpoint = _open_checkpoint(plan)
+    except BaseException as exc:
+        report.discard()  # its old lines stay as they were
+        if isinstance(exc, BulkupError | OSError):
+            return _refused(exc)
+        raise
+    try:
+        return _run(args, plan, report, checkpoint)
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()  # a no-op when the run closed it
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a run was checked to be allowed to do, before any output was opened."""
+
+    settings: Settings
+    auth: Auth | None
+    posts: PostPlan
+
+
+def _prepare(args: argparse.Namespace) -> _Plan:
     from bulkup.sources import iter_sources
 
-    try:
-        settings = settings_from_args(args)
-        config, options, out = settings.upload, settings.sources, settings.output
-        if not config.verify_tls:
-            print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
-        auth = None if args.dry_run else build_auth(settings.auth)
-        logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
-        if settings.posts is not None:
-            _check_writable(settings.posts)  # before uploading, not after
-        report = ReportWriter(settings.report, stream=sys.stdout)
-    except (ConfigError, ReportError, OSError, ValueError) as exc:
-        print(f"bulkup upload: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    entries = iter_sources(args.sources, options)
+    settings = settings_from_args(args)
+    config, out = settings.upload, settings.output
+    if not config.verify_tls:
+        print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
+    auth = None if args.dry_run else build_auth(settings.auth)
+    logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
+    if auth is not None and not settings.allow_plain_http:
+        check_plain_http(config.base_url, auth)
+    written = outputs_of(
+        report=settings.report,
+        posts=settings.posts,
+        checkpoint=None if args.dry_run else settings.checkpoint,
+    )
+    check_paths(written, args.sources, settings.sources, inputs=_inputs(settings, auth))
+    if settings.posts is not None:
+        _check_writable(settings.posts)  # before uploading, not after
+    first = iter_sources(args.sources, settings.sources, warn=False)  # warned once, by the run
+    entries = checked(written, first)
+    # A first reading plans the post groups, so no item of a bad post is uploaded (only
+    # manifests name posts), and finds any output file that is also a file to upload.
+    if not args.dry_run and any(is_manifest(source) for source in args.sources):
+        return _Plan(settings, auth, plan_posts(entries, default_category=config.category))
+    if any(output.inode is not None for output in written):
+        collections.deque(entries, maxlen=0)
+    return _Plan(settings, auth, PostPlan())
+
+
+def _inputs(settings: Settings, auth: Auth | None) -> list[tuple[str, Path]]:
+    """Files a run reads besides its sources: the config file, the token file."""
+    found = []
+    if settings.config_file is not None:
+        found.append(("config file", settings.config_file))
+    store = auth.store if isinstance(auth, OAuth2Auth) else None
+    if isinstance(store, FileTokenStore):
+        found.append(("token file", store.path))
+    return found
+
+
+def _open_checkpoint(plan: _Plan) -> Checkpoint | None:
+    """The run's checkpoint, locked and checked for this endpoint, dialect and account."""
+    path, auth, config = plan.settings.checkpoint, plan.auth, plan.settings.upload
+    if path is None or auth is None:  # a dry run reads no checkpoint
+        return None
+    identity = RunIdentity(endpoint=config.base_url, dialect=config.api, account=auth.account)
+    return Checkpoint.open(path, identity)
+
+
+def _run(
+    args: argparse.Namespace, plan: _Plan, report: ReportWriter, checkpoint: Checkpoint | None
+) -> int:
+    from bulkup.sources import iter_sources
+
+    settings = plan.settings
+    entries = iter_sources(args.sources, settings.sources)
     try:
         try:
+            report.start()
             if args.dry_run:
                 return _dry_run(entries, report)
-            # A first pass reads the post groups, so no item of a bad post is uploaded;
-            # only manifests name posts, so a run of folders and files needs none.
-            posts = (
-                plan_posts(
-                    iter_sources(args.sources, options, warn=False),  # warned once, below
-                    default_category=config.category,
-                )
-                if any(_is_manifest(source) for source in args.sources)
-                else PostPlan()
-            )
-            view = _display(out)
-            checkpoint = settings.checkpoint
+            view = _display(settings.output)
             code = _run_interruptible(
-                lambda: _upload(config, auth, entries, checkpoint, report, posts, view)
+                lambda: _upload(
+                    settings.upload, plan.auth, entries, checkpoint, report, plan.posts, view
+                )
             )
             if settings.posts is not None:
-                posts.write(settings.posts)
+                plan.posts.write(settings.posts)
             return code
         finally:
             report.close()
     except (ReportError, OSError) as exc:  # disk full: the report, or the --posts file
-        print(f"bulkup upload: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _refused(exc)
+
+
+def _refused(exc: BaseException) -> int:
+    print(f"bulkup upload: {redact.text(str(exc))}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 async def _upload(
     config: UploadConfig,
     auth: Auth | None,
     entries: Iterable[Item | SourceProblem],
-    checkpoint: Path | None,
+    checkpoint: Checkpoint | None,
     report: ReportWriter,
     posts: PostPlan | None = None,
     view: RichProgress | None = None,
@@ -285,9 +372,9 @@ async def _upload(
         if isinstance(exc, ReportError) and checkpoint is not None:
             hint = (
                 f"; the checkpoint keeps every finished item: run again with --checkpoint "
-                f"{checkpoint} to report them without uploading them again"
+                f"{checkpoint.path} to report them without uploading them again"
             )
-        print(f"bulkup upload: {exc}{hint}", file=sys.stderr)
+        print(f"bulkup upload: {redact.text(str(exc))}{hint}", file=sys.stderr)
         return EXIT_USAGE
     print_summary(summary, time.monotonic() - started)
     if isinstance(refused, TLSError):
@@ -307,12 +394,6 @@ async def _upload(
             file=sys.stderr,
         )
     return summary.exit_code()
-
-
-def _is_manifest(source: str) -> bool:
-    from bulkup.sources.manifests import MANIFEST_SUFFIXES, suffix
-
-    return suffix(source) in MANIFEST_SUFFIXES and not os.path.isdir(source)
 
 
 def _clock_problem(error: ErrorInfo) -> bool:
@@ -362,7 +443,8 @@ def _dry_run(entries: Iterable[Item | SourceProblem], report: ReportWriter) -> i
 
 def _run_interruptible(main: Callable[[], Any]) -> int:
     """Run ``main`` under anyio; Ctrl-C (exit 130) or SIGTERM (143) cancel it, and a
-    second signal exits at once."""
+    second signal exits at once. Before the loop takes the signals and after it gives
+    them up, they raise as everywhere else in the command (:mod:`bulkup.cli.signals`)."""
     interrupted = 0  # the exit status of the first signal
 
     async def runner() -> int:
@@ -373,8 +455,8 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
             async def watch() -> None:
                 nonlocal interrupted
                 try:
-                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for signum in signals:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                        async for signum in received:
                             if interrupted:
                                 os._exit(interrupted)
                             interrupted = (
@@ -388,8 +470,10 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
                             tg.cancel_scope.cancel()
                 finally:
                     if interrupted:  # the receiver is gone but the cleanup goes on
-                        signal.signal(signal.SIGINT, _exit_at_once)
-                        signal.signal(signal.SIGTERM, _exit_at_once)
+                        signal.signal(signal.SIGINT, signals.exit_at_once)
+                        signal.signal(signal.SIGTERM, signals.exit_at_once)
+                    else:  # the loop gave SIGTERM back to the default (a silent kill)
+                        signals.install()
 
             async def work() -> None:
                 result.append(await main())
@@ -401,23 +485,18 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
 
     try:
         code = anyio.run(runner)
-    except KeyboardInterrupt:  # between removing one handler and installing the next
-        return interrupted or EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # before the receiver was installed, or after
+        return interrupted or signals.exit_code(exc)
     return interrupted or code
-
-
-def _exit_at_once(signum: int, frame: object) -> None:
-    """A second Ctrl-C/SIGTERM while the checkpoint is being saved: quit now."""
-    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def run_status(args: argparse.Namespace) -> int:
     from bulkup.run.checkpoint import CheckpointError, summarize
 
     try:
-        summary = summarize(args.checkpoint)
+        summary = redact.value(summarize(args.checkpoint))  # a URL's user and password too
     except (CheckpointError, OSError) as exc:
-        print(f"bulkup status: {exc}", file=sys.stderr)
+        print(f"bulkup status: {redact.text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
         print(json.dumps(summary, indent=2, default=str))

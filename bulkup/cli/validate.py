@@ -15,12 +15,14 @@ report lines are written as each file is judged.
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bulkup.cli.outputs import check_paths, checked, outputs_of
 from bulkup.cli.upload import add_config_option, add_directory_options
 from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.run.report import ReportWriter
@@ -74,7 +76,14 @@ def run_validate(args: argparse.Namespace) -> int:
     try:
         keys = ("category", "include", "exclude", "hidden", "follow_symlinks")
         given = {key: getattr(args, key) for key in keys}
-        options = resolve(given, config_file=args.config).sources
+        settings = resolve(given, config_file=args.config)
+        options = settings.sources
+        if args.report:  # never the manifest, a file to judge, or the config file
+            written = outputs_of(report=args.report)
+            config = [("config file", settings.config_file)] if settings.config_file else []
+            check_paths(written, args.sources, options, inputs=config)
+            if any(output.inode is not None for output in written):
+                collections.deque(checked(written, iter_sources(args.sources, options)), 0)
         report = ReportWriter(args.report) if args.report else ReportWriter()
     except (ValueError, OSError) as exc:
         print(f"bulkup validate: {exc}", file=sys.stderr)

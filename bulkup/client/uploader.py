@@ -295,10 +295,14 @@ class Uploader:
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
         *,
-        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
         posts: PostPlan | None = None,
     ) -> AsyncIterator[Result]:
         """Upload every item, yielding each result as soon as its item finishes.
+
+        ``checkpoint`` is a path, opened for this run's endpoint, dialect and account,
+        or a :class:`Checkpoint` the caller opened for them (the command line does, to
+        hold its lock before it empties the report); either is closed when the run ends.
 
         With ``posts`` (from :func:`bulkup.run.posts.plan_posts`), items of a post that
         cannot be made are reported failed without uploading, and every result of a
@@ -324,7 +328,7 @@ class Uploader:
     async def _run_many(
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
-        checkpoint_path: str | os.PathLike[str] | None,
+        checkpoint_path: str | os.PathLike[str] | Checkpoint | None,
         run: _Run,
         scope: anyio.CancelScope,
         failure: list[BaseException],
@@ -339,11 +343,13 @@ class Uploader:
     async def _schedule(
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
-        checkpoint_path: str | os.PathLike[str] | None,
+        checkpoint_path: str | os.PathLike[str] | Checkpoint | None,
         run: _Run,
     ) -> None:
         checkpoint = None
-        if checkpoint_path is not None:
+        if isinstance(checkpoint_path, Checkpoint):
+            checkpoint = checkpoint_path
+        elif checkpoint_path is not None:
             identity = RunIdentity(
                 endpoint=self.config.base_url, dialect=self.config.api, account=self.auth.account
             )

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkup import privatefiles
+from bulkup import privatefiles, redact
 from bulkup.core import spec
 from bulkup.core.items import Item, Result, SourceProblem
 from bulkup.media.preflight import preflight
@@ -97,9 +98,22 @@ class PostPlan:
         return rows
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        with privatefiles.open_text(path, "w") as out:
-            for row in self.rows():
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        """Write the rows to ``path``: a file is replaced whole and atomically (a reader,
+        or a second run writing the same file, never sees a mix); a pipe is written to."""
+        rows = (json.dumps(redact.value(row), ensure_ascii=False) + "\n" for row in self.rows())
+        data = "".join(rows).encode()
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except FileNotFoundError:
+            regular = True
+        if regular:
+            privatefiles.replace(path, data)
+            return
+        fd = privatefiles.open_fd(path, os.O_WRONLY)
+        try:
+            privatefiles.write_all(fd, data)
+        finally:
+            os.close(fd)
 
 
 def plan_posts(

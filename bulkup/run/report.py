@@ -3,12 +3,21 @@
 Lines stream out as results arrive (each written at once, unbuffered), so a killed
 run still leaves a usable partial report and a consumer can follow it with
 ``tail -f``. Report files are created with mode 0600.
+
+A report file belongs to one run at a time. :class:`ReportWriter` takes an exclusive
+``flock`` on it when it opens it, without emptying it: a second run naming the same
+report is refused (:class:`ReportLocked`) before it changes a byte, and the report of
+a run refused for another reason (a checkpoint in use, foreign or damaged) keeps its
+old lines. The file is emptied only by :meth:`ReportWriter.start` (or the first line,
+or closing a run that wrote none), which the command line calls once every refusal
+is behind it. Every line and the summary go through :mod:`bulkup.redact` first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import stat
@@ -17,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Literal
 
-from bulkup import privatefiles
+from bulkup import privatefiles, redact
 from bulkup.core.items import Result, iso_utc
 from bulkup.errors import BulkupError
 from bulkup.run import exits
@@ -32,34 +41,76 @@ class ReportError(BulkupError, OSError):
     """The report cannot be written (disk full, closed pipe); the lines before it are whole."""
 
 
+class ReportLocked(ReportError):
+    """Another process is writing this report (it holds the report's ``flock``)."""
+
+
 class ReportWriter:
     """Writes results as JSON Lines to a file (``path``) or a stream.
 
-    A file gets each line with one ``os.write``, unbuffered, so a killed run loses no
-    line it reported. When a write fails (disk full), the part of the line that was
-    written is cut off again, the file keeps whole lines only, and :class:`ReportError`
-    says what happened; every later write raises it again.
+    A file is opened and locked (``flock``, exclusive) at once, and emptied only by
+    :meth:`start`, which the first :meth:`write` calls if nobody did; :meth:`discard`
+    gives it up untouched instead. Each line goes out with one ``os.write``,
+    unbuffered, so a killed run loses no line it reported. When a write fails (disk
+    full), the part of the line that was written is cut off again, the file keeps
+    whole lines only, and :class:`ReportError` says what happened; every later write
+    raises it again. Only regular files are locked and emptied: a pipe or
+    ``/dev/null`` is written to as it is.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, stream: IO[str] | None = None):
         self._where = str(path) if path is not None else "standard output"
-        try:
-            self._fd = _open_report(path) if path is not None else -1
-        except OSError as exc:
-            raise ReportError(
-                f"cannot create the report {path}: {exc.strerror or exc}; "
-                "give a file in an existing, writable folder"
-            ) from None
+        self._path = path
+        self._created = False
+        self._regular = False
+        self._fd = self._open(path) if path is not None else -1
         self._stream = stream if path is None else None
+        self._started = path is None
         self._size = 0
         #: Lines written so far.
         self.lines = 0
         self._failed: ReportError | None = None
 
+    def _open(self, path: str | os.PathLike[str]) -> int:
+        try:
+            fd, self._created = _open_report(path)
+        except OSError as exc:
+            raise ReportError(
+                f"cannot create the report {path}: {exc.strerror or exc}; "
+                "give a file in an existing, writable folder"
+            ) from None
+        try:
+            self._regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            if self._regular:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ReportLocked(
+                f"the report {path} is being written by another bulkup run; wait for that "
+                "run to end, or give another --report file (it was left untouched)"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def start(self) -> None:
+        """Empty the report for this run's lines (once; a no-op for a stream)."""
+        if self._started:
+            return
+        self._started = True
+        if self._fd >= 0 and self._regular:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError as exc:
+                self._failed = ReportError(self._failure(exc))
+                raise self._failed from exc
+
     def write(self, result: Result) -> None:
         if self._failed is not None:
             raise self._failed
-        line = json.dumps(result.as_json(), ensure_ascii=False) + "\n"
+        self.start()
+        line = json.dumps(redact.value(result.as_json()), ensure_ascii=False) + "\n"
         try:
             if self._fd >= 0:
                 self._append(line.encode())
@@ -79,7 +130,6 @@ class ReportWriter:
         except OSError:
             with contextlib.suppress(OSError):  # no torn line before the next run's reader
                 os.ftruncate(self._fd, self._size)
-                os.lseek(self._fd, self._size, os.SEEK_SET)
             raise
         self._size += len(data)
 
@@ -90,25 +140,45 @@ class ReportWriter:
             what = f"cannot write the report {self._where}: {exc.strerror or exc}"
         return f"{what} (whole lines written before it, kept intact: {self.lines})"
 
-    def close(self) -> None:
-        """Make the report durable (fsync) and close it; idempotent."""
+    def discard(self) -> None:
+        """Give the report up as it was before this run (a refused run): unlock and
+        close it without emptying it, and remove it if this writer created it."""
         self._stream = None
         if self._fd < 0:
             return
         fd, self._fd = self._fd, -1
+        if self._created and not self._started and self._path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)  # still locked: nobody else wrote into it
+        os.close(fd)
+
+    def close(self) -> None:
+        """Make the report durable (fsync) and close it; idempotent. A run that wrote
+        no line leaves an empty report."""
+        self._stream = None
+        if self._fd < 0:
+            return
         try:
-            if self._failed is None and stat.S_ISREG(os.fstat(fd).st_mode):
-                os.fsync(fd)  # a pipe or /dev/null has nothing to make durable
+            if self._failed is None:
+                self.start()
+            if self._failed is None and self._regular:
+                os.fsync(self._fd)  # a pipe or /dev/null has nothing to make durable
         except OSError as exc:
             self._failed = ReportError(self._failure(exc))
             raise self._failed from exc
         finally:
+            fd, self._fd = self._fd, -1
             os.close(fd)
 
 
-def _open_report(path: str | os.PathLike[str]) -> int:
-    """A report file, emptied, created 0600 whatever the umask."""
-    return privatefiles.open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+def _open_report(path: str | os.PathLike[str]) -> tuple[int, bool]:
+    """The report, opened to append without emptying it, created 0600 whatever the
+    umask; and whether this call created it."""
+    flags = os.O_WRONLY | os.O_APPEND
+    try:
+        return privatefiles.open_fd(path, flags | os.O_CREAT | os.O_EXCL), True
+    except FileExistsError:
+        return privatefiles.open_fd(path, flags), False
 
 
 #: Distinct failure messages the summary shows.
@@ -208,4 +278,4 @@ def _items(count: int) -> str:
 
 def print_summary(summary: Summary, elapsed: float, stream: IO[str] | None = None) -> None:
     """Print to ``stream``, by default ``sys.stderr`` as it is now (not as it was at import)."""
-    print(summary.render(elapsed), file=stream or sys.stderr, flush=True)
+    print(redact.text(summary.render(elapsed)), file=stream or sys.stderr, flush=True)
