@@ -236,11 +236,20 @@ def encode_field(name: str, value: Any) -> Any:
 
 def record_to_json(record: ItemRecord) -> dict[str, Any]:
     result = record.result
+    return {
+        "params": record.params.as_json(),
+        "result": result.as_json() if result is not None else None,
+        **record_fields(record),
+    }
+
+
+def record_fields(record: ItemRecord) -> dict[str, Any]:
+    """The record's JSON but ``params`` and ``result``: what changes during an upload (the
+    other two are frozen values, set whole, whose JSON a snapshot keeps between changes)."""
     data = {
         "path": record.path,
         "size": record.size,
         "mtime_ns": record.mtime_ns,
-        "params": record.params.as_json(),
         "media_id": record.media_id,
         "media_key": record.media_key,
         "upload_deadline": record.upload_deadline,
@@ -248,7 +257,6 @@ def record_to_json(record: ItemRecord) -> dict[str, Any]:
         "finalized": record.finalized,
         "processing": record.processing,
         "media_expires_at": record.media_expires_at,
-        "result": result.as_json() if result is not None else None,
         "attempts": record.attempts,
     }
     if record.partial_params:  # written only where it says something
@@ -279,6 +287,19 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def journal_line(event: dict[str, Any]) -> bytes:
     return (_ENCODE(event) + "\n").encode()
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON, as in journal lines and snapshots."""
+    return _ENCODE(value)
+
+
+def json_object(texts: dict[str, str]) -> str:
+    """The JSON object of values that are JSON already, as :func:`json_text` writes it.
+
+    The keys are names that need no escaping: event keys, and field names (checked by
+    :func:`decode_field` first)."""
+    return "{" + ",".join(f'"{name}":{text}' for name, text in texts.items()) + "}"
 
 
 __all__ = [

@@ -39,7 +39,12 @@ O(items) per event; appending one line costs O(1). After ``compact_every`` event
 as many events as the last snapshot had items if that is more (so compacting costs
 O(1) per event, amortized), at open and at close, the in-memory state is written as a
 new snapshot and the journal is emptied, so the journal stays bounded and loading
-stays fast.
+stays fast. Each record's JSON is kept between compactions
+(:class:`~bulkup.run.checkpoint_snapshot.Fragments`): a changed record is encoded
+again once it has not changed for :data:`COLD_AFTER` events, one record per event at
+most, and then only its plain fields (params and result are frozen values, whose JSON
+``put`` and ``update`` write to the journal anyway and keep); a compaction encodes only
+the records changed since.
 
 Crash guarantees:
 
@@ -69,7 +74,6 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -87,8 +91,9 @@ from bulkup.core.records import (
     encode_field,
     is_int,
     journal_line,
+    json_object,
+    json_text,
     record_from_json,
-    record_to_json,
 )
 from bulkup.run.checkpoint_io import (
     State,
@@ -101,9 +106,19 @@ from bulkup.run.checkpoint_io import (
     write_atomically,
     write_failed,
 )
+from bulkup.run.checkpoint_snapshot import (
+    Fragments,
+    record_parts,
+    record_text,
+    snapshot_chunks,
+    snapshot_head,
+)
 
 #: Default number of journal events between two compactions.
 DEFAULT_COMPACT_EVERY = 10_000
+#: Events after which a changed record is encoded again for the next snapshot, if it
+#: did not change meanwhile (one record per event at most, ~4 µs).
+COLD_AFTER = 256
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -116,6 +131,11 @@ __all__ = [
     "RunIdentity",
     "summarize",
 ]
+
+
+def _line(texts: dict[str, str]) -> bytes:
+    """The journal line of an event whose values are JSON already (as journal_line)."""
+    return (json_object(texts) + "\n").encode()
 
 
 def _mismatch(path: Path, stored: RunIdentity, wanted: RunIdentity) -> CheckpointMismatch:
@@ -153,6 +173,7 @@ class Checkpoint:
     def __init__(self, path: Path, state: State, lock_fd: int, compact_every: int) -> None:
         self._path = path
         self._state = state
+        self._fragments = Fragments(state.items, cold_after=COLD_AFTER)
         self._lock_fd: int | None = lock_fd
         self._journal_fd = -1
         self._journal_size = 0
@@ -175,11 +196,10 @@ class Checkpoint:
         path = Path(path)
         lock_fd = lock(path)
         try:
-            state = _load_for(path, identity)
+            checkpoint = cls(path, _load_for(path, identity), lock_fd, compact_every)
         except BaseException:
             os.close(lock_fd)
             raise
-        checkpoint = cls(path, state, lock_fd, compact_every)
         try:
             checkpoint._open_journal()
             checkpoint.compact()  # a fresh journal, without a torn tail to append after
@@ -219,10 +239,12 @@ class Checkpoint:
     def put(self, record: ItemRecord) -> None:
         """Record a new item, or replace its record (a fresh INIT)."""
         self._check_open()
-        line = journal_line({"p": record.id, "r": record_to_json(record)})
-        stored = record_from_json(record.id, json.loads(line)["r"])  # exactly what replays
-        self._append(line)
+        parts = record_parts(record)  # kept for the snapshot
+        text = record_text(*parts)
+        stored = record_from_json(record.id, json.loads(text))  # exactly what replays
+        self._append(_line({"p": json_text(record.id), "r": text}))
         self._state.items[record.id] = stored
+        self._fragments.put(record.id, *parts)
         self._after_event()
 
     def update(self, item_id: str, **changes: Any) -> None:
@@ -233,9 +255,15 @@ class Checkpoint:
         # Checked as a replay would check them, before anything is written.
         encoded = {name: encode_field(name, value) for name, value in changes.items()}
         decoded = {name: decode_field(name, value) for name, value in encoded.items()}
-        self._append(journal_line({"u": item_id, "c": encoded}))
+        if "params" in encoded or "result" in encoded:  # their JSON is kept for the snapshot
+            texts = {name: json_text(value) for name, value in encoded.items()}
+            self._append(_line({"u": json_text(item_id), "c": json_object(texts)}))
+        else:
+            texts = {}
+            self._append(journal_line({"u": item_id, "c": encoded}))
         for name, value in decoded.items():
             setattr(record, name, value)
+        self._fragments.touch(item_id, params=texts.get("params"), result=texts.get("result"))
         self._after_event()
 
     def ack(self, item_id: str, index: int) -> None:
@@ -248,6 +276,7 @@ class Checkpoint:
             return
         self._append(journal_line({"a": item_id, "i": index}))
         record.acked.add(index)
+        self._fragments.touch(item_id)
         self._after_event()
 
     def _append(self, line: bytes) -> None:
@@ -275,6 +304,7 @@ class Checkpoint:
 
     def _after_event(self) -> None:
         self._events += 1
+        self._fragments.event()
         if self._events >= self._compact_at:
             self.compact()
 
@@ -295,13 +325,8 @@ class Checkpoint:
         # As many events until the next compaction as this one writes items: compacting
         # then costs O(1) per event, not O(items) (a run of many files stays linear).
         self._compact_at = max(self._compact_every, len(state.items))
-        snapshot = {
-            "version": CHECKPOINT_VERSION,
-            "generation": state.generation + 1,
-            "identity": asdict(state.identity),
-            "items": {k: record_to_json(r) for k, r in state.items.items()},
-        }
-        write_atomically(self._path, json.dumps(snapshot, ensure_ascii=False).encode())
+        head = snapshot_head(state.identity, state.generation + 1)
+        write_atomically(self._path, b"".join(snapshot_chunks(head, self._fragments.capture())))
         state.generation += 1
         try:
             os.ftruncate(self._journal_fd, 0)
