@@ -7,7 +7,12 @@ with). :class:`RunIdentity` is what a checkpoint was written for.
 
 Format versions:
 
-2 (written)
+3 (written)
+    The records as in version 2. What changed is around them: while a compaction writes
+    its snapshot in the background, events go to a second journal, ``<path>.journal.next``
+    (see :mod:`bulkup.run.checkpoint`). A bulkup that reads only version 2 would not know
+    that file and lose its events, so the new number makes it refuse instead.
+2 (read)
     ``params`` is :meth:`UploadParams.as_json() <bulkup.core.items.UploadParams.as_json>`
     (metadata, subtitles and post included); ``result`` is ``Result.as_json()``.
 1 (read)
@@ -34,9 +39,9 @@ from bulkup.core.items import Result, UploadParams
 from bulkup.errors import BulkupError
 
 #: The format version written.
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 #: Every format version read (older ones are converted).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 #: Sanity bound on a segment index read from a file (the API allows 0..999).
 MAX_INDEX = 1_000_000
 

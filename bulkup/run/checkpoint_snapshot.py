@@ -1,17 +1,24 @@
-"""The snapshot of a compaction, from each record's JSON kept between compactions.
+"""The snapshot of a compaction: each record's JSON kept between compactions, and the
+blocking part of writing it, which may run in a worker thread.
 
 A snapshot is the run's identity and every record. Encoding 20,000 records takes about
 0.3 s of CPU, too long for the event loop to stand still, so :class:`Fragments` keeps
 each record's encoded JSON and encodes again only what changed: an acknowledged
 segment re-encodes the record's few plain fields, not its parameters, and only once
-the record stopped changing. The snapshot is then written from those fragments.
+the record stopped changing. :class:`SnapshotJob` then writes the snapshot out from
+those fragments in large pieces, never joined into one buffer: the time the file takes
+(writing, fsync, rename) is spent off the loop, and the worker thread takes the GIL
+back only a few dozen times. See :mod:`bulkup.run.checkpoint` for when each part runs
+and why a crash at any point loses nothing.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from bulkup.core.records import (
     CHECKPOINT_VERSION,
@@ -20,8 +27,10 @@ from bulkup.core.records import (
     json_text,
     record_fields,
 )
+from bulkup.run.checkpoint_io import promote_journal, write_atomically
 
-#: Items joined per piece written (about 1 MB).
+#: Items joined per write (about 1 MB): each write is one time the worker takes the GIL
+#: back from the event loop's thread, and each join is short.
 _BATCH = 1024
 
 
@@ -131,10 +140,68 @@ def snapshot_head(identity: RunIdentity, generation: int) -> bytes:
 
 def snapshot_chunks(head: bytes, fragments: list[bytes]) -> Iterator[bytes]:
     """The snapshot of :func:`snapshot_head` and the records' fragments, about 1 MB at a
-    time."""
+    time (each join is short: it holds the GIL)."""
     for start in range(0, len(fragments), _BATCH):
         data = b"".join(fragments[start : start + _BATCH])
         yield head + data[1:] if start == 0 else data  # no comma before the first item
     if not fragments:
         yield head
     yield b"}}"
+
+
+@dataclass(slots=True, kw_only=True)
+class SnapshotJob:
+    """The blocking part of one compaction: write the snapshot captured at its point, then
+    make ``.journal.next`` (the events since that point) the journal.
+
+    :meth:`run` may run in another thread; it touches nothing but these fields and the
+    files, and the thread that started it reads them only after the thread ended. A
+    failed job can run again: it resumes at the step that failed.
+    """
+
+    path: Path
+    generation: int
+    head: bytes
+    #: The records' fragments (see :meth:`Fragments.capture`).
+    fragments: list[bytes]
+    #: The snapshot is in place (renamed over the old one, directory fsynced).
+    written: bool = False
+    #: ``.journal.next`` was renamed to ``.journal``: the job is done.
+    promoted: bool = False
+    error: Exception | None = None
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    def run(self) -> None:
+        self.error = None
+        try:
+            if not self.written:
+                write_atomically(self.path, self.chunks())
+                self.written = True
+            promote_journal(self.path)
+            self.promoted = True
+        except Exception as exc:  # handed to the checkpoint's thread, which raises it
+            self.error = exc
+
+    def chunks(self) -> Iterator[bytes]:
+        return snapshot_chunks(self.head, self.fragments)
+
+    def start(self) -> None:
+        """Run in a worker thread (not a daemon: a process that exits lets it finish);
+        here and now if no thread can be started."""
+        thread = threading.Thread(target=self.run, name="bulkup-checkpoint")
+        try:
+            thread.start()
+        except RuntimeError:  # "can't start new thread": late is better than never
+            self.run()
+        else:
+            self.thread = thread
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def wait(self) -> None:
+        """Until the worker thread (if any) ended."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
