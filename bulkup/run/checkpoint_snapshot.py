@@ -70,8 +70,10 @@ class Fragments:
         self._items = items
         self._cold_after = cold_after
         self._fragments: dict[str, bytes] = {}
-        #: Per fragment, the offsets of ``"result":`` and of the rest.
-        self._bounds: dict[str, tuple[int, int]] = {}
+        #: Per fragment, the offsets of ``"result":`` and of the rest (plain ints, not
+        #: tuples: nothing here for the garbage collector to track).
+        self._at_result: dict[str, int] = {}
+        self._at_rest: dict[str, int] = {}
         #: Changed since encoded: the event count at the last change, oldest first.
         self._dirty: OrderedDict[str, int] = OrderedDict()
         self._events = 0
@@ -86,14 +88,16 @@ class Fragments:
     def _set(self, item_id: str, params: bytes, result: bytes, rest: str) -> None:
         head = _item_head(item_id) + params
         self._fragments[item_id] = head + result + rest.encode()
-        self._bounds[item_id] = (len(head), len(head) + len(result))
+        self._at_result[item_id] = len(head)
+        self._at_rest[item_id] = len(head) + len(result)
 
     def touch(self, item_id: str, *, params: str | None = None, result: str | None = None) -> None:
         """A record changed (to these params or result, given as JSON): encode its rest again
         before the next snapshot."""
         if params is not None or result is not None:
-            old, (at_result, at_rest) = self._fragments[item_id], self._bounds[item_id]
+            old = self._fragments[item_id]
             at_params = len(_item_head(item_id))
+            at_result, at_rest = self._at_result[item_id], self._at_rest[item_id]
             self._set(
                 item_id,
                 f'"params":{params},'.encode() if params is not None else old[at_params:at_result],
@@ -117,7 +121,7 @@ class Fragments:
 
     def _clean(self, item_id: str) -> None:
         rest = json_text(record_fields(self._items[item_id]))[1:].encode()
-        at_rest = self._bounds[item_id][1]
+        at_rest = self._at_rest[item_id]
         self._fragments[item_id] = self._fragments[item_id][:at_rest] + rest
 
     def capture(self) -> list[bytes]:
