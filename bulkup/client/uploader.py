@@ -354,6 +354,7 @@ class Uploader:
                 endpoint=self.config.base_url, dialect=self.config.api, account=self.auth.account
             )
             checkpoint = Checkpoint.open(checkpoint_path, identity)
+        if checkpoint is not None:
             run.finished = FinishedFiles(checkpoint)
         files = anyio.CapacityLimiter(self.config.files_in_flight)
         try:

@@ -7,7 +7,12 @@ with). :class:`RunIdentity` is what a checkpoint was written for.
 
 Format versions:
 
-2 (written)
+3 (written)
+    The records as in version 2. What changed is around them: while a compaction writes
+    its snapshot in the background, events go to a second journal, ``<path>.journal.next``
+    (see :mod:`bulkup.run.checkpoint`). A bulkup that reads only version 2 would not know
+    that file and lose its events, so the new number makes it refuse instead.
+2 (read)
     ``params`` is :meth:`UploadParams.as_json() <bulkup.core.items.UploadParams.as_json>`
     (metadata, subtitles and post included); ``result`` is ``Result.as_json()``.
 1 (read)
@@ -37,9 +42,9 @@ from bulkup.core.items import FileIdentity, Result, UploadParams
 from bulkup.errors import BulkupError
 
 #: The format version written.
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 #: Every format version read (older ones are converted).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 #: Sanity bound on a segment index read from a file (the API allows 0..999).
 MAX_INDEX = 1_000_000
 
@@ -316,11 +321,20 @@ def encode_field(name: str, value: Any) -> Any:
 
 def record_to_json(record: ItemRecord) -> dict[str, Any]:
     result = record.result
+    return {
+        "params": record.params.as_json(),
+        "result": result.as_json() if result is not None else None,
+        **record_fields(record),
+    }
+
+
+def record_fields(record: ItemRecord) -> dict[str, Any]:
+    """The record's JSON but ``params`` and ``result``: what changes during an upload (the
+    other two are frozen values, set whole, whose JSON a snapshot keeps between changes)."""
     data = {
         "path": record.path,
         "size": record.size,
         "mtime_ns": record.mtime_ns,
-        "params": record.params.as_json(),
         "media_id": record.media_id,
         "media_key": record.media_key,
         "upload_deadline": record.upload_deadline,
@@ -328,7 +342,6 @@ def record_to_json(record: ItemRecord) -> dict[str, Any]:
         "finalized": record.finalized,
         "processing": record.processing,
         "media_expires_at": record.media_expires_at,
-        "result": result.as_json() if result is not None else None,
         "attempts": record.attempts,
     }
     if record.ctime_ns is not None:
@@ -363,6 +376,19 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def journal_line(event: dict[str, Any]) -> bytes:
     return (_ENCODE(event) + "\n").encode()
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON, as in journal lines and snapshots."""
+    return _ENCODE(value)
+
+
+def json_object(texts: dict[str, str]) -> str:
+    """The JSON object of values that are JSON already, as :func:`json_text` writes it.
+
+    The keys are names that need no escaping: event keys, and field names (checked by
+    :func:`decode_field` first)."""
+    return "{" + ",".join(f'"{name}":{text}' for name, text in texts.items()) + "}"
 
 
 __all__ = [

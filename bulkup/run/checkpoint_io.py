@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,22 @@ _MODE = 0o600
 @dataclass(slots=True, kw_only=True)
 class State:
     identity: RunIdentity
+    #: The newest generation read: that of the last journal replayed, else the snapshot's.
+    #: The next snapshot is one more, so every journal on disk is then older.
     generation: int
     items: dict[str, ItemRecord]
-    #: The journal was written after a newer snapshot than the one read.
-    journal_newer: bool = False
+    #: A journal that does not follow on from the snapshot (written after a newer
+    #: snapshot than the one read, or a second journal of the same generation).
+    journal_newer: Path | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class _Journal:
+    path: Path
+    generation: int
+    version: int
+    #: The events after the header, numbered from line 2.
+    events: list[Any]
 
 
 def _read_snapshot(path: Path) -> State | None:
@@ -101,24 +114,24 @@ def _damaged_journal(path: Path, line: int, why: str) -> CheckpointError:
     )
 
 
-def _replay(path: Path, state: State) -> None:
+def _read_journal(path: Path) -> _Journal | None:
+    """The journal at ``path``; None if it is missing or holds no whole line."""
     events = _journal_lines(path)
     if not events:
-        return
+        return None
     header = events[0]
     if not isinstance(header, dict) or not is_int(header.get("gen")):
         raise _damaged_journal(path, 1, "no header")
     version = check_version(header.get("v"), path)
-    if header["gen"] != state.generation:
-        # Older: already folded into the snapshot (a crash before truncation). Newer: the
-        # snapshot was swapped while we read, or replaced by an older copy.
-        state.journal_newer = header["gen"] > state.generation
-        return
-    for number, event in enumerate(events[1:], 2):
+    return _Journal(path=path, generation=header["gen"], version=version, events=events[1:])
+
+
+def _replay(journal: _Journal, state: State) -> None:
+    for number, event in enumerate(journal.events, 2):
         try:
-            _apply(state.items, event, version)
+            _apply(state.items, event, journal.version)
         except (ValueError, KeyError, TypeError) as exc:
-            raise _damaged_journal(path, number, str(exc)) from exc
+            raise _damaged_journal(journal.path, number, str(exc)) from exc
 
 
 def _apply(items: dict[str, ItemRecord], event: Any, version: int) -> None:
@@ -140,15 +153,40 @@ def _apply(items: dict[str, ItemRecord], event: Any, version: int) -> None:
 
 
 def load(path: Path) -> State | None:
-    """The snapshot at ``path`` with its journal replayed; None if there is none."""
+    """The snapshot at ``path`` with its journals replayed; None if there is none.
+
+    The journals (``.journal``, and ``.journal.next`` during a compaction) are replayed
+    in the order of their generations, each one that follows on from the state so far:
+    one of the snapshot's generation, then the next. An older one was folded into the
+    snapshot already (a crash before it was emptied or replaced) and is skipped.
+    """
     state = _read_snapshot(path)
-    if state is not None:
-        _replay(journal_path(path), state)
+    if state is None:
+        return None
+    found = [_read_journal(journal_path(path)), _read_journal(next_journal_path(path))]
+    journals = sorted((j for j in found if j is not None), key=lambda j: j.generation)
+    expected = state.generation
+    for journal in journals:
+        if journal.generation < expected:
+            continue  # folded into the snapshot already
+        if journal.generation > expected:  # a gap: one is missing, or from another copy
+            state.journal_newer = journal.path
+            break
+        _replay(journal, state)
+        state.generation = journal.generation
+        expected = journal.generation + 1
+    if len({j.generation for j in journals}) < len(journals):
+        state.journal_newer = journals[-1].path  # two of one generation: not ours alone
     return state
 
 
 def journal_path(path: Path) -> Path:
     return path.with_name(path.name + ".journal")
+
+
+def next_journal_path(path: Path) -> Path:
+    """Where events go while a compaction writes its snapshot."""
+    return path.with_name(path.name + ".journal.next")
 
 
 # --- writing -----------------------------------------------------------------------
@@ -167,12 +205,38 @@ def write_failed(path: Path, exc: OSError) -> str:
     return f"cannot write checkpoint {path}: {exc.strerror or exc}"
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file, fsync, rename, fsync the directory."""
+def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
+    """Replace ``path`` with ``chunks`` joined: temp file, fsync, rename, fsync the directory.
+
+    Like :func:`bulkup.privatefiles.replace` (same temporary file), but the data comes in
+    pieces: a snapshot of many items is never joined into one buffer. Any thread may call it.
+    """
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        privatefiles.replace(path, data)
+        fd = open_private(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            for chunk in chunks:
+                write_all(fd, chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            message = write_failed(path, exc) + " (the previous snapshot is kept)"
+            raise CheckpointError(message) from exc
+        raise
+    privatefiles.sync_folder(path.parent)
+
+
+def promote_journal(path: Path) -> None:
+    """Make ``.journal.next`` the journal, once the snapshot it follows is in place."""
+    try:
+        os.replace(next_journal_path(path), journal_path(path))
     except OSError as exc:
-        raise CheckpointError(write_failed(path, exc) + " (the previous snapshot is kept)") from exc
+        raise CheckpointError(write_failed(journal_path(path), exc)) from exc
 
 
 def lock(path: Path) -> int:
@@ -251,12 +315,12 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _load_settled(path: Path) -> State:
-    """Snapshot and journal of one generation, though a writer may compact meanwhile."""
+    """Snapshot and journals of one generation, though a writer may compact meanwhile."""
     for _ in range(4):
-        before = _inode(path)
+        before = _inodes(path)
         state = _load_existing(path)
-        if not state.journal_newer and _inode(path) == before:
-            return state  # the snapshot was not replaced while we read the journal
+        if not state.journal_newer and _inodes(path) == before:
+            return state  # no file was replaced, created or renamed while we read
     return _load_existing(path)  # a very busy writer: a slightly stale summary will do
 
 
@@ -265,6 +329,12 @@ def _load_existing(path: Path) -> State:
     if state is None:
         raise CheckpointError(f"no checkpoint at {path}")
     return state
+
+
+def _inodes(path: Path) -> tuple[int | None, ...]:
+    """Which file each name holds: a compaction replaces the snapshot, creates
+    ``.journal.next`` and renames it to ``.journal``; appending changes none."""
+    return tuple(_inode(p) for p in (path, journal_path(path), next_journal_path(path)))
 
 
 def _inode(path: Path) -> int | None:

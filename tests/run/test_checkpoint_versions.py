@@ -101,7 +101,7 @@ def test_a_checkpoint_keeps_params_and_result_whole(tmp_path: Path) -> None:
         clip = cp.get("clip")
         assert clip is not None and (clip.params, clip.result) == (PARAMS, RESULT)
     stored = json.loads(path.read_bytes())
-    assert stored["version"] == CHECKPOINT_VERSION == 2
+    assert stored["version"] == CHECKPOINT_VERSION == 3
     assert stored["items"]["clip"]["params"]["subtitles"][0] == {
         "path": "/s/en.srt",
         "language_code": "EN",
@@ -193,7 +193,7 @@ def write_v1(path: Path) -> None:
     journal(path).write_text("".join(json.dumps(event) + "\n" for event in V1_JOURNAL))
 
 
-def test_a_version_1_checkpoint_is_read_converted_and_written_as_version_2(
+def test_a_version_1_checkpoint_is_read_converted_and_written_as_the_current_version(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "run.ckpt"
@@ -213,7 +213,7 @@ def test_a_version_1_checkpoint_is_read_converted_and_written_as_version_2(
     assert clip.partial_params and clip.acked == {0, 1, 2}
     assert cat.params.metadata.alt_text == "A cat" and cat.params.strategy == "simple"
     assert cat.result == Result.from_json(V1_CAT_RESULT) and cat.result.alt_text_applied
-    assert json.loads(path.read_bytes())["version"] == 2  # rewritten at open
+    assert json.loads(path.read_bytes())["version"] == CHECKPOINT_VERSION  # rewritten at open
     with Checkpoint.open(path, IDENTITY) as again:
         assert again.get("clip") == clip and again.get("cat") == cat
 
@@ -243,6 +243,41 @@ def test_a_damaged_version_1_record_is_refused_and_left_untouched(tmp_path: Path
     with pytest.raises(CheckpointError, match=r"damaged.*additional_owners"):
         Checkpoint.open(path, IDENTITY)
     assert files_of(path) == before
+
+
+# --- format version 2 ---------------------------------------------------------------
+def as_version_2(path: Path) -> None:
+    """Rewrite a checkpoint left by a crash as format version 2 wrote it: the snapshot in
+    ``json.dumps``'s default form and one journal, both of version 2."""
+    data = json.loads(path.read_bytes())
+    data["version"] = 2
+    path.write_text(json.dumps(data))
+    header, *events = journal(path).read_bytes().splitlines(keepends=True)
+    v2_header = json.dumps({**json.loads(header), "v": 2}).encode() + b"\n"
+    journal(path).write_bytes(v2_header + b"".join(events))
+
+
+def test_a_version_2_checkpoint_is_read_with_its_journal_and_written_as_version_3(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.ckpt"
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("clip", params=PARAMS))
+        cp.put(record("cat"))
+        cp.compact()  # the snapshot holds both, the journal what follows
+        for i in (0, 1, 3):
+            cp.ack("clip", i)
+        cp.update("cat", result=RESULT, attempts=3)
+        recorded = list(cp)
+        cp._abandon()
+    as_version_2(path)
+    assert summarize(path)["failed"] == 1  # status reads it as it is
+
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert list(cp) == recorded
+    assert json.loads(path.read_bytes())["version"] == CHECKPOINT_VERSION == 3
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert list(cp) == recorded
 
 
 # --- resuming a version 1 checkpoint --------------------------------------------------
