@@ -1,8 +1,8 @@
 """Uploading one item: performing what its :class:`~bulkup.core.session.Session` decides.
 
-:class:`ItemUpload` prepares the item (:mod:`bulkup.client.prepare`), asks the resume
-rules what the checkpoint allows (reuse a result, continue an upload, start over), and
-then runs lanes that each loop: ask the session for its next action, perform it (an
+:class:`ItemUpload` prepares the item (:mod:`bulkup.client.prepare`), asks its
+:class:`~bulkup.client.ledger.Ledger` what the checkpoint allows (reuse a result,
+continue an upload, start over), and then runs lanes that each loop: ask the session for its next action, perform it (an
 HTTP request through the transport, a file check, a subtitle file's own upload), hand
 back the answer or the error, apply the notes (checkpoint, progress, log). Parallel
 segments are parallel lanes. The files-in-flight slot is held while the file's bytes
@@ -17,18 +17,17 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 
 from bulkup import logs
 from bulkup.client.config import UploadConfig
+from bulkup.client.ledger import FinishedFiles, Ledger
 from bulkup.client.prepare import Prepared, prepare, verify
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
-from bulkup.core import resume
 from bulkup.core.dialects import Dialect
-from bulkup.core.items import FileIdentity, Item, Result, SubtitleSpec
+from bulkup.core.items import Item, Result, SubtitleSpec
 from bulkup.core.retry import RetryPolicy
 from bulkup.core.session import Rules, Session, result_of
 from bulkup.core.steps import (
@@ -49,7 +48,7 @@ from bulkup.core.steps import (
     VerifyFile,
 )
 from bulkup.errors import BulkupError, UploadError, single_error
-from bulkup.run.checkpoint import Checkpoint, ItemRecord
+from bulkup.run.checkpoint import Checkpoint
 
 
 @dataclass(slots=True)
@@ -73,29 +72,6 @@ class Runtime:
         )
 
 
-class FinishedFiles:
-    """A checkpoint's succeeded uploads by file (size, mtime, inode), so that one file
-    named under another spelling (``imgs/a.png``, ``/abs/imgs/a.png``, ``./a.png``) is
-    found uploaded already."""
-
-    def __init__(self, checkpoint: Checkpoint) -> None:
-        self._checkpoint = checkpoint
-        self._ids: dict[tuple[int, int, int], str] = {}
-        for record in checkpoint:
-            if record.result is not None and record.result.ok and record.inode is not None:
-                self._ids[(record.inode, record.size, record.mtime_ns)] = record.id
-
-    def find(self, identity: FileIdentity) -> ItemRecord | None:
-        if identity.inode is None:
-            return None
-        item_id = self._ids.get((identity.inode, identity.size, identity.mtime_ns))
-        return self._checkpoint.get(item_id) if item_id is not None else None
-
-    def add(self, identity: FileIdentity, item_id: str) -> None:
-        if identity.inode is not None:
-            self._ids.setdefault((identity.inode, identity.size, identity.mtime_ns), item_id)
-
-
 class ItemUpload:
     """The upload of one item, from file checks to its :class:`Result`."""
 
@@ -112,13 +88,10 @@ class ItemUpload:
         self.rt = rt
         self.item = item
         self.path = str(item.path)
-        self.checkpoint = checkpoint
-        self._finished = finished
+        self._ledger = Ledger(checkpoint, item, margin=rt.config.resume_margin, finished=finished)
         self._slot = slot if slot is not None else contextlib.nullcontext()
         self._started = rt.clock()
         self._changed = anyio.Event()
-        #: A new item (or one started over): its record is written whole at its first save.
-        self._unrecorded = True
 
     async def run(self) -> Result:
         prepared: Prepared | None = None
@@ -144,40 +117,15 @@ class ItemUpload:
             elapsed=self.rt.clock() - self._started,
             warnings=prepared.warnings if prepared else (),
         )
-        if (
-            prepared
-            and self.checkpoint
-            and self.item.id in self.checkpoint
-            and result.status != "skipped"
-        ):
-            self._save(prepared, result=result, attempts=result.attempts)
-        if prepared and self._finished is not None and result.ok:
-            self._finished.add(prepared.identity, self.item.id)
+        self._ledger.finish(result)
         return result
 
-    # --- the checkpoint's decision -----------------------------------------------------
     def _decide(self, prepared: Prepared) -> Session | Result:
         """The line the item finished with (nothing is sent again), or its session."""
-        identity, now = prepared.identity, self.rt.clock()
-        record = self.checkpoint.get(self.item.id) if self.checkpoint else None
-        decision = resume.decide(
-            record,
-            path=self.path,
-            identity=identity,
-            params=prepared.params,
-            now=now,
-            margin=self.rt.config.resume_margin,
-        )
-        if isinstance(decision, resume.Reuse):
-            return dataclasses.replace(decision.result, path=self.path, resumed=True)
-        if record is None:
-            twin = self._twin(prepared, now)
-            if twin is not None:
-                return twin
-        self._unrecorded = isinstance(decision, resume.StartOver)
-        if record is not None and record.partial_params and not self._unrecorded:
-            # A version 1 record kept no subtitles or post: the source's entry completes it.
-            self._save(prepared, params=prepared.params, partial_params=False)
+        now = self.rt.clock()
+        decision = self._ledger.decide(prepared, now)
+        if isinstance(decision, Result):
+            return decision
         session = Session(
             prepared.plan,
             self.rt.rules(),
@@ -186,58 +134,6 @@ class ItemUpload:
             rng=self.rt.rng,
         )
         return session.resume(decision, now)
-
-    def _twin(self, prepared: Prepared, now: float) -> Result | None:
-        """The same file with the same parameters, uploaded under another id in this
-        checkpoint: its line, under this id and with a warning; nothing is sent."""
-        twin = self._finished.find(prepared.identity) if self._finished else None
-        if twin is None or self.checkpoint is None:
-            return None
-        decision = resume.decide(
-            twin,
-            path=twin.path,
-            identity=prepared.identity,
-            params=prepared.params,
-            now=now,
-            margin=self.rt.config.resume_margin,
-        )
-        if not isinstance(decision, resume.Reuse):
-            return None
-        warning = (
-            f"the same file was uploaded as {twin.id!r} (path {twin.path}) in this checkpoint: "
-            "its media id is reported and nothing was sent again"
-        )
-        found = decision.result
-        result = dataclasses.replace(
-            found, id=self.item.id, path=self.path, warnings=(*found.warnings, warning)
-        )
-        copied = dataclasses.replace(twin, id=self.item.id, path=self.path, result=result)
-        self.checkpoint.put(dataclasses.replace(copied, acked=set(twin.acked)))
-        logs.event("warning", "same_file_reused", item=self.item.id, uploaded_as=twin.id)
-        return dataclasses.replace(result, resumed=True)
-
-    def _save(self, prepared: Prepared, **changes: Any) -> None:
-        """Record ``changes``; a new item's record is written whole with its first save
-        (INIT's answer): before it, the checkpoint could only say "start over"."""
-        if self.checkpoint is None:
-            return
-        if not self._unrecorded:
-            self.checkpoint.update(self.item.id, **changes)
-            return
-        self._unrecorded = False
-        identity = prepared.identity
-        self.checkpoint.put(
-            ItemRecord(
-                id=self.item.id,
-                path=self.path,
-                size=identity.size,
-                mtime_ns=identity.mtime_ns,
-                ctime_ns=identity.ctime_ns,
-                inode=identity.inode,
-                params=prepared.params,
-                **changes,
-            )
-        )
 
     # --- performing ----------------------------------------------------------------------
     async def _drive(self, session: Session, prepared: Prepared, *, sending: bool) -> None:
@@ -264,7 +160,7 @@ class ItemUpload:
                     else:
                         notes = session.on_answer(step, answer, self.rt.clock())
                     for note in notes:
-                        self._apply(note, prepared)
+                        self._apply(note)
                     self._changed.set()
                     self._changed = anyio.Event()
                 case Sleep(until=until):
@@ -296,15 +192,14 @@ class ItemUpload:
         quiet = dataclasses.replace(self.rt, observer=NullObserver())
         return await ItemUpload(quiet, item, None).run()
 
-    def _apply(self, note: Note, prepared: Prepared) -> None:
+    def _apply(self, note: Note) -> None:
         rt, item_id = self.rt, self.item.id
         match note:
             case Record(changes=changes):
-                self._save(prepared, **changes)
+                self._ledger.save(**changes)
             case Acked(index=index, length=length):
                 rt.observer.bytes_acked(item_id, length)
-                if self.checkpoint is not None:
-                    self.checkpoint.ack(item_id, index)
+                self._ledger.ack(index)
             case Stage(name=name, percent=percent):
                 rt.observer.item_state(item_id, name, percent)
             case Retrying(error=error, delay=delay, until=until, endpoint=endpoint):
@@ -318,4 +213,4 @@ class ItemUpload:
                     rt.transport.refuse(error)
 
 
-__all__ = ["FinishedFiles", "ItemUpload", "Runtime"]
+__all__ = ["ItemUpload", "Runtime"]

@@ -35,7 +35,8 @@ from anyio.streams.memory import MemoryObjectSendStream
 from bulkup import logs
 from bulkup.auth.credentials import Auth, auth_from_env
 from bulkup.client.config import UploadConfig
-from bulkup.client.driver import FinishedFiles, ItemUpload, Runtime
+from bulkup.client.driver import ItemUpload, Runtime
+from bulkup.client.ledger import FinishedFiles
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport

@@ -1,0 +1,152 @@
+"""One item's record in the checkpoint: what the checkpoint allows, and every write of it.
+
+:class:`Ledger` asks the resume rules (:mod:`bulkup.core.resume`) what an item's record
+allows: its finished line again (nothing is sent), an upload to continue, or a start
+over; it finds the same file uploaded under another id (:class:`FinishedFiles`), and it
+writes the record: whole at its first save (INIT's answer: before it, the checkpoint
+could only say "start over"), then field by field, each acknowledged segment, the line
+the item finished with. Without a checkpoint every write is a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bulkup import logs
+from bulkup.client.prepare import Prepared
+from bulkup.core import resume
+from bulkup.core.items import FileIdentity, Item, Result
+from bulkup.run.checkpoint import Checkpoint, ItemRecord
+
+
+class FinishedFiles:
+    """A checkpoint's succeeded uploads by file (size, mtime, inode), so that one file
+    named under another spelling (``imgs/a.png``, ``/abs/imgs/a.png``, ``./a.png``) is
+    found uploaded already."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self._checkpoint = checkpoint
+        self._ids: dict[tuple[int, int, int], str] = {}
+        for record in checkpoint:
+            if record.result is not None and record.result.ok and record.inode is not None:
+                self._ids[(record.inode, record.size, record.mtime_ns)] = record.id
+
+    def find(self, identity: FileIdentity) -> ItemRecord | None:
+        if identity.inode is None:
+            return None
+        item_id = self._ids.get((identity.inode, identity.size, identity.mtime_ns))
+        return self._checkpoint.get(item_id) if item_id is not None else None
+
+    def add(self, identity: FileIdentity, item_id: str) -> None:
+        if identity.inode is not None:
+            self._ids.setdefault((identity.inode, identity.size, identity.mtime_ns), item_id)
+
+
+class Ledger:
+    """The checkpoint as one item sees it."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint | None,
+        item: Item,
+        *,
+        margin: float,
+        finished: FinishedFiles | None = None,
+    ) -> None:
+        self._checkpoint = checkpoint
+        self._item = item
+        self._path = str(item.path)
+        self._margin = margin
+        self._finished = finished
+        #: A new item (or one started over): its record is written whole at its first save.
+        self._unrecorded = True
+        self._prepared: Prepared | None = None
+
+    def decide(self, prepared: Prepared, now: float) -> resume.Decision | Result:
+        """The line the item finished with (its own, or the same file's under another
+        id), or what its upload does: continue, or start over."""
+        self._prepared = prepared
+        record = self._checkpoint.get(self._item.id) if self._checkpoint else None
+        decision = self._rules(record, self._path, prepared, now)
+        if isinstance(decision, resume.Reuse):
+            return dataclasses.replace(decision.result, path=self._path, resumed=True)
+        if record is None:
+            twin = self._twin(prepared, now)
+            if twin is not None:
+                return twin
+        self._unrecorded = isinstance(decision, resume.StartOver)
+        if record is not None and record.partial_params and not self._unrecorded:
+            # A version 1 record kept no subtitles or post: the source's entry completes it.
+            self.save(params=prepared.params, partial_params=False)
+        return decision
+
+    def _rules(
+        self, record: ItemRecord | None, path: str, prepared: Prepared, now: float
+    ) -> resume.Decision:
+        identity, params, margin = prepared.identity, prepared.params, self._margin
+        return resume.decide(
+            record, path=path, identity=identity, params=params, now=now, margin=margin
+        )
+
+    def _twin(self, prepared: Prepared, now: float) -> Result | None:
+        """The same file with the same parameters, uploaded under another id in this
+        checkpoint: its line, under this id and with a warning; nothing is sent."""
+        twin = self._finished.find(prepared.identity) if self._finished else None
+        if twin is None or self._checkpoint is None:
+            return None
+        decision = self._rules(twin, twin.path, prepared, now)
+        if not isinstance(decision, resume.Reuse):
+            return None
+        warning = (
+            f"the same file was uploaded as {twin.id!r} (path {twin.path}) in this checkpoint: "
+            "its media id is reported and nothing was sent again"
+        )
+        found, item_id = decision.result, self._item.id
+        result = dataclasses.replace(
+            found, id=item_id, path=self._path, warnings=(*found.warnings, warning)
+        )
+        copied = dataclasses.replace(twin, id=item_id, path=self._path, result=result)
+        self._checkpoint.put(dataclasses.replace(copied, acked=set(twin.acked)))
+        logs.event("warning", "same_file_reused", item=item_id, uploaded_as=twin.id)
+        return dataclasses.replace(result, resumed=True)
+
+    def save(self, **changes: Any) -> None:
+        """Record ``changes`` (fields of :class:`ItemRecord`)."""
+        prepared = self._prepared
+        if self._checkpoint is None or prepared is None:
+            return
+        if not self._unrecorded:
+            self._checkpoint.update(self._item.id, **changes)
+            return
+        self._unrecorded = False
+        identity = prepared.identity
+        self._checkpoint.put(
+            ItemRecord(
+                id=self._item.id,
+                path=self._path,
+                size=identity.size,
+                mtime_ns=identity.mtime_ns,
+                ctime_ns=identity.ctime_ns,
+                inode=identity.inode,
+                params=prepared.params,
+                **changes,
+            )
+        )
+
+    def ack(self, index: int) -> None:
+        if self._checkpoint is not None:
+            self._checkpoint.ack(self._item.id, index)
+
+    def finish(self, result: Result) -> None:
+        """The line the item ended with; a rate-capped one is left for a later run."""
+        prepared, checkpoint = self._prepared, self._checkpoint
+        if prepared is None:
+            return
+        if checkpoint is not None and self._item.id in checkpoint and result.status != "skipped":
+            self.save(result=result, attempts=result.attempts)
+        if self._finished is not None and result.ok:
+            self._finished.add(prepared.identity, self._item.id)
+
+
+__all__ = ["FinishedFiles", "Ledger"]
