@@ -205,8 +205,11 @@ class ItemUpload:
                     self._changed.set()
                     self._changed = anyio.Event()
                 case Sleep(until=until):
-                    with anyio.move_on_after(until - self.rt.clock()):
-                        await self._changed.wait()
+                    with self.rt.transport.until_stopped():
+                        with anyio.move_on_after(until - self.rt.clock()):
+                            await self._changed.wait()
+                    if self.rt.transport.refused is not None:  # what it waits to send would
+                        session.on_stop(self.rt.transport.refused)  # be refused: no wait
                 case Park():
                     await self._changed.wait()
                 case Finish():

@@ -198,6 +198,7 @@ class Uploader:
                 timeout=timeout,
                 concurrency=self.config.concurrency,
                 min_send_rate=self.config.min_send_rate,
+                stall_timeout=self.config.stall_timeout,
             )
             dialect = dialect_for(self.config.api, self.config.base_url)
             self._runtime = Runtime(
@@ -218,6 +219,8 @@ class Uploader:
     ) -> None:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()  # stop background runs nobody consumes any more
+        if self._runtime is not None:
+            self._runtime.transport.stall.close()
         if self._stack is not None:
             if isinstance(exc, Exception):
                 # The body's own error goes on as it is: handed to the task group it
