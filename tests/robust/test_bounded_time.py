@@ -17,11 +17,14 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 
+from bulkup.auth.credentials import BearerAuth
 from bulkup.client.config import UploadConfig
 from bulkup.client.uploader import Uploader
 from bulkup.core.items import Item, Result
@@ -29,7 +32,7 @@ from bulkup.core.spec import Dialect
 from bulkup.emulator import Answers, Emulator, EmulatorConfig, RateLimits
 from bulkup.media import samples
 from tests.cli.test_cli_upload import bulkup, env_for, upload_args
-from tests.conftest import FAST, FAST_LIFETIMES, oauth
+from tests.conftest import FAST, FAST_LIFETIMES, KiB, oauth
 
 pytestmark = pytest.mark.anyio
 
@@ -75,6 +78,96 @@ async def test_a_window_turning_over_never_serialises_requests(tmp_path: Path) -
             results = await run_all(up, rest)
         assert all(r.ok for r in results.values()), [r.error for r in results.values()]
         assert emu.stats()["requests"]["upload"] == {"200": 9}
+
+
+# --- a server that cannot be reached -----------------------------------------------------
+@pytest.fixture
+def refusing() -> str:
+    """A port of 127.0.0.1 where nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def blackholed() -> Iterator[str]:
+    """A listening socket whose backlog is full: a connection is never completed."""
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())  # takes the one place; later SYNs are dropped
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def failed_unreachable(results: dict[str, Result], count: int) -> None:
+    assert len(results) == count
+    for result in results.values():
+        assert result.status == "failed" and result.error is not None, result
+        assert result.error.kind == "transport_error", result.error
+        assert "nothing has answered" in result.error.message, result.error.message
+
+
+async def test_connections_refused_end_the_run_with_every_item_failed_and_few_requests(
+    tmp_path: Path, refusing: str
+) -> None:
+    items = images(tmp_path, 20)
+    config = UploadConfig(endpoint=refusing)  # default attempts and backoff
+    async with Uploader(config, auth=BearerAuth("bearer-token-value")) as up:
+        results = await run_all(up, items)
+        requests = up.stats["requests"]
+    failed_unreachable(results, 20)
+    assert "cannot connect to 127.0.0.1" in results["0.png"].error.message  # type: ignore[union-attr]
+    # Three refused connections stop the run; the items in flight then had one each.
+    assert requests <= config.files_in_flight
+
+
+async def test_a_blackholed_address_ends_the_run_after_three_connect_timeouts(
+    tmp_path: Path, blackholed: str
+) -> None:
+    items = images(tmp_path, 6)
+    config = UploadConfig(endpoint=blackholed, connect_timeout=1.0, files_in_flight=1)
+    async with Uploader(config, auth=BearerAuth("bearer-token-value")) as up:
+        results = await run_all(up, items)
+        requests = up.stats["requests"]
+    failed_unreachable(results, 6)
+    assert "could not connect within 1 s" in results["0.png"].error.message  # type: ignore[union-attr]
+    assert requests == 3  # one item at a time: its three attempts, then nothing more
+
+
+# --- a server that never answers -----------------------------------------------------------
+async def test_a_server_that_never_answers_is_stopped_by_the_stall_timeout(
+    tmp_path: Path,
+) -> None:
+    (media := tmp_path / "media").mkdir()
+    for i in range(6):
+        samples.write_image(media / f"{i}.png", fmt="png", seed=i, target_bytes=12 * KiB)
+    args = ["--checkpoint", "run.ckpt", "--strategy", "chunked", "--chunk-size", "4KiB"]
+    async with Emulator(FAST, environ={}) as emu:
+        emu.faults.schedule("hang", endpoint="append", count=1000)  # INIT is answered
+        first = await bulkup(
+            *upload_args(emu, "media"),
+            *args,
+            "--stall-timeout",
+            "2s",
+            env=env_for(emu),
+            cwd=tmp_path,
+        )
+        assert first.code == 75, first.err
+        inits = emu.stats()["requests"]["initialize"]
+        lines = first.lines()
+        assert len(lines) == 6
+        for line in lines:
+            assert line["status"] == "failed", line
+            assert line["error"]["kind"] == "stalled", line
+            assert "--stall-timeout" in line["error"]["message"], line
+        assert "left for a later run: 6 items" in first.err
+        assert inits == {"200": 4}  # files in flight; the other two were never started
+
+        emu.faults.clear()  # the server answers again: the checkpoint resumes the four
+        second = await bulkup(*upload_args(emu, "media"), *args, env=env_for(emu), cwd=tmp_path)
+        assert second.code == 0, second.err
+        assert [line["status"] for line in second.lines()] == ["succeeded"] * 6
+        assert emu.stats()["requests"]["initialize"] == {"200": 6}
 
 
 # --- a rate limit a day away ----------------------------------------------------------------
