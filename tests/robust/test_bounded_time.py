@@ -8,7 +8,8 @@
   the run stops after three failed connections while nothing has answered; every item
   fails, and the requests made are counted, not timed.
 - A server that accepts and never answers: ``--stall-timeout`` ends the run; every
-  item is failed as ``stalled``, the exit status is 75 and the checkpoint resumes.
+  item is failed as ``stalled``, the exit status is 75 and the checkpoint resumes; an
+  item waiting to retry does not wait out its backoff.
 - A 429 whose reset is a day ahead: the run exits 75 at once instead of sleeping.
 
 ``anyio.fail_after`` bounds every run as a hang guard, never as a timed assertion.
@@ -168,6 +169,24 @@ async def test_a_server_that_never_answers_is_stopped_by_the_stall_timeout(
         assert second.code == 0, second.err
         assert [line["status"] for line in second.lines()] == ["succeeded"] * 6
         assert emu.stats()["requests"]["initialize"] == {"200": 6}
+
+
+async def test_a_stop_ends_the_items_waiting_to_retry_at_once(tmp_path: Path) -> None:
+    items = images(tmp_path, 2)
+    async with Emulator(FAST, environ={}) as emu:
+        emu.faults.schedule("error_503", endpoint="upload")  # one item backs off...
+        emu.faults.schedule("hang", endpoint="upload", count=100)  # ...the other hangs
+        # A backoff of up to an hour: without the stop waking it, the item that got the
+        # 503 would most likely sleep past the hang guard.
+        config = UploadConfig(
+            endpoint=emu.url, stall_timeout=2.0, backoff_base=3600.0, backoff_cap=3600.0
+        )
+        async with Uploader(config, auth=oauth(emu), seed=1) as up:
+            results = await run_all(up, items)
+    assert len(results) == 2
+    for result in results.values():
+        assert result.status == "failed" and result.error is not None, result
+        assert result.error.kind == "stalled", result.error
 
 
 # --- a rate limit a day away ----------------------------------------------------------------
