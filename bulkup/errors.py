@@ -14,12 +14,14 @@
         ├── RateCapped                            a limit resets beyond ``max_wait``: later
         ├── TransportError                        no usable answer (aiohttp's errors, mapped)
         │   ├── ConnectError                      the server could not be reached
+        │   │   └── Unreachable                   never reached in this run: the run stops
         │   ├── TLSError                          its certificate is not trusted
         │   ├── Disconnected                      it closed the connection, no answer
         │   └── UploadTimeout(TransportError, TimeoutError)
         │       ├── ConnectTimeout                no connection in time
         │       ├── ReadTimeout                   no answer in time
-        │       └── WriteTimeout                  the request (a chunk) not taken in time
+        │       ├── WriteTimeout                  the request (a chunk) not taken in time
+        │       └── StallError                    no answer for the stall timeout: the run stops
         ├── ProtocolError                         an answer we cannot understand
         ├── ProcessingFailed                      the server could not process the media
         ├── ProcessingTimeout                     processing took longer than allowed
@@ -195,6 +197,14 @@ class ConnectError(TransportError):
     """No connection could be made (refused, no route, no such host)."""
 
 
+class Unreachable(ConnectError):
+    """Nothing has answered in this run and connections keep failing (refused, no such
+    host, or not made within the connect timeout): the run stops sending. Not retried:
+    the server is down or the endpoint is wrong; a later run can finish the items."""
+
+    retryable = False
+
+
 class TLSError(TransportError):
     """The server's certificate failed verification: retrying cannot help."""
 
@@ -220,6 +230,15 @@ class ReadTimeout(UploadTimeout):
 
 class WriteTimeout(UploadTimeout):
     """A request carrying a chunk was not done in time: the server stopped reading."""
+
+
+class StallError(UploadTimeout):
+    """Requests were outstanding and none was answered for the run's stall timeout
+    (``--stall-timeout``): the run stops sending, and the items still running fail
+    with this error. Not retried; a later run with the checkpoint can finish them."""
+
+    kind = "stalled"
+    retryable = False
 
 
 class ProtocolError(UploadError):

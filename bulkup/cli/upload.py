@@ -118,6 +118,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
         "reset is a cap: the rest is left for a rerun (exit 75)",
     )
     p.add_argument(
+        "--stall-timeout",
+        metavar="DURATION",
+        help="stop the run when requests are outstanding and none is answered for this "
+        "long, e.g. 600, 10m, 1h (10m); waiting for a rate limit or processing does not "
+        "count; the items still running fail as 'stalled' (exit 75); 0: never",
+    )
+    p.add_argument(
         "--processing-timeout",
         type=_seconds,
         metavar="S",

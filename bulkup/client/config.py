@@ -39,10 +39,14 @@ DEFAULT_RESUME_MARGIN = 120.0
 #: its size at this rate (bytes/s): a server that stops reading the body fails it
 #: instead of holding it forever (the read timeout only watches the answer).
 DEFAULT_MIN_SEND_RATE = 16 * 1024.0
-#: Connecting to the API host must take no longer (seconds).
-DEFAULT_CONNECT_TIMEOUT = 30.0
+#: Connecting to the API host must take no longer (seconds). A blackholed address
+#: costs this much per attempt; three failed connections before any answer stop the run.
+DEFAULT_CONNECT_TIMEOUT = 10.0
 #: No byte of an answer for this long: the request failed (seconds).
 DEFAULT_READ_TIMEOUT = 120.0
+#: Requests outstanding and none answered for this long (seconds): the run stops. Above
+#: the longest a chunk's request may take (connect + read + 4 MiB at the min send rate).
+DEFAULT_STALL_TIMEOUT = 600.0
 #: Images up to this size go by simple upload when the strategy is "auto".
 SIMPLE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
@@ -82,6 +86,10 @@ class UploadConfig:
     pacing: bool = True
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    #: The run stops when requests are outstanding and none is answered for this long
+    #: (waiting for a rate limit's reset or for processing does not count); the items
+    #: still running fail as ``stalled``. 0: never.
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
     #: A request carrying a chunk fails if not done within the two timeouts plus the
     #: chunk's size at this many bytes/s (a server that stopped reading); 0: no limit.
     min_send_rate: float = DEFAULT_MIN_SEND_RATE
@@ -116,6 +124,7 @@ class UploadConfig:
             "resume_margin",
             "connect_timeout",
             "read_timeout",
+            "stall_timeout",
             "min_send_rate",
         ):
             value = getattr(self, name)

@@ -2,11 +2,12 @@
 
 :class:`ItemUpload` prepares the item (:mod:`bulkup.client.prepare`), asks its
 :class:`~bulkup.client.ledger.Ledger` what the checkpoint allows (reuse a result,
-continue an upload, start over), and then runs lanes that each loop: ask the session for its next action, perform it (an
-HTTP request through the transport, a file check, a subtitle file's own upload), hand
-back the answer or the error, apply the notes (checkpoint, progress, log). Parallel
-segments are parallel lanes. The files-in-flight slot is held while the file's bytes
-are sent and given back in one place: waiting for processing and attaching are free.
+continue an upload, start over), and then runs lanes that each loop: ask the session
+for its next action, perform it (an HTTP request through the transport, a file check,
+a subtitle file's own upload), hand back the answer or the error, apply the notes
+(checkpoint, progress, log). Parallel segments are parallel lanes. The files-in-flight
+slot is held while the file's bytes are sent and given back in one place: waiting for
+processing and attaching are free.
 """
 
 from __future__ import annotations
@@ -164,8 +165,11 @@ class ItemUpload:
                     self._changed.set()
                     self._changed = anyio.Event()
                 case Sleep(until=until):
-                    with anyio.move_on_after(until - self.rt.clock()):
-                        await self._changed.wait()
+                    with self.rt.transport.until_stopped():
+                        with anyio.move_on_after(until - self.rt.clock()):
+                            await self._changed.wait()
+                    if self.rt.transport.refused is not None:  # what it waits to send would
+                        session.on_stop(self.rt.transport.refused)  # be refused: no wait
                 case Park():
                     await self._changed.wait()
                 case Finish():

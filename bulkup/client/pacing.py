@@ -4,26 +4,35 @@ Each endpoint (``initialize``, ``append``, …) has a budget the server announce
 with every answer: ``x-rate-limit-remaining`` requests until ``x-rate-limit-reset``.
 :class:`Pacer` lets a request go when the known budget, less the requests already
 in flight to that endpoint, is above zero; when it is spent, callers wait until the
-reset. Before the first answer the budget is unknown, so one request at a time goes
-out to learn it. A 24-hour window an answer says is spent (``x-app-limit-24hour-*``,
+reset. Until an answer announces a window (the first answer; a server or proxy that
+sends no such headers; a window that has just turned over), the window is assumed:
+``limit`` requests per window, counted as they start, where ``limit`` is the
+published figure (v2, ``spec.RATE_LIMITS``) or the one the window that turned over
+announced; with no figure at all (v1.1 before its first answer) nothing is held back.
+So requests go in parallel from the first one, and never one at a time to learn a
+budget. A 24-hour window an answer says is spent (``x-app-limit-24hour-*``,
 ``x-user-limit-24hour-*``) and a 429 or 503 that says when to come back (a spent
 window's reset, ``Retry-After``) hold the endpoint until then. A wait longer than
-``max_wait`` is not waited: :class:`~bulkup.errors.RateCapped` is raised at once, for
-this and every later request to that endpoint. The bookkeeping (:class:`Budget`) is
-synchronous; :meth:`Pacer.slot` does the waiting.
+``max_wait`` for an announced limit is not waited: :class:`~bulkup.errors.RateCapped`
+is raised at once, for this and every later request to that endpoint (an assumed
+window is only our guess, never a cap). The bookkeeping (:class:`Budget`) is
+synchronous; :meth:`Pacer.slot` does the waiting, until :meth:`Pacer.stop`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
 
+from bulkup.core import spec
 from bulkup.core.dialects import rate_window, retry_after, spent_until
 from bulkup.core.retry import DEFAULT_MAX_WAIT, cap
+from bulkup.errors import UploadError
 
 #: Waiting past the announced reset by this much absorbs clock skew and rounding.
 RESET_SLACK_SECS = 0.25
@@ -31,27 +40,79 @@ RESET_SLACK_SECS = 0.25
 
 @dataclass(slots=True)
 class Window:
-    """One announced window: requests ``remaining`` until ``reset`` (Unix seconds)."""
+    """One rate-limit window of an endpoint.
 
+    Announced: ``remaining`` requests until ``reset`` (Unix seconds), as the latest
+    answer said. Assumed (``remaining`` is None): ``limit`` requests per ``length``
+    seconds, counted in ``started`` as they start, from the first of them; with no
+    ``limit``, no limit applies.
+    """
+
+    length: float
+    limit: int | None = None
     remaining: int | None = None
     reset: float | None = None
+    started: int = 0
+    #: When the assumed window ends (set by its first request).
+    assumed_reset: float | None = None
+    #: The reset of the last announced window that turned over: answers still
+    #: announcing it (sent before it turned) are stale.
+    turned: float | None = None
 
-    def room(self, now: float) -> int | None:
-        """Requests left in the current window; None when unknown (or it has turned)."""
-        if self.remaining is None or self.reset is None:
-            return None
-        if now >= self.reset + RESET_SLACK_SECS:
-            self.remaining = self.reset = None  # a new window: unknown until an answer
-            return None
-        return self.remaining
+    @property
+    def announced(self) -> bool:
+        return self.remaining is not None and self.reset is not None
 
-    def learn(self, remaining: int, reset: float) -> None:
-        if self.reset is not None and self.remaining is not None:
+    def wait_secs(self, now: float, in_flight: int) -> float | None:
+        """0 to go now, seconds to wait, or None to wait for an answer in flight."""
+        if self.announced and now >= self.reset + RESET_SLACK_SECS:  # type: ignore[operator]
+            self._turn_over()
+        if self.remaining is not None and self.reset is not None:
+            if self.remaining - in_flight > 0:
+                return 0.0
+            if self.remaining > 0:
+                return None  # budget left but taken by requests in flight: wait for them
+            return self.reset + RESET_SLACK_SECS - now
+        if self.limit is None:
+            return 0.0
+        if self.assumed_reset is not None and now >= self.assumed_reset:
+            self.started, self.assumed_reset = 0, None
+        if self.started < max(self.limit, 1):
+            return 0.0
+        assert self.assumed_reset is not None  # set by the requests counted
+        return self.assumed_reset - now
+
+    def start(self, now: float) -> None:
+        """A request goes: an assumed window counts it."""
+        if self.announced or self.limit is None:
+            return
+        if self.assumed_reset is None:
+            self.assumed_reset = now + self.length
+        self.started += 1
+
+    def _turn_over(self) -> None:
+        """The announced window ended: the next is assumed to hold its ``limit`` again."""
+        self.turned, self.remaining, self.reset = self.reset, None, None
+        self.started, self.assumed_reset = 0, None
+
+    def learn(self, limit: int, remaining: int, reset: float) -> None:
+        if self.turned is not None and reset <= self.turned:
+            return  # a late answer from a window that has already turned over
+        if self.remaining is not None and self.reset is not None:
             if reset < self.reset:
                 return  # a late answer from a window that has already turned
             if reset == self.reset:
                 remaining = min(remaining, self.remaining)  # answers may arrive out of order
-        self.remaining, self.reset = remaining, reset
+        self.limit, self.remaining, self.reset = limit, remaining, reset
+        self.started, self.assumed_reset = 0, None
+
+
+def _fifteen_minutes() -> Window:
+    return Window(length=spec.RATE_WINDOW_SECS)
+
+
+def _day() -> Window:
+    return Window(length=spec.APP_RATE_WINDOW_SECS)
 
 
 @dataclass(slots=True)
@@ -59,14 +120,23 @@ class Budget:
     """What is known of one endpoint's windows: 15 minutes, and a day (the app's or
     the user's 24-hour window, whichever has less left)."""
 
-    limit: int | None = None
-    window: Window = field(default_factory=Window)
-    day: Window = field(default_factory=Window)
+    window: Window = field(default_factory=_fifteen_minutes)
+    day: Window = field(default_factory=_day)
     in_flight: int = 0
     #: Nothing goes before this time (a spent 24-hour window, a 429's reset, Retry-After).
     held_until: float | None = None
     #: What holds it, for messages: ``the 24-hour app limit``, ``Retry-After``.
     held_by: str = ""
+
+    @classmethod
+    def assuming(cls, limit: int | None) -> Budget:
+        """A budget whose 15-minute window is assumed to hold ``limit`` requests until
+        an answer announces it (None: no limit until then)."""
+        return cls(window=Window(length=spec.RATE_WINDOW_SECS, limit=limit))
+
+    @property
+    def limit(self) -> int | None:
+        return self.window.limit
 
     @property
     def remaining(self) -> int | None:
@@ -86,15 +156,27 @@ class Budget:
             if now < self.held_until + RESET_SLACK_SECS:
                 return self.held_until + RESET_SLACK_SECS - now
             self.held_until, self.held_by = None, ""
-        rooms = [(w, room) for w in (self.window, self.day) if (room := w.room(now)) is not None]
-        if not rooms:
-            return 0.0 if self.in_flight == 0 else None  # learn the budget first
-        if all(room - self.in_flight > 0 for _, room in rooms):
+        waits = [w.wait_secs(now, self.in_flight) for w in (self.window, self.day)]
+        if all(wait == 0.0 for wait in waits):
             return 0.0
-        if all(room > 0 for _, room in rooms):
-            return None  # budget left but taken by requests in flight: wait for them
-        spent = max(w.reset for w, room in rooms if room <= 0 and w.reset is not None)
-        return spent + RESET_SLACK_SECS - now
+        timed = [wait for wait in waits if wait]
+        return max(timed) if timed else None
+
+    def spent(self) -> str | None:
+        """The announced limit that holds this endpoint, for a cap's message; None
+        when only an assumed window does (our guess, not the server's word)."""
+        if self.held_until is not None:
+            return self.held_by
+        for window, name in ((self.window, "the 15-minute limit"), (self.day, "the 24-hour limit")):
+            if window.announced and (window.remaining or 0) <= 0:
+                return name
+        return None
+
+    def start(self, now: float) -> None:
+        """One request to this endpoint goes now."""
+        self.in_flight += 1
+        self.window.start(now)
+        self.day.start(now)
 
     def update(self, headers: Mapping[str, str], status: int = 200, now: float = 0.0) -> None:
         """Learn the windows from an answer's headers (and a 429/503's wait, if any)."""
@@ -109,12 +191,10 @@ class Budget:
                 self.hold(at, "Retry-After")
         window = _window(headers, "x-rate-limit")
         if window is not None:
-            self.limit = window[0]
-            self.window.learn(window[1], window[2])
+            self.window.learn(*window)
         days = [d for p in DAY_WINDOWS if (d := _window(headers, p)) is not None]
         if days:
-            _, remaining, reset = min(days, key=lambda d: d[1])
-            self.day.learn(remaining, reset)
+            self.day.learn(*min(days, key=lambda d: d[1]))
 
 
 #: The 24-hour windows X announces besides the 15-minute one.
@@ -136,24 +216,34 @@ class Pacer:
         clock: Callable[[], float] = time.time,
         max_wait: float = DEFAULT_MAX_WAIT,
         on_wait: Callable[[str, float], None] | None = None,
+        published: Mapping[str, int] | None = None,
     ) -> None:
-        """``on_wait(endpoint, until)`` hears of each wait for a limit to reset."""
+        """``on_wait(endpoint, until)`` hears of each wait for a limit to reset;
+        ``published`` are the per-endpoint 15-minute limits assumed until an answer
+        announces one (``spec.RATE_LIMITS`` for v2; none: nothing held back)."""
         self.enabled = enabled
         self._clock = clock
         self.max_wait = max_wait
         self._on_wait = on_wait
+        self._published = dict(published or {})
         self._budgets: dict[str, Budget] = {}
         self._changed = anyio.Event()
+        self._stopped: UploadError | None = None
         self.waited_secs = 0.0
 
     def budget(self, endpoint: str) -> Budget:
-        return self._budgets.setdefault(endpoint, Budget())
+        budget = self._budgets.get(endpoint)
+        if budget is None:
+            budget = self._budgets[endpoint] = Budget.assuming(self._published.get(endpoint))
+        return budget
 
     @contextlib.asynccontextmanager
     async def slot(self, endpoint: str) -> AsyncIterator[Budget]:
         """Hold one request's share of ``endpoint``'s budget while it is in flight."""
         budget = self.budget(endpoint)
         while self.enabled:
+            if self._stopped is not None:
+                raise self._stopped
             now = self._clock()
             wait = budget.wait_secs(now)
             if wait == 0.0:
@@ -161,24 +251,28 @@ class Pacer:
             if wait is not None:
                 self._check_wait(endpoint, budget, now, wait)
             started = self._clock()
-            if wait is None:
+            with anyio.move_on_after(math.inf if wait is None else wait):
                 await self._changed.wait()
-            else:
-                with anyio.move_on_after(wait):
-                    await self._changed.wait()
             self.waited_secs += self._clock() - started
-        budget.in_flight += 1
+        budget.start(self._clock())
         try:
             yield budget
         finally:
             budget.in_flight -= 1
             self._notify()
 
+    def stop(self, error: UploadError) -> None:
+        """Nothing more goes: every request waiting for its budget, and every later
+        one, fails with ``error``."""
+        self._stopped = error
+        self._notify()
+
     def _check_wait(self, endpoint: str, budget: Budget, now: float, wait: float) -> None:
-        """Raise :class:`RateCapped` for a wait past ``max_wait``; else announce it."""
+        """Raise :class:`RateCapped` for a wait for an announced limit past
+        ``max_wait``; else announce it."""
         until = now + wait - RESET_SLACK_SECS
-        if until - now > self.max_wait:
-            why = budget.held_by if budget.held_until is not None else "the 15-minute limit"
+        why = budget.spent()
+        if why is not None and until - now > self.max_wait:
             raise cap(why, endpoint, until, now)
         if self._on_wait is not None and wait > 1.0:
             self._on_wait(endpoint, until)

@@ -9,12 +9,22 @@ byte of the answer for ``sock_read`` seconds), a kept-alive connection the serve
 closed becomes :class:`~bulkup.errors.TransportError` (aiohttp itself re-sends only
 idempotent requests), and both are retried by the caller's policy. A 401 for an
 OAuth 2.0 token that can renew itself refreshes it and sends the request once more.
+
+The transport is also where a run stops sending (:meth:`Transport.refuse`): refused
+credentials or certificate, a server never reached (three failed connections, refused
+or not made within the connect timeout, before anything answered: :class:`Unreachable`),
+or a server that stopped answering (:class:`~bulkup.client.stall.StallWatch`: requests
+outstanding and none answered for the stall timeout: :class:`StallError`). Every later
+request, and each one waiting for its rate-limit budget, then fails at once with that
+error; a server that is gone also has the requests in flight cut short.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -27,8 +37,10 @@ from bulkup.client.config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MIN_SEND_RATE,
     DEFAULT_READ_TIMEOUT,
+    DEFAULT_STALL_TIMEOUT,
 )
 from bulkup.client.pacing import Pacer
+from bulkup.client.stall import StallWatch
 from bulkup.core.dialects import HttpAnswer, HttpRequest
 from bulkup.errors import (
     AuthError,
@@ -37,14 +49,19 @@ from bulkup.errors import (
     Disconnected,
     FileChanged,
     ReadTimeout,
+    StallError,
     TLSError,
     TransportError,
+    Unreachable,
     UploadError,
     UploadTimeout,
     WriteTimeout,
 )
 
 FORM = "application/x-www-form-urlencoded"
+#: Failed connections (refused, no such host, connect timeout) before anything has
+#: answered that stop the run: a wrong endpoint or a server that is down.
+UNREACHABLE_AFTER = 3
 
 
 @dataclass(slots=True)
@@ -68,7 +85,10 @@ class Transport:
         timeout: aiohttp.ClientTimeout | None = None,
         concurrency: int = 8,
         min_send_rate: float = DEFAULT_MIN_SEND_RATE,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ) -> None:
+        """``stall_timeout``: the run stops when requests are outstanding and none is
+        answered for this long (0: never)."""
         self.http = http
         #: Requests in flight; a chunk is read only after one of these is held.
         self.requests = anyio.CapacityLimiter(concurrency)
@@ -81,17 +101,45 @@ class Transport:
         self.min_send_rate = min_send_rate
         self.counters = Counters()
         self.refused: UploadError | None = None
+        self.stall = StallWatch(stall_timeout, on_stall=lambda: self.refuse(self._stalled()))
+        #: Connections that failed while nothing had answered yet.
+        self._unreached = 0
+        self._waits: set[anyio.CancelScope] = set()
 
     def refuse(self, error: UploadError) -> None:
-        """The API refused the credentials: every later request fails with ``error``."""
-        if self.refused is None:
-            self.refused = error
+        """Stop the run sending: every later request, and each one waiting for its
+        budget, fails with ``error`` (never retried). For a server that is gone (a
+        transport error), the requests in flight are cut short too."""
+        if self.refused is not None:
+            return
+        if error.retryable:  # a connection refused until an item's attempts were spent
+            error = Unreachable(f"{error.message}; nothing has answered in this run: it stops")
+        self.refused = error
+        self.pacer.stop(error)
+        for scope in self._waits:
+            scope.cancel()
+        if isinstance(error, TransportError):
+            self.stall.cut()
+
+    @contextlib.contextmanager
+    def until_stopped(self) -> Iterator[None]:
+        """Run the body (a wait) until the run stops sending, if it does."""
+        with anyio.CancelScope() as scope:
+            if self.refused is not None:
+                scope.cancel()
+            self._waits.add(scope)
+            try:
+                yield
+            finally:
+                self._waits.discard(scope)
 
     async def send(self, request: HttpRequest, path: str | os.PathLike[str] | None) -> HttpAnswer:
         """Send ``request``; ``path`` is the file its ``media`` range is read from."""
+        if self.refused is not None:
+            raise self.refused  # the run stopped sending: not even a wait for the budget
         async with self.pacer.slot(request.endpoint) as budget, self.requests:
             if self.refused is not None:
-                raise self.refused  # the credentials were refused: send nothing more
+                raise self.refused
             try:
                 sent = await self.auth.prepare(self.http)  # renewed if about to expire
             except AuthError as exc:  # the token endpoint refused: stop the run, once
@@ -148,7 +196,48 @@ class Transport:
     async def _perform(
         self, request: HttpRequest, data: object, headers: dict[str, str]
     ) -> HttpAnswer:
+        """One exchange, watched for a stall; connections that fail before anything
+        answered count towards :data:`UNREACHABLE_AFTER`."""
         self.counters.requests += 1
+        try:
+            with self.stall.request() as watched:
+                answer = await self._exchange(request, data, headers)
+                watched.answered = True
+        except (ConnectError, ConnectTimeout) as exc:
+            stopped = self._not_reached(exc)
+            if stopped is not None:
+                raise stopped from exc
+            raise
+        if watched.answered:
+            return answer
+        assert self.refused is not None  # cut short: the run stopped (a stall, say)
+        raise self.refused
+
+    def _not_reached(self, error: UploadError) -> UploadError | None:
+        """Count a failed connection; the error that stops the run, once it does."""
+        if self.counters.answered or self.refused is not None:
+            return self.refused
+        self._unreached += 1
+        if self._unreached >= UNREACHABLE_AFTER:
+            self.refuse(
+                Unreachable(
+                    f"{error.message}; nothing has answered after {self._unreached} failed "
+                    "connections: the run stops (is the endpoint right, the server up?)"
+                )
+            )
+        return self.refused
+
+    def _stalled(self) -> StallError:
+        limit = self.stall.limit
+        return StallError(
+            f"no answer from the server for {limit:g} s while requests were outstanding "
+            f"(--stall-timeout {limit:g}s): the run stopped; run it again with the same "
+            "--checkpoint when the server answers"
+        )
+
+    async def _exchange(
+        self, request: HttpRequest, data: object, headers: dict[str, str]
+    ) -> HttpAnswer:
         timeout = self._timeout_for(request)
         try:
             async with self.http.request(

@@ -122,12 +122,21 @@ class _Run:
         if item.id in self.blocked:
             error = ErrorInfo(kind="post_group", message=self.blocked[item.id])
             return _unsent(item, "failed", error)
-        refused = self.transport.refused  # the one switch: the credentials were refused
+        return self.stopped(item)
+
+    def stopped(self, item: Item) -> Result | None:
+        """A result for ``item`` if the run stopped sending (the transport's one switch):
+        refused credentials skip it; a server that cannot be reached or stopped
+        answering fails it, to be finished by a later run."""
+        refused = self.transport.refused
+        if refused is None:
+            return None
+        info = refused.info()
         if isinstance(refused, AuthError):
-            info = refused.info()
             message = f"not sent: the API refused the credentials ({info.message})"
             return _unsent(item, "skipped", dataclasses.replace(info, message=message))
-        return None
+        message = f"not sent: {info.message}"
+        return _unsent(item, "failed", dataclasses.replace(info, message=message))
 
     async def emit(self, result: Result) -> None:
         if self.posts is not None:
@@ -182,6 +191,8 @@ class Uploader:
                 clock=self._clock,
                 max_wait=self.config.max_wait,
                 on_wait=self._waiting,
+                # Until answers announce them: v2's published limits; v1.1 published none.
+                published=spec.RATE_LIMITS if self.config.api == "v2" else None,
             )
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
@@ -193,6 +204,7 @@ class Uploader:
                 timeout=timeout,
                 concurrency=self.config.concurrency,
                 min_send_rate=self.config.min_send_rate,
+                stall_timeout=self.config.stall_timeout,
             )
             dialect = dialect_for(self.config.api, self.config.base_url)
             self._runtime = Runtime(
@@ -213,6 +225,8 @@ class Uploader:
     ) -> None:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()  # stop background runs nobody consumes any more
+        if self._runtime is not None:
+            self._runtime.transport.stall.close()
         if self._stack is not None:
             if isinstance(exc, Exception):
                 # The body's own error goes on as it is: handed to the task group it
@@ -385,6 +399,11 @@ class Uploader:
             return
         slot = _Slot(files)
         await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
+        stopped = run.stopped(item)  # while it waited for the slot
+        if stopped is not None:
+            with slot:
+                await run.emit(stopped)
+            return
         upload = ItemUpload(self.runtime, item, checkpoint, slot, run.finished)
 
         async def perform() -> None:

@@ -507,6 +507,12 @@ class Session:
             return notes + self._settle_failed(error, now)
         return notes + self._retry(step, error, now)
 
+    def on_stop(self, error: UploadError) -> None:
+        """The run stopped sending (``error``): a session waiting to retry or to poll
+        ends with it now, instead of waiting to send what would be refused."""
+        if not self.finished:
+            self._end(error)
+
     def _finalize_failed(self, error: UploadError, now: float) -> list[Note]:
         refused = isinstance(error, ApiError) and not error.retryable
         accepted = isinstance(error, ProtocolError) and error.accepted

@@ -4,15 +4,17 @@ Every API request goes through the same steps, in :func:`api_middleware` and
 :meth:`EmulatorState.begin` / :meth:`EmulatorState.admit`:
 
 1. simulated network: latency, jitter, spikes, bandwidth (as a delay of
-   ``body bytes / bandwidth``), possibly a connection dropped mid-body;
+   ``body bytes / bandwidth``), a gathering that holds requests until enough are
+   held at once (:meth:`FaultPlan.gather`), possibly a connection dropped mid-body;
 2. authentication (OAuth 1.0a or OAuth 2.0 user token);
 3. parameters from query, form, multipart or JSON, media bytes spooled to disk;
 4. injected 500/503/429 faults and misbehaviour (an HTML page or a hang instead
    of performing the request; garbage or missing fields in place of a performed
    request's success answer), then the user's rate-limit windows;
 5. the dialect's handler; errors rendered in the dialect's error body;
-6. ``x-rate-limit-*`` headers, statistics, and possibly a dropped response or a
-   connection marked to be closed when the client reuses it.
+6. ``x-rate-limit-*`` headers (unless ``[answers] rate_headers = false``),
+   statistics, and possibly a dropped response or a connection marked to be closed
+   when the client reuses it.
 
 The ``/_emulator/*`` routes (no authentication) expose what the server holds
 (:mod:`bulkup.emulator.inspection`); misbehaving answers and dropped connections are
@@ -251,6 +253,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     delay = state.faults.latency_secs(exchange.endpoint, body_bytes)
     if delay > 0:
         await asyncio.sleep(delay)
+    gathering = state.faults.gathering(exchange.endpoint)
+    if gathering is not None:
+        await gathering.arrive()
     if body_bytes and state.faults.drop_mid_body(exchange.endpoint):
         await request.content.read(max(1, body_bytes // 2))
         return _drop(request, state)
@@ -268,7 +273,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if exchange.rewrite is not None and 200 <= response.status < 300:
         response = misbehave.rewritten(exchange.rewrite, dialect, response.status)
         state.faults.record(exchange.rewrite)
-    if exchange.rate is not None:
+    if exchange.rate is not None and state.config.answers.rate_headers:
         response.headers.update(exchange.rate.headers())
     if exchange.drop_response:
         return _drop(request, state)

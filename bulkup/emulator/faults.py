@@ -37,14 +37,20 @@ once the endpoint is known, like the 500/503 faults):
 - ``hang``: no answer at all: the server sleeps :data:`HANG_SECS` before answering
   (a 504 page), so the client's read timeout decides; the request is not performed,
   and the sleep ends when the client closes the connection (counted as status 0).
+
+Not a fault but a test control of the same script: :meth:`FaultPlan.gather` holds the
+next requests to an endpoint until a given number of them are held at once, then
+lets them all go on. A test that must see requests in parallel waits for nothing but
+that count: a client that sends them one at a time never fills it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bulkup.core import spec
 from bulkup.emulator.config import Faults, Network
@@ -88,6 +94,28 @@ class Scripted:
     skip: int = 0
 
 
+@dataclass(slots=True)
+class Gathering:
+    """The next ``count`` requests to ``endpoint`` (any if None) wait for each other."""
+
+    endpoint: str | None
+    count: int
+    arrived: int = 0
+    full: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def arrive(self) -> None:
+        """Wait until ``count`` requests are here; one that leaves first is not counted."""
+        self.arrived += 1
+        if self.arrived >= self.count:
+            self.full.set()
+        try:
+            await self.full.wait()
+        except asyncio.CancelledError:
+            if not self.full.is_set():
+                self.arrived -= 1
+            raise
+
+
 class FaultPlan:
     """Decides, request by request, which fault (if any) to inject."""
 
@@ -96,6 +124,7 @@ class FaultPlan:
         self.network = network
         self._rng = random.Random(faults.seed)
         self._script: list[Scripted] = []
+        self._gatherings: list[Gathering] = []
         self.injected: Counter[str] = Counter()
         #: Called after each injected fault (the emulator wakes its waiters).
         self.on_inject: Callable[[], None] = lambda: None
@@ -117,6 +146,36 @@ class FaultPlan:
                 f"unknown endpoint {endpoint!r}; known: {', '.join(spec.ENDPOINTS)} (or None: any)"
             )
         self._script.append(Scripted(kind, endpoint, count, after))
+
+    def clear(self) -> None:
+        """Forget the scripted faults not injected yet (the random rates stay)."""
+        self._script.clear()
+
+    def gather(self, count: int, *, endpoint: str | None = None) -> Gathering:
+        """Hold the next ``count`` requests to ``endpoint`` (any if None) until all
+        ``count`` are held at once, then let them go on together.
+
+        A test of parallelism: the requests are answered only if the client has that
+        many in flight at the same time.
+        """
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        if endpoint is not None and endpoint not in spec.ENDPOINTS:
+            raise ValueError(
+                f"unknown endpoint {endpoint!r}; known: {', '.join(spec.ENDPOINTS)} (or None: any)"
+            )
+        gathering = Gathering(endpoint, count)
+        self._gatherings.append(gathering)
+        return gathering
+
+    def gathering(self, endpoint: str | None) -> Gathering | None:
+        """The gathering a request to ``endpoint`` joins, if one is still filling."""
+        for gathering in self._gatherings:
+            if gathering.endpoint in (None, endpoint):
+                if gathering.arrived + 1 >= gathering.count:
+                    self._gatherings.remove(gathering)  # this request fills it
+                return gathering
+        return None
 
     def _take_scripted(self, kinds: tuple[str, ...], endpoint: str | None) -> str | None:
         for entry in self._script:

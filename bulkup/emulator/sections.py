@@ -216,10 +216,17 @@ class Answers:
     or has failed; APPEND answers in turn 204, ``{}`` and ``{"data": {}}``; subtitles
     ``{"data": {}}``. v1.1: the two ids, plus the processing state.
     See :mod:`bulkup.emulator.answers`.
+
+    ``rate_headers = false``: no answer carries ``x-rate-limit-*`` (nor the 24-hour
+    ``x-app-limit-*``) headers, as behind a proxy that strips them; the budgets still
+    apply (a 429 past them), the client just is not told.
     """
 
     minimal: bool = False
+    rate_headers: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.minimal, bool):
-            raise ConfigError(f"answers.minimal must be true or false, got {self.minimal!r}")
+        for name in ("minimal", "rate_headers"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"answers.{name} must be true or false, got {value!r}")

@@ -69,6 +69,26 @@ def test_the_config_file_can_be_named_by_bulkup_config(tmp_path: Path) -> None:
     assert settings.sources.exclude == ("*.tmp",)
 
 
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [("600", 600.0), ("10m", 600.0), ("1h", 3600.0), ("90s", 90.0), ("0", 0.0)],
+)
+def test_the_stall_timeout_takes_a_duration_from_each_source(
+    tmp_path: Path, given: str, seconds: float
+) -> None:
+    config = write(tmp_path / "run.toml", f'[upload]\nstall_timeout = "{given}"\n')
+    parser = build_parser()
+    args = parser.parse_args(["upload", "x", "--stall-timeout", given])
+    assert (
+        resolve({"stall_timeout": args.stall_timeout}, environ={}).upload.stall_timeout == seconds
+    )
+    assert resolve({}, environ={"BULKUP_STALL_TIMEOUT": given}).upload.stall_timeout == seconds
+    assert resolve({}, environ={}, config_file=config).upload.stall_timeout == seconds
+    assert resolve({}, environ={}).upload.stall_timeout == 600.0  # ten minutes by default
+    with pytest.raises(ConfigError, match=r"\$BULKUP_STALL_TIMEOUT: stall_timeout not a duration"):
+        resolve({}, environ={"BULKUP_STALL_TIMEOUT": "forever"})
+
+
 def test_without_any_source_every_setting_is_its_default() -> None:
     settings = resolve({}, environ={})
 

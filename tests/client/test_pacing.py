@@ -20,6 +20,7 @@ from bulkup.client.pacing import RESET_SLACK_SECS, Budget, Pacer
 from bulkup.client.uploader import Uploader
 from bulkup.core.items import Item
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, RateLimits
+from bulkup.errors import ConnectError
 from bulkup.media import samples
 from tests.apiclient import credentials
 from tests.conftest import KiB
@@ -46,11 +47,26 @@ class FakeClock:
 
 
 # --- Budget: pure decisions -----------------------------------------------------------
-def test_an_unknown_budget_lets_one_request_go_at_a_time() -> None:
-    budget = Budget()
-    assert budget.wait_secs(NOW) == 0.0
-    budget.in_flight = 1
-    assert budget.wait_secs(NOW) is None  # wait for its answer to learn the budget
+def test_an_unknown_budget_without_a_published_limit_holds_nothing_back() -> None:
+    budget = Budget()  # v1.1: no published figure
+    for _ in range(50):
+        assert budget.wait_secs(NOW) == 0.0
+        budget.start(NOW)
+    assert budget.in_flight == 50
+
+
+def test_until_an_answer_announces_it_the_published_limit_is_assumed_and_counted() -> None:
+    budget = Budget.assuming(3)
+    for _ in range(3):
+        assert budget.wait_secs(NOW) == 0.0  # in parallel, not one at a time
+        budget.start(NOW)
+    budget.in_flight = 0  # answered without headers: they still count in the window
+    assert budget.wait_secs(NOW + 10) == pytest.approx(890.0)  # until the assumed window ends
+    assert budget.wait_secs(NOW + 900) == 0.0  # a new assumed window
+    budget.start(NOW + 900)
+    budget.update(headers(remaining=5, reset=NOW + 1000))  # an answer announces it
+    budget.in_flight = 5
+    assert budget.wait_secs(NOW + 900) is None  # its budget, less the requests in flight
 
 
 def test_the_budget_is_spent_counting_requests_in_flight_then_waits_for_the_reset() -> None:
@@ -91,18 +107,22 @@ def test_a_late_answer_from_the_previous_window_is_ignored() -> None:
     assert budget.wait_secs(NOW) is None
 
 
-def test_after_the_reset_a_new_window_starts_unknown_and_takes_its_new_budget() -> None:
+def test_after_the_reset_a_new_window_holds_the_announced_limit_until_it_is_announced() -> None:
     reset = NOW + 60
     budget = Budget()
-    budget.update(headers(remaining=0, reset=reset))
+    budget.update(headers(remaining=0, reset=reset, limit=10))
     after = reset + RESET_SLACK_SECS
 
-    assert budget.wait_secs(after) == 0.0  # one request goes to learn the new window
+    for _ in range(10):  # the limit the last window announced, at once: never one at a time
+        assert budget.wait_secs(after) == 0.0
+        budget.start(after)
     assert [budget.remaining, budget.reset] == [None, None]
-    budget.in_flight = 1
-    assert budget.wait_secs(after) is None
+    assert budget.wait_secs(after) == pytest.approx(900.0)  # assumed: 15 minutes from now
+    budget.update(headers(remaining=1, reset=reset))  # sent before the reset: stale
+    assert [budget.remaining, budget.reset] == [None, None]
     budget.update(headers(remaining=9, reset=reset + 900))
-    assert budget.remaining == 9 and budget.wait_secs(after) == 0.0
+    budget.in_flight = 5
+    assert (budget.remaining, budget.wait_secs(after)) == (9, 0.0)
 
 
 def test_answers_without_rate_headers_change_nothing() -> None:
@@ -114,30 +134,49 @@ def test_answers_without_rate_headers_change_nothing() -> None:
 
 
 # --- Pacer: the waiting ---------------------------------------------------------------
-async def test_the_pacer_holds_a_second_request_until_the_first_answer_tells_the_budget() -> None:
-    pacer = Pacer(clock=FakeClock())
-    order: list[str] = []
-    first_answered = anyio.Event()
+async def test_the_pacer_holds_requests_past_the_published_limit_until_one_is_announced() -> None:
+    pacer = Pacer(clock=FakeClock(), published={"append": 2})
+    sent: list[int] = []
+    answer = anyio.Event()
 
-    async def first() -> None:
+    async def request(n: int) -> None:
         async with pacer.slot("append") as budget:
-            order.append("first sent")
-            await first_answered.wait()
+            sent.append(n)
+            await answer.wait()
             pacer.observe(budget, headers(remaining=5, reset=NOW + 60))
 
-    async def second() -> None:
-        async with pacer.slot("append"):
-            order.append("second sent")
+    async with anyio.create_task_group() as tg:
+        for n in range(3):
+            tg.start_soon(request, n)
+            await wait_all_tasks_blocked()
+        assert sent == [0, 1]  # two at once, as published; the third waits
+        answer.set()
+    assert sorted(sent) == [0, 1, 2]  # the answer announced room for it
+    assert pacer.budget("append").in_flight == 0
+    assert pacer.budget("status").limit is None  # not published: nothing held back
+
+
+async def test_a_stopped_pacer_fails_the_requests_waiting_and_every_later_one() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    pacer.budget("append").update(headers(remaining=0, reset=NOW + 300))
+    stop = ConnectError("cannot connect")
+    failed: list[Exception] = []
+
+    async def request() -> None:
+        try:
+            async with pacer.slot("append"):
+                pass
+        except ConnectError as exc:
+            failed.append(exc)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(first)
+        tg.start_soon(request)
         await wait_all_tasks_blocked()
-        tg.start_soon(second)
-        await wait_all_tasks_blocked()
-        assert order == ["first sent"]  # the budget is unknown: one at a time
-        first_answered.set()
-    assert order == ["first sent", "second sent"]
-    assert pacer.budget("append").in_flight == 0
+        assert not failed  # waiting for the reset, five minutes away
+        pacer.stop(stop)
+    await request()
+    assert failed == [stop, stop]
 
 
 async def test_a_spent_budget_waits_until_the_reset_then_goes() -> None:

@@ -111,15 +111,19 @@ async def test_a_spent_window_beyond_max_wait_skips_the_rest_as_rate_capped_with
     tmp_path: Path,
 ) -> None:
     files = [samples.write_image(tmp_path / f"{i}.png", fmt="png", seed=i) for i in range(3)]
-    items = [Item(id=p.name, path=p, alt_text=f"image {p.stem}") for p in files]
+    first, *rest = [Item(id=p.name, path=p, alt_text=f"image {p.stem}") for p in files]
     async with Emulator(limited(metadata=1), environ={}) as emu:
         started = time.time()
-        results = await upload_all(emu, items, max_wait=60.0)
+        config = config_for(emu, max_wait=60.0)
+        with anyio.fail_after(GUARD_SECS):
+            async with Uploader(config, auth=auth(emu), seed=1) as up:
+                # The first answer announces the window: spent, for 15 minutes.
+                done = await up.upload(first.path, id=first.id, alt_text=first.alt_text)
+                results = {r.id: r async for r in up.upload_many(rest)}
         finished = time.time()
         metadata = emu.stats()["requests"]["metadata"]
-    done = [r for r in results.values() if r.ok]
     capped = [r for r in results.values() if r.status == "skipped"]
-    assert len(done) == 1 and len(capped) == 2
+    assert done.ok and len(capped) == 2
     for result in capped:
         assert result.error is not None and result.error.kind == "rate_capped"
         assert "metadata" in result.error.message and "--max-wait" in result.error.message
@@ -317,13 +321,17 @@ def test_metadata_fields_are_read_and_bad_values_refused_by_line(tmp_path: Path)
 async def test_a_spent_24_hour_app_cap_is_named_and_left_for_a_later_run(tmp_path: Path) -> None:
     """X's limits profile, with the app's daily one-shot budget nearly spent."""
     files = [samples.write_image(tmp_path / f"{i}.png", fmt="png", seed=i) for i in range(4)]
+    first, *rest = [Item(id=p.name, path=p) for p in files]
     limits = dataclasses.replace(RateLimits.published(), app_per_day={"upload": 2})
     async with Emulator(EmulatorConfig(lifetimes=FAST, limits=limits), environ={}) as emu:
         started = time.time()
-        results = await upload_all(emu, [Item(id=p.name, path=p) for p in files])
+        with anyio.fail_after(GUARD_SECS):
+            async with Uploader(config_for(emu), auth=auth(emu), seed=1) as up:
+                done = await up.upload(first.path, id=first.id)  # the day's window: 1 left
+                results = {r.id: r async for r in up.upload_many(rest)}
         uploads = emu.stats()["requests"]["upload"]
     capped = [r for r in results.values() if r.status == "skipped"]
-    assert sum(r.ok for r in results.values()) == 2 and len(capped) == 2
+    assert done.ok and sum(r.ok for r in results.values()) == 1 and len(capped) == 2
     for result in capped:
         assert result.error is not None and result.error.kind == "rate_capped"
         assert "24-hour app limit of upload" in result.error.message

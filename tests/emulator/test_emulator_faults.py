@@ -271,6 +271,25 @@ async def test_scheduled_latency_spike(http: aiohttp.ClientSession) -> None:
         assert emu.stats()["faults"] == {"latency_spike": 1}
 
 
+async def test_a_gathering_answers_requests_only_once_enough_are_held_at_once(
+    client: RawClient, emulator: Emulator
+) -> None:
+    emulator.faults.gather(3, endpoint="initialize")
+
+    async def init() -> int:
+        return (await client.v2_init(10, "image/png")).status
+
+    two = [asyncio.ensure_future(init()) for _ in range(2)]
+    status = await client.v2_status("1")  # another endpoint is not held
+    assert status.status == 400  # answered (no such media)
+    assert not any(task.done() for task in two)  # two of three: still held
+    assert await init() == 200  # the third fills it: all three go on
+    assert [await task for task in two] == [200, 200]
+    assert await init() == 200  # and the next is not held
+    with pytest.raises(ValueError, match="count must be"):
+        emulator.faults.gather(0)
+
+
 # --- processing ------------------------------------------------------------------------
 async def test_processing_failure_ends_failed(
     client: RawClient, emulator: Emulator, tmp_path: Path

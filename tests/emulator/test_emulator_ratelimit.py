@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from bulkup.core import spec
-from bulkup.emulator import DEMO_USER, Emulator, EmulatorConfig, RateLimits
+from bulkup.emulator import DEMO_USER, Answers, Emulator, EmulatorConfig, RateLimits
 from bulkup.media import samples
 from tests.apiclient import RawClient, Reply
 from tests.conftest import FAST_LIFETIMES as FAST
@@ -74,6 +74,23 @@ async def test_every_authenticated_response_carries_rate_limit_headers(
         limit, remaining, reset = rate(reply)
         assert 0 <= remaining < limit
         assert reset > 0
+
+
+async def test_without_rate_headers_the_budget_holds_but_no_answer_tells_it(
+    tmp_path: Path,
+) -> None:
+    config = EmulatorConfig(
+        lifetimes=FAST,
+        limits=RateLimits(per_window={"initialize": 1}),
+        answers=Answers(rate_headers=False),
+    )
+    async with Emulator(config, environ={}) as emu, aiohttp.ClientSession() as http:
+        client = RawClient(http, emu)
+        replies = [await client.v2_init(10, "image/png") for _ in range(2)]
+    assert [r.status for r in replies] == [200, 429]
+    for reply in replies:
+        names = {k.lower() for k in reply.headers}
+        assert not {n for n in names if n.startswith(("x-rate-limit", "x-app-limit"))}, names
 
 
 async def test_remaining_counts_down_per_request(client: RawClient) -> None:
