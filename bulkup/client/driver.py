@@ -24,7 +24,7 @@ import anyio
 from bulkup import logs
 from bulkup.client.config import UploadConfig
 from bulkup.client.ledger import FinishedFiles, Ledger
-from bulkup.client.prepare import Prepared, prepare, verify
+from bulkup.client.prepare import Prepared, prepare, verify, verify_segments
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
 from bulkup.core.dialects import Dialect
@@ -33,6 +33,7 @@ from bulkup.core.retry import RetryPolicy
 from bulkup.core.session import Rules, Session, result_of
 from bulkup.core.steps import (
     Acked,
+    Append,
     Finish,
     Initialized,
     MediaState,
@@ -45,8 +46,10 @@ from bulkup.core.steps import (
     Sleep,
     Stage,
     Step,
+    Stored,
     UploadSubtitles,
     VerifyFile,
+    VerifySegments,
 )
 from bulkup.errors import BulkupError, UploadError, single_error
 from bulkup.run.checkpoint import Checkpoint
@@ -177,14 +180,19 @@ class ItemUpload:
 
     async def _perform(
         self, step: Step, prepared: Prepared
-    ) -> Initialized | MediaState | Result | None:
+    ) -> Initialized | MediaState | Stored | Result | None:
         if isinstance(step, VerifyFile):
             verify(self.path, prepared.identity)
+            return None
+        if isinstance(step, VerifySegments):
+            await anyio.to_thread.run_sync(verify_segments, self.path, step.segments)
             return None
         if isinstance(step, UploadSubtitles):
             return await self._upload_subtitles(step.subtitles)
         http = self.rt.dialect.build(step)
-        return self.rt.dialect.parse(step, await self.rt.transport.send(http, self.path))
+        answer = await self.rt.transport.send(http, self.path)
+        parsed = self.rt.dialect.parse(step, answer)
+        return Stored(answer.sent_sha256) if isinstance(step, Append) else parsed
 
     async def _upload_subtitles(self, sub: SubtitleSpec) -> Result:
         """A subtitle file, uploaded as media of its own (part of this item)."""
@@ -201,9 +209,9 @@ class ItemUpload:
         match note:
             case Record(changes=changes):
                 self._ledger.save(**changes)
-            case Acked(index=index, length=length):
+            case Acked(index=index, length=length, sha256=sha256):
                 rt.observer.bytes_acked(item_id, length)
-                self._ledger.ack(index)
+                self._ledger.ack(index, sha256)
             case Stage(name=name, percent=percent):
                 rt.observer.item_state(item_id, name, percent)
             case Retrying(error=error, delay=delay, until=until, endpoint=endpoint):

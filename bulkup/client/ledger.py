@@ -134,9 +134,9 @@ class Ledger:
             )
         )
 
-    def ack(self, index: int) -> None:
+    def ack(self, index: int, sha256: str | None = None) -> None:
         if self._checkpoint is not None:
-            self._checkpoint.ack(self._item.id, index)
+            self._checkpoint.ack(self._item.id, index, sha256)
 
     def finish(self, result: Result) -> None:
         """The line the item ended with; a rate-capped one is left for a later run."""

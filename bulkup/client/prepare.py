@@ -9,6 +9,7 @@ and fixes the :class:`~bulkup.core.steps.Plan`: strategy and chunk size.
 from __future__ import annotations
 
 import functools
+import hashlib
 import mimetypes
 import os
 import stat
@@ -60,6 +61,22 @@ def verify(path: str, identity: FileIdentity) -> None:
             "time, or inode differs); it was not finalized. Run again once the file is "
             "stable."
         )
+
+
+def verify_segments(path: str, segments: tuple[tuple[int, int, int, str], ...]) -> None:
+    """Raise :class:`FileChanged` unless each (index, offset, length, SHA-256) range of
+    the file still hashes as it did when it was sent (blocking: run it in a thread)."""
+    try:
+        with open(path, "rb") as fh:
+            for index, offset, length, expected in segments:
+                fh.seek(offset)
+                if hashlib.sha256(fh.read(length)).hexdigest() != expected:
+                    raise FileChanged(
+                        f"{path}: segment {index} (bytes {offset}-{offset + length - 1}) is not "
+                        "what was sent before; the upload starts over"
+                    )
+    except OSError as exc:
+        raise FileChanged(f"{path}: cannot read it again ({exc.strerror})") from None
 
 
 async def sniff_type(path: str) -> str | None:
@@ -190,4 +207,12 @@ def params_of(plan: Plan, item: Item) -> UploadParams:
     )
 
 
-__all__ = ["FileIdentity", "Prepared", "default_category", "identify", "prepare", "verify"]
+__all__ = [
+    "FileIdentity",
+    "Prepared",
+    "default_category",
+    "identify",
+    "prepare",
+    "verify",
+    "verify_segments",
+]

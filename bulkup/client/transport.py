@@ -22,6 +22,8 @@ error; a server that is gone also has the requests in flight cut short.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -145,10 +147,12 @@ class Transport:
             except AuthError as exc:  # the token endpoint refused: stop the run, once
                 self.refuse(exc)
                 raise
-            data, headers = await self._body(request, path)
-            answer = await self._perform(request, data, headers)
+            body = await self._body(request, path)
+            answer = await self._perform(request, body.data, body.headers)
             if answer.status == 401 and sent is not None:
                 answer = await self._refreshed(request, path, answer, sent)
+            elif body.sha256 is not None:
+                answer = dataclasses.replace(answer, sent_sha256=body.sha256)
             self.pacer.observe(budget, answer.headers, answer.status)
             return answer
 
@@ -171,27 +175,29 @@ class Transport:
             raise
         if not renewed:
             return answer
-        data, headers = await self._body(request, path)
-        return await self._perform(request, data, headers)
+        body = await self._body(request, path)
+        answer = await self._perform(request, body.data, body.headers)
+        return dataclasses.replace(answer, sent_sha256=body.sha256)
 
-    async def _body(
-        self, request: HttpRequest, path: str | os.PathLike[str] | None
-    ) -> tuple[object, dict[str, str]]:
+    async def _body(self, request: HttpRequest, path: str | os.PathLike[str] | None) -> _Body:
         if request.form is not None:
-            return urlencode(request.form).encode(), {"Content-Type": FORM}
+            return _Body(urlencode(request.form).encode(), {"Content-Type": FORM})
         if request.json is not None:
-            return json.dumps(request.json).encode(), {"Content-Type": "application/json"}
+            data = json.dumps(request.json).encode()
+            return _Body(data, {"Content-Type": "application/json"})
         if request.media is None:
-            return None, {}
-        assert path is not None
+            return _Body(None, {})
+        if path is None:
+            raise ValueError(f"{request.endpoint}: a request with media needs the file's path")
         chunk = await read_chunk(path, *request.media)
+        digest = await sha256_of(chunk)
         writer = aiohttp.MultipartWriter("form-data")
         for name, value in request.fields:
             part = writer.append(value)
             part.set_content_disposition("form-data", name=name)
         media = writer.append(chunk, {"Content-Type": "application/octet-stream"})
         media.set_content_disposition("form-data", name="media", filename="blob")
-        return writer, {}
+        return _Body(writer, {}, digest)
 
     async def _perform(
         self, request: HttpRequest, data: object, headers: dict[str, str]
@@ -305,6 +311,26 @@ class Transport:
                 f"slower than {self.min_send_rate:g} bytes/s, or stopped reading it"
             )
         return UploadTimeout(f"{where}: no answer in time ({exc!r})")
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    data: object
+    headers: dict[str, str]
+    #: SHA-256 (hex) of the file's bytes in it.
+    sha256: str | None = None
+
+
+#: Chunks up to this size are hashed on the event loop (microseconds); larger ones in a
+#: worker thread (hashlib lets go of the GIL), so a 4 MiB chunk never stalls the loop.
+INLINE_HASH_BYTES = 256 * 1024
+
+
+async def sha256_of(chunk: bytes | bytearray) -> str:
+    """The SHA-256 (hex) of ``chunk``, off the event loop when it is large."""
+    if len(chunk) <= INLINE_HASH_BYTES:
+        return hashlib.sha256(chunk).hexdigest()
+    return await anyio.to_thread.run_sync(lambda: hashlib.sha256(chunk).hexdigest())
 
 
 async def read_chunk(path: str | os.PathLike[str], offset: int, length: int) -> bytearray:

@@ -81,6 +81,8 @@ class HttpAnswer:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    #: SHA-256 (hex) of the file's bytes the request carried, if it carried any.
+    sent_sha256: str | None = None
 
 
 class Dialect(Protocol):

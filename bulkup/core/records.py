@@ -107,6 +107,9 @@ class ItemRecord:
     upload_deadline: float | None = None
     #: Acknowledged segment indices.
     acked: set[int] = field(default_factory=set)
+    #: SHA-256 (hex) of the bytes sent for each acknowledged segment, as they were read:
+    #: a resume reads them again before trusting them.
+    segment_sha256: dict[int, str] = field(default_factory=dict)
     finalized: bool = False
     #: Last ``processing_info.state``.
     processing: str | None = None
@@ -188,6 +191,15 @@ def _is_ranges(v: Any) -> bool:
     )
 
 
+def is_sha256(v: Any) -> bool:
+    """A SHA-256 in lower-case hex."""
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
+def _is_index_key(k: Any) -> bool:
+    return isinstance(k, str) and k.isdigit() and len(k) <= 6 and int(k) < MAX_INDEX
+
+
 def _any(v: Any) -> bool:
     return True  # checked by the decoder
 
@@ -203,6 +215,9 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "media_key": _optional(lambda v: isinstance(v, str)),
     "upload_deadline": _any,
     "acked": _is_ranges,
+    "segment_sha256": lambda v: (
+        isinstance(v, dict) and all(_is_index_key(k) and is_sha256(h) for k, h in v.items())
+    ),
     "finalized": lambda v: isinstance(v, bool),
     "processing": _optional(lambda v: isinstance(v, str)),
     "media_expires_at": _any,
@@ -281,6 +296,8 @@ def decode_field(name: str, value: Any, version: int = CHECKPOINT_VERSION) -> An
 def _decode(name: str, value: Any, version: int) -> Any:
     if name in _NUMBERS:
         return _NUMBERS[name](name, value)
+    if name == "segment_sha256":
+        return {int(k): h for k, h in value.items()}
     if name == "acked":
         if any(end >= MAX_INDEX for _, end in value):
             raise ValueError(f"segment index out of range in {value!r:.80}")
@@ -314,6 +331,8 @@ def encode_field(name: str, value: Any) -> Any:
     """A field's JSON form (typed values, or their JSON form already)."""
     if name == "acked":
         return to_ranges(value)
+    if name == "segment_sha256":
+        return {str(i): h for i, h in sorted(value.items())}
     if isinstance(value, UploadParams | Result):
         return value.as_json()
     return value
@@ -344,6 +363,8 @@ def record_fields(record: ItemRecord) -> dict[str, Any]:
         "media_expires_at": record.media_expires_at,
         "attempts": record.attempts,
     }
+    if record.segment_sha256:
+        data["segment_sha256"] = encode_field("segment_sha256", record.segment_sha256)
     if record.ctime_ns is not None:
         data["ctime_ns"] = record.ctime_ns
     if record.inode is not None:
@@ -367,7 +388,7 @@ def record_from_json(item_id: Any, data: Any, version: int = CHECKPOINT_VERSION)
 
 def copy(record: ItemRecord) -> ItemRecord:
     """A copy whose changes stay out of ``record`` (params and result are frozen)."""
-    return replace(record, acked=set(record.acked))
+    return replace(record, acked=set(record.acked), segment_sha256=dict(record.segment_sha256))
 
 
 #: One encoder for every journal line (``json.dumps`` with options builds one per call).

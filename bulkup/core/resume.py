@@ -43,6 +43,8 @@ class ContinueUpload:
     media_key: str | None
     deadline: float
     acked: frozenset[int]
+    #: (index, SHA-256) of the acknowledged segments whose hash was recorded.
+    sha256: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,12 @@ def decide(
         deadline = record.upload_deadline
         if deadline is None or deadline - margin <= now:
             return StartOver("the upload session has expired")
-        return ContinueUpload(record.media_id, record.media_key, deadline, frozenset(record.acked))
+        hashes = tuple(
+            sorted((i, h) for i, h in record.segment_sha256.items() if i in record.acked)
+        )
+        return ContinueUpload(
+            record.media_id, record.media_key, deadline, frozenset(record.acked), hashes
+        )
     if record.processing in PROCESSING_STATES and alive:
         return ContinuePolling(record.media_id, record.media_key)
     if record.processing == "succeeded" and alive and record.media_expires_at is not None:

@@ -28,6 +28,9 @@ The rules it holds:
 - **A gone upload** (expired, unknown id; :func:`is_gone`) before processing starts
   over with INIT, at most ``max_restarts`` times; answers to the old upload that
   arrive later are ignored. After FINALIZE it ends the item (``session_expired``).
+- **A resumed upload reads its acknowledged segments again** (when their SHA-256 was
+  recorded) before trusting them: bytes that no longer hash the same start the upload
+  over with INIT.
 - **The file is verified** unchanged (size, modification and status-change time,
   inode) before FINALIZE, and after a one-shot upload read it: a file rewritten
   meanwhile fails the item (``file_changed``) instead of being reported uploaded.
@@ -79,9 +82,11 @@ from bulkup.core.steps import (
     Stage,
     Status,
     Step,
+    Stored,
     Strategy,
     UploadSubtitles,
     VerifyFile,
+    VerifySegments,
 )
 from bulkup.errors import (
     ApiError,
@@ -222,6 +227,8 @@ class Session:
     _subtitle_id: str | None = None
     #: A one-shot upload's answer, accepted once the file is verified unchanged.
     _uploaded: MediaState | None = None
+    #: A resumed upload's acknowledged segments to read again: (index, offset, length, hash).
+    _unverified: list[tuple[int, int, int, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._todo = [self.metadata] if self.metadata else []
@@ -235,7 +242,10 @@ class Session:
                 self.phase = Phase.UPLOADING
                 self.media_id, self.media_key, self.upload_deadline = media_id, key, deadline
                 self.acked = {i for i in decision.acked if 0 <= i < self.plan.segments}
-                if len(self.acked) == self.plan.segments:
+                self._unverified = [
+                    (i, *self.plan.byte_range(i), h) for i, h in decision.sha256 if i in self.acked
+                ]
+                if len(self.acked) == self.plan.segments and not self._unverified:
                     self.phase = Phase.FINALIZING
             case ContinuePolling(media_id=media_id, media_key=key):
                 self.phase, self.processing_started = Phase.PROCESSING, now
@@ -305,6 +315,11 @@ class Session:
         if self.upload_deadline is not None and now >= self.upload_deadline:
             self._gone(SessionGone("the upload session expired before all segments were sent"))
             return self.next_action(now)
+        if self._unverified:  # a resumed upload: its acknowledged bytes read again first
+            if self._sending is not None:
+                return Park()
+            self._sending = VerifySegments(tuple(self._unverified))
+            return Send(self._sending)
         index: int | None
         if self._retry_at:  # failing: no new segment until the failed ones went again
             index, at = min(self._retry_at.items(), key=lambda pair: pair[1])
@@ -357,7 +372,7 @@ class Session:
 
     # --- what an answer means --------------------------------------------------------
     def on_answer(
-        self, step: Step, answer: Initialized | MediaState | Result | None, now: float
+        self, step: Step, answer: Initialized | MediaState | Stored | Result | None, now: float
     ) -> list[Note]:
         """``step`` succeeded with ``answer`` (as the dialect parsed it)."""
         if self._stale(step):
@@ -367,8 +382,15 @@ class Session:
         match step, answer:
             case Init(), Initialized():
                 return self._initialized(answer, now)
-            case Append(index=index, length=length), _:
-                return self._appended(index, length)
+            case VerifySegments(), _:
+                self._unverified = []
+                if len(self.acked) == self.plan.segments:
+                    self.phase = Phase.FINALIZING
+                return []
+            case Append(index=index, length=length), Stored(sha256=sha256):
+                return self._appended(index, length, sha256)
+            case Append(index=index, length=length), None:
+                return self._appended(index, length, None)
             case VerifyFile(), _:
                 return self._verified_file(now)
             case SimpleUpload(), MediaState():
@@ -404,12 +426,13 @@ class Session:
                     "media_key": self.media_key,
                     "upload_deadline": self.upload_deadline,
                     "acked": set(),
+                    "segment_sha256": {},
                     "finalized": False,
                 }
             )
         ]
 
-    def _appended(self, index: int, length: int) -> list[Note]:
+    def _appended(self, index: int, length: int, sha256: str | None) -> list[Note]:
         self.in_flight.discard(index)
         self.acked.add(index)
         # Progress: every segment's failures start counting again (a flaky connection
@@ -417,7 +440,7 @@ class Session:
         self._policies = {k: p for k, p in self._policies.items() if not isinstance(k, int)}
         if self.phase is Phase.UPLOADING and len(self.acked) >= self.plan.segments:
             self.phase = Phase.FINALIZING
-        return [Acked(index, length)]
+        return [Acked(index, length, sha256)]
 
     def _media_state(self, answer: MediaState, now: float) -> list[Note]:
         """FINALIZE's, STATUS's or a one-shot upload's answer."""
@@ -499,6 +522,9 @@ class Session:
         notes: list[Note] = [Refuse(error)] if isinstance(error, AuthError | TLSError) else []
         if self.phase is Phase.FAILED:
             return notes  # another lane ended the session already
+        if isinstance(step, VerifySegments):
+            self._restart()  # the bytes the server holds are not the file's now: INIT again
+            return notes
         if is_gone(error):
             return notes + self._gone(error, step)
         if isinstance(step, Finalize):
@@ -579,6 +605,7 @@ class Session:
         self._cursor, self._resume_at = 0, 0.0
         self._verified = self._ambiguous = False
         self._unsettled = self._uploaded = None
+        self._unverified = []
         self.restarts += 1
         self.attempts += 1
 

@@ -6,8 +6,9 @@ driver in :mod:`bulkup.client.driver` (which performs):
 - **steps**: the HTTP requests a dialect builds (:class:`Init`, :class:`Append`,
   :class:`Finalize`, :class:`Status`, :class:`SimpleUpload`, :class:`SetMetadata`,
   :class:`AttachSubtitles`) and the two local steps the driver performs itself
-  (:class:`VerifyFile`, :class:`UploadSubtitles`);
-- **answers**: :class:`Initialized` and :class:`MediaState`, as the dialects parse them;
+  (:class:`VerifyFile`, :class:`VerifySegments`, :class:`UploadSubtitles`);
+- **answers**: :class:`Initialized` and :class:`MediaState`, as the dialects parse them,
+  and :class:`Stored` for an APPEND (with the hash of the bytes sent);
 - **actions**: :class:`Send` a step, :class:`Sleep` until a time, :class:`Park` until
   another lane of the same upload changes something, :class:`Finish`;
 - **notes**: what the driver applies after each answer or error: :class:`Record`
@@ -109,13 +110,21 @@ class VerifyFile:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifySegments:
+    """Before a resumed upload trusts its acknowledged segments: their bytes must still
+    hash as they did when sent. Each: (index, offset, length, SHA-256 hex)."""
+
+    segments: tuple[tuple[int, int, int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class UploadSubtitles:
     """Upload a subtitle file as media of its own; the answer is its report line."""
 
     subtitles: SubtitleSpec
 
 
-Step = Request | VerifyFile | UploadSubtitles
+Step = Request | VerifyFile | VerifySegments | UploadSubtitles
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -148,6 +157,13 @@ class MediaState:
     processing: ProcessingInfo | None = None
     width: int | None = None
     height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """APPEND's answer: the segment is stored; ``sha256``: of the bytes that were sent."""
+
+    sha256: str | None = None
 
 
 # --- actions ------------------------------------------------------------------------------
@@ -190,6 +206,7 @@ class Acked:
 
     index: int
     length: int
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

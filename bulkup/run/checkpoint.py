@@ -17,7 +17,10 @@ These files sit side by side, all created with mode 0600:
                                "media_expires_at": null, "result": null, "attempts": 1}}}
 
     ``acked`` (acknowledged segment indices) is a list of inclusive ``[start, end]``
-    ranges, so a 1000-segment upload costs one pair, not 1000 numbers. Times are
+    ranges, so a 1000-segment upload costs one pair, not 1000 numbers;
+    ``segment_sha256`` maps each acknowledged segment (``"0"``, ``"1"``…) to the SHA-256
+    of the bytes sent, which a resume reads and hashes again before trusting them;
+    ``ctime_ns`` and ``inode`` complete the file's identity. Times are
     absolute Unix seconds. ``params`` (everything the item is uploaded with: type,
     category, chunk size, metadata, subtitles, post…) and ``result`` (the item's report
     line) are stored whole; :mod:`bulkup.core.records` gives their JSON, and how
@@ -28,7 +31,8 @@ These files sit side by side, all created with mode 0600:
     ``{"v": 3, "gen": 7}`` naming the format version and the snapshot generation the
     events apply to; then
     ``{"p": id, "r": record}`` (put), ``{"u": id, "c": {field: value}}`` (update) and
-    ``{"a": id, "i": index}`` (one acknowledged segment).
+    ``{"a": id, "i": index, "h": sha256}`` (one acknowledged segment; ``h``, the hash
+    of the bytes sent, may be absent: journals of format 2 recorded none).
 
 ``<path>.journal.next``
     Only while a compaction writes its snapshot (or after writing it failed): the
@@ -126,6 +130,7 @@ from bulkup.core.records import (
     decode_field,
     encode_field,
     is_int,
+    is_sha256,
     journal_line,
     json_object,
     json_text,
@@ -311,16 +316,24 @@ class Checkpoint:
         self._fragments.touch(item_id, params=texts.get("params"), result=texts.get("result"))
         self._after_event()
 
-    def ack(self, item_id: str, index: int) -> None:
-        """Record one acknowledged segment (a repeated acknowledgement writes nothing)."""
+    def ack(self, item_id: str, index: int, sha256: str | None = None) -> None:
+        """Record one acknowledged segment, with the SHA-256 of the bytes sent if known
+        (a repeated acknowledgement writes nothing)."""
         self._check_open()
         if not is_int(index) or not 0 <= index < MAX_INDEX:
             raise ValueError(f"invalid segment index {index!r}")
+        if sha256 is not None and not is_sha256(sha256):
+            raise ValueError(f"invalid SHA-256 {sha256!r:.80}")
         record = self._state.items[item_id]
         if index in record.acked:
             return
-        self._append(journal_line({"a": item_id, "i": index}))
+        event: dict[str, object] = {"a": item_id, "i": index}
+        if sha256 is not None:
+            event["h"] = sha256
+        self._append(journal_line(event))
         record.acked.add(index)
+        if sha256 is not None:
+            record.segment_sha256[index] = sha256
         self._fragments.touch(item_id)
         self._after_event()
 

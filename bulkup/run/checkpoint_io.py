@@ -28,6 +28,7 @@ from bulkup.core.records import (
     check_version,
     decode_fields,
     is_int,
+    is_sha256,
     record_from_json,
     to_ranges,
 )
@@ -141,7 +142,12 @@ def _apply(items: dict[str, ItemRecord], event: Any, version: int) -> None:
         index = event["i"]
         if not is_int(index) or not 0 <= index < MAX_INDEX:
             raise ValueError(f"invalid segment index {index!r:.40}")
-        items[event["a"]].acked.add(index)
+        record = items[event["a"]]
+        record.acked.add(index)
+        if "h" in event:
+            if not is_sha256(event["h"]):
+                raise ValueError(f"invalid SHA-256 {event['h']!r:.80}")
+            record.segment_sha256[index] = event["h"]
     elif "p" in event:
         items[event["p"]] = record_from_json(event["p"], event["r"], version)
     elif "u" in event and isinstance(event["c"], dict):

@@ -49,8 +49,10 @@ from bulkup.core.steps import (
     Stage,
     Status,
     Step,
+    Stored,
     UploadSubtitles,
     VerifyFile,
+    VerifySegments,
 )
 from bulkup.errors import (
     ApiError,
@@ -69,7 +71,7 @@ from bulkup.errors import (
 
 MiB = 1 << 20
 T0 = 1000.0
-Answer = Initialized | MediaState | Result | UploadError | None
+Answer = Initialized | MediaState | Stored | Result | UploadError | None
 
 
 def plan(size: int = 10 * MiB, chunk: int = 4 * MiB, **kw: Any) -> Plan:
@@ -203,6 +205,7 @@ def test_a_chunked_upload_inits_appends_verifies_the_file_and_finalizes() -> Non
         "media_key": "7_42",
         "upload_deadline": T0 + 3600,
         "acked": set(),
+        "segment_sha256": {},
         "finalized": False,
     }
     assert records[1]["finalized"] is True and records[1]["processing"] == "succeeded"
@@ -604,3 +607,30 @@ def test_shared_and_additional_owners_are_sent_at_init_in_both_dialects() -> Non
     v2 = V2("http://h").build(Init(p))
     assert v2.json is not None
     assert v2.json["shared"] is True and v2.json["additional_owners"] == ["11", "22"]
+
+
+# --- the bytes already sent ----------------------------------------------------------------
+def test_each_stored_segment_is_noted_with_the_hash_of_the_bytes_sent() -> None:
+    s = session(plan(size=MiB))
+    deliver(s, send(s.next_action(T0)), server(Init(s.plan)), T0)
+    append = send(s.next_action(T0))
+    assert deliver(s, append, Stored("ab" * 32), T0) == [Acked(0, MiB, "ab" * 32)]
+
+
+def test_a_resumed_upload_reads_its_acknowledged_segments_again_first() -> None:
+    hashes = ((0, "aa" * 32), (2, "cc" * 32))
+    decision = resume.ContinueUpload("9", None, T0 + 600, frozenset({0, 2}), hashes)
+    s = session(plan(size=10 * MiB)).resume(decision, T0)
+    check = send(s.next_action(T0))
+    assert check == VerifySegments(((0, 0, 4 * MiB, "aa" * 32), (2, 8 * MiB, 2 * MiB, "cc" * 32)))
+    assert isinstance(s.next_action(T0), Park)  # nothing is sent before the check
+    deliver(s, check, None, T0)
+    assert send(s.next_action(T0)) == Append("9", 1, 4 * MiB, 4 * MiB)
+
+
+def test_acknowledged_bytes_that_changed_start_the_upload_over() -> None:
+    decision = resume.ContinueUpload("9", None, T0 + 600, frozenset({0}), ((0, "aa" * 32),))
+    s = session(plan(size=10 * MiB)).resume(decision, T0)
+    deliver(s, send(s.next_action(T0)), FileChanged("segment 0 is not what was sent"), T0)
+    assert s.phase is Phase.INIT and s.error is None and s.acked == set()
+    assert send(s.next_action(T0)) == Init(s.plan)

@@ -18,6 +18,7 @@ from bulkup.client.config import UploadConfig
 from bulkup.client.uploader import Uploader
 from bulkup.core.items import Item, Result
 from bulkup.emulator import Emulator, EmulatorConfig, Network, Storage
+from bulkup.run.checkpoint import Checkpoint, RunIdentity
 from tests.client.test_uploader import config_for, run_all, upload_until_hang
 from tests.conftest import FAST_LIFETIMES, KiB, file_sha256, oauth
 
@@ -123,5 +124,37 @@ async def test_a_resume_after_such_a_rewrite_uploads_the_new_bytes(
         (result,) = await run_all(up, [item], checkpoint)
     assert result.ok
     assert emulator.stats()["requests"]["initialize"] == {"200": 2}  # started over
+    media = emulator.media(result.media_id_string or "")
+    assert media is not None and media["sha256"] == file_sha256(path)
+
+
+async def test_a_resume_reads_the_acknowledged_bytes_again_before_trusting_them(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Bytes already sent that changed although the file looks the same (a copy restored
+    with its times, a filesystem whose ctime cannot be trusted): each acknowledged
+    segment's SHA-256, recorded when it was sent, no longer matches: INIT again."""
+    path = blob(tmp_path / "clip.mp4", 8 * KiB)
+    item = Item(id="clip", path=path, media_type="video/mp4")
+    config = config_for(
+        emulator, chunk_size=1 * KiB, segments_per_file=1, files_in_flight=1, preflight=False
+    )
+    checkpoint = tmp_path / "run.ckpt"
+    await upload_until_hang(emulator, config, [item], checkpoint, appends=3)
+    with path.open("r+b") as fh:  # segment 0, already acknowledged, is rewritten
+        fh.write(bytes(b ^ 0xFF for b in path.read_bytes()[:100]))
+    now = path.stat()
+    identity = RunIdentity(
+        endpoint=config.base_url, dialect=config.api, account=oauth(emulator).account
+    )
+    with Checkpoint.open(checkpoint, identity) as ckpt:  # the record says: the same file
+        record = ckpt.get("clip")
+        assert record is not None and len(record.segment_sha256) == 3
+        ckpt.update("clip", mtime_ns=now.st_mtime_ns, ctime_ns=now.st_ctime_ns)
+
+    async with Uploader(config, auth=oauth(emulator)) as up:
+        (result,) = await run_all(up, [item], checkpoint)
+    assert result.ok
+    assert emulator.stats()["requests"]["initialize"] == {"200": 2}  # not trusted: again
     media = emulator.media(result.media_id_string or "")
     assert media is not None and media["sha256"] == file_sha256(path)

@@ -30,6 +30,7 @@ from bulkup.run.checkpoint import (
     RunIdentity,
     summarize,
 )
+from bulkup.run.checkpoint_io import load
 
 IDENTITY = RunIdentity(endpoint="https://upload.twitter.com", dialect="v1.1", account="oauth1:ab12")
 PARAMS = UploadParams(
@@ -576,3 +577,22 @@ def test_events_cost_is_proportional_to_events_not_items(path: Path) -> None:
     with Checkpoint.open(path, IDENTITY) as cp:
         assert all(r.acked == set(range(100)) for r in cp)
     assert cp_module.DEFAULT_COMPACT_EVERY == 10_000
+
+
+def test_the_hash_of_each_acknowledged_segment_is_kept_through_journal_and_snapshot(
+    path: Path,
+) -> None:
+    sha = {0: "0a" * 32, 2: "2c" * 32}
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a"))
+        for index, digest in sha.items():
+            cp.ack("a", index, digest)
+        cp.ack("a", 1)  # acknowledged without a known hash (an older bulkup's journal)
+        cp.flush()
+        journaled = load(path)  # before the close compacts: from the journal
+    assert journaled is not None and journaled.items["a"].segment_sha256 == sha
+    with Checkpoint.open(path, IDENTITY) as cp:  # after it: from the snapshot
+        got = cp.get("a")
+        assert got is not None and got.segment_sha256 == sha and got.acked == {0, 1, 2}
+    with pytest.raises(ValueError, match="SHA-256"), Checkpoint.open(path, IDENTITY) as cp:
+        cp.ack("a", 5, "not a hash")
