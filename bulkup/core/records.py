@@ -32,6 +32,7 @@ value, and the reader the file (and the journal's line).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -191,9 +192,12 @@ def _is_ranges(v: Any) -> bool:
     )
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def is_sha256(v: Any) -> bool:
-    """A SHA-256 in lower-case hex."""
-    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+    """A SHA-256 in lower-case hex (checked at every acknowledged segment: one match)."""
+    return isinstance(v, str) and _SHA256.fullmatch(v) is not None
 
 
 def _is_index_key(k: Any) -> bool:

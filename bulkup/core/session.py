@@ -437,7 +437,8 @@ class Session:
         self.acked.add(index)
         # Progress: every segment's failures start counting again (a flaky connection
         # that fails one request in two must not end an upload that moves on).
-        self._policies = {k: p for k, p in self._policies.items() if not isinstance(k, int)}
+        if self._policies:  # on the per-segment path: nothing to do while nothing failed
+            self._policies = {k: p for k, p in self._policies.items() if not isinstance(k, int)}
         if self.phase is Phase.UPLOADING and len(self.acked) >= self.plan.segments:
             self.phase = Phase.FINALIZING
         return [Acked(index, length, sha256)]
