@@ -2,7 +2,8 @@
 
 Subcommands:
 
-- ``bulkup upload``, ``status``, ``demo``: :mod:`bulkup.cli.upload`;
+- ``bulkup upload`` and ``status``: :mod:`bulkup.cli.upload`;
+- ``bulkup demo``: :mod:`bulkup.cli.demo`;
 - ``bulkup validate``: :mod:`bulkup.cli.validate`;
 - ``bulkup config show``: :mod:`bulkup.cli.config`;
 - ``bulkup serve``: run the local emulator of the X media upload API;
@@ -69,12 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     from bulkup.cli import auth as cli_auth
     from bulkup.cli import config as cli_config
+    from bulkup.cli import demo as cli_demo
     from bulkup.cli import upload as cli_upload
     from bulkup.cli import validate as cli_validate
 
     cli_upload.add_upload(commands)
     cli_upload.add_status(commands)
-    cli_upload.add_demo(commands)
+    cli_demo.add_demo(commands)
     cli_validate.add_validate(commands)
     cli_config.add_config(commands)
     _add_serve(commands)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import hashlib
 import json
 import math
 import os
 import signal
 import sys
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,10 +36,19 @@ from bulkup.cli.settings import (
     Settings,
     resolve,
 )
+from bulkup.cli.terminal import (
+    ItemLines,
+    Pending,
+    StdoutMode,
+    colour_allowed,
+    live_allowed,
+    resuming_text,
+)
 from bulkup.client.config import UploadConfig
-from bulkup.client.progress import RichProgress
+from bulkup.client.progress import ByteTally, Observers, RichProgress
 from bulkup.core import spec
 from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem
+from bulkup.core.units import plural
 from bulkup.errors import BulkupError, ConfigError, TLSError, UploadError
 from bulkup.run import exits
 from bulkup.run.checkpoint import Checkpoint, RunIdentity
@@ -75,6 +83,9 @@ def add_upload(commands: Any) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="list what would be uploaded; send nothing"
     )
+    p.add_argument(
+        "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
+    )
     p.set_defaults(handler=run_upload)
 
 
@@ -94,7 +105,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api", choices=spec.DIALECTS, help="API dialect (v2)")
     p.add_argument("--endpoint", metavar="URL", help="base URL (default: the real API host)")
     p.add_argument("--checkpoint", type=Path, metavar="FILE", help="JSON checkpoint to resume from")
-    p.add_argument("--report", type=Path, metavar="FILE", help="JSON Lines report (default stdout)")
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="JSON Lines report (default: standard output when it is not a terminal; "
+        "a terminal gets one line per item)",
+    )
     p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (8)")
     p.add_argument(
         "--files-in-flight", type=int, metavar="N", help="files between INIT and FINALIZE (4)"
@@ -212,24 +229,9 @@ def add_status(commands: Any) -> None:
     p.set_defaults(handler=run_status)
 
 
-def add_demo(commands: Any) -> None:
-    p = commands.add_parser(
-        "demo",
-        help="upload sample media to the built-in emulator",
-        description=(
-            "Start the emulator in this process, generate sample images, an animated GIF and "
-            "short videos in a temporary folder, upload them, verify every byte on the server "
-            "side, and print the report."
-        ),
-    )
-    p.add_argument("--api", choices=spec.DIALECTS, default="v2", help="API dialect to use (v2)")
-    p.add_argument("--files", type=int, default=12, metavar="N", help="number of sample files (12)")
-    p.set_defaults(handler=run_demo)
-
-
 def _display(output: OutputSettings) -> RichProgress | None:
     """A live progress display on stderr, when wanted and stderr is a terminal."""
-    wanted = output.progress if output.progress is not None else sys.stderr.isatty()
+    wanted = output.progress if output.progress is not None else live_allowed(sys.stderr)
     if output.quiet or not wanted:
         return None
     return RichProgress(sys.stderr)
@@ -244,8 +246,11 @@ def run_upload(args: argparse.Namespace) -> int:
         plan = _prepare(args)
     except (ConfigError, OSError, ValueError) as exc:
         return _refused(exc)
+    mode = StdoutMode.choose(
+        json_wanted=args.json, report_file=plan.settings.report is not None, stream=sys.stdout
+    )
     try:
-        report = ReportWriter(plan.settings.report, stream=sys.stdout)
+        report = ReportWriter(plan.settings.report, stream=sys.stdout if mode.json else None)
     except ReportError as exc:
         return _refused(exc)
     try:
@@ -256,7 +261,7 @@ def run_upload(args: argparse.Namespace) -> int:
             return _refused(exc)
         raise
     try:
-        return _run(args, plan, report, checkpoint)
+        return _run(args, plan, report, checkpoint, mode)
     finally:
         if checkpoint is not None:
             checkpoint.close()  # a no-op when the run closed it
@@ -322,7 +327,11 @@ def _open_checkpoint(plan: _Plan) -> Checkpoint | None:
 
 
 def _run(
-    args: argparse.Namespace, plan: _Plan, report: ReportWriter, checkpoint: Checkpoint | None
+    args: argparse.Namespace,
+    plan: _Plan,
+    report: ReportWriter,
+    checkpoint: Checkpoint | None,
+    mode: StdoutMode,
 ) -> int:
     from bulkup.sources import iter_sources
 
@@ -333,10 +342,15 @@ def _run(
             report.start()
             if args.dry_run:
                 return _dry_run(entries, report)
-            view = _display(settings.output)
+            again = lambda: iter_sources(args.sources, settings.sources, warn=False)  # noqa: E731
+            # JSON on the terminal the bars would be drawn on: no bars, the lines stay whole
+            view = None if mode.json and sys.stdout.isatty() else _display(settings.output)
+            shown = _Shown(view, mode, again)
+            if checkpoint is not None:
+                _say_resuming(checkpoint)
             code = _run_interruptible(
                 lambda: _upload(
-                    settings.upload, plan.auth, entries, checkpoint, report, plan.posts, view
+                    settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
                 )
             )
             if settings.posts is not None:
@@ -346,6 +360,47 @@ def _run(
             report.close()
     except (ReportError, OSError) as exc:  # disk full: the report, or the --posts file
         return _refused(exc)
+
+
+class _Shown:
+    """What the run shows people: the live display, the item lines, this run's bytes."""
+
+    def __init__(
+        self,
+        view: RichProgress | None,
+        mode: StdoutMode,
+        recount: Callable[[], Iterable[object]] | None = None,
+    ) -> None:
+        self.view = view
+        self.tally = ByteTally()
+        lines = ItemLines(colour=colour_allowed(sys.stdout)) if mode.human else None
+        self.observer = Observers(view, self.tally, lines)
+        self._recount = recount
+        self._counting: threading.Thread | None = None
+
+    def count(self) -> None:
+        """Count the sources' items again in a thread, for the display's "done N/TOTAL"
+        (a daemon: an interrupted run does not wait for it)."""
+        view, recount = self.view, self._recount
+        if view is None or recount is None:
+            return
+
+        def count() -> None:
+            view.set_total(sum(1 for _ in recount()))
+
+        self._counting = threading.Thread(target=count, name="bulkup-count", daemon=True)
+        self._counting.start()
+
+    def settle(self) -> None:
+        """At the end of a run the count is there (it was, but for the smallest runs)."""
+        if self._counting is not None:
+            self._counting.join()
+
+
+def _say_resuming(checkpoint: Checkpoint) -> None:
+    text = resuming_text(checkpoint.path, Pending.of(checkpoint))
+    if text is not None:
+        print(f"bulkup: {text}", file=sys.stderr, flush=True)
 
 
 def _refused(exc: BaseException) -> int:
@@ -360,30 +415,69 @@ async def _upload(
     checkpoint: Checkpoint | None,
     report: ReportWriter,
     posts: PostPlan | None = None,
-    view: RichProgress | None = None,
+    shown: _Shown | None = None,
 ) -> int:
     from bulkup.client.uploader import Uploader
 
+    shown = shown or _Shown(None, StdoutMode(json=False, human=False))
     summary = Summary()
     started = time.monotonic()
-    refused: UploadError | None = None
     try:
-        with view or contextlib.nullcontext():
-            async with Uploader(config, auth=auth, observer=view) as up:
+        with shown.view or contextlib.nullcontext():
+            shown.count()
+            async with Uploader(config, auth=auth, observer=shown.observer) as up:
                 async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
                     report.write(result)
                     summary.add(result)
                 refused = up.refused  # what stopped it sending, if anything
+            shown.settle()
+    except anyio.get_cancelled_exc_class():
+        summary.bytes_uploaded = shown.tally.sent
+        _say_interrupted(summary, time.monotonic() - started, checkpoint, shown.tally)
+        raise
     except BulkupError as exc:
-        hint = ""
-        if isinstance(exc, ReportError) and checkpoint is not None:
-            hint = (
-                f"; the checkpoint keeps every finished item: run again with --checkpoint "
-                f"{checkpoint.path} to report them without uploading them again"
-            )
-        print(f"bulkup upload: {redact.text(str(exc))}{hint}", file=sys.stderr)
-        return EXIT_USAGE
+        return _failed_run(exc, checkpoint)
+    summary.bytes_uploaded = shown.tally.sent
     print_summary(summary, time.monotonic() - started)
+    _say_refused(refused)
+    return summary.exit_code()
+
+
+def _say_interrupted(
+    summary: Summary, elapsed: float, checkpoint: Checkpoint | None, tally: ByteTally
+) -> None:
+    """The summary of what finished, and how a rerun goes on."""
+    print_summary(summary, elapsed)
+    if checkpoint is not None:
+        pending = Pending.of(checkpoint)
+        print(
+            f"bulkup: interrupted. Rerun the same command to resume (checkpoint "
+            f"{checkpoint.path}):\n  {pending.uploads_text()}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    unfinished = plural(tally.in_flight, "upload")
+    print(
+        f"bulkup: interrupted; {unfinished} in progress were abandoned: with --checkpoint "
+        "FILE a rerun resumes where a run stopped, instead of starting over",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _failed_run(exc: BulkupError, checkpoint: Checkpoint | None) -> int:
+    hint = ""
+    if isinstance(exc, ReportError) and checkpoint is not None:
+        hint = (
+            f"; the checkpoint keeps every finished item: run again with --checkpoint "
+            f"{checkpoint.path} to report them without uploading them again"
+        )
+    print(f"bulkup upload: {redact.text(str(exc))}{hint}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _say_refused(refused: UploadError | None) -> None:
     if isinstance(refused, TLSError):
         print(
             "bulkup upload: stopped: the server's TLS certificate is not trusted; give its "
@@ -400,7 +494,6 @@ async def _upload(
             f"skipped. {fix}",
             file=sys.stderr,
         )
-    return summary.exit_code()
 
 
 def _clock_problem(error: ErrorInfo) -> bool:
@@ -470,7 +563,8 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
                                 EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
                             )
                             print(
-                                "bulkup: interrupted; saving the checkpoint (again to quit now)",
+                                "bulkup: interrupted: stopping and saving the checkpoint "
+                                "(press Ctrl-C again to quit at once)",
                                 file=sys.stderr,
                                 flush=True,
                             )
@@ -511,85 +605,3 @@ def run_status(args: argparse.Namespace) -> int:
         for key, value in summary.items():
             print(f"{key}: {value}")
     return EXIT_OK
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    return anyio.run(_demo, args.api, args.files)
-
-
-async def _demo(api: str, count: int) -> int:
-    from bulkup.auth.credentials import OAuth1Auth
-    from bulkup.auth.oauth1 import Credentials
-    from bulkup.client.uploader import Uploader
-    from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes
-    from bulkup.media import samples
-
-    started = time.monotonic()
-    config = EmulatorConfig(lifetimes=Lifetimes(processing_secs=0.5, check_after_secs=0))
-    with tempfile.TemporaryDirectory(prefix="bulkup-demo-") as tmp:
-        files = _demo_files(samples, Path(tmp), count)
-        async with Emulator(config, environ={}) as emu:
-            user = emu.user
-            auth = OAuth1Auth(
-                Credentials(
-                    consumer_key=user.consumer_key,
-                    consumer_secret=user.consumer_secret,
-                    token=user.access_token,
-                    token_secret=user.access_token_secret,
-                )
-            )
-            print(
-                f"bulkup demo: emulator at {emu.url}; uploading {len(files)} files "
-                f"({sum(f.stat().st_size for f in files) / (1 << 20):.1f} MiB) with {api}",
-                file=sys.stderr,
-            )
-            items = [Item(id=f.name, path=f) for f in files]
-            summary = Summary()
-            report = ReportWriter(stream=sys.stdout)
-            upload_config = UploadConfig(
-                api=api,  # type: ignore[arg-type]
-                endpoint=emu.url,
-                chunk_size=32 * 1024,  # small chunks: every video goes in several segments
-            )
-            async with Uploader(upload_config, auth=auth) as up:
-                async for result in up.upload_many(items):
-                    report.write(result)
-                    summary.add(result)
-                    _verify(emu, result, Path(tmp) / result.id)
-            print_summary(summary, time.monotonic() - started)
-            verified = sum(1 for m in emu.all_media() if m["state"] == "succeeded")
-            print(
-                f"bulkup demo: {verified} media verified byte-exact by SHA-256 on the server",
-                file=sys.stderr,
-            )
-    return EXIT_OK if summary.all_succeeded else EXIT_FAILED
-
-
-def _verify(emu: Any, result: Result, path: Path) -> None:
-    if not result.ok or result.media_id_string is None:
-        return
-    info = emu.media(result.media_id_string)
-    expected = hashlib.sha256(path.read_bytes()).hexdigest()
-    if info is None or info["sha256"] != expected:
-        raise SystemExit(f"bulkup demo: {result.id}: server bytes differ from the file")
-
-
-def _demo_files(samples: Any, folder: Path, count: int) -> list[Path]:
-    makers = [
-        lambda i: samples.write_image(
-            folder / f"photo-{i:02d}.jpg", fmt="jpeg", width=640, height=480, seed=i
-        ),
-        lambda i: samples.write_image(
-            folder / f"image-{i:02d}.png", fmt="png", width=320, height=240, seed=i
-        ),
-        lambda i: samples.write_gif(
-            folder / f"anim-{i:02d}.gif", width=160, height=120, frames=8, seed=i
-        ),
-        lambda i: samples.write_video(
-            folder / f"clip-{i:02d}.mp4", width=320, height=240, seconds=2, seed=i
-        ),
-        lambda i: samples.write_video(
-            folder / f"long-{i:02d}.mp4", width=640, height=480, seconds=6, seed=i
-        ),
-    ]
-    return [makers[i % len(makers)](i) for i in range(count)]

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Protocol
 
 from bulkup.core.items import Result
+from bulkup.core.units import binary_units
 
 if TYPE_CHECKING:
-    from rich.progress import TaskID
+    from rich.progress import ProgressColumn, Task, TaskID
 
 
 class Observer(Protocol):
@@ -73,30 +74,29 @@ class RichProgress:
         # rich is imported for a display only: a run without one (not a terminal,
         # --no-progress) does not pay the 14 ms its import took.
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = Console(file=stream)
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            _bytes_column(),
+            _speed_column(),
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
+            # Redrawn from the event loop's thread only (see _refresh): rich's own
+            # refresh thread, drawing while a line is printed above the bars, can
+            # leave a stale bar on the screen and erase the line.
+            auto_refresh=False,
         )
+        self._drawn = 0.0
         self.overall = self.progress.add_task("all files", total=0)
         self.files: dict[str, TaskID] = {}
-        self.sizes: dict[str, tuple[int, int]] = {}  # id -> (size, acknowledged)
+        #: id -> (size, acknowledged, acknowledged by an earlier run)
+        self.sizes: dict[str, tuple[int, int, int]] = {}
         self.total_files = total_files
-        self.finished = self.failed = self.retries = 0
+        self.finished = self.failed = self.skipped = self.retries = 0
         #: Endpoint → when its rate-limit wait ends, shown until then.
         self.waits: dict[str, float] = {}
 
@@ -106,23 +106,43 @@ class RichProgress:
 
     def __exit__(self, *exc: object) -> None:
         self._describe()
+        self._refresh(now=True)
         self.progress.stop()
+
+    def set_total(self, total_files: int) -> None:
+        """The sources hold this many items (once they were counted; from any thread:
+        shown at the next redraw)."""
+        self.total_files = total_files
+
+    def _refresh(self, *, now: bool = False) -> None:
+        """Redraw, at most 10 times a second unless ``now``."""
+        moment = time.monotonic()
+        if now or moment - self._drawn >= 0.1:
+            self._drawn = moment
+            self.progress.refresh()
 
     def _describe(self) -> None:
         of = f"/{self.total_files}" if self.total_files else ""
-        text = f"files {self.finished}{of} · failed {self.failed} · retried {self.retries}"
+        text = f"done {self.finished - self.failed - self.skipped}{of}"
+        if self.failed:
+            text += f" · failed {self.failed}"
+        if self.skipped:
+            text += f" · skipped {self.skipped}"
+        if self.retries:
+            text += f" · retried {self.retries}"
         now = time.time()
         self.waits = {e: until for e, until in self.waits.items() if until > now}
         for endpoint, until in sorted(self.waits.items()):
             clock = time.strftime("%H:%M:%S", time.localtime(until))
             text += f" · {endpoint} rate limit: waiting until {clock}"
         self.progress.update(self.overall, description=text)
+        self._refresh()
 
     def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
-        self.sizes[item_id] = (size, done_bytes)
+        """The overall bar and rate count this run's bytes: an earlier run's are left out."""
+        self.sizes[item_id] = (size, done_bytes, done_bytes)
         overall = self.progress.tasks[self.overall]
-        total = (overall.total or 0) + size
-        self.progress.update(self.overall, total=total, advance=done_bytes)
+        self.progress.update(self.overall, total=(overall.total or 0) + size - done_bytes)
         self.files[item_id] = self.progress.add_task(
             f"  {item_id[:40]} uploading", total=size, completed=done_bytes
         )
@@ -134,13 +154,14 @@ class RichProgress:
             self.progress.update(task, description=f"  {item_id[:40]} {state}{suffix}")
 
     def bytes_acked(self, item_id: str, count: int) -> None:
-        size, done = self.sizes.get(item_id, (0, 0))
+        size, done, earlier = self.sizes.get(item_id, (0, 0, 0))
         count = max(0, min(count, size - done))  # never past 100%
-        self.sizes[item_id] = (size, done + count)
+        self.sizes[item_id] = (size, done + count, earlier)
         self.progress.update(self.overall, advance=count)
         task = self.files.get(item_id)
         if task is not None:
             self.progress.update(task, advance=count)
+        self._refresh()
 
     def retried(self, item_id: str) -> None:
         self.retries += 1
@@ -153,13 +174,106 @@ class RichProgress:
     def item_finished(self, result: Result) -> None:
         self.finished += 1
         self.failed += result.status == "failed"
+        self.skipped += result.status == "skipped"
         task = self.files.pop(result.id, None)
         if task is not None:
             self.progress.remove_task(task)
-        size, done = self.sizes.pop(result.id, (0, 0))
-        if result.ok and size > done:  # simple uploads and resumed items land whole
+        size, done, earlier = self.sizes.pop(result.id, (0, 0, 0))
+        if result.ok and size > done:  # simple uploads land whole
             self.progress.update(self.overall, advance=size - done)
         elif not result.ok and size:
             overall = self.progress.tasks[self.overall]
-            self.progress.update(self.overall, total=(overall.total or 0) - size, advance=-done)
+            left = (overall.total or 0) - (size - earlier)
+            self.progress.update(self.overall, total=left, advance=-(done - earlier))
         self._describe()
+
+    def print(self, text: str) -> None:
+        """A line above the live display."""
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self._refresh(now=True)
+
+
+def _bytes_column() -> ProgressColumn:
+    """``1.2/12.0 MiB``, and nothing while no total is known (not ``0/0 bytes``)."""
+    from rich.progress import DownloadColumn
+    from rich.text import Text
+
+    class Bytes(DownloadColumn):
+        def render(self, task: Task) -> Text:
+            return super().render(task) if task.total else Text("")
+
+    return Bytes(binary_units=True)
+
+
+def _speed_column() -> ProgressColumn:
+    """The rate in the bar's units (MiB/s beside MiB, not MB/s)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            if speed is None or not task.total:
+                return Text("")
+            return Text(f"{binary_units(speed)}/s", style="progress.data.speed")
+
+    return Speed()
+
+
+class ByteTally(NullObserver):
+    """Counts the bytes this run sent that the server kept: acknowledged segments,
+    and the whole of a one-shot upload; an earlier run's bytes are not counted."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._sizes: dict[str, tuple[int, int]] = {}  # id -> (size, counted)
+
+    def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
+        self._sizes[item_id] = (size, done_bytes)
+
+    def bytes_acked(self, item_id: str, count: int) -> None:
+        size, done = self._sizes.get(item_id, (0, 0))
+        count = max(0, min(count, size - done))
+        self._sizes[item_id] = (size, done + count)
+        self.sent += count
+
+    def item_finished(self, result: Result) -> None:
+        size, done = self._sizes.pop(result.id, (0, 0))
+        if result.ok and size > done:  # a one-shot upload lands whole
+            self.sent += size - done
+
+    @property
+    def in_flight(self) -> int:
+        """Items started and not finished."""
+        return len(self._sizes)
+
+
+class Observers:
+    """Several observers as one: each hears every step, in order."""
+
+    def __init__(self, *observers: object) -> None:
+        self._all = [o for o in observers if o is not None]
+
+    def _each(self, name: str, *args: object) -> None:
+        for observer in self._all:
+            method = getattr(observer, name, None)
+            if method is not None:
+                method(*args)
+
+    def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
+        self._each("item_started", item_id, size, done_bytes)
+
+    def item_state(self, item_id: str, state: str, percent: int | None = None) -> None:
+        self._each("item_state", item_id, state, percent)
+
+    def bytes_acked(self, item_id: str, count: int) -> None:
+        self._each("bytes_acked", item_id, count)
+
+    def retried(self, item_id: str, *reason: str) -> None:
+        self._each("retried", item_id, *reason)
+
+    def waiting(self, endpoint: str, until: float) -> None:
+        self._each("waiting", endpoint, until)
+
+    def item_finished(self, result: Result) -> None:
+        self._each("item_finished", result)

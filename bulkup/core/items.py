@@ -246,7 +246,9 @@ class Result:
     attempts: int = 0
     elapsed_s: float = 0.0
     error: ErrorInfo | None = None
-    #: True when the result was taken from the checkpoint without uploading again.
+    #: True when the result was taken from the checkpoint without uploading again (an
+    #: earlier run's item: the report line says so twice, as ``resumed`` and, since
+    #: issue [4/6], ``from_checkpoint``).
     resumed: bool = False
     #: Whether the item's alt text was set (None: the item has none).
     alt_text_applied: bool | None = None
@@ -286,7 +288,8 @@ class Result:
             attempts=_take(line, "attempts", int, 0),
             elapsed_s=float(_take(line, "elapsed_s", (int, float), 0.0)),
             error=_error(error) if error is not None else None,
-            resumed=_take(line, "resumed", bool, False),
+            resumed=_take(line, "resumed", bool, False)
+            or _take(line, "from_checkpoint", bool, False),
             alt_text_applied=_take(line, "alt_text_applied", _BOOL_OR_NONE, None),
             metadata_applied=_take(line, "metadata_applied", _BOOL_OR_NONE, None),
             retry_after=_moment(_take(line, "retry_after", _STR_OR_NONE, None)),
@@ -310,6 +313,7 @@ class Result:
             "elapsed_s": round(self.elapsed_s, 3),
             "error": self.error.as_json() if self.error else None,
             "resumed": self.resumed,
+            "from_checkpoint": self.resumed,
             "alt_text_applied": self.alt_text_applied,
             "metadata_applied": self.metadata_applied,
             "retry_after": iso_utc(self.retry_after),

@@ -267,6 +267,9 @@ class Session:
 
     @property
     def acked_bytes(self) -> int:
+        """Bytes the server holds: all of them once the upload was finalized."""
+        if self.phase not in (Phase.INIT, Phase.UPLOADING) and self.media_id is not None:
+            return self.plan.size
         return sum(self.plan.byte_range(i)[1] for i in self.acked)
 
     @property

@@ -28,6 +28,7 @@ from typing import IO, Literal
 
 from bulkup import privatefiles, redact
 from bulkup.core.items import Result, iso_utc
+from bulkup.core.units import binary_units
 from bulkup.errors import BulkupError
 from bulkup.run import exits
 
@@ -46,7 +47,7 @@ class ReportLocked(ReportError):
 
 
 class ReportWriter:
-    """Writes results as JSON Lines to a file (``path``) or a stream.
+    """Writes results as JSON Lines to a file (``path``), a stream, or both.
 
     A file is opened and locked (``flock``, exclusive) at once, and emptied only by
     :meth:`start`, which the first :meth:`write` calls if nobody did; :meth:`discard`
@@ -64,7 +65,8 @@ class ReportWriter:
         self._created = False
         self._regular = False
         self._fd = self._open(path) if path is not None else -1
-        self._stream = stream if path is None else None
+        #: Also written to when a file is (``--report FILE --json``: the file and stdout).
+        self._stream = stream
         self._started = path is None
         self._size = 0
         #: Lines written so far.
@@ -114,11 +116,9 @@ class ReportWriter:
         try:
             if self._fd >= 0:
                 self._append(line.encode())
-            elif self._stream is not None:
+            if self._stream is not None:
                 self._stream.write(line)
                 self._stream.flush()
-            else:
-                return
         except OSError as exc:
             self._failed = ReportError(self._failure(exc))
             raise self._failed from exc
@@ -205,6 +205,8 @@ class Summary:
     refused: int = 0
     #: Failed items that a rerun would not finish either.
     hard_failures: int = 0
+    #: Files of scanned folders skipped because they are not media.
+    not_media: int = 0
 
     def add(self, result: Result) -> None:
         self.counts[result.status] += 1
@@ -214,6 +216,7 @@ class Summary:
             self.resumed += 1
         self.warnings.extend(result.warnings[: MAX_SUMMARY_FAILURES - len(self.warnings)])
         kind = result.error.kind if result.error else None
+        self.not_media += kind == "not_media"
         if result.ok or kind is None:
             pass
         elif kind in exits.REFUSED_KINDS:
@@ -246,16 +249,11 @@ class Summary:
         )
 
     def render(self, elapsed: float) -> str:
-        mib = self.bytes_uploaded / (1 << 20)
-        rate = mib / elapsed if elapsed > 0 else 0.0
-        lines = [
-            f"bulkup: {self.total} items: {self.counts['succeeded']} succeeded "
-            f"({self.resumed} from the checkpoint), {self.counts['failed']} failed, "
-            f"{self.counts['skipped']} skipped; {mib:.1f} MiB in {elapsed:.1f} s ({rate:.1f} MiB/s)"
-        ]
+        """The summary a person reads: counts, this run's bytes and rate, the failures
+        by reason, the warnings, and what a rerun finishes."""
+        lines = [self._headline(elapsed)]
         for message, ids in list(self.failures.items())[:MAX_SUMMARY_FAILURES]:
-            who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
-            lines.append(f"  failed {who}: {message}")
+            lines.append(f"  failed {_who(ids)}: {_unplaced(message, ids[0])}")
         lines.extend(f"  warning: {warning}" for warning in self.warnings)
         hidden = len(self.failures) - MAX_SUMMARY_FAILURES
         if hidden > 0:
@@ -267,9 +265,50 @@ class Summary:
                 f"command again with the same --checkpoint{when} to finish them"
             )
             for message, ids in list(self.later.items())[:MAX_SUMMARY_FAILURES]:
-                who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
-                lines.append(f"    {who}: {message}")
+                lines.append(f"    {_who(ids)}: {message}")
         return "\n".join(lines)
+
+    def _headline(self, elapsed: float) -> str:
+        succeeded = f"{self.counts['succeeded']} succeeded"
+        if self.resumed:
+            succeeded += f" ({self.resumed} from the checkpoint)"
+        skipped = f"{self.counts['skipped']} skipped"
+        if self.not_media:
+            skipped += f" ({self.not_media} not media)"
+        rate = self.bytes_uploaded / elapsed if elapsed > 0 else 0.0
+        sent = f"{binary_units(self.bytes_uploaded)} sent in {elapsed:.1f} s"
+        if self.bytes_uploaded:
+            sent += f" ({binary_units(rate)}/s)"
+        return (
+            f"bulkup: {self.total} {_items(self.total)}: {succeeded}, "
+            f"{self.counts['failed']} failed, {skipped}; {sent}"
+        )
+
+    def fields(self, elapsed: float) -> dict[str, object]:
+        """The summary as exact numbers (the ``run_finished`` event)."""
+        return {
+            "items": self.total,
+            "succeeded": self.counts["succeeded"],
+            "failed": self.counts["failed"],
+            "skipped": self.counts["skipped"],
+            "from_checkpoint": self.resumed,
+            "not_media": self.not_media,
+            "left_for_later": self.left,
+            "retry_after": self.retry_after,
+            "bytes_sent": self.bytes_uploaded,
+            "elapsed_s": round(elapsed, 3),
+            "failures": {message: len(ids) for message, ids in self.failures.items()},
+            "exit_status": self.exit_code(),
+        }
+
+
+def _unplaced(message: str, item_id: str) -> str:
+    """The message without a leading ``ID: `` (the line names the item already)."""
+    return message[len(item_id) + 2 :] if message.startswith(f"{item_id}: ") else message
+
+
+def _who(ids: list[str]) -> str:
+    return ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
 
 
 def _items(count: int) -> str:

@@ -518,7 +518,7 @@ async def test_a_second_ctrl_c_exits_130_at_once(tmp_path: Path) -> None:
                 await emu.wait_for_fault("latency_spike")
                 process.send_signal(signal.SIGINT)
                 seen = b""
-                while b"again to quit now" not in seen:  # the user reads it, presses again
+                while b"again to quit at once" not in seen:  # the user reads it, presses again
                     seen += await process.stderr.receive()
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signal.SIGINT)

@@ -196,5 +196,5 @@ async def test_a_signal_at_shutdown_while_the_posts_file_is_written(
         with anyio.fail_after(PROCESS_LIMIT_S):
             await process.wait()
         err = check_stopped(process, signum, tmp_path)
-    assert "1 items: 1 succeeded" in err  # the run itself had finished
+    assert "1 item: 1 succeeded" in err  # the run itself had finished
     assert (tmp_path / "r.jsonl").read_text().count("\n") == 1  # its report is whole

@@ -111,7 +111,11 @@ async def test_an_item_reused_from_the_checkpoint_reports_the_line_it_finished_w
     assert second["cat.png"].alt_text_applied is True
     assert second["cat.png"].metadata_applied is True
     for item_id, line in second.items():
-        assert line.as_json() == {**first[item_id].as_json(), "resumed": True}, item_id
+        assert line.as_json() == {
+            **first[item_id].as_json(),
+            "resumed": True,
+            "from_checkpoint": True,
+        }, item_id
 
 
 async def test_a_file_in_a_folder_and_a_manifest_keeps_the_manifest_entry(
