@@ -35,9 +35,14 @@ SERVE_HOST, SERVE_PORT = "127.0.0.1", 8765
 ENDPOINT_VAR, CA_BUNDLE_VAR = "BULKUP_ENDPOINT", "BULKUP_CA_BUNDLE"
 
 WORKFLOW = """\
-try it by hand:
-  eval "$(bulkup serve --print-env)"   # this shell: the emulator's credentials, BULKUP_ENDPOINT
-  bulkup serve &                       # or in another terminal, to watch its request log
+try it by hand (one shell; or run `bulkup serve` in another terminal to watch its log):
+  eval "$(bulkup serve --print-env)"   # the emulator's credentials and BULKUP_ENDPOINT
+  bulkup serve 2>serve.log &           # one line per request in serve.log
+  bulkup upload photos/
+
+in a script, wait until it listens: it prints its export lines only then
+  bulkup serve >serve.env 2>serve.log &
+  until grep -qs BULKUP_ENDPOINT serve.env; do sleep 0.1; done; . ./serve.env
   bulkup upload photos/
 
 Standard output gets only the `export` lines (at start, or alone with --print-env);
