@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import signal
 import ssl
 import subprocess
@@ -65,22 +66,34 @@ def tls_emulator(profile: str, ca_out: Path) -> Iterator[str]:
 def _serve(profile: str, extra: Sequence[str]) -> Iterator[str]:
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as fh:
         fh.write(profile)
+    # --quiet: no line per request, so the banner alone is in the stderr pipe.
+    serve = ("serve", "--port", "0", "--profile", fh.name, "--quiet", *extra)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bulkup", "serve", "--port", "0", "--profile", fh.name, *extra],
+        [sys.executable, "-m", "bulkup", *serve],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "X_BEARER_TOKEN": ""},
     )
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        if "listening on" not in first:
-            raise SystemExit(f"the emulator did not start: {first!r}")
-        yield first.split("listening on ")[1].split(" ")[0]
+        url = served_url(proc)
+        if url is None:
+            raise SystemExit(f"the emulator did not start: {proc.communicate()[1]!r}")
+        yield url
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
         os.unlink(fh.name)
+
+
+def served_url(proc: subprocess.Popen[str]) -> str | None:
+    """The URL in ``bulkup serve``'s last export line, ``export BULKUP_ENDPOINT=...``,
+    which it prints once it listens; None if it exits first."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("export BULKUP_ENDPOINT="):
+            return shlex.split(line)[1].partition("=")[2]
+    return None
 
 
 def sparse_file(path: Path, size: int) -> Path:

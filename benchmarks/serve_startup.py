@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import statistics
 import subprocess
@@ -25,10 +26,16 @@ def one_run() -> float:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bulkup", "serve", "--port", "0"],
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the banner; the export lines are on stdout
         text=True,
     )
     assert proc.stdout is not None
-    url = proc.stdout.readline().split("listening on ")[1].split(" ")[0]
+    line = ""
+    while not line.startswith("export BULKUP_ENDPOINT="):  # printed once it listens
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"bulkup serve exited with {proc.wait()} before listening")
+    url = shlex.split(line)[1].partition("=")[2]
     with urllib.request.urlopen(url + "/_emulator/health", timeout=10) as resp:
         resp.read()
     elapsed = time.perf_counter() - started

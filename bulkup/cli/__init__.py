@@ -6,7 +6,7 @@ Subcommands:
 - ``bulkup demo``: :mod:`bulkup.cli.demo`;
 - ``bulkup validate``: :mod:`bulkup.cli.validate`;
 - ``bulkup config show``: :mod:`bulkup.cli.config`;
-- ``bulkup serve``: run the local emulator of the X media upload API;
+- ``bulkup serve``: run the local emulator of the X media upload API: :mod:`bulkup.cli.serve`;
 - ``bulkup auth login`` / ``bulkup auth status``: OAuth 2.0 user tokens (PKCE).
 """
 
@@ -14,17 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bulkup.cli import signals
+from bulkup.cli.serve import SERVE_HOST as SERVE_HOST
+from bulkup.cli.serve import SERVE_PORT as SERVE_PORT
 from bulkup.run import exits
-from bulkup.run.exits import EXIT_OK, EXIT_USAGE
-
-if TYPE_CHECKING:
-    import ssl
 
 EPILOG = (
     """\
@@ -50,10 +45,6 @@ Run `bulkup COMMAND --help` for each command's options.
 """
     + exits.TABLE
 )
-#: ``bulkup serve``'s defaults, those of :class:`bulkup.emulator.Emulator` (a test
-#: checks): building the parser must not import the emulator and aiohttp.web, which
-#: took 30-90 ms of every ``bulkup upload``'s start-up.
-SERVE_HOST, SERVE_PORT = "127.0.0.1", 8765
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bulkup.cli import auth as cli_auth
     from bulkup.cli import config as cli_config
     from bulkup.cli import demo as cli_demo
+    from bulkup.cli import serve as cli_serve
     from bulkup.cli import upload as cli_upload
     from bulkup.cli import validate as cli_validate
 
@@ -79,125 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demo.add_demo(commands)
     cli_validate.add_validate(commands)
     cli_config.add_config(commands)
-    _add_serve(commands)
+    cli_serve.add_serve(commands)
     cli_auth.add_auth(commands)
     return parser
-
-
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser(
-        "serve",
-        help="run the local emulator of the X media upload API",
-        description=(
-            "Serve the X media upload API (v1.1 and v2 dialects on one port) locally, "
-            "with OAuth checks, media checks, rate limits and optional fault simulation. "
-            "Prints the base URL and the credentials it accepts; stop with Ctrl-C."
-        ),
-    )
-    serve.add_argument("--host", default=SERVE_HOST, help="address to bind (default %(default)s)")
-    serve.add_argument(
-        "--port",
-        type=int,
-        default=SERVE_PORT,
-        help="port, 0 for any free one (default %(default)s)",
-    )
-    serve.add_argument(
-        "--profile",
-        type=Path,
-        metavar="FILE",
-        help="emulator profile (TOML), e.g. configs/emulator-flaky.toml",
-    )
-    tls = serve.add_mutually_exclusive_group()
-    tls.add_argument(
-        "--tls-self-signed",
-        action="store_true",
-        help="serve https with a fresh local CA; its certificate is written to --ca-out",
-    )
-    tls.add_argument(
-        "--tls-cert", type=Path, metavar="F", help="serve https with this PEM certificate"
-    )
-    serve.add_argument("--tls-key", type=Path, metavar="F", help="private key for --tls-cert")
-    serve.add_argument(
-        "--ca-out",
-        type=Path,
-        default=Path("bulkup-emulator-ca.pem"),
-        metavar="F",
-        help="where --tls-self-signed writes the CA certificate (default %(default)s)",
-    )
-    serve.set_defaults(handler=_run_serve)
-
-
-def _run_serve(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from bulkup.emulator import (
-        DEMO_CLIENT,
-        DEMO_USER,
-        ConfigError,
-        Emulator,
-        EmulatorConfig,
-        serve,
-    )
-    from bulkup.emulator.tls import file_context
-
-    started = time.perf_counter()
-    if bool(args.tls_cert) != bool(args.tls_key):
-        print("bulkup serve: --tls-cert and --tls-key go together", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        config = EmulatorConfig.from_toml(args.profile) if args.profile else EmulatorConfig()
-    except ConfigError as exc:
-        print(f"bulkup serve: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    tls: str | ssl.SSLContext | None = None
-    if args.tls_self_signed:
-        tls = "self-signed"
-    elif args.tls_cert:
-        tls = file_context(args.tls_cert, args.tls_key)
-    emulator = Emulator(config, host=args.host, port=args.port, tls=tls, ca_path=args.ca_out)
-
-    def ready(emu: Emulator) -> None:
-        elapsed = time.perf_counter() - started
-        user = emu.user
-        lines = [
-            f"bulkup emulator listening on {emu.url} (ready in {elapsed:.2f}s)",
-            f"  v1.1: {emu.url}/1.1/media/upload.json   v2: {emu.url}/2/media/upload",
-            f"  profile: {args.profile or 'default'}   storage: {config.storage.mode}",
-        ]
-        if user == DEMO_USER:
-            lines += [
-                "  demo credentials accepted (export these for bulkup or your client):",
-                f"    X_API_KEY={user.consumer_key}",
-                f"    X_API_SECRET={user.consumer_secret}",
-                f"    X_ACCESS_TOKEN={user.access_token}",
-                f"    X_ACCESS_TOKEN_SECRET={user.access_token_secret}",
-                f"    X_BEARER_TOKEN={user.bearer_tokens[0]}",
-            ]
-        else:
-            source = "the profile" if config.users else "the X_* environment variables"
-            lines.append(f"  accepting the credentials of {len(emu.users)} user(s) from {source}")
-        if DEMO_CLIENT in config.oauth2.clients:
-            lines += [
-                f"  OAuth 2.0 demo client (PKCE): X_CLIENT_ID={DEMO_CLIENT.client_id}",
-                f"    X_TOKEN_URL={emu.url}/2/oauth2/token",
-                f"    bulkup auth login --client-id {DEMO_CLIENT.client_id} --authorize-url "
-                f"{emu.url}/i/oauth2/authorize --token-url {emu.url}/2/oauth2/token",
-            ]
-        if emu.ca_path is not None:
-            lines.append(f"  TLS CA certificate: {emu.ca_path.resolve()}")
-        lines.append(f"  inspect: {emu.url}/_emulator/stats   stop: Ctrl-C")
-        print("\n".join(lines), flush=True)
-
-    try:
-        asyncio.run(serve(emulator, on_ready=ready))
-    except OSError as exc:
-        print(
-            f"bulkup serve: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 1
-    print("bulkup emulator stopped", flush=True)
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

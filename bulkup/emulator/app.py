@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from bulkup.core import spec
 from bulkup.core.clock import OffsetClock
@@ -43,7 +43,7 @@ from bulkup.emulator import errors, misbehave
 from bulkup.emulator.auth import Authenticator
 from bulkup.emulator.config import EmulatorConfig, User
 from bulkup.emulator.errors import ApiError
-from bulkup.emulator.faults import REWRITE_KINDS, FaultPlan
+from bulkup.emulator.faults import REWRITE_KINDS, FaultPlan, note
 from bulkup.emulator.misbehave import Misbehave
 from bulkup.emulator.oauth2 import OAuth2Server
 from bulkup.emulator.params import MULTIPART, Params, read_params
@@ -171,6 +171,8 @@ class EmulatorState:
             self.limiter.start_burst(call.user.id, endpoint, self.config.faults.burst_429_length)
         verdict = exchange.rate = self.limiter.acquire(call.user.id, endpoint)
         if not verdict.allowed:
+            if verdict.burst:
+                note("burst_429")  # refused by a burst an earlier request started
             raise ApiError(errors.RATE_LIMITED)
         if self.config.limits.enabled:
             used = verdict.limit - verdict.remaining
@@ -248,6 +250,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     # The endpoint as far as method, path and query tell; admit() makes it exact.
     exchange = request[EXCHANGE_KEY] = Exchange(dialect, endpoint_hint(request))
     if request.transport in state.closing:
+        note("close_connection")
         return _drop(request, state)  # a close_connection fault: the reused connection is gone
     body_bytes = request.content_length or 0
     delay = state.faults.latency_secs(exchange.endpoint, body_bytes)
@@ -321,12 +324,21 @@ def endpoint_hint(request: web.Request) -> str | None:
     return _ROUTE_ENDPOINTS.get(route)
 
 
-def build_app(state: EmulatorState) -> web.Application:
-    """The aiohttp application serving both dialects and the inspection routes."""
-    from bulkup.emulator import inspection, oauth2, v1, v2
+def build_app(
+    state: EmulatorState, *, request_log: Callable[[str], None] | None = None
+) -> web.Application:
+    """The aiohttp application serving both dialects and the inspection routes.
+
+    ``request_log`` receives one line per request (:mod:`bulkup.emulator.requestlog`).
+    """
+    from bulkup.emulator import inspection, oauth2, requestlog, v1, v2
 
     max_body = state.config.lifetimes.max_chunk_bytes * 4 // 3 + (1 << 20)
-    app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
+    middlewares: list[Middleware] = [api_middleware]
+    if request_log is not None:
+        secrets = requestlog.secrets_of(state.config, state.users)
+        middlewares.insert(0, requestlog.middleware(request_log, secrets))
+    app = web.Application(middlewares=middlewares, client_max_size=max_body)
     app[STATE_KEY] = state
     v1.add_routes(app)
     v2.add_routes(app)

@@ -47,9 +47,11 @@ that count: a client that sends them one at a time never fills it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from bulkup.core import spec
@@ -83,6 +85,31 @@ PRE_KINDS = (
 REWRITE_KINDS = ("missing_fields", "garbage_200")
 #: How long a ``hang`` fault keeps a request unanswered (unless the client leaves).
 HANG_SECS = 3600.0
+
+#: The faults injected into the request being handled, while :func:`noting` collects them.
+_NOTED: ContextVar[list[str] | None] = ContextVar("bulkup_emulator_faults_noted", default=None)
+
+
+@contextlib.contextmanager
+def noting() -> Iterator[list[str]]:
+    """Collect the kinds of the faults that affect the request handled in this context.
+
+    Each request is handled in its own task, so the faults of one never show in
+    another's list (:mod:`bulkup.emulator.requestlog` logs them).
+    """
+    noted: list[str] = []
+    token = _NOTED.set(noted)
+    try:
+        yield noted
+    finally:
+        _NOTED.reset(token)
+
+
+def note(kind: str) -> None:
+    """Say that a fault of ``kind`` affects the current request (not counted again)."""
+    noted = _NOTED.get()
+    if noted is not None and kind not in noted:
+        noted.append(kind)
 
 
 @dataclass(slots=True)
@@ -200,6 +227,7 @@ class FaultPlan:
     def record(self, kind: str) -> None:
         """Count one injected fault of ``kind``."""
         self.injected[kind] += 1
+        note(kind)
         self.on_inject()
 
     def latency_secs(self, endpoint: str | None, body_bytes: int) -> float:

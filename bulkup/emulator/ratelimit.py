@@ -51,6 +51,8 @@ class Verdict:
     reset: float
     #: The app's 24-hour window, for endpoints with an app limit.
     app: Quota | None = None
+    #: Refused by an injected 429 burst, although budget remains.
+    burst: bool = False
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -114,7 +116,8 @@ class RateLimiter:
         if window.burst > 0:  # injected: refused although budget remains, as seen in the wild
             window.burst -= 1
             remaining = max(0, limit - window.used)
-            return Verdict(False, limit, remaining, reset, self._app_quota(endpoint, app_window))
+            quota = self._app_quota(endpoint, app_window)
+            return Verdict(False, limit, remaining, reset, quota, burst=True)
         if not self._limits.enabled:
             return Verdict(True, limit, limit, reset, self._app_quota(endpoint, app_window))
         app_limit = self._limits.app_per_day.get(endpoint, 0)

@@ -38,7 +38,10 @@ class Emulator:
 
     ``port=0`` (the default) picks a free port. ``tls="self-signed"`` serves https
     with a fresh CA whose certificate is written to :attr:`ca_path`; pass an
-    :class:`ssl.SSLContext` to use your own certificate.
+    :class:`ssl.SSLContext` to use your own certificate. ``request_log`` (off by
+    default) receives one line per request: time, method, path, status, milliseconds
+    and the faults injected, credentials masked (:mod:`bulkup.emulator.requestlog`);
+    ``bulkup serve`` passes one that prints on standard error.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class Emulator:
         tls: str | ssl.SSLContext | None = None,
         ca_path: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
+        request_log: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config or EmulatorConfig()
         self.host = host
@@ -57,6 +61,7 @@ class Emulator:
         self._tls = tls
         self._ca_path = Path(ca_path) if ca_path is not None else None
         self._environ = environ
+        self._request_log = request_log
         self._runner: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._state: EmulatorState | None = None
@@ -79,7 +84,7 @@ class Emulator:
         sock = _bind(self.host, self._port)
         self.port = sock.getsockname()[1]
         runner = web.AppRunner(
-            build_app(self._state),
+            build_app(self._state, request_log=self._request_log),
             access_log=None,
             shutdown_timeout=1.0,
             handler_cancellation=True,  # a dropped client stops its request, as on a real server

@@ -180,15 +180,15 @@ async def test_bulkup_serve_listens_on_127_0_0_1_by_default() -> None:
         command("serve", "--port", "0"),
         env=env_for(None),
         stdin=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # the export lines; the banner is on stderr
     )
     async with process:
-        assert process.stdout is not None
+        assert process.stderr is not None
         seen = b""
         try:
             with anyio.fail_after(PROCESS_LIMIT_S):
                 while b"stop: Ctrl-C" not in seen:
-                    seen += await process.stdout.receive()
+                    seen += await process.stderr.receive()
                 first = seen.decode().splitlines()[0]
                 url = first.split("listening on ")[1].split(" ")[0]
                 port = int(url.rpartition(":")[2])
