@@ -236,14 +236,12 @@ def check_json(block: Block, session: Session) -> None:
 
 
 def runnable(block: Block) -> bool:
-    return block.mark is not None and block.mark[0] == "not run" or block.lang in RUNNERS
+    return (block.mark is not None and block.mark[0] == "not run") or block.lang in RUNNERS
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("doc", DOCS, ids=lambda d: str(d.relative_to(ROOT)))
-def test_every_block_of_the_document_runs_against_the_emulator(
-    doc: Path, session: Session
-) -> None:
+def test_every_block_of_the_document_runs_against_the_emulator(doc: Path, session: Session) -> None:
     found = list(blocks(doc))
     unmarked = [b.where for b in found if not runnable(b)]
     assert not unmarked, f"blocks with no runner and no <!-- not run: why --> mark: {unmarked}"
@@ -253,4 +251,6 @@ def test_every_block_of_the_document_runs_against_the_emulator(
     assert not session.failures, "\n".join(session.failures)
     assert not session.pending_passed, "\n".join(session.pending_passed)
     if session.pending_failed:
-        pytest.xfail("until issue [4/6]'s other branches land:\n" + "\n".join(session.pending_failed))
+        pytest.xfail(
+            "until issue [4/6]'s other branches land:\n" + "\n".join(session.pending_failed)
+        )
