@@ -165,11 +165,14 @@ class Served:
         self.process.stdout.close()
 
 
-def ready_url(process: subprocess.Popen[str]) -> str:
-    """The URL a starting ``bulkup serve`` says it listens on."""
+def ready_url(process: subprocess.Popen[str], seen: list[str] | None = None) -> str:
+    """The URL a starting ``bulkup serve`` says it listens on (its export line); the
+    lines read up to it are added to ``seen``."""
     assert process.stdout is not None
     for line in process.stdout:
-        found = re.search(r"listening on (\S+)", line)
+        if seen is not None:
+            seen.append(line)
+        found = re.search(r"BULKUP_ENDPOINT='?([^'\s]+)", line)
         if found:
             return found.group(1)
     raise AssertionError(f"bulkup serve ended ({process.wait()}) without listening")
