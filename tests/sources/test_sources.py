@@ -95,9 +95,8 @@ def test_invalid_json_line_names_file_line_column_and_fix(
         f.write('{"path": "x.jpg" "id": 3}\n{"path": "media/b.png"}\n')
     items, [problem] = split(read_manifest("photos.jsonl"))
     assert len(items) == 12 and items[-1].source == "photos.jsonl:13"
-    assert problem.message == (
-        "photos.jsonl:12: invalid JSON (Expecting ',' delimiter: column 18) — " + JSONL_FIX
-    )
+    # The id names the place: the message does not say it again.
+    assert problem.message == "invalid JSON (Expecting ',' delimiter: column 18) — " + JSONL_FIX
     assert (problem.kind, problem.source, problem.id) == (
         "invalid_entry",
         "photos.jsonl:12",
@@ -127,8 +126,8 @@ def test_malformed_jsonl_line_is_a_problem_and_other_lines_proceed(
     )
     items, [problem] = split(read_manifest(manifest))
     assert [i.source for i in items] == [f"{manifest}:1", f"{manifest}:3"]
-    assert (problem.kind, problem.source) == (kind, f"{manifest}:2")
-    assert problem.message.startswith(f"{manifest}:2: ") and says in problem.message
+    assert (problem.kind, problem.source, problem.id) == (kind, f"{manifest}:2", f"{manifest}:2")
+    assert f"{manifest}" not in problem.message and says in problem.message  # the id names it
     assert " — " in problem.message  # the fix follows the problem
 
 
