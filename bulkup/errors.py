@@ -33,6 +33,20 @@ report's ``error`` object through :meth:`UploadError.info`. Messages never
 contain credentials: an :class:`UploadError` masks its message when it is made
 (:func:`bulkup.redact.text`), so a server that echoes the ``Authorization`` header in
 its answer puts no secret into the report, the summary or the checkpoint.
+
+Besides the ``kind`` of each class above, a report's ``error.kind`` is one of these,
+for items that never reached the server:
+
+* ``preflight``: the file breaks the media rules (``FileProblem``); ``post_group``: its
+  post holds media that cannot go together;
+* an entry of a source that cannot be an item (:class:`bulkup.core.items.SourceProblem`),
+  failed: ``invalid_entry``, ``invalid_value``, ``missing_file``, ``not_a_file``,
+  ``unreadable``, ``empty_file``, ``duplicate_id``, ``symlink_loop``;
+* left out on purpose, ``skipped`` (they leave the exit status alone): ``symlink_not_followed``,
+  ``system_folder``, and ``not_media``, a file met by a directory scan whose first bytes
+  are not an image, a GIF or a video (subtitles included: they attach through a
+  manifest). A file named on the command line or by a manifest is never ``not_media``:
+  if it is not media, it fails ``preflight``.
 """
 
 from __future__ import annotations

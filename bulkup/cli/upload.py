@@ -192,13 +192,26 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
 
 def add_directory_options(p: argparse.ArgumentParser) -> None:
     """--include, --exclude, --hidden and --follow-symlinks: what scanned directories give."""
-    for flag, verb in (("--include", "only"), ("--exclude", "skip")):
-        p.add_argument(
-            flag,
-            action="append",
-            metavar="GLOB",
-            help=f"{verb} matching files of directories (repeatable, e.g. '**/*.jpg')",
-        )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="GLOB",
+        help=(
+            "take only the files of directories that match (repeatable), e.g. '*.jpg' (a "
+            "name, at any depth; case-sensitive) or '2024/**/*.mp4' (a path inside the "
+            "directory; '**' crosses folders)"
+        ),
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help=(
+            "leave out the files and folders of directories that match (repeatable; wins "
+            "over --include), e.g. '**/drafts/**' (every folder named drafts, not even "
+            "entered) or '*.tmp'"
+        ),
+    )
     p.add_argument(
         "--hidden", action="store_true", default=None, help="include dot-files in directories"
     )

@@ -5,8 +5,10 @@ probe, the media rules, alt text); nothing goes on the network and no credential
 The table goes to standard output (drawn with rich on a terminal, plain aligned text
 otherwise); ``--report`` writes one JSON Lines result per file in the format of
 ``bulkup upload`` (``succeeded`` for a valid file, ``failed`` with ``error.kind``
-``"preflight"`` and the violation lines for an invalid one). Exit status: 0 all valid,
-1 some invalid or unusable entries, 2 usage error.
+``"preflight"`` and the violation lines for an invalid one). A scanned folder's files that
+are not media are ``skipped`` (``not_media``), as ``bulkup upload`` skips them, and leave
+the exit status alone. Exit status: 0 all valid (or skipped), 1 some invalid or unusable
+entries, 2 usage error.
 
 Memory: the rows of the table are kept until it is printed, about ``200 bytes × files``;
 report lines are written as each file is judged.
@@ -59,7 +61,8 @@ def add_validate(commands: Any) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the table; ``lines`` is the result: ``ok``/``failed: ...``/``warning: ...``."""
+    """One line of the table; ``lines`` is the result: ``ok``/``failed: ...``/``warning: ...``
+    (``skipped: ...`` for an entry left out on purpose, which is ``ok``: not invalid)."""
 
     file: str
     type: str
@@ -67,6 +70,7 @@ class Row:
     size: str
     ok: bool
     lines: tuple[str, ...]
+    skipped: bool = False
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -97,10 +101,17 @@ def run_validate(args: argparse.Namespace) -> int:
     finally:
         report.close()
     print_table(rows, sys.stdout, fancy=sys.stdout.isatty())
+    print(_verdict(rows))
+    return EXIT_OK if all(row.ok for row in rows) else EXIT_FAILED
+
+
+def _verdict(rows: list[Row]) -> str:
+    """``bulkup validate: 5 files: 2 valid, 0 invalid, 3 skipped`` (skipped when any)."""
     failed = sum(not row.ok for row in rows)
+    skipped = sum(row.skipped for row in rows)
     files = f"{len(rows)} file{'' if len(rows) == 1 else 's'}"
-    print(f"bulkup validate: {files}: {len(rows) - failed} valid, {failed} invalid")
-    return EXIT_FAILED if failed else EXIT_OK
+    counts = f"{len(rows) - failed - skipped} valid, {failed} invalid"
+    return f"bulkup validate: {files}: {counts}" + (f", {skipped} skipped" if skipped else "")
 
 
 def _judge(entry: Item | SourceProblem) -> tuple[Result, Row]:
@@ -109,8 +120,9 @@ def _judge(entry: Item | SourceProblem) -> tuple[Result, Row]:
     if isinstance(entry, SourceProblem):
         error = ErrorInfo(kind=entry.kind, message=entry.message)
         result = Result(id=entry.id, path=entry.path, status=entry.status, error=error)
-        ok = entry.status == "skipped"  # left out on purpose: not an invalid file
-        return result, Row(entry.id, "-", "-", "-", ok, (f"{entry.status}: {entry.message}",))
+        skipped = entry.status == "skipped"  # left out on purpose: not an invalid file
+        line = f"{entry.status}: {entry.message}"
+        return result, Row(entry.id, "-", "-", "-", skipped, (line,), skipped=skipped)
     started = time.perf_counter()
     pre = preflight(entry)
     result = preflight_result(entry, pre, elapsed_s=time.perf_counter() - started)

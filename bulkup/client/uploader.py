@@ -85,7 +85,8 @@ class _Slot:
 
 def problem_result(problem: SourceProblem) -> Result:
     message = problem.message
-    if problem.source and not message.startswith(problem.source):
+    # A problem whose id is its place names it there, not again in the message.
+    if problem.source not in ("", problem.id) and not message.startswith(problem.source):
         message = f"{problem.source}: {message}"
     return Result(
         id=problem.id,

@@ -196,7 +196,7 @@ class SourceProblem:
     """An entry of a source that cannot be uploaded, with the reason and the fix.
 
     Most are ``failed``; an entry left out on purpose (a symlink to a folder that is not
-    followed, a system folder) is ``skipped``.
+    followed, a system folder, a scanned file that is not media) is ``skipped``.
     """
 
     #: The entry's id if it could be read, else ``"<source>:<line>"``.
@@ -205,7 +205,8 @@ class SourceProblem:
     #: ``"photos.jsonl:12"``: the file and line (or directory) of the entry.
     source: str
     #: One of: invalid_entry, missing_file, not_a_file, unreadable, empty_file,
-    #: duplicate_id, symlink_loop, invalid_value; skipped: symlink_not_followed, system_folder.
+    #: duplicate_id, symlink_loop, invalid_value; skipped: symlink_not_followed, system_folder,
+    #: not_media (see :mod:`bulkup.errors`).
     kind: str
     message: str
     status: Literal["failed", "skipped"] = "failed"

@@ -10,14 +10,18 @@
 * **any other file**, which becomes one item whose id is the path as given.
 
 Every entry becomes an :class:`~bulkup.core.items.Item` or a
-:class:`~bulkup.core.items.SourceProblem` whose message names the place (``photos.jsonl:12``),
-the problem and the fix; one bad entry never stops the others. A folder that gives no
+:class:`~bulkup.core.items.SourceProblem` naming its place (``photos.jsonl:12``, in the id
+when the entry has no id of its own, else in the message), the problem and the fix; one
+bad entry never stops the others. A folder that gives no
 file (empty, or nothing passes ``--include``/``--exclude``) and a manifest without
 entries are each a warning (the ``empty_source`` log event) naming the source and why.
-Files are only stat'ed, never opened: the uploader sniffs the bytes when it admits an
-item. The formats are read by :mod:`bulkup.sources.manifests`, folders by
-:mod:`bulkup.sources.scan`, and the checks every file passes are
-:mod:`bulkup.sources.rejects`.
+A file named alone or by a manifest is only stat'ed: the uploader sniffs its bytes when
+it admits the item. A file met by a directory scan is stat'ed and its first bytes read
+(4 KiB, what the uploader sniffs): folders hold other files, and one that is not an
+image, a GIF or a video (``notes.txt``, ``Thumbs.db``, subtitles) is a ``skipped``
+``not_media`` problem, not an item that would fail. The formats are read by
+:mod:`bulkup.sources.manifests`, folders by :mod:`bulkup.sources.scan`, and the checks
+every file passes are :mod:`bulkup.sources.rejects`.
 
 Memory: JSONL and CSV manifests are streamed, so a run holds one line plus the ids seen
 so far (needed to report duplicate ids): about ``longest line + 100 bytes × items``.
@@ -167,7 +171,9 @@ def scan_directory(
 
     Ids are ``path`` as given joined with the relative path (``photos/2024/a.jpg``);
     ``Item.path`` is absolute, symlinks not resolved. ``media_type`` is left to sniffing
-    and ``media_category`` is ``options.default_category``. A symlink to a folder gives
+    and ``media_category`` is ``options.default_category``. A file whose first bytes are not
+    an image, a GIF or a video gives one ``skipped`` ``not_media`` problem. A symlink to a
+    folder gives
     one ``skipped`` problem unless ``options.follow_symlinks``; a followed one leading
     back to a folder above it gives one ``symlink_loop`` problem; the scan goes on.
     """

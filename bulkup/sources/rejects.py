@@ -44,8 +44,16 @@ class Reject(Exception):
     def problem(
         self, where: str, *, item_id: str | None = None, path: str | None = None
     ) -> SourceProblem:
-        message = f"{where}: {self.what} — {self.fix}"
+        """The problem of the entry at ``where`` (``photos.jsonl:12``, a file, a folder).
+
+        Its id is ``item_id`` if the entry has one of its own, else the place; the message
+        names the place only when the id does not, so that a line showing both
+        (``failed photos.jsonl:12: invalid JSON …``) names it once.
+        """
         problem_id = (item_id if self.keeps_id else None) or where
+        message = f"{self.what} — {self.fix}"
+        if problem_id != where:
+            message = f"{where}: {message}"
         return SourceProblem(
             id=problem_id,
             path=path,

@@ -6,6 +6,13 @@ to a folder is one ``skipped`` problem (``symlink_not_followed``) unless
 ``follow_symlinks`` is set, and then one leading back to a folder above it is one
 ``symlink_loop`` problem. Either way the scan goes on. ``/proc``, ``/sys`` and ``/dev``
 are never entered, however they are reached (a ``skipped`` ``system_folder`` problem).
+
+Folders hold other files: a scanned file whose first bytes (:data:`SNIFF_BYTES`, as many as
+the uploader sniffs) are not an image, a GIF or a video is one ``skipped`` ``not_media``
+problem (:func:`media_or_skip`), subtitles included: they attach to a video through a
+manifest's ``subtitles`` field. Images and videos that X does not take (HEIC, AVIF, AVI…)
+are media, so they stay items and fail preflight naming the types that X takes. A file
+named on the command line or by a manifest is not judged here: if it is not media, it fails.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Final
 
 from bulkup.core.items import Item, SourceProblem
+from bulkup.media.probe import SNIFF_BYTES, sniff
 from bulkup.sources.rejects import Ids, Reject, check_file, stat_entry
 
 if TYPE_CHECKING:
@@ -31,6 +39,22 @@ SYSTEM_FOLDERS: Final = ("/proc", "/sys", "/dev")
 _SYSTEM_FIX: Final = "nothing under /proc, /sys or /dev is uploaded: remove the link, or exclude it"
 _FOLLOW_FIX: Final = "give --follow-symlinks to scan the folders that symlinks lead to"
 _LOOP_FIX: Final = "remove the link, or run without --follow-symlinks"
+_NOT_MEDIA: Final = "not an image, GIF or video (by its first bytes)"
+_OTHER_FILES: Final = "folders may hold other files: not uploaded"
+_SUBTITLES_FIX: Final = (
+    'folders may hold other files: subtitles attach to a video through the "subtitles" '
+    "field of its manifest entry"
+)
+_SUBTITLES: Final = {"text/srt": "SRT", "text/vtt": "WebVTT"}
+#: First bytes of images and videos that the sniffer does not name (X does not take
+#: them): media all the same, so a scan keeps them and preflight fails them. ISO BMFF
+#: (HEIC, AVIF, CR3…), AVI, FLV, MPEG program and video streams, ASF/WMV, JPEG 2000,
+#: JPEG XL, Photoshop.
+_OTHER_MEDIA: Final = re.compile(
+    rb"....ftyp|RIFF....AVI |FLV\x01|\x00\x00\x01[\xb3\xba]|\x30\x26\xb2\x75\x8e\x66\xcf\x11"
+    rb"|\x00\x00\x00\x0c(?:jP  |JXL )\r\n\x87\n|\xff\x4f\xff\x51|\xff\x0a|8BPS",
+    re.DOTALL,
+)
 
 
 def scan(
@@ -159,6 +183,7 @@ class _Walker:
             if linked:
                 outside_system_folders(path)
             check_file(path)
+            media_or_skip(path)
         except Reject as reject:
             # A duplicate's line must not take the id of the entry kept: its place does.
             where = item_id if reject.keeps_id else f"{item_id} (in folder {self.name})"
@@ -178,6 +203,23 @@ def outside_system_folders(path: str) -> None:
             shown = path if real == path else f"{path} (-> {real})"
             what = f"{shown} is in {system}, which is never scanned"
             raise Reject("system_folder", what, _SYSTEM_FIX, skipped=True)
+
+
+def media_or_skip(path: str) -> None:
+    """Reject (as skipped, ``not_media``) a file whose first bytes are not an image, a GIF
+    or a video; one read of :data:`SNIFF_BYTES` bytes, as cheap as the stat before it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as exc:
+        what = f"cannot read {path} ({exc.strerror})"
+        raise Reject("unreadable", what, "grant read permission (chmod u+r)") from None
+    mime = sniff(head)
+    if mime in _SUBTITLES:
+        what = f"subtitles ({_SUBTITLES[mime]}), {_NOT_MEDIA}"
+        raise Reject("not_media", what, _SUBTITLES_FIX, skipped=True)
+    if mime is None and not _OTHER_MEDIA.match(head):
+        raise Reject("not_media", _NOT_MEDIA, _OTHER_FILES, skipped=True)
 
 
 def _target(link: str) -> str:

@@ -231,9 +231,10 @@ def test_the_catalogue_run_reports_every_entry_and_exits_1(catalogue: Catalogue)
 
 def test_malformed_jsonl_lines_fail_alone_naming_file_line_and_fix(catalogue: Catalogue) -> None:
     at = catalogue.at
-    catalogue.failed(at["invalid-json"], "invalid_entry", at["invalid-json"], "invalid JSON")
+    # The report line's id is the place, named once: the message does not repeat it.
+    catalogue.failed(at["invalid-json"], "invalid_entry", "invalid JSON")
     catalogue.failed(at["array"], "invalid_entry", "expected a JSON object, found an array")
-    message = catalogue.failed(at["no-path"], "invalid_entry", at["no-path"], 'no "path"')
+    message = catalogue.failed(at["no-path"], "invalid_entry", 'no "path"')
     assert '{"path": "a.jpg"}' in message  # the fix: what a line must look like
     assert at["invalid-json"] in catalogue.run.err  # the summary names the place too
     catalogue.succeeded("good", catalogue.root / "media/good.png")  # the lines around proceed
@@ -243,7 +244,7 @@ def test_malformed_jsonl_lines_fail_alone_naming_file_line_and_fix(catalogue: Ca
 def test_malformed_json_array_elements_fail_alone_naming_file_and_line(
     catalogue: Catalogue,
 ) -> None:
-    catalogue.failed("lists/list.json:2", "invalid_entry", "lists/list.json:2", "found a number")
+    catalogue.failed("lists/list.json:2", "invalid_entry", "found a number")
     message = catalogue.failed(
         "bad-category", "invalid_value", "lists/list.json:3", "invalid media_category 'bogus'"
     )
@@ -323,7 +324,7 @@ def test_an_extension_that_lies_uploads_the_true_type_with_a_warning(
 def test_a_duplicate_id_fails_naming_where_it_was_first_and_the_first_is_uploaded(
     catalogue: Catalogue,
 ) -> None:
-    message = catalogue.failed("good (duplicate)", "duplicate_id", catalogue.at["duplicate"])
+    message = catalogue.failed("good (duplicate)", "duplicate_id", "duplicate id 'good'")
     assert f"first at {catalogue.at['good']}" in message and "set distinct" in message
     # Reported under its own place, so the id "good" stays the succeeded first entry's.
     assert catalogue.lines["good (duplicate)"]["id"] == catalogue.at["duplicate"]

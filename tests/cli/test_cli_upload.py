@@ -298,8 +298,7 @@ async def test_a_malformed_manifest_line_fails_alone_naming_file_and_line(
     bad = lines["photos.jsonl:2"]
     check_line(bad)
     assert bad["status"] == "failed" and bad["error"]["kind"] == "invalid_entry"
-    assert "photos.jsonl:2" in bad["error"]["message"]
-    assert "invalid JSON" in bad["error"]["message"]
+    assert bad["error"]["message"].startswith("invalid JSON")  # the id names the place, once
     for name in ("a.png", "c.png"):
         check_succeeded(lines[name], emulator, tmp_path / name)
     assert "1 failed" in run.err and "photos.jsonl:2" in run.err

@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 
 from bulkup.core.items import Item, SourceProblem
+from bulkup.media.probe import SNIFF_BYTES
 from bulkup.sources import SourceOptions, iter_sources, read_manifest, scan_directory
 
+#: The first bytes of a JPEG: what a scan reads to take a file as media.
+JPEG_HEAD = b"\xff\xd8\xff\xe0"
 JSONL_FIX = 'each line must be one JSON object like {"path": "a.jpg"}'
 
 
-def write(path: Path, data: str | bytes = b"x") -> Path:
+def write(path: Path, data: str | bytes = JPEG_HEAD) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data.encode() if isinstance(data, str) else data)
     return path
@@ -95,9 +98,8 @@ def test_invalid_json_line_names_file_line_column_and_fix(
         f.write('{"path": "x.jpg" "id": 3}\n{"path": "media/b.png"}\n')
     items, [problem] = split(read_manifest("photos.jsonl"))
     assert len(items) == 12 and items[-1].source == "photos.jsonl:13"
-    assert problem.message == (
-        "photos.jsonl:12: invalid JSON (Expecting ',' delimiter: column 18) — " + JSONL_FIX
-    )
+    # The id names the place: the message does not say it again.
+    assert problem.message == "invalid JSON (Expecting ',' delimiter: column 18) — " + JSONL_FIX
     assert (problem.kind, problem.source, problem.id) == (
         "invalid_entry",
         "photos.jsonl:12",
@@ -127,8 +129,8 @@ def test_malformed_jsonl_line_is_a_problem_and_other_lines_proceed(
     )
     items, [problem] = split(read_manifest(manifest))
     assert [i.source for i in items] == [f"{manifest}:1", f"{manifest}:3"]
-    assert (problem.kind, problem.source) == (kind, f"{manifest}:2")
-    assert problem.message.startswith(f"{manifest}:2: ") and says in problem.message
+    assert (problem.kind, problem.source, problem.id) == (kind, f"{manifest}:2", f"{manifest}:2")
+    assert f"{manifest}" not in problem.message and says in problem.message  # the id names it
     assert " — " in problem.message  # the fix follows the problem
 
 
@@ -548,7 +550,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ".cache/c.jpg",
         "notes.jsonl",
     ]:
-        write(tmp_path / "photos" / rel, rel)
+        write(tmp_path / "photos" / rel, JPEG_HEAD + rel.encode())
     monkeypatch.chdir(tmp_path)
     return tmp_path / "photos"
 
@@ -656,13 +658,24 @@ def test_symlinks_are_followed_without_resolving_the_path(tree: Path, tmp_path: 
     ]
 
 
-def test_scanning_never_opens_a_file(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"opened {args[0]!r}")
+def test_a_scan_reads_the_head_of_each_file_it_meets_and_opens_nothing_else(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan reads the first bytes of each file it takes (to tell media from other
+    files), once, and no more; a file named alone is only stat'ed."""
+    real_open, reads = builtins.open, list[tuple[str, int]]()
 
-    monkeypatch.setattr(builtins, "open", refuse)
-    monkeypatch.setattr(os, "open", refuse)
+    def spy(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        assert mode == "rb", (file, mode)
+        handle = real_open(file, mode, *args, **kwargs)
+        read = handle.read
+        handle.read = lambda n=-1: reads.append((file, n)) or read(n)  # type: ignore[method-assign,func-returns-value]
+        return handle
+
+    monkeypatch.setattr(builtins, "open", spy)
+    monkeypatch.setattr(os, "open", None)  # nothing opens a file by descriptor
     assert len(ids(iter_sources(["photos", "photos/a.png"]))) == len(ALL) + 1
+    assert reads == [(str(tree / rel), SNIFF_BYTES) for rel in ALL]
 
 
 def test_scan_directory_on_a_file_or_nothing_is_a_problem(tree: Path) -> None:
