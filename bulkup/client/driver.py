@@ -28,7 +28,7 @@ from bulkup.client.prepare import Prepared, prepare, verify, verify_segments
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
 from bulkup.core.dialects import Dialect
-from bulkup.core.items import Item, Result, SubtitleSpec
+from bulkup.core.items import ErrorInfo, Item, Result, SubtitleSpec
 from bulkup.core.retry import RetryPolicy
 from bulkup.core.session import Rules, Session, result_of
 from bulkup.core.steps import (
@@ -51,7 +51,7 @@ from bulkup.core.steps import (
     VerifyFile,
     VerifySegments,
 )
-from bulkup.errors import BulkupError, UploadError, single_error
+from bulkup.errors import AuthError, BulkupError, UploadError, single_error
 from bulkup.run.checkpoint import Checkpoint
 
 
@@ -96,6 +96,8 @@ class ItemUpload:
         self._slot = slot if slot is not None else contextlib.nullcontext()
         self._started = rt.clock()
         self._changed = anyio.Event()
+        #: A request of this item went out (the server may have seen the item).
+        self._sent = False
 
     async def run(self) -> Result:
         prepared: Prepared | None = None
@@ -121,6 +123,9 @@ class ItemUpload:
             elapsed=self.rt.clock() - self._started,
             warnings=prepared.warnings if prepared else (),
         )
+        refused = self.rt.transport.refused
+        if refused is not None and error is refused and not self._sent:
+            result = dataclasses.replace(result, status="skipped", error=not_sent(refused))
         self._ledger.finish(result)
         return result
 
@@ -190,9 +195,12 @@ class ItemUpload:
         if isinstance(step, UploadSubtitles):
             return await self._upload_subtitles(step.subtitles)
         http = self.rt.dialect.build(step)
-        answer = await self.rt.transport.send(http, self.path)
+        answer = await self.rt.transport.send(http, self.path, sending=self._sending)
         parsed = self.rt.dialect.parse(step, answer)
         return Stored(answer.sent_sha256) if isinstance(step, Append) else parsed
+
+    def _sending(self) -> None:
+        self._sent = True
 
     async def _upload_subtitles(self, sub: SubtitleSpec) -> Result:
         """A subtitle file, uploaded as media of its own (part of this item)."""
@@ -225,4 +233,14 @@ class ItemUpload:
                     rt.transport.refuse(error)
 
 
-__all__ = ["ItemUpload", "Runtime"]
+def not_sent(refused: UploadError) -> ErrorInfo:
+    """The error of an item skipped, not sent, because the run stopped with ``refused``:
+    the same words for every such item, so that the cause is said once."""
+    info = refused.info()
+    if isinstance(refused, AuthError):
+        message = f"not sent: the API refused the credentials ({info.message})"
+        return dataclasses.replace(info, message=message)
+    return info
+
+
+__all__ = ["ItemUpload", "Runtime", "not_sent"]

@@ -16,7 +16,6 @@ nearest deadline first.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import os
 import random
@@ -35,7 +34,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from bulkup import logs
 from bulkup.auth.credentials import Auth, auth_from_env
 from bulkup.client.config import UploadConfig
-from bulkup.client.driver import ItemUpload, Runtime
+from bulkup.client.driver import ItemUpload, Runtime, not_sent
 from bulkup.client.ledger import FinishedFiles
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
@@ -126,17 +125,12 @@ class _Run:
 
     def stopped(self, item: Item) -> Result | None:
         """A result for ``item`` if the run stopped sending (the transport's one switch):
-        refused credentials skip it; a server that cannot be reached or stopped
-        answering fails it, to be finished by a later run."""
+        it is skipped with the stop's error (credentials or a certificate refused, a
+        server that cannot be reached or stopped answering), and a later run sends it."""
         refused = self.transport.refused
         if refused is None:
             return None
-        info = refused.info()
-        if isinstance(refused, AuthError):
-            message = f"not sent: the API refused the credentials ({info.message})"
-            return _unsent(item, "skipped", dataclasses.replace(info, message=message))
-        message = f"not sent: {info.message}"
-        return _unsent(item, "failed", dataclasses.replace(info, message=message))
+        return _unsent(item, "skipped", not_sent(refused))
 
     async def emit(self, result: Result) -> None:
         if self.posts is not None:
