@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import random
 import time
 from collections.abc import Callable
@@ -51,7 +52,23 @@ from bulkup.core.steps import (
     VerifyFile,
     VerifySegments,
 )
-from bulkup.errors import AuthError, BulkupError, UploadError, single_error
+from bulkup.errors import (
+    ApiError,
+    AuthError,
+    BulkupError,
+    ConnectError,
+    ConnectionRefused,
+    ConnectTimeout,
+    Disconnected,
+    NameNotResolved,
+    ProtocolError,
+    ReadTimeout,
+    TransportError,
+    UploadError,
+    UploadTimeout,
+    WriteTimeout,
+    single_error,
+)
 from bulkup.run.checkpoint import Checkpoint
 
 
@@ -226,11 +243,58 @@ class ItemUpload:
                 if until is not None and endpoint:
                     wait_listener(rt.observer)(endpoint, until)
                 rt.transport.counters.retries += 1
-                rt.observer.retried(item_id)
-                logs.event("debug", "retry", item=item_id, error=error.message, delay_s=delay)
+                reason = retry_reason(error, endpoint)
+                retry_listener(rt.observer)(item_id, reason)
+                logs.event(
+                    "info",
+                    "retry",
+                    item=item_id,
+                    reason=reason,
+                    error=error.message,
+                    delay_s=round(delay, 3),
+                )
             case Refuse(error=error, unless_answered=unless_answered):
                 if not (unless_answered and rt.transport.counters.answered):
                     rt.transport.refuse(error)
+
+
+#: How a retry's reason names its error (the most specific class that is here wins).
+_SHORT: dict[type[UploadError], str] = {
+    ConnectionRefused: "connection refused",
+    NameNotResolved: "name not resolved",
+    ConnectError: "cannot connect",
+    ConnectTimeout: "connect timeout",
+    ReadTimeout: "read timeout",
+    WriteTimeout: "write timeout",
+    UploadTimeout: "timeout",
+    Disconnected: "connection closed",
+    TransportError: "network error",
+    ProtocolError: "unreadable answer",
+}
+
+
+def retry_reason(error: UploadError, endpoint: str | None) -> str:
+    """A few words for the progress line: ``HTTP 503 on append``, ``read timeout on
+    finalize``."""
+    if isinstance(error, ApiError):
+        what = f"HTTP {error.http_status}"
+    else:
+        found = (_SHORT.get(cls) for cls in type(error).__mro__)
+        what = next((text for text in found if text), error.kind.replace("_", " "))
+    return f"{what} on {endpoint}" if endpoint else what
+
+
+def retry_listener(observer: Observer) -> Callable[[str, str], None]:
+    """``observer.retried`` with the reason, or without it for an observer written
+    before retries had one (``retried(item_id)``)."""
+    retried = observer.retried
+    try:
+        params = inspect.signature(retried).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): give the reason
+        return retried
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or len(list(params)) >= 2:
+        return retried
+    return lambda item_id, reason: retried(item_id)  # type: ignore[call-arg]
 
 
 def not_sent(refused: UploadError) -> ErrorInfo:
@@ -243,4 +307,4 @@ def not_sent(refused: UploadError) -> ErrorInfo:
     return info
 
 
-__all__ = ["ItemUpload", "Runtime", "not_sent"]
+__all__ = ["ItemUpload", "Runtime", "not_sent", "retry_listener", "retry_reason"]

@@ -137,14 +137,32 @@ class _Run:
             self.posts.record(result)
         self.observer.item_finished(result)
         logs.event(
-            "info",  # failures are summarised at the end; --log-level info lists every item
+            "info",  # --log-level info lists every item
             "item_finished",
             item=result.id,
             status=result.status,
             media_id=result.media_id_string,
             error=result.error.message if result.error else None,
         )
+        if result.status == "failed" and result.error is not None:
+            self._failed(result, result.error)
         await self.send.send(result)
+
+    def _failed(self, result: Result, error: ErrorInfo) -> None:
+        """A failed item warns, once; one that failed because the run stopped (what
+        the stop's one message names) is only logged at info, not once per item."""
+        stop = self.transport.refused
+        by_stop = stop is not None and error.message == stop.message
+        logs.event(
+            "info" if by_stop else "warning",
+            "item_failed",
+            item=result.id,
+            path=result.path,
+            kind=error.kind,
+            message=error.message,
+            http_status=error.http_status,
+            **({"run_stopped": True} if by_stop else {}),
+        )
 
 
 class Uploader:
@@ -258,6 +276,15 @@ class Uploader:
         certificate (a :class:`TLSError`) the server refused; None while nothing did."""
         refused = self.runtime.transport.refused
         return refused if isinstance(refused, AuthError | TLSError) else None
+
+    @property
+    def stopped(self) -> UploadError | None:
+        """Whatever stopped the run from sending, or None: :attr:`refused`, a server no
+        request of the run reached (:class:`~bulkup.errors.Unreachable`), or one that
+        stopped answering (:class:`~bulkup.errors.StallError`). Its message names the
+        cause and what to do; the items it kept from being sent are reported skipped
+        with it."""
+        return self.runtime.transport.refused
 
     @property
     def stats(self) -> dict[str, Any]:
