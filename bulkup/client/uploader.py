@@ -153,6 +153,9 @@ class _Run:
         the stop's one message names) is only logged at info, not once per item."""
         stop = self.transport.refused
         by_stop = stop is not None and error.message == stop.message
+        extra: dict[str, object] = {"run_stopped": True} if by_stop else {}
+        if error.http_status is not None:
+            extra["http_status"] = error.http_status
         logs.event(
             "info" if by_stop else "warning",
             "item_failed",
@@ -160,8 +163,7 @@ class _Run:
             path=result.path,
             kind=error.kind,
             message=error.message,
-            http_status=error.http_status,
-            **({"run_stopped": True} if by_stop else {}),
+            **extra,
         )
 
 
