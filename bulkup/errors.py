@@ -14,6 +14,8 @@
         ├── RateCapped                            a limit resets beyond ``max_wait``: later
         ├── TransportError                        no usable answer (aiohttp's errors, mapped)
         │   ├── ConnectError                      the server could not be reached
+        │   │   ├── ConnectionRefused             nothing listens at its address and port
+        │   │   ├── NameNotResolved               its host name does not resolve
         │   │   └── Unreachable                   never reached in this run: the run stops
         │   ├── TLSError                          its certificate is not trusted
         │   ├── Disconnected                      it closed the connection, no answer
@@ -208,7 +210,23 @@ class TransportError(UploadError):
 
 
 class ConnectError(TransportError):
-    """No connection could be made (refused, no route, no such host)."""
+    """No connection could be made (refused, no route, no such host).
+
+    ``fix`` says what the user can do when nothing was ever reached this way."""
+
+    fix = "check --endpoint and this machine's network"
+
+
+class ConnectionRefused(ConnectError):
+    """Nothing listens at the server's address and port (the connection was refused)."""
+
+    fix = "start the server, or correct --endpoint"
+
+
+class NameNotResolved(ConnectError):
+    """The server's host name does not resolve (DNS)."""
+
+    fix = "correct the host name in --endpoint, or this machine's DNS settings"
 
 
 class Unreachable(ConnectError):

@@ -7,16 +7,22 @@ structlog configuration is left alone unless they call it. Whatever the code pat
 name a secret (``*secret*``, ``*token*``, ``authorization``, ``password``) are
 masked, and every string goes through :func:`bulkup.redact.text` (the registry of
 the secrets in use, shared with every other output).
+
+The command's own messages on standard error (its summary, why it stopped) go
+through :func:`say`, whatever the level: a human line, or with JSON logs
+(:func:`json_mode`) a JSON object like every other line there.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import logging
 import re
 import sys
 from collections.abc import Callable, Iterable, MutableMapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 from bulkup import redact
 
@@ -36,12 +42,52 @@ _LEVELS |= {"error": logging.ERROR, "critical": logging.CRITICAL}
 _threshold: int | None = None
 _install: Callable[[], None] | None = None  # configure()'s settings, not applied yet
 _log: Any = None
+#: What the last :func:`configure` decided: JSON lines, and the stream (None: whatever
+#: ``sys.stderr`` is when a line is written, so that a live display can hold it).
+_json = False
+_stream: TextIO | None = None
 
 
 def event(level: str, name: str, **fields: Any) -> None:
     """Log one event if logging was configured at ``level`` or below (cheap no-op otherwise)."""
     if _threshold is not None and _LEVELS[level] >= _threshold:
         getattr(_logger(), level)(name, **fields)
+
+
+def json_mode() -> bool:
+    """Whether standard error carries JSON lines: ``--log-format json``, or ``auto``
+    when it is not a terminal (as :func:`configure` decided; False before it ran)."""
+    return _json
+
+
+def say(level: str, event: str, message: str, **fields: Any) -> None:
+    """Write one of the command's own messages on standard error, whatever the log
+    level: ``message`` as it is (a human line), or in :func:`json_mode` one JSON object
+    ``{"event", "level", "message", **fields, "timestamp"}``. Secrets are masked either
+    way (keys that name one, and every registered secret in any string)."""
+    if level not in _LEVELS:
+        raise ValueError(f"unknown log level {level!r}: use debug, info, warning or error")
+    out = _stream or sys.stderr
+    if _json:
+        record: dict[str, Any] = {"event": event, "level": level, "message": message}
+        record |= fields
+        record["timestamp"] = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        line = json.dumps(redactor(None, level, record), ensure_ascii=False, default=str)
+    else:
+        line = redact.text(message)
+    out.write(line + "\n")
+    out.flush()
+
+
+class _Stderr:
+    """``sys.stderr`` as it is at each write (a live progress display swaps it for one
+    that prints above its bars), for structlog's printer."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _logger() -> Any:
@@ -113,15 +159,16 @@ def configure(
 
     structlog is configured when the first event passes ``level`` (or ``log`` is used).
     """
-    global _install, _threshold
+    global _install, _threshold, _json, _stream
     out = stream or sys.stderr
     redactor.add(secrets)
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}: use debug, info, warning or error")
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
-    _install = functools.partial(_configure_structlog, numeric, out, use_json, out.isatty())
-    _threshold = numeric
+    printer = stream or cast(TextIO, _Stderr())  # write and flush are all it needs
+    _install = functools.partial(_configure_structlog, numeric, printer, use_json, out.isatty())
+    _threshold, _json, _stream = numeric, use_json, stream
 
 
 def _configure_structlog(level: int, out: TextIO, use_json: bool, colors: bool) -> None:

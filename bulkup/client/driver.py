@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import random
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from bulkup.client.prepare import Prepared, prepare, verify, verify_segments
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
 from bulkup.core.dialects import Dialect
-from bulkup.core.items import Item, Result, SubtitleSpec
+from bulkup.core.items import ErrorInfo, Item, Result, SubtitleSpec
 from bulkup.core.retry import RetryPolicy
 from bulkup.core.session import Rules, Session, result_of
 from bulkup.core.steps import (
@@ -51,7 +52,23 @@ from bulkup.core.steps import (
     VerifyFile,
     VerifySegments,
 )
-from bulkup.errors import BulkupError, UploadError, single_error
+from bulkup.errors import (
+    ApiError,
+    AuthError,
+    BulkupError,
+    ConnectError,
+    ConnectionRefused,
+    ConnectTimeout,
+    Disconnected,
+    NameNotResolved,
+    ProtocolError,
+    ReadTimeout,
+    TransportError,
+    UploadError,
+    UploadTimeout,
+    WriteTimeout,
+    single_error,
+)
 from bulkup.run.checkpoint import Checkpoint
 
 
@@ -96,6 +113,8 @@ class ItemUpload:
         self._slot = slot if slot is not None else contextlib.nullcontext()
         self._started = rt.clock()
         self._changed = anyio.Event()
+        #: A request of this item went out (the server may have seen the item).
+        self._sent = False
 
     async def run(self) -> Result:
         prepared: Prepared | None = None
@@ -121,6 +140,9 @@ class ItemUpload:
             elapsed=self.rt.clock() - self._started,
             warnings=prepared.warnings if prepared else (),
         )
+        refused = self.rt.transport.refused
+        if refused is not None and error is refused and not self._sent:
+            result = dataclasses.replace(result, status="skipped", error=not_sent(refused))
         self._ledger.finish(result)
         return result
 
@@ -190,9 +212,12 @@ class ItemUpload:
         if isinstance(step, UploadSubtitles):
             return await self._upload_subtitles(step.subtitles)
         http = self.rt.dialect.build(step)
-        answer = await self.rt.transport.send(http, self.path)
+        answer = await self.rt.transport.send(http, self.path, sending=self._sending)
         parsed = self.rt.dialect.parse(step, answer)
         return Stored(answer.sent_sha256) if isinstance(step, Append) else parsed
+
+    def _sending(self) -> None:
+        self._sent = True
 
     async def _upload_subtitles(self, sub: SubtitleSpec) -> Result:
         """A subtitle file, uploaded as media of its own (part of this item)."""
@@ -218,11 +243,68 @@ class ItemUpload:
                 if until is not None and endpoint:
                     wait_listener(rt.observer)(endpoint, until)
                 rt.transport.counters.retries += 1
-                rt.observer.retried(item_id)
-                logs.event("debug", "retry", item=item_id, error=error.message, delay_s=delay)
+                reason = retry_reason(error, endpoint)
+                retry_listener(rt.observer)(item_id, reason)
+                logs.event(
+                    "info",
+                    "retry",
+                    item=item_id,
+                    reason=reason,
+                    error=error.message,
+                    delay_s=round(delay, 3),
+                )
             case Refuse(error=error, unless_answered=unless_answered):
                 if not (unless_answered and rt.transport.counters.answered):
                     rt.transport.refuse(error)
 
 
-__all__ = ["ItemUpload", "Runtime"]
+#: How a retry's reason names its error (the most specific class that is here wins).
+_SHORT: dict[type[UploadError], str] = {
+    ConnectionRefused: "connection refused",
+    NameNotResolved: "name not resolved",
+    ConnectError: "cannot connect",
+    ConnectTimeout: "connect timeout",
+    ReadTimeout: "read timeout",
+    WriteTimeout: "write timeout",
+    UploadTimeout: "timeout",
+    Disconnected: "connection closed",
+    TransportError: "network error",
+    ProtocolError: "unreadable answer",
+}
+
+
+def retry_reason(error: UploadError, endpoint: str | None) -> str:
+    """A few words for the progress line: ``HTTP 503 on append``, ``read timeout on
+    finalize``."""
+    if isinstance(error, ApiError):
+        what = f"HTTP {error.http_status}"
+    else:
+        found = (_SHORT.get(cls) for cls in type(error).__mro__)
+        what = next((text for text in found if text), error.kind.replace("_", " "))
+    return f"{what} on {endpoint}" if endpoint else what
+
+
+def retry_listener(observer: Observer) -> Callable[[str, str], None]:
+    """``observer.retried`` with the reason, or without it for an observer written
+    before retries had one (``retried(item_id)``)."""
+    retried = observer.retried
+    try:
+        params = inspect.signature(retried).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): give the reason
+        return retried
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or len(list(params)) >= 2:
+        return retried
+    return lambda item_id, reason: retried(item_id)  # type: ignore[call-arg]
+
+
+def not_sent(refused: UploadError) -> ErrorInfo:
+    """The error of an item skipped, not sent, because the run stopped with ``refused``:
+    the same words for every such item, so that the cause is said once."""
+    info = refused.info()
+    if isinstance(refused, AuthError):
+        message = f"not sent: the API refused the credentials ({info.message})"
+        return dataclasses.replace(info, message=message)
+    return info
+
+
+__all__ = ["ItemUpload", "Runtime", "not_sent", "retry_listener", "retry_reason"]

@@ -31,7 +31,10 @@ class Observer(Protocol):
 
     def bytes_acked(self, item_id: str, count: int) -> None: ...
 
-    def retried(self, item_id: str) -> None: ...
+    def retried(self, item_id: str, reason: str) -> None:
+        """A request of ``item_id`` is tried again; ``reason`` is a few words for a
+        progress line ("HTTP 503 on append"). An observer whose ``retried`` takes only
+        ``item_id`` (written before reasons existed) is still called, without it."""
 
     def waiting(self, endpoint: str, until: float) -> None:
         """Requests to ``endpoint`` wait until ``until`` (Unix time) for a limit to reset."""
@@ -57,7 +60,7 @@ class NullObserver:
     def bytes_acked(self, item_id: str, count: int) -> None:
         pass
 
-    def retried(self, item_id: str) -> None:
+    def retried(self, item_id: str, reason: str) -> None:
         pass
 
     def waiting(self, endpoint: str, until: float) -> None:
@@ -130,6 +133,9 @@ class RichProgress:
             text += f" · skipped {self.skipped}"
         if self.retries:
             text += f" · retried {self.retries}"
+        if self.retries and self.last_retry:
+            last = self.last_retry  # shortened: the line has the bars to show too
+            text += f" · last: {last if len(last) <= 40 else last[:39] + '…'}"
         now = time.time()
         self.waits = {e: until for e, until in self.waits.items() if until > now}
         for endpoint, until in sorted(self.waits.items()):
@@ -163,8 +169,12 @@ class RichProgress:
             self.progress.update(task, advance=count)
         self._refresh()
 
-    def retried(self, item_id: str) -> None:
+    #: Why the last retry happened, shown (shortened) on the overall line.
+    last_retry = ""
+
+    def retried(self, item_id: str, reason: str = "") -> None:
         self.retries += 1
+        self.last_retry = reason or self.last_retry
         self._describe()
 
     def waiting(self, endpoint: str, until: float) -> None:
@@ -269,8 +279,8 @@ class Observers:
     def bytes_acked(self, item_id: str, count: int) -> None:
         self._each("bytes_acked", item_id, count)
 
-    def retried(self, item_id: str, *reason: str) -> None:
-        self._each("retried", item_id, *reason)
+    def retried(self, item_id: str, reason: str = "") -> None:
+        self._each("retried", item_id, reason)
 
     def waiting(self, endpoint: str, until: float) -> None:
         self._each("waiting", endpoint, until)

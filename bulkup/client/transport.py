@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -47,9 +47,11 @@ from bulkup.core.dialects import HttpAnswer, HttpRequest
 from bulkup.errors import (
     AuthError,
     ConnectError,
+    ConnectionRefused,
     ConnectTimeout,
     Disconnected,
     FileChanged,
+    NameNotResolved,
     ReadTimeout,
     StallError,
     TLSError,
@@ -115,7 +117,7 @@ class Transport:
         if self.refused is not None:
             return
         if error.retryable:  # a connection refused until an item's attempts were spent
-            error = Unreachable(f"{error.message}; nothing has answered in this run: it stops")
+            error = unreachable(error)
         self.refused = error
         self.pacer.stop(error)
         for scope in self._waits:
@@ -135,13 +137,24 @@ class Transport:
             finally:
                 self._waits.discard(scope)
 
-    async def send(self, request: HttpRequest, path: str | os.PathLike[str] | None) -> HttpAnswer:
-        """Send ``request``; ``path`` is the file its ``media`` range is read from."""
+    async def send(
+        self,
+        request: HttpRequest,
+        path: str | os.PathLike[str] | None,
+        *,
+        sending: Callable[[], None] | None = None,
+    ) -> HttpAnswer:
+        """Send ``request``; ``path`` is the file its ``media`` range is read from.
+
+        ``sending`` is called once the request goes out: a request refused because the
+        run stopped sending (raising :attr:`refused`) never calls it."""
         if self.refused is not None:
             raise self.refused  # the run stopped sending: not even a wait for the budget
         async with self.pacer.slot(request.endpoint) as budget, self.requests:
             if self.refused is not None:
                 raise self.refused
+            if sending is not None:
+                sending()
             try:
                 sent = await self.auth.prepare(self.http)  # renewed if about to expire
             except AuthError as exc:  # the token endpoint refused: stop the run, once
@@ -225,12 +238,7 @@ class Transport:
             return self.refused
         self._unreached += 1
         if self._unreached >= UNREACHABLE_AFTER:
-            self.refuse(
-                Unreachable(
-                    f"{error.message}; nothing has answered after {self._unreached} failed "
-                    "connections: the run stops (is the endpoint right, the server up?)"
-                )
-            )
+            self.refuse(unreachable(error))
         return self.refused
 
     def _stalled(self) -> StallError:
@@ -263,10 +271,8 @@ class Transport:
             raise self._late(request, exc, timeout) from exc
         except aiohttp.ServerDisconnectedError as exc:
             raise Disconnected(f"{request.endpoint}: {_describe(exc)}") from exc
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise TLSError(f"{request.endpoint}: {_describe(exc)}") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(f"{request.endpoint}: {_describe(exc)}") from exc
+        except aiohttp.ClientConnectorError as exc:  # no request reached the server
+            raise _not_connected(exc) from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{request.endpoint}: {_describe(exc)}") from exc
         except OSError as exc:  # a socket error aiohttp did not wrap
@@ -409,8 +415,45 @@ def _session_middlewares(http: aiohttp.ClientSession) -> tuple[ClientMiddlewareT
 def _describe(exc: aiohttp.ClientError) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection before answering"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"TLS certificate not trusted ({exc.certificate_error}); see --ca-bundle/--insecure"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _not_connected(exc: aiohttp.ClientConnectorError) -> TransportError:
+    """The error, in plain words, for a connection that could not be made."""
+    where = f"{exc.host}:{exc.port}"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TLSError(
+            f"TLS certificate not trusted: {where} presented one this machine cannot verify "
+            f"({_certificate_problem(exc.certificate_error)}); give its CA with --ca-bundle "
+            "FILE (or, for a test server only, --insecure)"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return NameNotResolved(f"the name {exc.host} does not resolve ({_reason(exc.os_error)})")
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return ConnectionRefused(f"nothing is listening at {where} (connection refused)")
+    return ConnectError(f"cannot connect to {where} ({_reason(exc.os_error)})")
+
+
+def _certificate_problem(error: Exception) -> str:
+    """``CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate``, say."""
+    reason = getattr(error, "reason", None)
+    detail = getattr(error, "verify_message", None)
+    if reason and detail:
+        return f"{reason}: {detail}"
+    return str(reason or detail or error)
+
+
+def _reason(error: OSError) -> str:
+    """An OS error's own words ("No route to host"), without errno numbers."""
+    return str(error.strerror or type(error).__name__)
+
+
+def unreachable(error: UploadError) -> Unreachable:
+    """The run's stop after connections failed (``error``, the last) while no request of
+    the run had reached the server: the cause in plain words and what to do."""
+    cause = error.message.split(": ", 1)[1] if isinstance(error, ConnectTimeout) else error.message
+    fix = error.fix if isinstance(error, ConnectError) else "check --endpoint and the network"
+    return Unreachable(
+        f"{cause}: no request of this run reached the server, so it stopped; {fix}, "
+        "then run the same command again"
+    )

@@ -16,7 +16,6 @@ nearest deadline first.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import os
 import random
@@ -35,7 +34,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from bulkup import logs
 from bulkup.auth.credentials import Auth, auth_from_env
 from bulkup.client.config import UploadConfig
-from bulkup.client.driver import ItemUpload, Runtime
+from bulkup.client.driver import ItemUpload, Runtime, not_sent
 from bulkup.client.ledger import FinishedFiles
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
@@ -127,31 +126,46 @@ class _Run:
 
     def stopped(self, item: Item) -> Result | None:
         """A result for ``item`` if the run stopped sending (the transport's one switch):
-        refused credentials skip it; a server that cannot be reached or stopped
-        answering fails it, to be finished by a later run."""
+        it is skipped with the stop's error (credentials or a certificate refused, a
+        server that cannot be reached or stopped answering), and a later run sends it."""
         refused = self.transport.refused
         if refused is None:
             return None
-        info = refused.info()
-        if isinstance(refused, AuthError):
-            message = f"not sent: the API refused the credentials ({info.message})"
-            return _unsent(item, "skipped", dataclasses.replace(info, message=message))
-        message = f"not sent: {info.message}"
-        return _unsent(item, "failed", dataclasses.replace(info, message=message))
+        return _unsent(item, "skipped", not_sent(refused))
 
     async def emit(self, result: Result) -> None:
         if self.posts is not None:
             self.posts.record(result)
         self.observer.item_finished(result)
         logs.event(
-            "info",  # failures are summarised at the end; --log-level info lists every item
+            "info",  # --log-level info lists every item
             "item_finished",
             item=result.id,
             status=result.status,
             media_id=result.media_id_string,
             error=result.error.message if result.error else None,
         )
+        if result.status == "failed" and result.error is not None:
+            self._failed(result, result.error)
         await self.send.send(result)
+
+    def _failed(self, result: Result, error: ErrorInfo) -> None:
+        """A failed item warns, once; one that failed because the run stopped (what
+        the stop's one message names) is only logged at info, not once per item."""
+        stop = self.transport.refused
+        by_stop = stop is not None and error.message == stop.message
+        extra: dict[str, object] = {"run_stopped": True} if by_stop else {}
+        if error.http_status is not None:
+            extra["http_status"] = error.http_status
+        logs.event(
+            "info" if by_stop else "warning",
+            "item_failed",
+            item=result.id,
+            path=result.path,
+            kind=error.kind,
+            message=error.message,
+            **extra,
+        )
 
 
 class Uploader:
@@ -265,6 +279,15 @@ class Uploader:
         certificate (a :class:`TLSError`) the server refused; None while nothing did."""
         refused = self.runtime.transport.refused
         return refused if isinstance(refused, AuthError | TLSError) else None
+
+    @property
+    def stopped(self) -> UploadError | None:
+        """Whatever stopped the run from sending, or None: :attr:`refused`, a server no
+        request of the run reached (:class:`~bulkup.errors.Unreachable`), or one that
+        stopped answering (:class:`~bulkup.errors.StallError`). Its message names the
+        cause and what to do; the items it kept from being sent are reported skipped
+        with it."""
+        return self.runtime.transport.refused
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from bulkup.core.resume import ContinueAttach, ContinuePolling, ContinueUpload, 
 from bulkup.core.retry import RetryPolicy
 from bulkup.core.steps import (
     DEFAULT_CHUNK_BYTES,
+    ENDPOINT_OF,
     Acked,
     Action,
     Append,
@@ -579,9 +580,11 @@ class Session:
             self._retry_at[step.index] = now + delay
         else:
             self._resume_at = now + delay
-        until = error.wait_until(now) if isinstance(error, ApiError) else None
-        endpoint = error.endpoint if isinstance(error, ApiError) else None
-        return [Retrying(error, delay, until if endpoint else None, endpoint)]
+        limited = error.endpoint if isinstance(error, ApiError) else None
+        until = error.wait_until(now) if isinstance(error, ApiError) and limited else None
+        # The endpoint retried (whose limit ``until`` is, if any): the progress line's
+        # "HTTP 503 on append".
+        return [Retrying(error, delay, until, limited or ENDPOINT_OF.get(type(step)))]
 
     def _gone(self, error: UploadError, step: Step | None = None) -> list[Note]:
         if self.phase in SENDING_PHASES and self.restarts < self.rules.max_restarts:

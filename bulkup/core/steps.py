@@ -224,7 +224,7 @@ class Retrying:
     error: UploadError
     delay: float
     until: float | None = None
-    #: The endpoint whose limit ``until`` is.
+    #: The endpoint of the step retried (whose limit ``until`` is, if any).
     endpoint: str | None = None
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import io
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +20,7 @@ def _reset_structlog() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     logs.redactor = logs.Redactor()
+    logs._threshold, logs._install, logs._json, logs._stream = None, None, False, None
 
 
 def test_json_format_gives_one_parseable_object_per_line() -> None:
@@ -87,3 +91,66 @@ def test_events_below_the_level_cost_no_structlog_and_the_rest_are_redacted() ->
     (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
     assert line["event"] == "shown" and line["token"] == logs.MASK
     assert line["error"] == f"sent {logs.MASK}"
+
+
+# --- the command's own messages: logs.say ---------------------------------------------
+def test_json_mode_is_the_format_or_auto_off_a_terminal() -> None:
+    assert not logs.json_mode()  # a library that configured nothing writes no JSON
+    logs.configure(fmt="json", stream=io.StringIO())
+    assert logs.json_mode()
+    logs.configure(fmt="console", stream=io.StringIO())
+    assert not logs.json_mode()
+    logs.configure(fmt="auto", stream=io.StringIO())  # a pipe or a file: JSON
+    assert logs.json_mode()
+    leader, follower = os.openpty()
+    with open(follower, "w") as terminal:
+        logs.configure(fmt="auto", stream=terminal)
+        assert not logs.json_mode()  # a terminal: human lines
+    os.close(leader)
+
+
+def test_say_writes_one_json_object_in_json_mode_whatever_the_level() -> None:
+    out = io.StringIO()
+    secret = "SECRET-consumer-5d1e"
+    logs.configure(level="error", fmt="json", stream=out, secrets=[secret])
+    logs.say("info", "run_finished", f"bulkup: 3 items ({secret})", succeeded=3, token="t")
+    (text,) = out.getvalue().splitlines()
+    line = json.loads(text)
+    assert list(line)[:3] == ["event", "level", "message"]
+    assert line["event"] == "run_finished" and line["level"] == "info"
+    assert line["message"] == f"bulkup: 3 items ({logs.MASK})" and line["succeeded"] == 3
+    assert line["token"] == logs.MASK and secret not in text
+    assert dt.datetime.fromisoformat(line["timestamp"]).tzinfo == dt.UTC
+
+
+def test_say_writes_the_human_line_in_console_mode_whatever_the_level() -> None:
+    out = io.StringIO()
+    logs.configure(level="error", fmt="console", stream=out, secrets=["SECRET-token-8c2b"])
+    logs.say("warning", "run_stopped", "bulkup upload: stopped: SECRET-token-8c2b", items=3)
+    assert out.getvalue() == f"bulkup upload: stopped: {logs.MASK}\n"
+
+
+def test_say_before_any_configuration_writes_the_line_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.say("info", "note", "bulkup: hello")
+    assert capsys.readouterr().err == "bulkup: hello\n"
+    with pytest.raises(ValueError, match="unknown log level"):
+        logs.say("loud", "note", "bulkup: hello")
+
+
+def test_events_go_to_stderr_as_it_is_when_they_are_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A live progress display swaps ``sys.stderr`` to print lines above its bars: an
+    event written then goes there, not to the stream of when logging was configured."""
+    logs.configure(level="warning", fmt="json")
+    swapped = io.StringIO()
+    with contextlib.redirect_stderr(swapped):
+        logs.event("warning", "item_failed", item="a.png")
+        logs.say("warning", "run_stopped", "stopped")
+    assert [json.loads(x)["event"] for x in swapped.getvalue().splitlines()] == [
+        "item_failed",
+        "run_stopped",
+    ]
+    assert capsys.readouterr().err == ""

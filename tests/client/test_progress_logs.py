@@ -31,6 +31,7 @@ class Recorder:
         self.acked: Counter[str] = Counter()
         self.states: list[tuple[str, str]] = []
         self.retries = 0
+        self.reasons: list[str] = []
         self.waits: list[tuple[str, float]] = []
         self.finished: list[Result] = []
 
@@ -44,8 +45,9 @@ class Recorder:
     def bytes_acked(self, item_id: str, count: int) -> None:
         self.acked[item_id] += count
 
-    def retried(self, item_id: str) -> None:
+    def retried(self, item_id: str, reason: str) -> None:
         self.retries += 1
+        self.reasons.append(reason)
 
     def waiting(self, endpoint: str, until: float) -> None:
         self.waits.append((endpoint, until))
@@ -70,6 +72,7 @@ async def test_acknowledged_bytes_are_counted_once_even_with_retries(
         results = [r async for r in up.upload_many(Item(id=v.name, path=v) for v in videos)]
     assert all(r.ok for r in results)
     assert recorder.retries >= 4
+    assert recorder.reasons.count("HTTP 503 on append") == 3  # each retry says why
     assert recorder.acked == Counter(recorder.sizes)  # exactly 100% for each file
     assert {r.id for r in recorder.finished} == {v.name for v in videos}
     assert {state for _, state in recorder.states} >= {"finalizing", "processing"}
@@ -81,6 +84,24 @@ def test_an_observer_written_before_waiting_existed_still_hears_the_rest() -> No
 
     listener = wait_listener(Older())  # type: ignore[arg-type]  # the point: it lacks waiting
     assert listener("append", 1.0) is None  # a no-op, not an AttributeError
+
+
+async def test_an_observer_written_before_retry_reasons_still_hears_every_retry(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    class Older(Recorder):
+        def retried(self, item_id: str) -> None:  # type: ignore[override]  # no reason
+            self.retries += 1
+
+    video = samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
+    emulator.faults.schedule("error_503", endpoint="append", count=2)
+    older = Older()
+    config = UploadConfig(endpoint=emulator.url, chunk_size=4096, backoff_base=0.0)
+    auth = OAuth1Auth(credentials(emulator.user))
+    # The typing says "update it"; at run time it works on unchanged.
+    async with Uploader(config, auth=auth, observer=older) as up:  # type: ignore[arg-type]
+        assert (await up.upload(video)).ok
+    assert older.retries == 2
 
 
 def _env(emu: Emulator) -> dict[str, str]:
@@ -173,6 +194,7 @@ async def test_progress_shows_on_a_terminal_and_not_in_a_pipe(
     emulator.faults.schedule("error_503", endpoint="append", count=1)
     shown = await anyio.to_thread.run_sync(on_pty)
     assert b"done 1/1" in shown and b"retried 1" in shown and "· failed".encode() not in shown
+    assert b"last: HTTP 503 on append" in shown  # the reason of the last retry
     for switch in ("--no-progress", "--quiet"):
         hidden = await anyio.to_thread.run_sync(on_pty, switch)
         assert b"done 1" not in hidden and b"retried" not in hidden, switch
@@ -195,3 +217,30 @@ async def test_a_videos_subtitle_upload_opens_no_progress_line_of_its_own(
     assert results[0].ok and results[0].subtitles
     assert set(recorder.sizes) == {"v"}  # every line opened is closed by item_finished
     assert [r.id for r in recorder.finished] == ["v"]
+
+
+async def test_retries_log_at_info_and_a_failed_item_warns_once_at_the_default_level(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    video = samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
+    emulator.faults.schedule("error_503", endpoint="append", count=2)
+    args = [sys.executable, "-m", "bulkup", "upload", str(video), "--endpoint", emulator.url]
+    args += ["--chunk-size", "4KiB", "--segments-per-file", "1", "--max-attempts", "2"]
+    args += ["--log-format", "json"]
+
+    async def events(*extra: str) -> list[dict[str, object]]:
+        done = await anyio.run_process([*args, *extra], env=_env(emulator), check=False)
+        assert done.returncode == 1, done.stderr  # the 503s outlast its two attempts
+        lines = done.stderr.decode().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    (failed,) = await events()  # the default level, warning: the failure, nothing else
+    assert failed["event"] == "item_failed" and failed["level"] == "warning"
+    assert failed["item"] == str(video) and failed["path"] == str(video)
+    assert failed["kind"] == "server_error" and failed["http_status"] == 503
+    assert failed["message"]  # the server's own words
+
+    emulator.faults.schedule("error_503", endpoint="append", count=2)
+    (retry,) = [e for e in await events("--log-level", "info") if e["event"] == "retry"]
+    assert retry["level"] == "info" and retry["item"] == str(video)
+    assert retry["reason"] == "HTTP 503 on append"

@@ -5,11 +5,13 @@
   until enough of them are held at once (``faults.gather``), so a client that sends one
   at a time never gets an answer and the hang guard fails the test.
 - Connections refused, or never completed (a listening socket whose backlog is full):
-  the run stops after three failed connections while nothing has answered; every item
-  fails, and the requests made are counted, not timed.
+  the run stops after three failed connections while nothing has answered; the items
+  that tried fail, the others are skipped, not sent, and the requests made are
+  counted, not timed.
 - A server that accepts and never answers: ``--stall-timeout`` ends the run; every
-  item is failed as ``stalled``, the exit status is 75 and the checkpoint resumes; an
-  item waiting to retry does not wait out its backoff.
+  item that was sent is failed as ``stalled`` (the others skipped with that kind), the
+  exit status is 75 and the checkpoint resumes; an item waiting to retry does not wait
+  out its backoff.
 - A 429 whose reset is a day ahead: the run exits 75 at once instead of sleeping.
 
 ``anyio.fail_after`` bounds every run as a hang guard, never as a timed assertion.
@@ -100,12 +102,15 @@ def blackholed() -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
-def failed_unreachable(results: dict[str, Result], count: int) -> None:
+def failed_unreachable(results: dict[str, Result], count: int) -> int:
+    """Every item failed (it tried) or skipped (not sent), for one reason; the failed."""
     assert len(results) == count
     for result in results.values():
-        assert result.status == "failed" and result.error is not None, result
+        assert result.status in {"failed", "skipped"} and result.error is not None, result
         assert result.error.kind == "transport_error", result.error
-        assert "nothing has answered" in result.error.message, result.error.message
+        assert "no request of this run reached the server" in result.error.message
+    assert len({r.error.message for r in results.values() if r.error}) == 1
+    return sum(r.status == "failed" for r in results.values())
 
 
 async def test_connections_refused_end_the_run_with_every_item_failed_and_few_requests(
@@ -116,10 +121,11 @@ async def test_connections_refused_end_the_run_with_every_item_failed_and_few_re
     async with Uploader(config, auth=BearerAuth("bearer-token-value")) as up:
         results = await run_all(up, items)
         requests = up.stats["requests"]
-    failed_unreachable(results, 20)
-    assert "cannot connect to 127.0.0.1" in results["0.png"].error.message  # type: ignore[union-attr]
+    tried = failed_unreachable(results, 20)
+    assert "nothing is listening at 127.0.0.1" in results["0.png"].error.message  # type: ignore[union-attr]
     # Three refused connections stop the run; the items in flight then had one each.
     assert requests <= config.files_in_flight
+    assert 1 <= tried <= config.files_in_flight  # the others were never sent: skipped
 
 
 async def test_a_blackholed_address_ends_the_run_after_three_connect_timeouts(
@@ -130,7 +136,7 @@ async def test_a_blackholed_address_ends_the_run_after_three_connect_timeouts(
     async with Uploader(config, auth=BearerAuth("bearer-token-value")) as up:
         results = await run_all(up, items)
         requests = up.stats["requests"]
-    failed_unreachable(results, 6)
+    assert failed_unreachable(results, 6) == 1  # the first; the other five never sent
     assert "could not connect within 1 s" in results["0.png"].error.message  # type: ignore[union-attr]
     assert requests == 3  # one item at a time: its three attempts, then nothing more
 
@@ -158,9 +164,10 @@ async def test_a_server_that_never_answers_is_stopped_by_the_stall_timeout(
         lines = first.lines()
         assert len(lines) == 6
         for line in lines:
-            assert line["status"] == "failed", line
             assert line["error"]["kind"] == "stalled", line
             assert "--stall-timeout" in line["error"]["message"], line
+        statuses = [line["status"] for line in lines]
+        assert sorted(statuses) == ["failed"] * 4 + ["skipped"] * 2  # two never sent
         assert "left for a later run: 6 items" in first.err
         assert inits == {"200": 4}  # files in flight; the other two were never started
 
