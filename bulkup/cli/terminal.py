@@ -74,16 +74,28 @@ class ItemLines:
         self._colour = colour
         self._arrow = _arrow(sys.stdout)  # the real stream's (a live display replaces it)
         self._here = os.getcwd()
+        self._said: set[str] = set()
 
     def line(self, result: Result, arrow: str = "→") -> str:
         where = self._where(result)
         if result.ok:
             earlier = " (from the checkpoint)" if result.resumed else ""
             return f"{self._tag('uploaded', 32)} {where} {arrow} {result.media_id_string}{earlier}"
-        reason = without_place(result.error.message if result.error else "unknown error", where)
+        reason = self._once(
+            without_place(result.error.message if result.error else "unknown error", where)
+        )
         if result.status == "skipped":
             return f"{self._tag('skipped ', 33)} {where}: {reason}"
         return f"{self._tag('failed  ', 31)} {where}: {reason}"
+
+    def _once(self, reason: str) -> str:
+        """A long reason in full the first time; after that its first clause (a run
+        stopped by a dead server gives every item left the same long message)."""
+        if reason not in self._said:
+            self._said.add(reason)
+            return reason
+        head, _, _ = reason.partition(": ")
+        return f"{head} (as above)" if len(head) >= 12 and head != reason else reason
 
     def _where(self, result: Result) -> str:
         """The path as typed, mostly: relative when under the working folder."""

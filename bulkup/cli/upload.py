@@ -47,7 +47,14 @@ from bulkup.cli.terminal import (
 from bulkup.client.config import UploadConfig
 from bulkup.client.progress import ByteTally, Observers, RichProgress
 from bulkup.core import spec
-from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem
+from bulkup.core.items import (
+    ErrorInfo,
+    Item,
+    Result,
+    SourceProblem,
+    iso_utc,
+    utc_from_timestamp,
+)
 from bulkup.core.units import plural
 from bulkup.errors import BulkupError, ConfigError, TLSError, UploadError
 from bulkup.run import exits
@@ -413,11 +420,15 @@ class _Shown:
 def _say_resuming(checkpoint: Checkpoint) -> None:
     text = resuming_text(checkpoint.path, Pending.of(checkpoint))
     if text is not None:
-        print(f"bulkup: {text}", file=sys.stderr, flush=True)
+        logs.say("info", "run_resuming", f"bulkup: {text}", checkpoint=str(checkpoint.path))
 
 
 def _refused(exc: BaseException) -> int:
-    print(f"bulkup upload: {redact.text(str(exc))}", file=sys.stderr)
+    message = f"bulkup upload: {redact.text(str(exc))}"
+    if logs.json_mode():
+        logs.say("error", "run_refused", message)
+    else:  # logging may not be configured yet: a plain line whatever happens
+        print(message, file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -433,7 +444,7 @@ async def _upload(
     from bulkup.client.uploader import Uploader
 
     shown = shown or _Shown(None, StdoutMode(json=False, human=False))
-    summary = Summary()
+    summary = Summary(checkpoint=checkpoint is not None)
     started = time.monotonic()
     try:
         with shown.view or contextlib.nullcontext():
@@ -463,19 +474,26 @@ def _say_interrupted(
     print_summary(summary, elapsed)
     if checkpoint is not None:
         pending = Pending.of(checkpoint)
-        print(
+        logs.say(
+            "warning",
+            "run_interrupted",
             f"bulkup: interrupted. Rerun the same command to resume (checkpoint "
             f"{checkpoint.path}):\n  {pending.uploads_text()}",
-            file=sys.stderr,
-            flush=True,
+            checkpoint=str(checkpoint.path),
+            uploads_in_progress=pending.uploads,
+            bytes_acknowledged=pending.acked_bytes,
+            nearest_expiry=iso_utc(utc_from_timestamp(pending.nearest_deadline))
+            if pending.nearest_deadline is not None
+            else None,
         )
         return
     unfinished = plural(tally.in_flight, "upload")
-    print(
+    logs.say(
+        "warning",
+        "run_interrupted",
         f"bulkup: interrupted; {unfinished} in progress were abandoned: with --checkpoint "
         "FILE a rerun resumes where a run stopped, instead of starting over",
-        file=sys.stderr,
-        flush=True,
+        uploads_in_progress=tally.in_flight,
     )
 
 
@@ -486,27 +504,26 @@ def _failed_run(exc: BulkupError, checkpoint: Checkpoint | None) -> int:
             f"; the checkpoint keeps every finished item: run again with --checkpoint "
             f"{checkpoint.path} to report them without uploading them again"
         )
-    print(f"bulkup upload: {redact.text(str(exc))}{hint}", file=sys.stderr)
+    logs.say("error", "run_failed", f"bulkup upload: {redact.text(str(exc))}{hint}")
     return EXIT_USAGE
 
 
 def _say_refused(refused: UploadError | None) -> None:
-    if isinstance(refused, TLSError):
-        print(
-            "bulkup upload: stopped: the server's TLS certificate is not trusted; give its "
-            "CA with --ca-bundle (or, for a test server only, --insecure)",
-            file=sys.stderr,
-        )
-    elif refused is not None:
-        fix = "Fix the credentials and run again."
-        if _clock_problem(refused.info()):
-            fix = "Set this machine's clock right (NTP) and run again."
-        print(
-            f"bulkup upload: stopped: the API refused the credentials "
-            f"(HTTP {refused.http_status}); the files not yet sent are reported "
-            f"skipped. {fix}",
-            file=sys.stderr,
-        )
+    """The credentials refused: what to fix (a certificate or a server not reached is
+    named by the summary, with its fix, in the items' own message)."""
+    if refused is None or isinstance(refused, TLSError):
+        return
+    fix = "Fix the credentials and run again."
+    if _clock_problem(refused.info()):
+        fix = "Set this machine's clock right (NTP) and run again."
+    logs.say(
+        "error",
+        "run_stopped",
+        f"bulkup upload: stopped: the API refused the credentials "
+        f"(HTTP {refused.http_status}); the files not yet sent are reported "
+        f"skipped. {fix}",
+        http_status=refused.http_status,
+    )
 
 
 def _clock_problem(error: ErrorInfo) -> bool:
@@ -575,11 +592,12 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
                             interrupted = (
                                 EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
                             )
-                            print(
+                            logs.say(
+                                "warning",
+                                "run_interrupting",
                                 "bulkup: interrupted: stopping and saving the checkpoint "
                                 "(press Ctrl-C again to quit at once)",
-                                file=sys.stderr,
-                                flush=True,
+                                signal=signal.Signals(signum).name,
                             )
                             tg.cancel_scope.cancel()
                 finally:

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Literal
 
-from bulkup import privatefiles, redact
+from bulkup import logs, privatefiles, redact
 from bulkup.core.items import Result, iso_utc
 from bulkup.core.units import binary_units
 from bulkup.errors import BulkupError
@@ -207,6 +207,8 @@ class Summary:
     hard_failures: int = 0
     #: Files of scanned folders skipped because they are not media.
     not_media: int = 0
+    #: Whether the run keeps a checkpoint (what a rerun is told).
+    checkpoint: bool = True
 
     def add(self, result: Result) -> None:
         self.counts[result.status] += 1
@@ -260,9 +262,11 @@ class Summary:
             lines.append(f"  … and {hidden} more kinds of failure: see the report")
         if self.left:
             when = f" after {self.retry_after}" if self.retry_after else ""
+            how = "with the same --checkpoint" if self.checkpoint else "(with --checkpoint FILE"
+            how += "" if self.checkpoint else ", a rerun skips what finished)"
             lines.append(
                 f"  left for a later run: {self.left} {_items(self.left)}; run the same "
-                f"command again with the same --checkpoint{when} to finish them"
+                f"command again {how}{when} to finish them"
             )
             for message, ids in list(self.later.items())[:MAX_SUMMARY_FAILURES]:
                 lines.append(f"    {_who(ids)}: {message}")
@@ -297,7 +301,9 @@ class Summary:
             "retry_after": self.retry_after,
             "bytes_sent": self.bytes_uploaded,
             "elapsed_s": round(elapsed, 3),
-            "failures": {message: len(ids) for message, ids in self.failures.items()},
+            "failures": [
+                {"message": message, "items": len(ids)} for message, ids in self.failures.items()
+            ],
             "exit_status": self.exit_code(),
         }
 
@@ -316,5 +322,10 @@ def _items(count: int) -> str:
 
 
 def print_summary(summary: Summary, elapsed: float, stream: IO[str] | None = None) -> None:
-    """Print to ``stream``, by default ``sys.stderr`` as it is now (not as it was at import)."""
+    """Print to ``stream``, by default ``sys.stderr`` as it is now (not as it was at
+    import); when standard error carries JSON (``--log-format json``), one
+    ``run_finished`` event with the counts instead."""
+    if stream is None and logs.json_mode():
+        logs.say("info", "run_finished", summary.render(elapsed), **summary.fields(elapsed))
+        return
     print(redact.text(summary.render(elapsed)), file=stream or sys.stderr, flush=True)

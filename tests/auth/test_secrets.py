@@ -237,7 +237,8 @@ async def test_a_wrong_secret_gives_one_clear_401_and_no_request_storm(
     assert code in (1, 2), err
     assert "Traceback" not in err
     assert "401" in err and "X_API_SECRET" in err, err
-    assert err.count("Could not authenticate you") == 1, err  # said once, not per file
+    said = "\n".join(json.loads(line)["message"] for line in err.splitlines())  # JSON: a pipe
+    assert said.count("Could not authenticate you") == 1, err  # said once, not per file
     answered = emulator.stats()["requests"]
     total = sum(sum(counts.values()) for counts in answered.values())
     assert total <= 4, answered  # one per file in flight at most: it stops at the first 401
