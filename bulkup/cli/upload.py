@@ -73,7 +73,16 @@ def add_upload(commands: Any) -> None:
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="file, directory or manifest")
     add_settings_options(p)
     p.add_argument(
-        "--dry-run", action="store_true", help="list what would be uploaded; send nothing"
+        "--dry-run",
+        action="store_true",
+        help="plan the run without sending anything or reading credentials: each item "
+        "checked as the run checks it (preflight, request fields), with its category, "
+        "strategy, size, requests by endpoint and billed requests, and the time the "
+        "published rate limits imply; items that would fail are shown with the reason "
+        "(exit 1)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
     )
     p.set_defaults(handler=run_upload)
 
@@ -332,7 +341,7 @@ def _run(
         try:
             report.start()
             if args.dry_run:
-                return _dry_run(entries, report)
+                return _dry_run(entries, settings, report, getattr(args, "json", False))
             view = _display(settings.output)
             code = _run_interruptible(
                 lambda: _upload(
@@ -426,26 +435,12 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _dry_run(entries: Iterable[Item | SourceProblem], report: ReportWriter) -> int:
-    from bulkup.client.uploader import problem_result
+def _dry_run(
+    entries: Iterable[Item | SourceProblem], settings: Settings, report: ReportWriter, as_json: bool
+) -> int:
+    from bulkup.cli.dryrun import run_dry
 
-    summary = Summary()
-    for entry in entries:
-        if isinstance(entry, SourceProblem):
-            result = problem_result(entry)
-        else:
-            result = Result(
-                id=entry.id,
-                path=str(entry.path),
-                status="skipped",
-                media_type=entry.media_type,
-                media_category=entry.media_category,
-                size=entry.path.stat().st_size,
-            )
-        report.write(result)
-        summary.add(result)
-    print_summary(summary, 0.0)
-    return EXIT_OK if summary.all_succeeded else EXIT_FAILED
+    return run_dry(entries, settings, report, as_json=as_json)
 
 
 def _run_interruptible(main: Callable[[], Any]) -> int:
