@@ -219,14 +219,17 @@ def totals_lines(totals: Totals) -> list[str]:
     ]
     if totals.requests:
         every = sum(totals.requests.values())
-        lines.append(f"  requests: {every} in all: {requests_text(totals.requests)}")
+        listed = requests_text(totals.requests, mark_billed=False)
+        lines.append(f"  requests: {every} in all: {listed}")
         if totals.requests.get("status"):
             lines.append(f"    (assumed: {STATUS_ASSUMPTION})")
         dialect = totals.dialect
         limits = f"{dialect}, per user per 15 minutes" if dialect == "v2" else dialect
         lines.append(f"  rate limits ({limits}): {totals.budget.describe(dialect)}")
     billed = totals.billed
-    cost = f", about ${billed * METADATA_PRICE_USD:.3f} on pay-per-use plans" if billed else ""
+    usd = billed * METADATA_PRICE_USD
+    money = f"${usd:.3f}" if usd < 1 else f"${usd:,.2f}"
+    cost = f", about {money} on pay-per-use plans" if billed else ""
     lines.append(f"  billed: {_count(billed, 'metadata request')}{cost}")
     lines.append("  nothing was sent: no upload session opened, no credentials read")
     return lines
@@ -242,12 +245,13 @@ def failure_lines(totals: Totals) -> list[str]:
     return lines
 
 
-def requests_text(requests: Mapping[str, int]) -> str:
+def requests_text(requests: Mapping[str, int], *, mark_billed: bool = True) -> str:
     """``init 1, append 3, finalize 1, status 1+, metadata 1 billed``: status counts are
     assumed (at least), billed requests say so."""
     parts = []
     for key, count in ordered(requests).items():
-        more = "+" if key == "status" else " billed" if key in BILLED_ENDPOINTS else ""
+        billed = mark_billed and key in BILLED_ENDPOINTS
+        more = "+" if key == "status" else " billed" if billed else ""
         parts.append(f"{_LABELS.get(key, key)} {count}{more}")
     return ", ".join(parts) or "-"
 
@@ -321,7 +325,14 @@ def print_table(rows: list[PlannedItem], totals: Totals, stream: IO[str]) -> Non
         f"{every} in all, {totals.billed} billed",
     )
     console.print(table)
+    reasons = Table.grid(padding=(0, 1), pad_edge=True)  # wrapped under the reason
+    reasons.add_column(no_wrap=True)
+    reasons.add_column(overflow="fold")
     for row in rows:
         if row.error is not None:
-            reason = f"  {row.status} {row.id}: {redact.text(row.error.message)}"
-            console.print(Text(reason, style=_STYLES[row.status]))
+            style = _STYLES[row.status]
+            who = Text(f"{row.status} {row.id}:", style=style)
+            reasons.add_row(who, Text(redact.text(row.error.message), style=style))
+    if reasons.row_count:
+        console.print(reasons)
+    console.print()

@@ -57,6 +57,8 @@ STATUS_ASSUMPTION: Final = (
 )
 
 PlanStatus = Literal["planned", "failed", "skipped"]
+#: How people read the endpoint keys of :data:`spec.RATE_LIMITS`.
+_LABELS: Final = {"upload": "one-shot", "subtitles_create": "subtitles"}
 
 
 def upload_requests(plan: Plan) -> Counter[str]:
@@ -108,9 +110,10 @@ class Budget:
             return "no requests"
         if self.windows == 1:
             return "within one window (15 minutes)"
+        busiest = _LABELS.get(self.busiest or "", self.busiest)
         return (
-            f"{self.windows} windows of 15 minutes ({self.busiest} is the bottleneck): "
-            f"at least {_duration(self.seconds or 0)}"
+            f"{self.windows} windows, at least {_duration(self.seconds or 0)}; "
+            f"bottleneck: {busiest}"
         )
 
 
