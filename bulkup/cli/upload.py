@@ -50,7 +50,6 @@ from bulkup.core import spec
 from bulkup.core.items import (
     ErrorInfo,
     Item,
-    Result,
     SourceProblem,
     iso_utc,
     utc_from_timestamp,
@@ -59,7 +58,7 @@ from bulkup.core.units import plural
 from bulkup.errors import BulkupError, ConfigError, TLSError, UploadError
 from bulkup.run import exits
 from bulkup.run.checkpoint import Checkpoint, RunIdentity
-from bulkup.run.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+from bulkup.run.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from bulkup.run.posts import PostPlan, plan_posts
 from bulkup.run.report import ReportError, ReportWriter, Summary, print_summary
 
@@ -88,7 +87,13 @@ def add_upload(commands: Any) -> None:
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="file, directory or manifest")
     add_settings_options(p)
     p.add_argument(
-        "--dry-run", action="store_true", help="list what would be uploaded; send nothing"
+        "--dry-run",
+        action="store_true",
+        help="plan the run without sending anything or reading credentials: each item "
+        "checked as the run checks it (preflight, request fields), with its category, "
+        "strategy, size, requests by endpoint and billed requests, and the time the "
+        "published rate limits imply; items that would fail are shown with the reason "
+        "(exit 1)",
     )
     p.add_argument(
         "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
@@ -270,7 +275,8 @@ def run_upload(args: argparse.Namespace) -> int:
         json_wanted=args.json, report_file=plan.settings.report is not None, stream=sys.stdout
     )
     try:
-        report = ReportWriter(plan.settings.report, stream=sys.stdout if mode.json else None)
+        tee = mode.json and not args.dry_run  # a dry run writes its own lines
+        report = ReportWriter(plan.settings.report, stream=sys.stdout if tee else None)
     except ReportError as exc:
         return _refused(exc)
     try:
@@ -361,7 +367,7 @@ def _run(
         try:
             report.start()
             if args.dry_run:
-                return _dry_run(entries, report)
+                return _dry_run(entries, settings, report, args.json)
             again = lambda: iter_sources(args.sources, settings.sources, warn=False)  # noqa: E731
             # JSON on the terminal the bars would be drawn on: no bars, the lines stay whole
             view = None if mode.json and sys.stdout.isatty() else _display(settings.output)
@@ -549,26 +555,12 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _dry_run(entries: Iterable[Item | SourceProblem], report: ReportWriter) -> int:
-    from bulkup.client.uploader import problem_result
+def _dry_run(
+    entries: Iterable[Item | SourceProblem], settings: Settings, report: ReportWriter, as_json: bool
+) -> int:
+    from bulkup.cli.dryrun import run_dry
 
-    summary = Summary()
-    for entry in entries:
-        if isinstance(entry, SourceProblem):
-            result = problem_result(entry)
-        else:
-            result = Result(
-                id=entry.id,
-                path=str(entry.path),
-                status="skipped",
-                media_type=entry.media_type,
-                media_category=entry.media_category,
-                size=entry.path.stat().st_size,
-            )
-        report.write(result)
-        summary.add(result)
-    print_summary(summary, 0.0)
-    return EXIT_OK if summary.all_succeeded else EXIT_FAILED
+    return run_dry(entries, settings, report, as_json=as_json)
 
 
 def _run_interruptible(main: Callable[[], Any]) -> int:

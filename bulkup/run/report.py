@@ -23,8 +23,9 @@ import os
 import stat
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from bulkup import logs, privatefiles, redact
 from bulkup.core.items import Result, iso_utc
@@ -109,10 +110,14 @@ class ReportWriter:
                 raise self._failed from exc
 
     def write(self, result: Result) -> None:
+        self.write_line(result.as_json())
+
+    def write_line(self, data: Mapping[str, Any]) -> None:
+        """One JSON object as a line, as :meth:`write` writes a result (a dry run's plan)."""
         if self._failed is not None:
             raise self._failed
         self.start()
-        line = json.dumps(redact.value(result.as_json()), ensure_ascii=False) + "\n"
+        line = json.dumps(redact.value(dict(data)), ensure_ascii=False) + "\n"
         try:
             if self._fd >= 0:
                 self._append(line.encode())

@@ -360,7 +360,7 @@ async def test_an_invalid_option_value_exits_2_with_a_clear_message(
 
 
 # --- dry run --------------------------------------------------------------------------
-async def test_dry_run_sends_nothing_and_reports_every_item_skipped(
+async def test_dry_run_sends_nothing_and_plans_every_item(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     media = media_set(tmp_path)
@@ -372,13 +372,12 @@ async def test_dry_run_sends_nothing_and_reports_every_item_skipped(
 
     assert run.code == 0, run.err
     assert emulator.stats() == before
-    lines = run.lines()
+    *lines, total = run.lines()
     assert sorted(line["id"] for line in lines) == sorted(media.files)
     for line in lines:
-        check_line(line)
-        assert line["status"] == "skipped" and line["media_id_string"] is None
+        assert line["status"] == "planned" and line["error"] is None, line
         assert line["size"] == media.files[line["id"]].stat().st_size
-    assert "8 skipped" in run.err
+    assert total["total"]["planned"] == 8 and "8 would upload" in run.err
 
 
 # --- checkpoints ----------------------------------------------------------------------

@@ -21,8 +21,9 @@ import pytest
 
 from bulkup.emulator import Emulator
 from bulkup.media import samples
-from tests.cli.test_cli_upload import Run, bulkup, check_line, check_succeeded, env_for
+from tests.cli.test_cli_upload import Run, bulkup, check_succeeded, env_for
 from tests.cli.test_cli_upload import upload_args as upload
+from tests.cli.test_dry_run import check_plan_line
 
 pytestmark = pytest.mark.anyio
 
@@ -34,9 +35,9 @@ async def dry_run(folder: Path, *sources: str) -> tuple[Run, list[dict[str, Any]
         "upload", *sources, "--dry-run", "--report", "r.jsonl", env=env_for(None), cwd=folder
     )
     assert "Traceback" not in run.err, run.err
-    lines = [json.loads(line) for line in (folder / "r.jsonl").read_text().splitlines()]
-    for line in lines:
-        check_line(line)
+    *lines, _ = [json.loads(line) for line in (folder / "r.jsonl").read_text().splitlines()]
+    for line in lines:  # the plan of each item; the last line is the plan's totals
+        check_plan_line(line)
     return run, lines
 
 
@@ -72,7 +73,7 @@ async def test_a_5000_row_csv_with_a_bad_byte_on_line_3000_reports_every_row(
     (bad,) = failed(lines)
     the_bad_byte(bad, "rows.csv:3000")
     assert "(byte 20)" in bad["error"]["message"]  # where in the line: the 20th byte
-    listed = {line["id"] for line in lines if line["status"] == "skipped"}
+    listed = {line["id"] for line in lines if line["status"] == "planned"}
     assert listed == {f"r{n:04d}" for n in range(2, 5002)} - {"r3000"}
     assert run.code == 1 and "5000 items" in run.err and "rows.csv:3000" in run.err
 
@@ -118,7 +119,7 @@ async def test_a_bad_byte_in_a_quoted_csv_value_over_several_lines_names_the_lin
 
     assert len(lines) == 3, run.err
     the_bad_byte(lines[0], "rows.csv:3")
-    assert (lines[1]["id"], lines[1]["status"]) == ("second", "skipped")
+    assert (lines[1]["id"], lines[1]["status"]) == ("second", "planned")
     assert lines[2]["error"]["message"].startswith("rows.csv:5: ")  # lines still counted right
 
 
@@ -147,7 +148,7 @@ async def test_a_bad_byte_in_a_jsonl_line_fails_that_line_alone(
     assert len(lines) == 100, run.err
     (bad,) = failed(lines)
     the_bad_byte(bad, "list.jsonl:40")
-    assert Counter(line["status"] for line in lines) == {"skipped": 99, "failed": 1}
+    assert Counter(line["status"] for line in lines) == {"planned": 99, "failed": 1}
 
 
 async def test_a_bad_byte_in_a_json_array_element_fails_that_element_alone(
@@ -179,9 +180,9 @@ async def test_a_bad_byte_between_json_elements_leaves_every_element_read(
     run, lines = await dry_run(tmp_path, "list.json")
 
     assert [(line["id"], line["status"]) for line in lines] == [
-        ("a", "skipped"),
+        ("a", "planned"),
         ("list.json:2", "failed"),  # the stray byte is named, not hidden
-        ("b", "skipped"),
+        ("b", "planned"),
     ]
     the_bad_byte(lines[1], "list.json:2")
     assert run.code == 1
