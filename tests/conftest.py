@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,17 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def client(emulator: Emulator, http: aiohttp.ClientSession) -> RawClient:
     """Signs with the emulator's first user (OAuth 1.0a)."""
     return RawClient(http, emulator)
+
+
+def said(err: str) -> str:
+    """What a person reads in a run's standard error: in a pipe each line is a JSON
+    object (``--log-format auto``), whose ``message`` is the line a terminal shows."""
+    shown = []
+    for line in err.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        message = record.get("message") if isinstance(record, dict) else None
+        shown.append(message if isinstance(message, str) else line)
+    return "\n".join(shown)

@@ -52,7 +52,7 @@ from tests.cli.test_cli_upload import (
     started,
     upload_args,
 )
-from tests.conftest import FAST, HANG, KiB, oauth
+from tests.conftest import FAST, HANG, KiB, oauth, said
 from tests.conftest import file_sha256 as sha256
 
 pytestmark = pytest.mark.anyio
@@ -643,7 +643,7 @@ async def test_invalid_credentials_give_one_clear_401_and_no_retry_storm(
     refused = [line["error"] for line in run.lines() if line["status"] == "failed"]
     assert all(e["kind"] == "auth_error" and e["http_status"] == 401 for e in refused)
     assert "X_BEARER_TOKEN" in refused[0]["message"]
-    assert run.err.count(refused[0]["message"]) == 1, run.err  # said once, not per file
+    assert said(run.err).count(refused[0]["message"]) == 1, run.err  # said once, not per file
     assert "stopped: the API refused the credentials (HTTP 401)" in run.err
     assert "Fix the credentials" in run.err
     assert total_requests(emulator) <= 4, requests(emulator)  # files in flight, then stop

@@ -23,7 +23,7 @@ from bulkup.client.config import DEFAULT_FILES_IN_FLIGHT
 from bulkup.emulator import Emulator
 from bulkup.media import samples
 from tests.cli.test_cli_upload import bulkup, check_line, env_for, requests
-from tests.conftest import FAST
+from tests.conftest import FAST, said
 
 pytestmark = pytest.mark.anyio
 
@@ -82,6 +82,7 @@ def check_stopped(lines: list[dict[str, Any]], names: list[str], kind: str) -> s
 
 
 def check_said_once(err: str, cause: str, fix: str) -> None:
+    err = said(err)  # a pipe: JSON lines, each with the message a terminal shows
     assert "Traceback" not in err, err
     assert err.count(cause) == 1, err  # named once, not once per item
     assert fix in err, err

@@ -34,7 +34,7 @@ from anyio.abc import Process
 from bulkup.emulator import Emulator
 from bulkup.media import samples
 from tests.cli.test_cli_upload import PROCESS_LIMIT_S, bulkup, env_for, requests, started
-from tests.conftest import HANG
+from tests.conftest import HANG, said
 from tests.robust.test_outputs_never_destroyed import until
 
 pytestmark = [
@@ -89,7 +89,7 @@ def check_stopped(process: Process, signum: signal.Signals, cwd: Path) -> str:
     err = (cwd / "stderr.txt").read_text()
     assert process.returncode == expected(signum), err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert re.search(r"^bulkup: (interrupted|terminated)", err, re.MULTILINE), err
+    assert re.search(r"^bulkup: (interrupted|terminated)", said(err), re.MULTILINE), err
     return err
 
 

@@ -20,7 +20,7 @@ import pytest
 from bulkup.emulator import Emulator
 from bulkup.media import samples
 from tests.cli.test_cli_upload import PROCESS_LIMIT_S, Run, command, env_for, upload_args
-from tests.conftest import FAST
+from tests.conftest import FAST, said
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +106,7 @@ async def test_each_bad_entry_names_its_place_once_in_the_report_and_the_summary
     run = Run(done.returncode, (tmp_path / "r.jsonl").read_text(), done.stderr.decode())
     assert run.code == 1, run.err
     report = {json.dumps(line, ensure_ascii=False): line for line in run.lines()}
-    summary = [line for line in run.err.splitlines() if line.lstrip().startswith("failed ")]
+    summary = [line for line in said(run.err).splitlines() if line.lstrip().startswith("failed ")]
     for place, words in places.items():
         [text] = [text for text in report if place in text]
         assert once(place, text) and words in report[text]["error"]["message"], text
