@@ -2,7 +2,8 @@
 
 Subcommands:
 
-- ``bulkup upload``, ``status``, ``demo``: :mod:`bulkup.cli.upload`;
+- ``bulkup upload``, ``demo``: :mod:`bulkup.cli.upload`;
+- ``bulkup status``: :mod:`bulkup.cli.status`;
 - ``bulkup validate``: :mod:`bulkup.cli.validate`;
 - ``bulkup config show``: :mod:`bulkup.cli.config`;
 - ``bulkup serve``: run the local emulator of the X media upload API;
@@ -69,11 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     from bulkup.cli import auth as cli_auth
     from bulkup.cli import config as cli_config
+    from bulkup.cli import status as cli_status
     from bulkup.cli import upload as cli_upload
     from bulkup.cli import validate as cli_validate
 
     cli_upload.add_upload(commands)
-    cli_upload.add_status(commands)
+    cli_status.add_status(commands)
     cli_upload.add_demo(commands)
     cli_validate.add_validate(commands)
     cli_config.add_config(commands)

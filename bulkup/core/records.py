@@ -7,7 +7,15 @@ with). :class:`RunIdentity` is what a checkpoint was written for.
 
 Format versions:
 
-3 (written)
+4 (written)
+    As version 3, and a record's ``params`` may be ``null``: an item that ended before
+    its upload was planned (a source entry that names no usable file, a file that
+    vanished or failed preflight, an item a refused run never sent) is recorded with
+    only the line it was reported with, so that ``bulkup status`` counts every item the
+    run reported. Its ``size`` and ``mtime_ns`` are 0 (no file was planned), and a
+    rerun uploads it like a new item. A bulkup that reads only version 3 would call
+    such a record damaged, so the new number makes it ask for an upgrade instead.
+3 (read)
     The records as in version 2. What changed is around them: while a compaction writes
     its snapshot in the background, events go to a second journal, ``<path>.journal.next``
     (see :mod:`bulkup.run.checkpoint`). A bulkup that reads only version 2 would not know
@@ -43,9 +51,11 @@ from bulkup.core.items import FileIdentity, Result, UploadParams
 from bulkup.errors import BulkupError
 
 #: The format version written.
-CHECKPOINT_VERSION = 3
+CHECKPOINT_VERSION = 4
 #: Every format version read (older ones are converted).
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4)
+#: The first version whose records may hold no ``params`` (see :func:`outcome_record`).
+OUTCOME_VERSION = 4
 #: Sanity bound on a segment index read from a file (the API allows 0..999).
 MAX_INDEX = 1_000_000
 
@@ -100,8 +110,9 @@ class ItemRecord:
     #: the bulkup that wrote the record).
     ctime_ns: int | None = None
     inode: int | None = None
-    #: Everything the item is uploaded with (compared whole on resume).
-    params: UploadParams
+    #: Everything the item is uploaded with (compared whole on resume); None for an
+    #: item that ended before its upload was planned (:func:`outcome_record`).
+    params: UploadParams | None
     media_id: str | None = None
     media_key: str | None = None
     #: Absolute Unix time the upload session expires (INIT time + expires_after_secs).
@@ -121,6 +132,17 @@ class ItemRecord:
     attempts: int = 0
     #: ``params`` came from a version 1 checkpoint, which kept no subtitles and no post.
     partial_params: bool = False
+
+
+def outcome_record(result: Result) -> ItemRecord:
+    """The record of an item that ended before its upload was planned: only its line.
+
+    No file was planned, so ``size`` and ``mtime_ns`` are 0 and ``params`` None; the
+    resume rules start such an item over (:func:`bulkup.core.resume.decide`).
+    """
+    return ItemRecord(
+        id=result.id, path=result.path or "", size=0, mtime_ns=0, params=None, result=result
+    )
 
 
 def identity_of(record: ItemRecord) -> FileIdentity:
@@ -307,6 +329,8 @@ def _decode(name: str, value: Any, version: int) -> Any:
             raise ValueError(f"segment index out of range in {value!r:.80}")
         return {i for start, end in value for i in range(start, end + 1)}
     if name == "params":
+        if value is None and version >= OUTCOME_VERSION:
+            return None
         _check_params(value, version)
         return UploadParams.from_json(value) if version >= 2 else _params_v1(value)
     if name == "result":
@@ -343,9 +367,9 @@ def encode_field(name: str, value: Any) -> Any:
 
 
 def record_to_json(record: ItemRecord) -> dict[str, Any]:
-    result = record.result
+    result, params = record.result, record.params
     return {
-        "params": record.params.as_json(),
+        "params": params.as_json() if params is not None else None,
         "result": result.as_json() if result is not None else None,
         **record_fields(record),
     }

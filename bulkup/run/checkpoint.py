@@ -143,7 +143,6 @@ from bulkup.run.checkpoint_io import (
     lock,
     next_journal_path,
     open_private,
-    summarize,
     unlock,
     write_all,
     write_atomically,
@@ -157,6 +156,7 @@ from bulkup.run.checkpoint_snapshot import (
     snapshot_chunks,
     snapshot_head,
 )
+from bulkup.run.checkpoint_status import summarize
 
 #: Default number of journal events between two compactions.
 DEFAULT_COMPACT_EVERY = 10_000

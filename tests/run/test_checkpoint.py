@@ -98,7 +98,7 @@ def test_everything_recorded_is_there_after_close_and_reopen(path: Path) -> None
     with Checkpoint.open(path, IDENTITY) as cp:
         assert list(cp) == before
         a = cp.get("a")
-        assert a is not None
+        assert a is not None and a.params is not None
         assert a.acked == {0, 1, 2, 5, 999}
         assert a.params.additional_owners == ("1", "2")
         assert (a.media_id, a.media_key, a.upload_deadline) == ("111", "7_111", 1_900_000_000.25)
@@ -537,7 +537,7 @@ def test_summarize_counts_items_by_state_and_bytes(path: Path) -> None:
         cp._abandon()  # the journal is read too, torn tail and all
     with journal(path).open("ab") as f:
         f.write(b'{"a":"up1"')
-    summary = summarize(path)
+    summary = summarize(path, now=1_800_000_000.0)
     assert summary == {
         "path": str(path),
         "endpoint": "https://upload.twitter.com",
@@ -546,13 +546,20 @@ def test_summarize_counts_items_by_state_and_bytes(path: Path) -> None:
         "succeeded": 1,
         "failed": 1,
         "skipped": 0,
+        "in_progress": 4,
         "uploading": 2,
         "processing": 1,
         "not_started": 1,
         "bytes_acknowledged": 300 + 50 + 1000 + 1000,
         "bytes_total": 5250,
         "nearest_upload_deadline": "2030-03-17T17:46:40Z",
+        "uploads_open": 2,
+        "failures": [
+            {"kind": "unknown", "count": 1, "example": {"id": "bad", "message": "unknown error"}}
+        ],
     }
+    later = summarize(path, now=1_900_000_050.0)  # up2's session expired, up1's is open
+    assert (later["nearest_upload_deadline"], later["uploads_open"]) == ("2030-03-17T17:48:20Z", 1)
 
 
 def test_summarize_a_missing_checkpoint_says_so(path: Path) -> None:
