@@ -41,7 +41,10 @@ These files sit side by side, all created with mode 0600:
     file is renamed to ``<path>.journal``.
 
 ``<path>.lock``
-    Held with ``flock`` by the one process using the checkpoint; holds its pid.
+    Held with ``flock`` by the one process using the checkpoint; holds its pid. Removed
+    by that process while it still holds it, as it closes the checkpoint (see
+    :func:`~bulkup.run.checkpoint_io.lock` for why that is safe); so is the journal,
+    emptied by the last compaction: a closed checkpoint is the one file ``<path>``.
 
 Why a journal: the uploader records every acknowledged segment, and tens of thousands
 of items may be in the checkpoint. Rewriting the snapshot per event would cost
@@ -256,7 +259,7 @@ class Checkpoint:
         try:
             checkpoint = cls(path, _load_for(path, identity), lock_fd, compact_every)
         except BaseException:
-            unlock(lock_fd)  # refused: the next reader finds no stale pid
+            unlock(lock_fd, path)  # refused: no lock file left behind
             raise
         try:
             checkpoint.compact()  # a fresh journal, without a torn tail to append after
@@ -479,7 +482,9 @@ class Checkpoint:
         self._folder_dirty = True
 
     def close(self) -> None:
-        """Compact (if anything was recorded since the last compaction), release the lock.
+        """Compact (if anything was recorded since the last compaction), remove the
+        emptied journal, release the lock and remove its file: a closed checkpoint is
+        the one file ``<path>``.
 
         Idempotent. Even when compacting fails (disk full), the lock is released and
         the journals keep every event for the next run.
@@ -491,8 +496,17 @@ class Checkpoint:
             if not self._broken and (self._job is not None or self._journal_size > 0):
                 self.flush()
                 self.compact()
+            if not self._broken and self._job is None and self._journal_size == 0:
+                self._drop_journal()
         finally:
             self._release()
+
+    def _drop_journal(self) -> None:
+        """The snapshot holds every event: the empty journal goes (open starts one)."""
+        self._close(self._journal_fd)
+        self._journal_fd = -1
+        with contextlib.suppress(OSError):
+            os.unlink(journal_path(self._path))
 
     def _abandon(self) -> None:
         """Release the files without compacting, as a crash would (for tests). A
@@ -506,7 +520,7 @@ class Checkpoint:
         self._close(self._journal_fd)
         self._retired_fd = self._journal_fd = -1
         if self._lock_fd is not None:
-            unlock(self._lock_fd)
+            unlock(self._lock_fd, self._path)
             self._lock_fd = None
 
     @staticmethod

@@ -244,15 +244,37 @@ def promote_journal(path: Path) -> None:
         raise CheckpointError(write_failed(journal_path(path), exc)) from exc
 
 
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
 def lock(path: Path) -> int:
-    """Take ``<path>.lock`` (flock) for this process, or CheckpointLocked naming the holder."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = open_private(lock_path, os.O_RDWR | os.O_CREAT)
-    except OSError as exc:
-        raise CheckpointError(
-            f"cannot create {lock_path}: {exc.strerror}; is the checkpoint's directory writable?"
-        ) from exc
+    """Take ``<path>.lock`` (flock) for this process, or CheckpointLocked naming the holder.
+
+    The holder removes the file when it lets go (:func:`unlock`), so the lock is that of
+    the file the name holds once flocked: a file opened before its holder removed it
+    is locked in vain, and the name is opened again.
+    """
+    name = lock_path(path)
+    while True:
+        try:
+            fd = open_private(name, os.O_RDWR | os.O_CREAT)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot create {name}: {exc.strerror}; is the checkpoint's directory writable?"
+            ) from exc
+        _flock(fd, path, name)
+        if _names(fd, name):
+            break
+        os.close(fd)  # removed by its holder meanwhile: the lock is the new file's
+    with contextlib.suppress(OSError):  # the pid is only for messages
+        os.ftruncate(fd, 0)
+        write_all(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _flock(fd: int, path: Path, name: Path) -> None:
+    """Lock ``fd`` (closing it and raising when another process holds it)."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -266,17 +288,27 @@ def lock(path: Path) -> int:
         ) from None
     except OSError as exc:
         os.close(fd)
-        raise CheckpointError(f"cannot lock {lock_path}: {exc.strerror}") from exc
-    with contextlib.suppress(OSError):  # the pid is only for messages
-        os.ftruncate(fd, 0)
-        write_all(fd, f"{os.getpid()}\n".encode())
-    return fd
+        raise CheckpointError(f"cannot lock {name}: {exc.strerror}") from exc
 
 
-def unlock(fd: int) -> None:
-    """Give back a lock :func:`lock` took, leaving no stale pid for the next reader."""
-    with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
+def _names(fd: int, name: Path) -> bool:
+    """Whether ``name`` still holds the file open at ``fd``."""
+    try:
+        found, held = os.stat(name), os.fstat(fd)
+    except OSError:
+        return False
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
+
+
+def unlock(fd: int, path: Path) -> None:
+    """Give back the lock :func:`lock` took on ``path``'s lock file: remove the file while
+    still holding it (whoever opened it meanwhile finds, once it holds it, that the name
+    no longer does, and takes a new one), then let go. No stale pid, no file left."""
+    try:
+        os.unlink(lock_path(path))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
     os.close(fd)  # releases the flock
 
 

@@ -1,17 +1,20 @@
 """``bulkup status`` agrees with the run: every item the run reported is counted, failed
 ones included (also those that failed before any upload started), in human units on a
-terminal and exact numbers with ``--json``."""
+terminal and exact numbers with ``--json``; and a clean or interrupted run leaves only
+the checkpoint file in its folder."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import re
+import signal
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from bulkup.core.items import UploadParams
@@ -20,12 +23,16 @@ from bulkup.media import samples
 from bulkup.run.checkpoint import Checkpoint, ItemRecord, RunIdentity
 from bulkup.run.checkpoint_status import SUMMARY_KEYS
 from tests.cli.test_cli_upload import (
+    PROCESS_LIMIT_S,
     Run,
     bulkup,
     env_for,
+    identity,
+    requests,
+    started,
     upload_args,
 )
-from tests.conftest import KiB
+from tests.conftest import HANG, KiB
 
 pytestmark = pytest.mark.anyio
 MiB = 1024 * KiB
@@ -180,3 +187,44 @@ async def test_status_json_has_the_documented_keys_with_exact_numbers(
     assert helped.code == 0
     for key in SUMMARY_KEYS:
         assert key in helped.out, key
+
+
+# --- what a run leaves in the checkpoint's folder --------------------------------------
+async def test_a_clean_run_leaves_only_the_checkpoint_file_in_its_folder(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Before: run.ckpt.lock and an empty run.ckpt.journal stayed beside it."""
+    sources = mixed_sources(tmp_path)
+    await upload(emulator, tmp_path, sources)
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["run.ckpt"]
+    await upload(emulator, tmp_path, sources)  # a rerun that resumes: the same
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["run.ckpt"]
+
+
+async def test_an_interrupted_run_leaves_only_the_checkpoint_file_and_resumes(
+    tmp_path: Path,
+) -> None:
+    video = samples.write_video(tmp_path / "clip.mp4", width=64, height=64, seconds=2)
+    (tmp_path / "state").mkdir()
+    async with Emulator(HANG, environ={}) as emu:
+        args = [*upload_args(emu, video.name), "--checkpoint", "state/run.ckpt"]
+        args += ["--chunk-size", "1KiB", "--segments-per-file", "1"]
+        emu.faults.schedule("latency_spike", endpoint="append", after=3)
+        async with started(*args, env=env_for(emu), cwd=tmp_path) as process:
+            with anyio.fail_after(PROCESS_LIMIT_S):
+                await emu.wait_for_fault("latency_spike")  # APPEND #4 hangs on the server
+                process.send_signal(signal.SIGINT)
+                code = await process.wait()
+        assert code == 130, (tmp_path / "stderr.txt").read_text()
+        assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["run.ckpt"]
+        summary = json.loads((await status(tmp_path, "--json")).out)
+        assert (summary["items"], summary["in_progress"], summary["uploads_open"]) == (1, 1, 1)
+        assert summary["bytes_acknowledged"] == 3 * KiB
+        with Checkpoint.open(tmp_path / "state/run.ckpt", identity(emu)) as checkpoint:
+            assert len(checkpoint) == 1
+
+        rerun = await bulkup(*args, env=env_for(emu), cwd=tmp_path)
+
+        assert rerun.code == 0, rerun.err
+        assert requests(emu)["append"]  # the rest was sent
+        assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["run.ckpt"]

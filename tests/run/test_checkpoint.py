@@ -20,6 +20,7 @@ import pytest
 
 from bulkup.core.items import Result, UploadParams
 from bulkup.run import checkpoint as cp_module
+from bulkup.run import checkpoint_io
 from bulkup.run.checkpoint import (
     CHECKPOINT_VERSION,
     Checkpoint,
@@ -363,6 +364,47 @@ def test_the_lock_is_released_at_close(path: Path) -> None:
         cp.ack("a", 1)
 
 
+def test_a_closed_checkpoint_is_the_one_file(path: Path) -> None:
+    """Before: the lock file and an empty journal stayed beside it."""
+    Checkpoint.open(path, IDENTITY).close()  # nothing recorded
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a"))
+        cp.ack("a", 0)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert cp.get("a") == record("a", acked={0})
+    other = dataclasses.replace(IDENTITY, account="oauth1:other")
+    with pytest.raises(CheckpointMismatch):
+        Checkpoint.open(path, other)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_lock_file_removed_by_its_holder_while_being_locked_is_not_the_lock(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that opened the lock file just before its holder removed it must not
+    take that removed file's flock for the lock: a third process, creating the file
+    anew, would hold "the" lock at the same time."""
+    holder = Checkpoint.open(path, IDENTITY)
+    real_flock = checkpoint_io._flock
+    calls: list[int] = []
+
+    def flock_after_the_holder_let_go(fd: int, *args: Any) -> None:
+        if not calls:
+            holder.close()  # removes the file this fd has open, and lets go of it
+        calls.append(fd)
+        real_flock(fd, *args)
+
+    monkeypatch.setattr(checkpoint_io, "_flock", flock_after_the_holder_let_go)
+    with Checkpoint.open(path, IDENTITY):
+        assert len(calls) == 2  # the removed file, then the new one
+        monkeypatch.setattr(checkpoint_io, "_flock", real_flock)
+        with pytest.raises(CheckpointLocked, match=rf"in use by process {os.getpid()}"):
+            Checkpoint.open(path, IDENTITY)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
 def test_every_file_is_private_even_with_umask_0(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -481,10 +523,10 @@ def test_disk_full_while_compacting_keeps_the_previous_snapshot(
         with pytest.raises(CheckpointError, match="disk full"):
             cp.close()
     assert path.read_bytes() == snapshot
+    # The journal keeps the events the snapshot lacks; the lock file goes all the same.
     assert sorted(p.name for p in path.parent.iterdir()) == [
         "run.checkpoint",
         "run.checkpoint.journal",
-        "run.checkpoint.lock",
     ]
     with Checkpoint.open(path, IDENTITY) as again:
         b = again.get("b")
