@@ -107,7 +107,9 @@ def _failures(groups: list[dict[str, Any]]) -> list[str]:
         return []
     lines = ["failures by reason:"]
     for group in groups[:TOP_REASONS]:
-        example = group["example"]["message"]
+        item, example = group["example"]["id"], group["example"]["message"]
+        if item not in example:
+            example = f"{item}: {example}"
         if len(example) > EXAMPLE_CHARS:
             example = example[: EXAMPLE_CHARS - 1] + "…"
         lines.append(f"  {group['kind']}: {_items(group['count'])}, e.g. {example}")
