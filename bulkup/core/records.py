@@ -344,6 +344,72 @@ def _decode(name: str, value: Any, version: int) -> Any:
     return value
 
 
+def check_field(name: str, value: Any) -> Any:
+    """A field's typed value as a replay of its JSON would give it back; ValueError as
+    :func:`decode_field` when that would refuse it. Checked on the typed value itself,
+    without encoding and decoding it (``acked`` takes any iterable of indices; ``params``
+    and ``result`` their typed values or their JSON form)."""
+    if name == "acked":
+        indices = set(value)
+        if not all(is_int(i) and 0 <= i < MAX_INDEX for i in indices):
+            raise ValueError(f"invalid field 'acked': {sorted(indices, key=str)!r:.80}")
+        return indices
+    if name == "segment_sha256" and isinstance(value, dict):
+        if not all(is_int(i) and 0 <= i < MAX_INDEX and is_sha256(h) for i, h in value.items()):
+            raise ValueError(f"invalid field 'segment_sha256': {value!r:.80}")
+        return dict(value)
+    if name == "params" and isinstance(value, UploadParams):
+        return _checked_params(value)
+    if name == "result" and isinstance(value, Result):
+        return _checked_result(value)
+    return decode_field(name, value)  # a plain value: the same as its JSON form
+
+
+def _checked_params(params: UploadParams) -> UploadParams:
+    try:
+        numbers.whole("chunk_size", params.chunk_size, 1, spec.MAX_CHUNK_BYTES, "bytes")
+    except numbers.OutOfRange as exc:
+        raise ValueError(f"invalid field 'params': {exc}") from None
+    if params.strategy not in ("simple", "chunked"):
+        raise ValueError(f"invalid field 'params': strategy {params.strategy!r:.40}")
+    return params
+
+
+def _checked_result(result: Result) -> Result:
+    """``result`` as ``Result.from_json(result.as_json())`` gives it back."""
+    error = result.error
+    try:
+        _check_numbers(
+            {"size": result.size, "attempts": result.attempts, "elapsed_s": result.elapsed_s},
+            _RESULT_NUMBERS,
+            "",
+        )
+        if error is not None:
+            codes = {"http_status": error.http_status, "api_code": error.api_code}
+            _check_numbers(codes, _ERROR_NUMBERS, "error.")
+    except numbers.OutOfRange as exc:
+        raise ValueError(f"invalid field 'result': {exc}") from None
+    if result.status not in ("succeeded", "failed", "skipped"):
+        raise ValueError(f"invalid field 'result': status {result.status!r:.40}")
+    moments = (result.expires_at, result.retry_after)
+    if any(moment is not None and moment.tzinfo is None for moment in moments):
+        raise ValueError("invalid field 'result': a time without a zone")
+    elapsed = round(result.elapsed_s, 3)  # as its JSON keeps it
+    return result if elapsed == result.elapsed_s else replace(result, elapsed_s=elapsed)
+
+
+def check_record(record: ItemRecord) -> ItemRecord:
+    """A copy of ``record`` as a replay of its JSON would give it back; ValueError naming
+    the item and the first field a replay would refuse."""
+    try:
+        values = {name: check_field(name, getattr(record, name)) for name in _CHECKS}
+    except ValueError as exc:
+        raise ValueError(f"item {record.id!r}: {exc}") from None
+    if not isinstance(record.id, str):
+        raise ValueError(f"invalid item {record.id!r:.80}")
+    return ItemRecord(id=record.id, **values)
+
+
 def decode_fields(item_id: str, fields: Any, version: int = CHECKPOINT_VERSION) -> dict[str, Any]:
     """Fields of ``item_id``'s record (all of them, or a journal's update) from their JSON
     form; ValueError naming the item and the first invalid field."""

@@ -113,7 +113,6 @@ Crash guarantees:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,15 +128,15 @@ from bulkup.core.records import (
     CheckpointMismatch,
     ItemRecord,
     RunIdentity,
+    check_field,
+    check_record,
     copy,
-    decode_field,
     encode_field,
     is_int,
     is_sha256,
     journal_line,
     json_object,
     json_text,
-    record_from_json,
 )
 from bulkup.run.checkpoint_io import (
     State,
@@ -292,10 +291,9 @@ class Checkpoint:
     def put(self, record: ItemRecord) -> None:
         """Record a new item, or replace its record (a fresh INIT)."""
         self._check_open()
-        parts = record_parts(record)  # kept for the snapshot
-        text = record_text(*parts)
-        stored = record_from_json(record.id, json.loads(text))  # exactly what replays
-        self._append(_line({"p": json_text(record.id), "r": text}))
+        stored = check_record(record)  # exactly what replays, checked without a round trip
+        parts = record_parts(stored)  # kept for the snapshot
+        self._append(_line({"p": json_text(record.id), "r": record_text(*parts)}))
         self._state.items[record.id] = stored
         self._fragments.put(record.id, *parts)
         self._after_event()
@@ -306,8 +304,8 @@ class Checkpoint:
         self._check_open()
         record = self._state.items[item_id]
         # Checked as a replay would check them, before anything is written.
-        encoded = {name: encode_field(name, value) for name, value in changes.items()}
-        decoded = {name: decode_field(name, value) for name, value in encoded.items()}
+        decoded = {name: check_field(name, value) for name, value in changes.items()}
+        encoded = {name: encode_field(name, value) for name, value in decoded.items()}
         if "params" in encoded or "result" in encoded:  # their JSON is kept for the snapshot
             texts = {name: json_text(value) for name, value in encoded.items()}
             self._append(_line({"u": json_text(item_id), "c": json_object(texts)}))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import errno
 import json
+import math
 import os
 import signal
 import stat
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bulkup.core.items import Result, UploadParams
+from bulkup.core.items import ErrorInfo, Result, UploadParams
 from bulkup.run import checkpoint as cp_module
 from bulkup.run import checkpoint_io
 from bulkup.run.checkpoint import (
@@ -499,6 +501,61 @@ def test_invalid_changes_are_refused_before_anything_is_written(path: Path) -> N
             cp.ack("nobody", 1)
         assert journal(path).stat().st_size == size
         assert cp.get("a") == record("a")
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"acked": {0, -1}}, "acked"),
+        ({"segment_sha256": {0: "not a hash"}}, "segment_sha256"),
+        ({"upload_deadline": math.nan}, "upload_deadline"),
+        ({"attempts": -1}, "attempts"),
+        ({"params": dataclasses.replace(PARAMS, chunk_size=0)}, "chunk_size"),
+        ({"result": finished("a", elapsed_s=math.inf)}, "elapsed_s"),
+        ({"result": finished("a", status="done")}, "status"),
+        ({"result": finished("a", expires_at=dt.datetime(2030, 1, 1))}, "without a zone"),
+        (
+            {"result": finished("a", error=ErrorInfo(kind="x", message="y", http_status=1000))},
+            "http_status",
+        ),
+    ],
+)
+def test_typed_values_a_replay_would_refuse_are_refused_before_anything_is_written(
+    path: Path, change: dict[str, Any], named: str
+) -> None:
+    """Writes are checked on their typed values (no JSON round trip), as strictly."""
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a"))
+        size = journal(path).stat().st_size
+        with pytest.raises(ValueError, match=named):
+            cp.update("a", **change)
+        with pytest.raises(ValueError, match=named):
+            cp.put(record("b", **change))
+        assert journal(path).stat().st_size == size
+        assert cp.get("a") == record("a") and "b" not in cp
+
+
+def test_what_is_recorded_is_what_a_replay_reads(path: Path) -> None:
+    result = finished(
+        "a",
+        "failed",
+        size=1000,
+        attempts=3,
+        elapsed_s=1.23456,
+        expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+        error=ErrorInfo(kind="preflight", message="too big", http_status=400),
+    )
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a", size=1000.0, upload_deadline=1_900_000_000, acked=[0, 2]))
+        cp.update("a", result=result, segment_sha256={0: "0" * 64}, media_expires_at=2_000_000_000)
+        cp.put(record("b", params=None, size=0, mtime_ns=0))
+        recorded = list(cp)
+        cp._abandon()  # the journal alone holds them
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert list(cp) == recorded
+    a = recorded[0]
+    assert a.result is not None and a.result.elapsed_s == 1.235  # as the report line says
+    assert (type(a.size), type(a.upload_deadline), a.acked) == (int, float, {0, 2})
 
 
 # --- disk full ---------------------------------------------------------------------
