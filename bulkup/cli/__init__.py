@@ -2,7 +2,8 @@
 
 Subcommands:
 
-- ``bulkup upload`` and ``status``: :mod:`bulkup.cli.upload`;
+- ``bulkup upload``: :mod:`bulkup.cli.upload`;
+- ``bulkup status``: :mod:`bulkup.cli.status`;
 - ``bulkup demo``: :mod:`bulkup.cli.demo`;
 - ``bulkup validate``: :mod:`bulkup.cli.validate`;
 - ``bulkup config show``: :mod:`bulkup.cli.config`;
@@ -63,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bulkup.cli import config as cli_config
     from bulkup.cli import demo as cli_demo
     from bulkup.cli import serve as cli_serve
+    from bulkup.cli import status as cli_status
     from bulkup.cli import upload as cli_upload
     from bulkup.cli import validate as cli_validate
 
     cli_upload.add_upload(commands)
-    cli_upload.add_status(commands)
+    cli_status.add_status(commands)
     cli_demo.add_demo(commands)
     cli_validate.add_validate(commands)
     cli_config.add_config(commands)

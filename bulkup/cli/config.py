@@ -1,9 +1,12 @@
 """``bulkup config show``: the effective settings, where each came from, secrets masked.
 
 The output is TOML (each value followed by a comment naming its origin), so it can
-seed a config file; ``--json`` prints the same as one JSON object. Credentials are
-described, never shown: which kind, where each secret comes from, and the account
-fingerprint the checkpoint records.
+seed a config file: values are written as users write them (``chunk_size = "4MiB"``,
+``max_wait = "15m"``) and read back the same when the output is given as ``--config``.
+``--json`` prints the same as one JSON object, with exact numbers. Credentials are
+described, never shown: the method in use (only its credentials: a bearer token set
+beside OAuth 1.0a credentials is not used, nor listed), where each secret comes from,
+and the account fingerprint the checkpoint records.
 """
 
 from __future__ import annotations
@@ -15,10 +18,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bulkup.auth.config import AuthSettings, build_auth
-from bulkup.auth.credentials import CREDENTIAL_VARS
+from bulkup.auth.config import OAUTH1_KEYS, PLAIN_KEYS, AuthSettings, build_auth
+from bulkup.auth.credentials import (
+    BEARER_VAR,
+    CLIENT_SECRET_VAR,
+    CLIENT_VARS,
+    CREDENTIAL_VARS,
+    OAUTH1_VARS,
+    REFRESH_VAR,
+    TOKEN_FILE_VAR,
+    Auth,
+    BearerAuth,
+    OAuth1Auth,
+)
 from bulkup.auth.oauth2 import OAuth2Auth
-from bulkup.cli.settings import OPTIONS, SECTIONS, Settings
+from bulkup.cli.settings import OPTIONS, SECTIONS, Settings, as_written
 from bulkup.errors import ConfigError
 
 __all__ = ["add_config", "run_config_show"]
@@ -69,22 +83,48 @@ def run_config_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Per method: its name, its environment variables and its ``[auth]`` keys.
+_METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "oauth1": ("OAuth 1.0a", OAUTH1_VARS, OAUTH1_KEYS),
+    "bearer": ("OAuth 2.0 bearer token", (BEARER_VAR,), ("bearer_token",)),
+    "oauth2": (
+        "OAuth 2.0 token, renewed when it expires",
+        (TOKEN_FILE_VAR, BEARER_VAR, REFRESH_VAR, *CLIENT_VARS, CLIENT_SECRET_VAR),
+        ("token_file", "bearer_token", "refresh_token", "client_secret", *PLAIN_KEYS),
+    ),
+}
+
+
 def describe_credentials(auth: AuthSettings) -> dict[str, str]:
-    """Which credentials a run would use, and the account; no secret value."""
+    """Which credentials a run would use (only those of the method in use: OAuth 1.0a
+    credentials make a bearer token set beside them irrelevant), and the account; no
+    secret value. ``keys``: the ``[auth]`` keys in use, when they come from there."""
     env = os.environ
-    from_env = [name for name in CREDENTIAL_VARS if env.get(name, "").strip()]
-    where = f"environment ({', '.join(from_env)})" if from_env else "config file [auth]"
+    from_env = any(env.get(name, "").strip() for name in CREDENTIAL_VARS) or auth.empty
     try:
         built = build_auth(auth)
     except ConfigError as exc:
+        where = "environment" if from_env else "config file [auth]"
         return {"source": where, "problem": str(exc)}
-    account = built.account
-    kinds = {"oauth1": "OAuth 1.0a", "bearer": "OAuth 2.0 bearer token"}
-    kind = kinds.get(account.split(":")[0], "OAuth 2.0 token, renewed when it expires")
-    described = {"source": where, "kind": kind, "account": account}
+    method = _method(built)
+    kind, variables, keys = _METHODS[method]
+    if from_env:
+        used = [name for name in variables if env.get(name, "").strip()]
+        where, keys = f"environment ({', '.join(used)})", ()
+    else:
+        where = "config file [auth]"
+    described = {"source": where, "kind": kind, "account": built.account}
     if isinstance(built, OAuth2Auth) and built.client is not None:
         described["token_url"] = built.client.token_url
+    if keys:
+        described["keys"] = ", ".join(keys)
     return described
+
+
+def _method(auth: Auth) -> str:
+    if isinstance(auth, OAuth1Auth):
+        return "oauth1"
+    return "bearer" if isinstance(auth, BearerAuth) else "oauth2"
 
 
 def _toml(value: Any) -> str:
@@ -107,14 +147,23 @@ def _as_toml(settings: Settings, credentials: dict[str, str]) -> str:
             if value is None:
                 lines.append(f"# {option.key}: not set ({origin}): {option.help}")
             else:
-                lines.append(f"{option.key} = {_toml(value)}  # {origin}")
+                lines.append(f"{option.key} = {_toml(as_written(option, value))}  # {origin}")
     lines.append("\n[auth]")
-    for key, ref in settings.auth.secrets.items():
-        lines.append(f"{key} = {ref.describe()}")
-    for key, text in settings.auth.plain.items():
-        lines.append(f"{key} = {json.dumps(text)}")
-    lines += [f"# credentials in use: {k}: {v}" for k, v in credentials.items()]
+    lines += [f"# credentials in use: {k}: {v}" for k, v in credentials.items() if k != "keys"]
+    lines += [f"{key} = {text}" for key, text in _auth_table(settings, credentials).items()]
     return "\n".join(lines)
+
+
+def _auth_table(settings: Settings, credentials: dict[str, str]) -> dict[str, str]:
+    """The ``[auth]`` entries of the method in use (TOML values, secrets described);
+    none when the environment's credentials win, all when none can be built."""
+    auth = settings.auth
+    entries = {key: ref.describe() for key, ref in auth.secrets.items()}
+    entries |= {key: json.dumps(text) for key, text in auth.plain.items()}
+    if "problem" in credentials:
+        return entries
+    keys = credentials.get("keys", "").split(", ")
+    return {key: text for key, text in entries.items() if key in keys}
 
 
 def _as_json(settings: Settings, credentials: dict[str, str]) -> dict[str, Any]:
@@ -122,7 +171,7 @@ def _as_json(settings: Settings, credentials: dict[str, str]) -> dict[str, Any]:
     for option in OPTIONS:
         value = settings.values[option.key]
         if isinstance(value, Path):
-            value = str(value)
+            value = os.path.abspath(value)  # the file a run would use, wherever it runs
         elif isinstance(value, tuple):
             value = list(value)
         tables.setdefault(option.section, {})[option.key] = {
@@ -130,8 +179,8 @@ def _as_json(settings: Settings, credentials: dict[str, str]) -> dict[str, Any]:
             "from": settings.origins[option.key],
         }
     tables["auth"] = {
-        **{key: ref.describe() for key, ref in settings.auth.secrets.items()},
-        **settings.auth.plain,
+        key: json.loads(text) if key in settings.auth.plain else text
+        for key, text in _auth_table(settings, credentials).items()
     }
     file = None if settings.config_file is None else str(settings.config_file)
     return {"config_file": file, "settings": tables, "credentials": credentials}

@@ -36,7 +36,15 @@ from bulkup.errors import ConfigError
 from bulkup.logs import Format
 from bulkup.sources import SourceOptions
 
-__all__ = ["CONFIG_VAR", "OPTIONS", "Option", "OutputSettings", "Settings", "resolve"]
+__all__ = [
+    "CONFIG_VAR",
+    "OPTIONS",
+    "Option",
+    "OutputSettings",
+    "Settings",
+    "as_written",
+    "resolve",
+]
 
 #: The environment variable naming the config file when ``--config`` is not given.
 CONFIG_VAR = "BULKUP_CONFIG"
@@ -247,6 +255,42 @@ OPTIONS: tuple[Option, ...] = (
 )
 OPTION = {option.key: option for option in OPTIONS}
 SECTIONS = ("upload", "sources", "output", "tls", "auth")
+
+
+def as_written(option: Option, value: Any) -> Any:
+    """``value`` of ``option`` as a user writes it, which its parser reads back to the
+    same value: sizes in KiB or MiB (``"4MiB"``), durations in h, m and s (``"15m"``),
+    whole seconds without ``.0``, paths absolute (a config file elsewhere reads them
+    the same). Anything else as it is."""
+    if value is None or isinstance(value, bool):
+        return value
+    if option.parse is _size:
+        return _size_text(value)
+    if option.parse is _duration and value > 0:
+        return _duration_text(value)
+    if option.parse in (_seconds, _duration) and float(value).is_integer():
+        return int(value)
+    if option.parse is _path:
+        return os.path.abspath(value)
+    return value
+
+
+def _size_text(count: int) -> str | int:
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count % size == 0:
+            return f"{count // size}{unit}"
+    return count
+
+
+def _duration_text(seconds: float) -> str | float:
+    if not float(seconds).is_integer():
+        return seconds
+    left, text = int(seconds), ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size:
+            text += f"{left // size}{unit}"
+            left %= size
+    return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from bulkup.core.items import Result
 from bulkup.core.records import ItemRecord
 from bulkup.core.units import binary_units as human_bytes
 from bulkup.core.units import human_duration, plural
+from bulkup.run.checkpoint_status import acked_bytes
 
 
 def is_dumb() -> bool:
@@ -166,17 +167,6 @@ class Pending:
             f"{plural(self.uploads, 'upload')} in progress{finalized}, "
             f"{human_bytes(self.acked_bytes)} acknowledged, {self.expiry()}"
         )
-
-
-def acked_bytes(record: ItemRecord) -> int:
-    """Bytes of the record's file the server acknowledged."""
-    if record.finalized:
-        return record.size
-    chunk = record.params.chunk_size
-    if chunk <= 0:
-        return 0
-    size = record.size
-    return sum(max(0, min(size, (index + 1) * chunk) - index * chunk) for index in record.acked)
 
 
 def resuming_text(path: os.PathLike[str] | str, pending: Pending) -> str | None:

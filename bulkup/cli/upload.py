@@ -1,11 +1,10 @@
-"""``bulkup upload``, ``bulkup status`` and ``bulkup demo``: thin layers over the library."""
+"""``bulkup upload`` and ``bulkup demo``: thin layers over the library."""
 
 from __future__ import annotations
 
 import argparse
 import collections
 import contextlib
-import json
 import math
 import os
 import signal
@@ -58,7 +57,7 @@ from bulkup.core.units import plural
 from bulkup.errors import BulkupError, ConfigError, TLSError, UploadError
 from bulkup.run import exits
 from bulkup.run.checkpoint import Checkpoint, RunIdentity
-from bulkup.run.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+from bulkup.run.exits import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from bulkup.run.posts import PostPlan, plan_posts
 from bulkup.run.report import ReportError, ReportWriter, Summary, print_summary
 
@@ -239,19 +238,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """The run's settings: these options > ``BULKUP_*`` > the config file > defaults."""
     given = {option.key: getattr(args, option.key, None) for option in OPTIONS}
     return resolve(given, config_file=args.config)
-
-
-def add_status(commands: Any) -> None:
-    p = commands.add_parser(
-        "status",
-        help="summarise a checkpoint",
-        description="Print what a checkpoint holds: items by state, bytes, nearest deadline.",
-    )
-    p.add_argument(
-        "checkpoint", type=Path, metavar="CHECKPOINT", help="the --checkpoint file of a run"
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(handler=run_status)
 
 
 def _display(output: OutputSettings) -> RichProgress | None:
@@ -612,19 +598,3 @@ def _run_interruptible(main: Callable[[], Any]) -> int:
     except KeyboardInterrupt as exc:  # before the receiver was installed, or after
         return interrupted or signals.exit_code(exc)
     return interrupted or code
-
-
-def run_status(args: argparse.Namespace) -> int:
-    from bulkup.run.checkpoint import CheckpointError, summarize
-
-    try:
-        summary = redact.value(summarize(args.checkpoint))  # a URL's user and password too
-    except (CheckpointError, OSError) as exc:
-        print(f"bulkup status: {redact.text(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
-    return EXIT_OK

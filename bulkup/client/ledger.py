@@ -5,7 +5,9 @@ allows: its finished line again (nothing is sent), an upload to continue, or a s
 over; it finds the same file uploaded under another id (:class:`FinishedFiles`), and it
 writes the record: whole at its first save (INIT's answer: before it, the checkpoint
 could only say "start over"), then field by field, each acknowledged segment, the line
-the item finished with. Without a checkpoint every write is a no-op.
+the item finished with. An item that ends before its upload is planned gets its line
+recorded too (:func:`record_unsent`), so that the checkpoint holds every item the run
+reported. Without a checkpoint every write is a no-op.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bulkup import logs
 from bulkup.client.prepare import Prepared
 from bulkup.core import resume
 from bulkup.core.items import FileIdentity, Item, Result
+from bulkup.core.records import outcome_record
 from bulkup.run.checkpoint import Checkpoint, ItemRecord
 
 
@@ -139,14 +142,30 @@ class Ledger:
             self._checkpoint.ack(self._item.id, index, sha256)
 
     def finish(self, result: Result) -> None:
-        """The line the item ended with; a rate-capped one is left for a later run."""
-        prepared, checkpoint = self._prepared, self._checkpoint
-        if prepared is None:
+        """The line the item ended with, whenever it ended: so the checkpoint counts
+        every item the run reported (one left at a rate cap still resumes first)."""
+        prepared = self._prepared
+        if prepared is None:  # it ended before its upload was planned
+            record_unsent(self._checkpoint, result)
             return
-        if checkpoint is not None and self._item.id in checkpoint and result.status != "skipped":
-            self.save(result=result, attempts=result.attempts)
+        self.save(result=result, attempts=result.attempts)
         if self._finished is not None and result.ok:
             self._finished.add(prepared.identity, self._item.id)
 
 
-__all__ = ["FinishedFiles", "Ledger"]
+def record_unsent(checkpoint: Checkpoint | None, result: Result) -> None:
+    """The line of an item that ended before its upload was planned (a source entry
+    naming no usable file, a failed preflight, an item a stopped run did not send).
+
+    An earlier run's record of the item keeps its upload (a rerun may still continue
+    it) and takes the line; else the item gets a record of its line alone.
+    """
+    if checkpoint is None:
+        return
+    if result.id in checkpoint:
+        checkpoint.update(result.id, result=result, attempts=result.attempts)
+    else:
+        checkpoint.put(outcome_record(result))
+
+
+__all__ = ["FinishedFiles", "Ledger", "record_unsent"]

@@ -35,7 +35,7 @@ from bulkup import logs
 from bulkup.auth.credentials import Auth, auth_from_env
 from bulkup.client.config import UploadConfig
 from bulkup.client.driver import ItemUpload, Runtime, not_sent
-from bulkup.client.ledger import FinishedFiles
+from bulkup.client.ledger import FinishedFiles, record_unsent
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
@@ -116,6 +116,8 @@ class _Run:
         self.transport = transport
         #: The checkpoint's succeeded uploads by file, once it is open.
         self.finished: FinishedFiles | None = None
+        #: The run's checkpoint, once it is open: it records the items never sent too.
+        self.checkpoint: Checkpoint | None = None
 
     def refusal(self, item: Item) -> Result | None:
         """A result for ``item`` without sending it, if it must not be sent."""
@@ -132,6 +134,11 @@ class _Run:
         if refused is None:
             return None
         return _unsent(item, "skipped", not_sent(refused))
+
+    async def emit_unsent(self, result: Result) -> None:
+        """Emit the result of an item that was not sent, recorded in the checkpoint."""
+        record_unsent(self.checkpoint, result)
+        await self.emit(result)
 
     async def emit(self, result: Result) -> None:
         if self.posts is not None:
@@ -394,14 +401,14 @@ class Uploader:
             )
             checkpoint = Checkpoint.open(checkpoint_path, identity)
         if checkpoint is not None:
-            run.finished = FinishedFiles(checkpoint)
+            run.finished, run.checkpoint = FinishedFiles(checkpoint), checkpoint
         files = anyio.CapacityLimiter(self.config.files_in_flight)
         try:
             async with anyio.create_task_group() as tg:
                 seen: set[str] = set()
                 async for entry in self._ordered(items, checkpoint):
                     if isinstance(entry, SourceProblem):
-                        await run.emit(problem_result(entry))
+                        await run.emit_unsent(problem_result(entry))
                     elif entry.id not in seen:
                         seen.add(entry.id)
                         await self._admit(tg, files, entry, checkpoint, run)
@@ -419,14 +426,14 @@ class Uploader:
     ) -> None:
         refusal = run.refusal(item)
         if refusal is not None:
-            await run.emit(refusal)
+            await run.emit_unsent(refusal)
             return
         slot = _Slot(files)
         await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
         stopped = run.stopped(item)  # while it waited for the slot
         if stopped is not None:
             with slot:
-                await run.emit(stopped)
+                await run.emit_unsent(stopped)
             return
         upload = ItemUpload(self.runtime, item, checkpoint, slot, run.finished)
 

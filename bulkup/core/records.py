@@ -7,7 +7,15 @@ with). :class:`RunIdentity` is what a checkpoint was written for.
 
 Format versions:
 
-3 (written)
+4 (written)
+    As version 3, and a record's ``params`` may be ``null``: an item that ended before
+    its upload was planned (a source entry that names no usable file, a file that
+    vanished or failed preflight, an item a refused run never sent) is recorded with
+    only the line it was reported with, so that ``bulkup status`` counts every item the
+    run reported. Its ``size`` and ``mtime_ns`` are 0 (no file was planned), and a
+    rerun uploads it like a new item. A bulkup that reads only version 3 would call
+    such a record damaged, so the new number makes it ask for an upgrade instead.
+3 (read)
     The records as in version 2. What changed is around them: while a compaction writes
     its snapshot in the background, events go to a second journal, ``<path>.journal.next``
     (see :mod:`bulkup.run.checkpoint`). A bulkup that reads only version 2 would not know
@@ -43,9 +51,11 @@ from bulkup.core.items import FileIdentity, Result, UploadParams
 from bulkup.errors import BulkupError
 
 #: The format version written.
-CHECKPOINT_VERSION = 3
+CHECKPOINT_VERSION = 4
 #: Every format version read (older ones are converted).
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4)
+#: The first version whose records may hold no ``params`` (see :func:`outcome_record`).
+OUTCOME_VERSION = 4
 #: Sanity bound on a segment index read from a file (the API allows 0..999).
 MAX_INDEX = 1_000_000
 
@@ -100,8 +110,9 @@ class ItemRecord:
     #: the bulkup that wrote the record).
     ctime_ns: int | None = None
     inode: int | None = None
-    #: Everything the item is uploaded with (compared whole on resume).
-    params: UploadParams
+    #: Everything the item is uploaded with (compared whole on resume); None for an
+    #: item that ended before its upload was planned (:func:`outcome_record`).
+    params: UploadParams | None
     media_id: str | None = None
     media_key: str | None = None
     #: Absolute Unix time the upload session expires (INIT time + expires_after_secs).
@@ -121,6 +132,17 @@ class ItemRecord:
     attempts: int = 0
     #: ``params`` came from a version 1 checkpoint, which kept no subtitles and no post.
     partial_params: bool = False
+
+
+def outcome_record(result: Result) -> ItemRecord:
+    """The record of an item that ended before its upload was planned: only its line.
+
+    No file was planned, so ``size`` and ``mtime_ns`` are 0 and ``params`` None; the
+    resume rules start such an item over (:func:`bulkup.core.resume.decide`).
+    """
+    return ItemRecord(
+        id=result.id, path=result.path or "", size=0, mtime_ns=0, params=None, result=result
+    )
 
 
 def identity_of(record: ItemRecord) -> FileIdentity:
@@ -307,6 +329,8 @@ def _decode(name: str, value: Any, version: int) -> Any:
             raise ValueError(f"segment index out of range in {value!r:.80}")
         return {i for start, end in value for i in range(start, end + 1)}
     if name == "params":
+        if value is None and version >= OUTCOME_VERSION:
+            return None
         _check_params(value, version)
         return UploadParams.from_json(value) if version >= 2 else _params_v1(value)
     if name == "result":
@@ -318,6 +342,72 @@ def _decode(name: str, value: Any, version: int) -> Any:
         )
         return Result.from_json(value)
     return value
+
+
+def check_field(name: str, value: Any) -> Any:
+    """A field's typed value as a replay of its JSON would give it back; ValueError as
+    :func:`decode_field` when that would refuse it. Checked on the typed value itself,
+    without encoding and decoding it (``acked`` takes any iterable of indices; ``params``
+    and ``result`` their typed values or their JSON form)."""
+    if name == "acked":
+        indices = set(value)
+        if not all(is_int(i) and 0 <= i < MAX_INDEX for i in indices):
+            raise ValueError(f"invalid field 'acked': {sorted(indices, key=str)!r:.80}")
+        return indices
+    if name == "segment_sha256" and isinstance(value, dict):
+        if not all(is_int(i) and 0 <= i < MAX_INDEX and is_sha256(h) for i, h in value.items()):
+            raise ValueError(f"invalid field 'segment_sha256': {value!r:.80}")
+        return dict(value)
+    if name == "params" and isinstance(value, UploadParams):
+        return _checked_params(value)
+    if name == "result" and isinstance(value, Result):
+        return _checked_result(value)
+    return decode_field(name, value)  # a plain value: the same as its JSON form
+
+
+def _checked_params(params: UploadParams) -> UploadParams:
+    try:
+        numbers.whole("chunk_size", params.chunk_size, 1, spec.MAX_CHUNK_BYTES, "bytes")
+    except numbers.OutOfRange as exc:
+        raise ValueError(f"invalid field 'params': {exc}") from None
+    if params.strategy not in ("simple", "chunked"):
+        raise ValueError(f"invalid field 'params': strategy {params.strategy!r:.40}")
+    return params
+
+
+def _checked_result(result: Result) -> Result:
+    """``result`` as ``Result.from_json(result.as_json())`` gives it back."""
+    error = result.error
+    try:
+        _check_numbers(
+            {"size": result.size, "attempts": result.attempts, "elapsed_s": result.elapsed_s},
+            _RESULT_NUMBERS,
+            "",
+        )
+        if error is not None:
+            codes = {"http_status": error.http_status, "api_code": error.api_code}
+            _check_numbers(codes, _ERROR_NUMBERS, "error.")
+    except numbers.OutOfRange as exc:
+        raise ValueError(f"invalid field 'result': {exc}") from None
+    if result.status not in ("succeeded", "failed", "skipped"):
+        raise ValueError(f"invalid field 'result': status {result.status!r:.40}")
+    moments = (result.expires_at, result.retry_after)
+    if any(moment is not None and moment.tzinfo is None for moment in moments):
+        raise ValueError("invalid field 'result': a time without a zone")
+    elapsed = round(result.elapsed_s, 3)  # as its JSON keeps it
+    return result if elapsed == result.elapsed_s else replace(result, elapsed_s=elapsed)
+
+
+def check_record(record: ItemRecord) -> ItemRecord:
+    """A copy of ``record`` as a replay of its JSON would give it back; ValueError naming
+    the item and the first field a replay would refuse."""
+    try:
+        values = {name: check_field(name, getattr(record, name)) for name in _CHECKS}
+    except ValueError as exc:
+        raise ValueError(f"item {record.id!r}: {exc}") from None
+    if not isinstance(record.id, str):
+        raise ValueError(f"invalid item {record.id!r:.80}")
+    return ItemRecord(id=record.id, **values)
 
 
 def decode_fields(item_id: str, fields: Any, version: int = CHECKPOINT_VERSION) -> dict[str, Any]:
@@ -343,9 +433,9 @@ def encode_field(name: str, value: Any) -> Any:
 
 
 def record_to_json(record: ItemRecord) -> dict[str, Any]:
-    result = record.result
+    result, params = record.result, record.params
     return {
-        "params": record.params.as_json(),
+        "params": params.as_json() if params is not None else None,
         "result": result.as_json() if result is not None else None,
         **record_fields(record),
     }

@@ -81,8 +81,8 @@ def decide(
     margin: float,
 ) -> Decision:
     """What to do with an item whose path, file and parameters are as given."""
-    if record is None:
-        return StartOver("not in the checkpoint")
+    if record is None or record.params is None:  # or only the line of an item never planned
+        return StartOver("not in the checkpoint" if record is None else "no upload was planned")
     if record.path != path:
         return StartOver("the entry now names another file")
     if not identity_of(record).same_file(identity):
@@ -123,7 +123,8 @@ def resume_priority(record: ItemRecord, now: float, margin: float) -> float | No
     not resumed ahead of the sources: finished, never started, expired, or a record
     that lacks what its source says (``partial_params``: resumed when the source names it).
     """
-    if record.result is not None or not record.media_id or record.partial_params:
+    ended = record.result is not None and record.result.status != "skipped"  # a rate cap
+    if ended or not record.media_id or record.partial_params:
         return None
     if not record.finalized:
         deadline = record.upload_deadline

@@ -41,7 +41,10 @@ These files sit side by side, all created with mode 0600:
     file is renamed to ``<path>.journal``.
 
 ``<path>.lock``
-    Held with ``flock`` by the one process using the checkpoint; holds its pid.
+    Held with ``flock`` by the one process using the checkpoint; holds its pid. Removed
+    by that process while it still holds it, as it closes the checkpoint (see
+    :func:`~bulkup.run.checkpoint_io.lock` for why that is safe); so is the journal,
+    emptied by the last compaction: a closed checkpoint is the one file ``<path>``.
 
 Why a journal: the uploader records every acknowledged segment, and tens of thousands
 of items may be in the checkpoint. Rewriting the snapshot per event would cost
@@ -110,7 +113,6 @@ Crash guarantees:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,15 +128,15 @@ from bulkup.core.records import (
     CheckpointMismatch,
     ItemRecord,
     RunIdentity,
+    check_field,
+    check_record,
     copy,
-    decode_field,
     encode_field,
     is_int,
     is_sha256,
     journal_line,
     json_object,
     json_text,
-    record_from_json,
 )
 from bulkup.run.checkpoint_io import (
     State,
@@ -143,7 +145,6 @@ from bulkup.run.checkpoint_io import (
     lock,
     next_journal_path,
     open_private,
-    summarize,
     unlock,
     write_all,
     write_atomically,
@@ -157,6 +158,7 @@ from bulkup.run.checkpoint_snapshot import (
     snapshot_chunks,
     snapshot_head,
 )
+from bulkup.run.checkpoint_status import summarize
 
 #: Default number of journal events between two compactions.
 DEFAULT_COMPACT_EVERY = 10_000
@@ -256,7 +258,7 @@ class Checkpoint:
         try:
             checkpoint = cls(path, _load_for(path, identity), lock_fd, compact_every)
         except BaseException:
-            unlock(lock_fd)  # refused: the next reader finds no stale pid
+            unlock(lock_fd, path)  # refused: no lock file left behind
             raise
         try:
             checkpoint.compact()  # a fresh journal, without a torn tail to append after
@@ -289,10 +291,9 @@ class Checkpoint:
     def put(self, record: ItemRecord) -> None:
         """Record a new item, or replace its record (a fresh INIT)."""
         self._check_open()
-        parts = record_parts(record)  # kept for the snapshot
-        text = record_text(*parts)
-        stored = record_from_json(record.id, json.loads(text))  # exactly what replays
-        self._append(_line({"p": json_text(record.id), "r": text}))
+        stored = check_record(record)  # exactly what replays, checked without a round trip
+        parts = record_parts(stored)  # kept for the snapshot
+        self._append(_line({"p": json_text(record.id), "r": record_text(*parts)}))
         self._state.items[record.id] = stored
         self._fragments.put(record.id, *parts)
         self._after_event()
@@ -303,8 +304,8 @@ class Checkpoint:
         self._check_open()
         record = self._state.items[item_id]
         # Checked as a replay would check them, before anything is written.
-        encoded = {name: encode_field(name, value) for name, value in changes.items()}
-        decoded = {name: decode_field(name, value) for name, value in encoded.items()}
+        decoded = {name: check_field(name, value) for name, value in changes.items()}
+        encoded = {name: encode_field(name, value) for name, value in decoded.items()}
         if "params" in encoded or "result" in encoded:  # their JSON is kept for the snapshot
             texts = {name: json_text(value) for name, value in encoded.items()}
             self._append(_line({"u": json_text(item_id), "c": json_object(texts)}))
@@ -479,7 +480,9 @@ class Checkpoint:
         self._folder_dirty = True
 
     def close(self) -> None:
-        """Compact (if anything was recorded since the last compaction), release the lock.
+        """Compact (if anything was recorded since the last compaction), remove the
+        emptied journal, release the lock and remove its file: a closed checkpoint is
+        the one file ``<path>``.
 
         Idempotent. Even when compacting fails (disk full), the lock is released and
         the journals keep every event for the next run.
@@ -491,8 +494,17 @@ class Checkpoint:
             if not self._broken and (self._job is not None or self._journal_size > 0):
                 self.flush()
                 self.compact()
+            if not self._broken and self._job is None and self._journal_size == 0:
+                self._drop_journal()
         finally:
             self._release()
+
+    def _drop_journal(self) -> None:
+        """The snapshot holds every event: the empty journal goes (open starts one)."""
+        self._close(self._journal_fd)
+        self._journal_fd = -1
+        with contextlib.suppress(OSError):
+            os.unlink(journal_path(self._path))
 
     def _abandon(self) -> None:
         """Release the files without compacting, as a crash would (for tests). A
@@ -506,7 +518,7 @@ class Checkpoint:
         self._close(self._journal_fd)
         self._retired_fd = self._journal_fd = -1
         if self._lock_fd is not None:
-            unlock(self._lock_fd)
+            unlock(self._lock_fd, self._path)
             self._lock_fd = None
 
     @staticmethod

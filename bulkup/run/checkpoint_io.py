@@ -1,5 +1,6 @@
 """The checkpoint's files: loading the snapshot and replaying its journal, writing them
-safely, the lock, and :func:`summarize` (what ``bulkup status`` shows).
+safely, and the lock (what ``bulkup status`` shows is in
+:mod:`bulkup.run.checkpoint_status`).
 
 The format and the crash guarantees are described in :mod:`bulkup.run.checkpoint`; the
 records and their JSON in :mod:`bulkup.core.records`. Every file is created with mode 0600.
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from bulkup import privatefiles
-from bulkup.core.items import utc_from_timestamp
 from bulkup.core.records import (
     MAX_INDEX,
     CheckpointError,
@@ -30,7 +30,6 @@ from bulkup.core.records import (
     is_int,
     is_sha256,
     record_from_json,
-    to_ranges,
 )
 
 _MODE = 0o600
@@ -245,15 +244,37 @@ def promote_journal(path: Path) -> None:
         raise CheckpointError(write_failed(journal_path(path), exc)) from exc
 
 
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
 def lock(path: Path) -> int:
-    """Take ``<path>.lock`` (flock) for this process, or CheckpointLocked naming the holder."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = open_private(lock_path, os.O_RDWR | os.O_CREAT)
-    except OSError as exc:
-        raise CheckpointError(
-            f"cannot create {lock_path}: {exc.strerror}; is the checkpoint's directory writable?"
-        ) from exc
+    """Take ``<path>.lock`` (flock) for this process, or CheckpointLocked naming the holder.
+
+    The holder removes the file when it lets go (:func:`unlock`), so the lock is that of
+    the file the name holds once flocked: a file opened before its holder removed it
+    is locked in vain, and the name is opened again.
+    """
+    name = lock_path(path)
+    while True:
+        try:
+            fd = open_private(name, os.O_RDWR | os.O_CREAT)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot create {name}: {exc.strerror}; is the checkpoint's directory writable?"
+            ) from exc
+        _flock(fd, path, name)
+        if _names(fd, name):
+            break
+        os.close(fd)  # removed by its holder meanwhile: the lock is the new file's
+    with contextlib.suppress(OSError):  # the pid is only for messages
+        os.ftruncate(fd, 0)
+        write_all(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _flock(fd: int, path: Path, name: Path) -> None:
+    """Lock ``fd`` (closing it and raising when another process holds it)."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -267,17 +288,27 @@ def lock(path: Path) -> int:
         ) from None
     except OSError as exc:
         os.close(fd)
-        raise CheckpointError(f"cannot lock {lock_path}: {exc.strerror}") from exc
-    with contextlib.suppress(OSError):  # the pid is only for messages
-        os.ftruncate(fd, 0)
-        write_all(fd, f"{os.getpid()}\n".encode())
-    return fd
+        raise CheckpointError(f"cannot lock {name}: {exc.strerror}") from exc
 
 
-def unlock(fd: int) -> None:
-    """Give back a lock :func:`lock` took, leaving no stale pid for the next reader."""
-    with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
+def _names(fd: int, name: Path) -> bool:
+    """Whether ``name`` still holds the file open at ``fd``."""
+    try:
+        found, held = os.stat(name), os.fstat(fd)
+    except OSError:
+        return False
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
+
+
+def unlock(fd: int, path: Path) -> None:
+    """Give back the lock :func:`lock` took on ``path``'s lock file: remove the file while
+    still holding it (whoever opened it meanwhile finds, once it holds it, that the name
+    no longer does, and takes a new one), then let go. No stale pid, no file left."""
+    try:
+        os.unlink(lock_path(path))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
     os.close(fd)  # releases the flock
 
 
@@ -286,89 +317,3 @@ def _read_pid(fd: int) -> int | None:
         return int(os.pread(fd, 32, 0).decode().strip())
     except (OSError, ValueError):
         return None
-
-
-# --- status ------------------------------------------------------------------------
-
-
-def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What a checkpoint holds, read without taking its lock (a run may be writing it)."""
-    path = Path(path)
-    state = _load_settled(path)
-    counts = dict.fromkeys(
-        ("succeeded", "failed", "skipped", "uploading", "processing", "not_started"), 0
-    )
-    acked = total = 0
-    deadlines: list[float] = []
-    for record in state.items.values():
-        item_state = _item_state(record)
-        counts[item_state] = counts.get(item_state, 0) + 1
-        total += record.size
-        acked += _acked_bytes(record)
-        if item_state == "uploading" and record.upload_deadline is not None:
-            deadlines.append(record.upload_deadline)
-    nearest = _iso(min(deadlines)) if deadlines else None
-    return {
-        "path": str(path),
-        "endpoint": state.identity.endpoint,
-        "dialect": state.identity.dialect,
-        "items": len(state.items),
-        **counts,
-        "bytes_acknowledged": acked,
-        "bytes_total": total,
-        "nearest_upload_deadline": nearest,
-    }
-
-
-def _load_settled(path: Path) -> State:
-    """Snapshot and journals of one generation, though a writer may compact meanwhile."""
-    for _ in range(4):
-        before = _inodes(path)
-        state = _load_existing(path)
-        if not state.journal_newer and _inodes(path) == before:
-            return state  # no file was replaced, created or renamed while we read
-    return _load_existing(path)  # a very busy writer: a slightly stale summary will do
-
-
-def _load_existing(path: Path) -> State:
-    state = load(path)
-    if state is None:
-        raise CheckpointError(f"no checkpoint at {path}")
-    return state
-
-
-def _inodes(path: Path) -> tuple[int | None, ...]:
-    """Which file each name holds: a compaction replaces the snapshot, creates
-    ``.journal.next`` and renames it to ``.journal``; appending changes none."""
-    return tuple(_inode(p) for p in (path, journal_path(path), next_journal_path(path)))
-
-
-def _inode(path: Path) -> int | None:
-    try:
-        return path.stat().st_ino
-    except OSError:
-        return None
-
-
-def _iso(seconds: float) -> str:
-    return utc_from_timestamp(seconds).isoformat().replace("+00:00", "Z")
-
-
-def _item_state(record: ItemRecord) -> str:
-    if record.result is not None:
-        return record.result.status
-    if record.finalized or record.processing is not None:
-        return "processing"
-    return "uploading" if record.media_id is not None else "not_started"
-
-
-def _acked_bytes(record: ItemRecord) -> int:
-    if record.finalized or (record.result is not None and record.result.ok):
-        return record.size
-    chunk = record.params.chunk_size
-    if chunk <= 0:
-        return 0
-    return sum(
-        max(0, min(record.size, (end + 1) * chunk) - start * chunk)
-        for start, end in to_ranges(record.acked)
-    )

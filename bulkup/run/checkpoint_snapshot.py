@@ -37,9 +37,9 @@ _BATCH = 1024
 def record_parts(record: ItemRecord) -> tuple[str, str, str]:
     """The JSON of the record's ``params``, of its ``result``, and of the rest of it
     (``"path":…}``, the fields an upload changes: :func:`record_text` puts them together)."""
-    result = record.result
+    result, params = record.result, record.params
     return (
-        json_text(record.params.as_json()),
+        json_text(params.as_json()) if params is not None else "null",
         json_text(result.as_json()) if result is not None else "null",
         json_text(record_fields(record))[1:],
     )

@@ -95,9 +95,10 @@ def assert_private(*paths: Path) -> None:
 
 
 def checkpoint_files(checkpoint: Path) -> list[Path]:
-    files = [checkpoint, Path(f"{checkpoint}.journal"), Path(f"{checkpoint}.lock")]
-    assert all(p.exists() for p in files), [p.name for p in files if not p.exists()]
-    return files
+    """After a run, the snapshot alone: its journal and lock are removed at close."""
+    beside = sorted(p.name for p in checkpoint.parent.glob(f"{checkpoint.name}.*"))
+    assert checkpoint.exists() and beside == [], beside
+    return [checkpoint]
 
 
 def media(folder: Path) -> dict[str, Path]:

@@ -390,6 +390,76 @@ async def test_config_show_prints_effective_values_with_origins_and_masks_secret
     assert requests(emulator) == {}
 
 
+OAUTH1_ENV = {
+    "X_API_KEY": "key",
+    "X_API_SECRET": "api-secret-value",
+    "X_ACCESS_TOKEN": "token",
+    "X_ACCESS_TOKEN_SECRET": "token-secret-value",
+}
+
+
+@pytest.mark.anyio
+async def test_config_show_writes_sizes_and_durations_as_users_do_and_reads_them_back(
+    tmp_path: Path,
+) -> None:
+    """Before: ``chunk_size = 4194304`` and ``max_wait = 900.0``."""
+    env = env_for(None) | OAUTH1_ENV
+    options = ["--chunk-size", "1536KiB", "--max-wait", "1h30m", "--stall-timeout", "0"]
+    options += ["--checkpoint", "state/run.ckpt", "--include", "**/*.jpg"]
+    default = await bulkup("config", "show", env=env, cwd=tmp_path)
+    shown = await bulkup("config", "show", *options, env=env, cwd=tmp_path)
+    exact = await bulkup("config", "show", *options, "--json", env=env, cwd=tmp_path)
+    (tmp_path / "elsewhere").mkdir()  # relative paths would count from the file's folder
+    printed = write(tmp_path / "elsewhere" / "printed.toml", shown.out)
+
+    again = await bulkup("config", "show", "--config", printed, "--json", env=env, cwd=tmp_path)
+
+    assert default.code == shown.code == exact.code == again.code == 0, again.err
+    assert 'chunk_size = "4MiB"  # default' in default.out
+    assert 'max_wait = "15m"  # default' in default.out
+    assert 'stall_timeout = "10m"  # default' in default.out
+    assert "processing_timeout = 900  # default" in default.out
+    assert 'chunk_size = "1536KiB"  # --chunk-size' in shown.out
+    assert 'max_wait = "1h30m"  # --max-wait' in shown.out
+    tomllib.loads(shown.out)  # valid TOML
+    first, second = json.loads(exact.out)["settings"], json.loads(again.out)["settings"]
+    values = {t: {k: v["value"] for k, v in keys.items()} for t, keys in first.items()}
+    assert {t: {k: v["value"] for k, v in keys.items()} for t, keys in second.items()} == values
+    assert values["upload"]["chunk_size"] == 1536 * 1024 and values["upload"]["max_wait"] == 5400
+    assert values["upload"]["checkpoint"] == str(tmp_path / "state" / "run.ckpt")
+    assert second["upload"]["chunk_size"]["from"] == f"{printed} [upload]"
+
+
+@pytest.mark.anyio
+async def test_config_show_lists_only_the_credentials_of_the_method_in_use(tmp_path: Path) -> None:
+    """Before: with OAuth 1.0a in use, X_BEARER_TOKEN was listed as a credential too."""
+    env = env_for(None) | OAUTH1_ENV | {"X_BEARER_TOKEN": "bearer-value"}
+    config = write(
+        tmp_path / "run.toml",
+        '[auth]\napi_key = "k"\napi_secret = "s"\naccess_token = "t"\n'
+        'access_token_secret = "ts"\nbearer_token = { env = "MY_BEARER" }\n',
+    )
+
+    from_env = await bulkup("config", "show", env=env, cwd=tmp_path)
+    from_file = await bulkup("config", "show", "--config", config, env=env_for(None))
+    as_json = await bulkup("config", "show", "--config", config, "--json", env=env_for(None))
+
+    assert from_env.code == from_file.code == as_json.code == 0, from_file.err
+    assert "kind: OAuth 1.0a" in from_env.out and "kind: OAuth 1.0a" in from_file.out
+    assert "X_BEARER_TOKEN" not in from_env.out and "bearer" not in from_file.out
+    assert "X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET" in from_env.out
+    assert 'api_secret = "***"' in from_file.out and 'access_token_secret = "***"' in from_file.out
+    assert "bearer_token" not in as_json.out
+    assert set(json.loads(as_json.out)["settings"]["auth"]) == {
+        "api_key",
+        "api_secret",
+        "access_token",
+        "access_token_secret",
+    }
+    for secret in ("bearer-value", "api-secret-value", "token-secret-value"):
+        assert secret not in from_env.out + from_file.out + as_json.out
+
+
 @pytest.mark.anyio
 async def test_an_invalid_environment_value_stops_the_upload_before_any_request(
     emulator: Emulator, tmp_path: Path

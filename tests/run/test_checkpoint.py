@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import errno
 import json
+import math
 import os
 import signal
 import stat
@@ -18,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from bulkup.core.items import Result, UploadParams
+from bulkup.core.items import ErrorInfo, Result, UploadParams
 from bulkup.run import checkpoint as cp_module
+from bulkup.run import checkpoint_io
 from bulkup.run.checkpoint import (
     CHECKPOINT_VERSION,
     Checkpoint,
@@ -98,7 +101,7 @@ def test_everything_recorded_is_there_after_close_and_reopen(path: Path) -> None
     with Checkpoint.open(path, IDENTITY) as cp:
         assert list(cp) == before
         a = cp.get("a")
-        assert a is not None
+        assert a is not None and a.params is not None
         assert a.acked == {0, 1, 2, 5, 999}
         assert a.params.additional_owners == ("1", "2")
         assert (a.media_id, a.media_key, a.upload_deadline) == ("111", "7_111", 1_900_000_000.25)
@@ -363,6 +366,47 @@ def test_the_lock_is_released_at_close(path: Path) -> None:
         cp.ack("a", 1)
 
 
+def test_a_closed_checkpoint_is_the_one_file(path: Path) -> None:
+    """Before: the lock file and an empty journal stayed beside it."""
+    Checkpoint.open(path, IDENTITY).close()  # nothing recorded
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a"))
+        cp.ack("a", 0)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert cp.get("a") == record("a", acked={0})
+    other = dataclasses.replace(IDENTITY, account="oauth1:other")
+    with pytest.raises(CheckpointMismatch):
+        Checkpoint.open(path, other)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_lock_file_removed_by_its_holder_while_being_locked_is_not_the_lock(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that opened the lock file just before its holder removed it must not
+    take that removed file's flock for the lock: a third process, creating the file
+    anew, would hold "the" lock at the same time."""
+    holder = Checkpoint.open(path, IDENTITY)
+    real_flock = checkpoint_io._flock
+    calls: list[int] = []
+
+    def flock_after_the_holder_let_go(fd: int, *args: Any) -> None:
+        if not calls:
+            holder.close()  # removes the file this fd has open, and lets go of it
+        calls.append(fd)
+        real_flock(fd, *args)
+
+    monkeypatch.setattr(checkpoint_io, "_flock", flock_after_the_holder_let_go)
+    with Checkpoint.open(path, IDENTITY):
+        assert len(calls) == 2  # the removed file, then the new one
+        monkeypatch.setattr(checkpoint_io, "_flock", real_flock)
+        with pytest.raises(CheckpointLocked, match=rf"in use by process {os.getpid()}"):
+            Checkpoint.open(path, IDENTITY)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
 def test_every_file_is_private_even_with_umask_0(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -459,6 +503,61 @@ def test_invalid_changes_are_refused_before_anything_is_written(path: Path) -> N
         assert cp.get("a") == record("a")
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"acked": {0, -1}}, "acked"),
+        ({"segment_sha256": {0: "not a hash"}}, "segment_sha256"),
+        ({"upload_deadline": math.nan}, "upload_deadline"),
+        ({"attempts": -1}, "attempts"),
+        ({"params": dataclasses.replace(PARAMS, chunk_size=0)}, "chunk_size"),
+        ({"result": finished("a", elapsed_s=math.inf)}, "elapsed_s"),
+        ({"result": finished("a", status="done")}, "status"),
+        ({"result": finished("a", expires_at=dt.datetime(2030, 1, 1))}, "without a zone"),
+        (
+            {"result": finished("a", error=ErrorInfo(kind="x", message="y", http_status=1000))},
+            "http_status",
+        ),
+    ],
+)
+def test_typed_values_a_replay_would_refuse_are_refused_before_anything_is_written(
+    path: Path, change: dict[str, Any], named: str
+) -> None:
+    """Writes are checked on their typed values (no JSON round trip), as strictly."""
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a"))
+        size = journal(path).stat().st_size
+        with pytest.raises(ValueError, match=named):
+            cp.update("a", **change)
+        with pytest.raises(ValueError, match=named):
+            cp.put(record("b", **change))
+        assert journal(path).stat().st_size == size
+        assert cp.get("a") == record("a") and "b" not in cp
+
+
+def test_what_is_recorded_is_what_a_replay_reads(path: Path) -> None:
+    result = finished(
+        "a",
+        "failed",
+        size=1000,
+        attempts=3,
+        elapsed_s=1.23456,
+        expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+        error=ErrorInfo(kind="preflight", message="too big", http_status=400),
+    )
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a", size=1000.0, upload_deadline=1_900_000_000, acked=[0, 2]))
+        cp.update("a", result=result, segment_sha256={0: "0" * 64}, media_expires_at=2_000_000_000)
+        cp.put(record("b", params=None, size=0, mtime_ns=0))
+        recorded = list(cp)
+        cp._abandon()  # the journal alone holds them
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert list(cp) == recorded
+    a = recorded[0]
+    assert a.result is not None and a.result.elapsed_s == 1.235  # as the report line says
+    assert (type(a.size), type(a.upload_deadline), a.acked) == (int, float, {0, 2})
+
+
 # --- disk full ---------------------------------------------------------------------
 
 
@@ -481,10 +580,10 @@ def test_disk_full_while_compacting_keeps_the_previous_snapshot(
         with pytest.raises(CheckpointError, match="disk full"):
             cp.close()
     assert path.read_bytes() == snapshot
+    # The journal keeps the events the snapshot lacks; the lock file goes all the same.
     assert sorted(p.name for p in path.parent.iterdir()) == [
         "run.checkpoint",
         "run.checkpoint.journal",
-        "run.checkpoint.lock",
     ]
     with Checkpoint.open(path, IDENTITY) as again:
         b = again.get("b")
@@ -537,7 +636,7 @@ def test_summarize_counts_items_by_state_and_bytes(path: Path) -> None:
         cp._abandon()  # the journal is read too, torn tail and all
     with journal(path).open("ab") as f:
         f.write(b'{"a":"up1"')
-    summary = summarize(path)
+    summary = summarize(path, now=1_800_000_000.0)
     assert summary == {
         "path": str(path),
         "endpoint": "https://upload.twitter.com",
@@ -546,13 +645,20 @@ def test_summarize_counts_items_by_state_and_bytes(path: Path) -> None:
         "succeeded": 1,
         "failed": 1,
         "skipped": 0,
+        "in_progress": 4,
         "uploading": 2,
         "processing": 1,
         "not_started": 1,
         "bytes_acknowledged": 300 + 50 + 1000 + 1000,
         "bytes_total": 5250,
         "nearest_upload_deadline": "2030-03-17T17:46:40Z",
+        "uploads_open": 2,
+        "failures": [
+            {"kind": "unknown", "count": 1, "example": {"id": "bad", "message": "unknown error"}}
+        ],
     }
+    later = summarize(path, now=1_900_000_050.0)  # up2's session expired, up1's is open
+    assert (later["nearest_upload_deadline"], later["uploads_open"]) == ("2030-03-17T17:48:20Z", 1)
 
 
 def test_summarize_a_missing_checkpoint_says_so(path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from bulkup.client.config import UploadConfig
 from bulkup.client.uploader import Uploader
 from bulkup.core.items import ErrorInfo, Metadata, Result, SubtitleSpec, UploadParams
+from bulkup.core.records import outcome_record
 from bulkup.emulator import Emulator, EmulatorConfig
 from bulkup.run.checkpoint import (
     CHECKPOINT_VERSION,
@@ -101,7 +102,7 @@ def test_a_checkpoint_keeps_params_and_result_whole(tmp_path: Path) -> None:
         clip = cp.get("clip")
         assert clip is not None and (clip.params, clip.result) == (PARAMS, RESULT)
     stored = json.loads(path.read_bytes())
-    assert stored["version"] == CHECKPOINT_VERSION == 3
+    assert stored["version"] == CHECKPOINT_VERSION == 4
     assert stored["items"]["clip"]["params"]["subtitles"][0] == {
         "path": "/s/en.srt",
         "language_code": "EN",
@@ -211,7 +212,11 @@ def test_a_version_1_checkpoint_is_read_converted_and_written_as_the_current_ver
         additional_owners=("12",),
     )
     assert clip.partial_params and clip.acked == {0, 1, 2}
-    assert cat.params.metadata.alt_text == "A cat" and cat.params.strategy == "simple"
+    assert (
+        cat.params is not None
+        and cat.params.metadata.alt_text == "A cat"
+        and cat.params.strategy == "simple"
+    )
     assert cat.result == Result.from_json(V1_CAT_RESULT) and cat.result.alt_text_applied
     assert json.loads(path.read_bytes())["version"] == CHECKPOINT_VERSION  # rewritten at open
     with Checkpoint.open(path, IDENTITY) as again:
@@ -223,7 +228,7 @@ def test_a_version_1_record_completed_by_its_source_is_replayed_complete(tmp_pat
     write_v1(path)
     with Checkpoint.open(path, IDENTITY) as cp:
         clip = cp.get("clip")
-        assert clip is not None
+        assert clip is not None and clip.params is not None
         full = dataclasses.replace(clip.params, subtitles=PARAMS.subtitles, post="trip")
         cp.update("clip", params=full, partial_params=False)
         cp._abandon()  # as a crash would: the journal alone holds the change
@@ -245,20 +250,21 @@ def test_a_damaged_version_1_record_is_refused_and_left_untouched(tmp_path: Path
     assert files_of(path) == before
 
 
-# --- format version 2 ---------------------------------------------------------------
-def as_version_2(path: Path) -> None:
-    """Rewrite a checkpoint left by a crash as format version 2 wrote it: the snapshot in
-    ``json.dumps``'s default form and one journal, both of version 2."""
+# --- format versions 2 and 3 ---------------------------------------------------------
+def as_version(path: Path, version: int) -> None:
+    """Rewrite a checkpoint left by a crash as format version 2 or 3 wrote it: the
+    snapshot in ``json.dumps``'s default form and one journal, both of that version."""
     data = json.loads(path.read_bytes())
-    data["version"] = 2
+    data["version"] = version
     path.write_text(json.dumps(data))
     header, *events = journal(path).read_bytes().splitlines(keepends=True)
-    v2_header = json.dumps({**json.loads(header), "v": 2}).encode() + b"\n"
-    journal(path).write_bytes(v2_header + b"".join(events))
+    old_header = json.dumps({**json.loads(header), "v": version}).encode() + b"\n"
+    journal(path).write_bytes(old_header + b"".join(events))
 
 
-def test_a_version_2_checkpoint_is_read_with_its_journal_and_written_as_version_3(
-    tmp_path: Path,
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_version_2_or_3_checkpoint_is_read_with_its_journal_and_written_as_the_current_one(
+    tmp_path: Path, version: int
 ) -> None:
     path = tmp_path / "run.ckpt"
     with Checkpoint.open(path, IDENTITY) as cp:
@@ -270,14 +276,50 @@ def test_a_version_2_checkpoint_is_read_with_its_journal_and_written_as_version_
         cp.update("cat", result=RESULT, attempts=3)
         recorded = list(cp)
         cp._abandon()
-    as_version_2(path)
+    as_version(path, version)
     assert summarize(path)["failed"] == 1  # status reads it as it is
 
     with Checkpoint.open(path, IDENTITY) as cp:
         assert list(cp) == recorded
-    assert json.loads(path.read_bytes())["version"] == CHECKPOINT_VERSION == 3
+    assert json.loads(path.read_bytes())["version"] == CHECKPOINT_VERSION == 4
     with Checkpoint.open(path, IDENTITY) as cp:
         assert list(cp) == recorded
+
+
+# --- format version 4: items that ended before their upload was planned ------------------
+UNSENT = Result(
+    id="gone.jpg",
+    path=None,
+    status="failed",
+    error=ErrorInfo(kind="missing_file", message="m.jsonl:2: no such file: gone.jpg"),
+)
+
+
+def test_an_item_that_ended_before_its_upload_was_planned_is_kept_with_its_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.ckpt"
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(outcome_record(UNSENT))
+        cp._abandon()  # the journal alone holds it
+    with Checkpoint.open(path, IDENTITY) as cp:
+        gone = cp.get("gone.jpg")
+    assert gone is not None and gone.params is None and gone.result == UNSENT
+    assert json.loads(path.read_bytes())["items"]["gone.jpg"]["params"] is None
+    assert summarize(path)["failed"] == 1
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_record_without_params_in_an_older_format_is_damaged(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / "run.ckpt"
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(outcome_record(UNSENT))
+    data = json.loads(path.read_bytes())
+    path.write_text(json.dumps({**data, "version": version}))
+    with pytest.raises(CheckpointError, match=r"damaged.*params is not a JSON object: None"):
+        Checkpoint.open(path, IDENTITY)
 
 
 # --- resuming a version 1 checkpoint --------------------------------------------------
@@ -333,4 +375,5 @@ async def test_a_version_1_checkpoint_resumes_its_upload_with_the_subtitles_of_i
     assert info is not None and [s["language_code"] for s in info["subtitles"]] == ["EN"]
     with Checkpoint.open(checkpoint, identity_for(emulator, config)) as cp:
         done = cp.get("clip")
-    assert done is not None and not done.partial_params and done.params.post == "trip"
+    assert done is not None and not done.partial_params
+    assert done.params is not None and done.params.post == "trip"
