@@ -89,6 +89,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return result
         except KeyboardInterrupt as exc:
             return signals.stopped(exc)
+        except BrokenPipeError:
+            return _reader_left()
+
+
+#: The exit status of a command whose standard output's reader left (``| head``): that
+#: of a process killed by SIGPIPE, as other tools end then.
+EXIT_BROKEN_PIPE = 141
+
+
+def _reader_left() -> int:
+    """Standard output's reader is gone: no traceback, and nothing more written there
+    (Python's flush at exit would fail again)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def add_config(commands: Any) -> None:
-    from bulkup.cli.upload import add_settings_options
+    from bulkup.cli.options import add_settings_options
 
     p = commands.add_parser(
         "config",
@@ -68,7 +68,7 @@ def add_config(commands: Any) -> None:
 
 
 def run_config_show(args: argparse.Namespace) -> int:
-    from bulkup.cli.upload import settings_from_args
+    from bulkup.cli.options import settings_from_args
 
     try:
         settings = settings_from_args(args)

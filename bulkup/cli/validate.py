@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bulkup.cli.options import add_config_option, add_directory_options
 from bulkup.cli.outputs import check_paths, checked, outputs_of
-from bulkup.cli.upload import add_config_option, add_directory_options
 from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem
 from bulkup.run.report import ReportWriter
 

@@ -4,6 +4,7 @@ description and each option and argument says what it does."""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -56,3 +57,21 @@ def test_the_top_level_help_shows_examples_credentials_and_exit_codes() -> None:
 
     for text in ("bulkup demo", "X_API_KEY", "X_BEARER_TOKEN", "BULKUP_CONFIG", "exit status"):
         assert text in out
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly_with_141() -> None:
+    """``bulkup … | head``: once the reader is gone, no traceback (it was a
+    BrokenPipeError, twice: once more when Python flushed stdout at exit)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader left before the first line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bulkup", "config", "show"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
