@@ -27,7 +27,7 @@ from bulkup.cli.terminal import (
     resuming_text,
 )
 from bulkup.client.config import UploadConfig
-from bulkup.client.progress import ByteTally, Observers, RichProgress
+from bulkup.client.progress import ByteTally, Observers, RichProgress, restore_terminal
 from bulkup.core.items import (
     ErrorInfo,
     Item,
@@ -200,6 +200,7 @@ def run_interruptible(main: Callable[[], Any]) -> int:
                     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
                         async for signum in received:
                             if interrupted:
+                                restore_terminal()
                                 os._exit(interrupted)
                             interrupted = (
                                 EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED

@@ -11,9 +11,11 @@ again after a failure is not counted twice), so the bar never passes 100%.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from bulkup.core.items import Result
 from bulkup.core.units import binary_units
@@ -94,6 +96,7 @@ class RichProgress:
             auto_refresh=False,
         )
         self._drawn = 0.0
+        self._echo: list[Any] | None = None
         self.overall = self.progress.add_task("all files", total=0)
         self.files: dict[str, TaskID] = {}
         #: id -> (size, acknowledged, acknowledged by an earlier run)
@@ -104,13 +107,17 @@ class RichProgress:
         self.waits: dict[str, float] = {}
 
     def __enter__(self) -> RichProgress:
+        self._echo = _quiet_ctrl_c()
         self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._describe()
-        self._refresh(now=True)
-        self.progress.stop()
+        try:
+            self._describe()
+            self._refresh(now=True)
+            self.progress.stop()
+        finally:
+            _restore_echo(self._echo)
 
     def set_total(self, total_files: int) -> None:
         """The sources hold this many items (once they were counted; from any thread:
@@ -201,6 +208,50 @@ class RichProgress:
         """A line above the live display."""
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
         self._refresh(now=True)
+
+
+def _quiet_ctrl_c() -> list[Any] | None:
+    """Stop the terminal echoing ``^C`` while the bars are drawn (at the end of a full
+    line it wraps, and the next redraw leaves a stale bar above) and flushing the output
+    at Ctrl-C (the bars lose their place: lines above them are erased). The settings before,
+    to restore (None: standard input is not a terminal)."""
+    try:
+        import termios
+    except ImportError:  # not a POSIX system
+        return None
+    try:
+        fd = sys.stdin.fileno()
+        before = termios.tcgetattr(fd)
+        quiet = termios.tcgetattr(fd)
+        # no ^C echoed, and no output the terminal has not drawn yet thrown away at
+        # the signal (the next redraw would move the cursor over lines still there)
+        quiet[3] = (quiet[3] & ~termios.ECHOCTL) | termios.NOFLSH
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        _saved[:] = [before]
+        return before
+    except (termios.error, AttributeError, ValueError, OSError):  # not a terminal
+        return None
+
+
+#: The terminal's settings while a display changed them (see restore_terminal).
+_saved: list[list[Any]] = []
+
+
+def restore_terminal() -> None:
+    """Give the terminal back its settings, before a process exits at once (a second
+    Ctrl-C) while a display is up."""
+    if _saved:
+        _restore_echo(_saved.pop())
+
+
+def _restore_echo(before: list[Any] | None) -> None:
+    _saved.clear()
+    if before is None:
+        return
+    import termios
+
+    with contextlib.suppress(termios.error, AttributeError, ValueError, OSError):
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, before)
 
 
 def _bytes_column() -> ProgressColumn:
