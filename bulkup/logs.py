@@ -46,12 +46,21 @@ _log: Any = None
 #: ``sys.stderr`` is when a line is written, so that a live display can hold it).
 _json = False
 _stream: TextIO | None = None
+#: Events shown another way (see :func:`shown_elsewhere`).
+_elsewhere: frozenset[str] = frozenset()
 
 
 def event(level: str, name: str, **fields: Any) -> None:
     """Log one event if logging was configured at ``level`` or below (cheap no-op otherwise)."""
-    if _threshold is not None and _LEVELS[level] >= _threshold:
+    if _threshold is not None and _LEVELS[level] >= _threshold and name not in _elsewhere:
         getattr(_logger(), level)(name, **fields)
+
+
+def shown_elsewhere(*names: str) -> None:
+    """Leave out these events of console lines: the terminal shows them already (a
+    failed item's own line on standard output). JSON lines keep every event."""
+    global _elsewhere
+    _elsewhere = frozenset() if _json else frozenset(names)
 
 
 def json_mode() -> bool:

@@ -55,6 +55,8 @@ class Shown:
         self.view = view
         self.tally = ByteTally()
         lines = ItemLines(colour=colour_allowed(sys.stdout)) if mode.human else None
+        if lines is not None and sys.stderr.isatty():
+            logs.shown_elsewhere("item_failed")  # its line on the terminal says it
         self.observer = Observers(view, self.tally, lines)
         self._recount = recount
         self._counting: threading.Thread | None = None

@@ -227,7 +227,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _opt("preflight", "upload", _flag, True, "check files against the media rules first"),
     _opt("checkpoint", "upload", _path, None, "JSON checkpoint to resume from"),
-    _opt("report", "upload", _path, None, "JSON Lines report; none means standard output"),
+    _opt(
+        "report",
+        "upload",
+        _path,
+        None,
+        "JSON Lines report; none: standard output when not a terminal (a terminal gets "
+        "one line per item)",
+    ),
     _opt("posts", "upload", _path, None, "JSON Lines file of post groups and their media ids"),
     _opt("include", "sources", _globs, (), "only matching files of scanned directories"),
     _opt("exclude", "sources", _globs, (), "skip matching files of scanned directories"),

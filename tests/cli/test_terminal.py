@@ -145,6 +145,7 @@ async def test_an_upload_on_a_terminal_shows_a_line_per_item_progress_and_summar
     assert re.search(r"done 2/3 · failed 1 +━+ +4\.8/4\.8 KiB", screen.text)
     assert screen.line_with("^bulkup: 3 items: 2 succeeded, 1 failed, 0 skipped; 4.8 KiB sent")
     assert "{" not in screen.text  # no JSON on the terminal: it is in the report file
+    assert "item_failed" not in screen.text  # its own line says it: no log event besides
     report = [json.loads(line) for line in (tmp_path / "report.jsonl").read_text().splitlines()]
     assert {line["status"] for line in report} == {"succeeded", "failed"} and len(report) == 3
 
