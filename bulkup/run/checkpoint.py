@@ -120,14 +120,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from bulkup import privatefiles
-from bulkup.core.records import (
-    CHECKPOINT_VERSION,
-    MAX_INDEX,
-    CheckpointError,
-    CheckpointLocked,
-    CheckpointMismatch,
-    ItemRecord,
-    RunIdentity,
+from bulkup.core.record_codec import (
     check_field,
     check_record,
     copy,
@@ -137,6 +130,15 @@ from bulkup.core.records import (
     journal_line,
     json_object,
     json_text,
+)
+from bulkup.core.records import (
+    CHECKPOINT_VERSION,
+    MAX_INDEX,
+    CheckpointError,
+    CheckpointLocked,
+    CheckpointMismatch,
+    ItemRecord,
+    RunIdentity,
 )
 from bulkup.run.checkpoint_io import (
     State,

@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from bulkup import privatefiles
+from bulkup.core.record_codec import (
+    check_version,
+    decode_fields,
+    is_int,
+    is_sha256,
+    record_from_json,
+)
 from bulkup.core.records import (
     MAX_INDEX,
     CheckpointError,
     CheckpointLocked,
     ItemRecord,
     RunIdentity,
-    check_version,
-    decode_fields,
-    is_int,
-    is_sha256,
-    record_from_json,
 )
 
 _MODE = 0o600

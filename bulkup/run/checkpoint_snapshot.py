@@ -20,13 +20,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bulkup.core.records import (
-    CHECKPOINT_VERSION,
-    ItemRecord,
-    RunIdentity,
-    json_text,
-    record_fields,
-)
+from bulkup.core.record_codec import json_text, record_fields
+from bulkup.core.records import CHECKPOINT_VERSION, ItemRecord, RunIdentity
 from bulkup.run.checkpoint_io import promote_journal, write_atomically
 
 #: Items joined per write (about 1 MB): each write is one time the worker takes the GIL

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bulkup.core.items import Result, utc_from_timestamp
-from bulkup.core.records import CheckpointError, ItemRecord, to_ranges
+from bulkup.core.record_codec import to_ranges
+from bulkup.core.records import CheckpointError, ItemRecord
 from bulkup.run.checkpoint_io import State, journal_path, load, next_journal_path
 
 __all__ = ["SUMMARY_KEYS", "summarize"]

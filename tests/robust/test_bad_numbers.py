@@ -43,7 +43,8 @@ from bulkup.core.dialects import (
     spent_until,
 )
 from bulkup.core.items import Item, Result, UploadParams
-from bulkup.core.records import ItemRecord, record_from_json, record_to_json
+from bulkup.core.record_codec import record_from_json, record_to_json
+from bulkup.core.records import ItemRecord
 from bulkup.core.retry import RetryPolicy
 from bulkup.core.steps import (
     Finalize,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bulkup.core.records import record_to_json
+from bulkup.core.record_codec import record_to_json
 from bulkup.run import checkpoint_snapshot
 from bulkup.run.checkpoint import Checkpoint, CheckpointError, ItemRecord, summarize
 from bulkup.run.checkpoint_snapshot import SnapshotJob
