@@ -1,4 +1,4 @@
-"""Benchmark 1, against peers: bulkup against tweepy, over TLS with realistic network costs.
+"""Benchmark 1, against peers: bulkup against tweepy and xdk, over TLS with realistic network costs.
 
 One workload, uploaded by each contestant to a fresh emulator of its own (own
 process, https with a fresh CA, the same profile every time):
@@ -10,6 +10,8 @@ process, https with a fresh CA, the same profile every time):
   (the workload fits in one window for every contestant, so nobody waits);
 - processing done at once (``processing_secs = 0``, ``check_after_secs = 0``), so the
   same for all: a video costs FINALIZE and one STATUS;
+- the emulator's full answers (``[answers] minimal = false``): xdk parses every answer,
+  APPEND's included, as JSON;
 - storage ``discard`` with ``check_media = true``: the emulator hashes the segments
   as they arrive (SHA-256, in order) and judges each upload by its sniffed type and
   size per category, but keeps no bytes and does not probe video with PyAV. The
@@ -24,7 +26,7 @@ valid, distinct ``tweet_video``) and 96 PNG images of 1 MiB (``samples.write_ima
 with ``target_bytes``), category ``tweet_video`` / ``tweet_image``; sizes and counts
 are options.
 
-Contestants, all v1.1 with OAuth 1.0a (tweepy's dialect):
+Contestants on v1.1 with OAuth 1.0a (tweepy's dialect):
 
 - tweepy ``API.media_upload`` one file after another (chunked with its default 1 MiB
   chunks for video, simple upload for images);
@@ -33,9 +35,17 @@ Contestants, all v1.1 with OAuth 1.0a (tweepy's dialect):
   --segments-per-file 2`` with its default 4 MiB chunks, preflight on; and, for a
   like-for-like row, at 8 requests in flight.
 
+Contestants on v2 with the demo user's OAuth 2.0 token:
+
+- xdk, the official X SDK, as its users write it (``benchmarks/peers_xdk.py``): images
+  one-shot, videos INITIALIZE, APPEND per 4 MiB segment, FINALIZE and STATUS polls after
+  ``check_after_secs``; one file after another, and in 8 threads (one ``Client`` each);
+- ``bulkup upload --api v2`` with its defaults, nothing else.
+
 Every media id of every contestant is checked SHA-256-exact against its file through
 ``/_emulator/media/{id}``. Targets (issue [5/6]): bulkup at least 10x faster than
-sequential tweepy and 2x faster than tweepy with 8 threads. Also reported: client CPU
+sequential tweepy and 2x faster than tweepy with 8 threads; the same for bulkup v2 with
+its defaults against xdk (reported, not asserted). Also reported: client CPU
 seconds per GiB (bulkup from the child's rusage, tweepy from this process's).
 
     python benchmarks/peers.py                                   # 32 x 8 MiB + 96 x 1 MiB
@@ -73,14 +83,19 @@ from benchmarks._harness import (
     upload_env,
     write_json,
 )
+from benchmarks.peers_xdk import xdk_uploader
 from bulkup.emulator.config import DEMO_USER
 from bulkup.media import samples
 
 TARGET_VS_SEQUENTIAL = 10.0
 TARGET_VS_THREADS = 2.0
 THREADS = 8
-BULKUP_ARGS = ("--concurrency", "32", "--files-in-flight", "16", "--segments-per-file", "2")
-BULKUP_8_ARGS = ("--concurrency", "8", "--files-in-flight", "8", "--segments-per-file", "2")
+V11 = ("--api", "v1.1")
+BULKUP_ARGS = {
+    "bulkup": (*V11, "--concurrency", "32", "--files-in-flight", "16", "--segments-per-file", "2"),
+    "bulkup_8": (*V11, "--concurrency", "8", "--files-in-flight", "8", "--segments-per-file", "2"),
+    "bulkup_v2": ("--api", "v2"),  # and nothing else: the defaults
+}
 PROFILE = """
 [lifetimes]
 processing_secs = 0
@@ -94,8 +109,11 @@ bandwidth_bytes_per_sec = 12500000
 [storage]
 mode = "{storage}"
 check_media = true
+[answers]
+minimal = false
 """
 Workload = list[tuple[Path, str]]  # (file, media_category)
+Uploader = Callable[[str, list[Any]], Callable[[Path, str], str]]
 
 
 def padded_video(path: Path, base: bytes, size: int) -> Path:
@@ -173,9 +191,13 @@ def tweepy_uploader(url: str, made: list[Any]) -> Callable[[Path, str], str]:
     return upload
 
 
-def run_tweepy(url: str, ca: Path, work: Workload, threads: int) -> dict[str, Any]:
-    apis: list[Any] = []
-    upload = tweepy_uploader(url, apis)
+def run_threads(
+    uploader: Uploader, url: str, ca: Path, work: Workload, threads: int
+) -> dict[str, Any]:
+    """Upload ``work`` with a synchronous peer, one file after another or in a pool of
+    ``threads``; time it and count this process's CPU seconds."""
+    clients: list[Any] = []
+    upload = uploader(url, clients)
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     try:
@@ -188,8 +210,8 @@ def run_tweepy(url: str, ca: Path, work: Workload, threads: int) -> dict[str, An
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
-        for api in apis:
-            api.session.close()
+        for client in clients:  # a tweepy API or an xdk Client: both hold a session
+            client.session.close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     pairs = [(media_id, path) for media_id, (path, _) in zip(ids, work, strict=True)]
     return {"seconds": seconds, "cpu_seconds": cpu, "uploaded": pairs}
@@ -198,30 +220,33 @@ def run_tweepy(url: str, ca: Path, work: Workload, threads: int) -> dict[str, An
 def run_bulkup(
     url: str, ca: Path, work: Workload, folder: Path, extra: tuple[str, ...]
 ) -> dict[str, Any]:
+    """``bulkup upload`` with ``extra`` options; v1.1 with OAuth 1.0a when ``extra`` asks
+    for v1.1, else the demo user's bearer token."""
     listing = folder / "peers.jsonl"
     listing.write_text(
         "".join(json.dumps({"path": str(p), "media_category": c}) + "\n" for p, c in work)
     )
     report = folder / "report.jsonl"
-    args = ["--api", "v1.1", "--ca-bundle", str(ca), "--report", str(report), *extra, str(listing)]
-    run = run_cli(upload_command(url, args), upload_env(OAUTH1_ENV))
+    args = ["--ca-bundle", str(ca), "--report", str(report), *extra, str(listing)]
+    env = upload_env(OAUTH1_ENV) if "v1.1" in extra else upload_env()
+    run = run_cli(upload_command(url, args), env)
     if run["exit"] != 0:
         raise SystemExit(f"bulkup upload failed: {run['stderr']}")
     return {**run, "uploaded": report_media_ids(report)}
+
+
+def run_contestant(name: str, url: str, ca: Path, work: Workload, folder: Path) -> dict[str, Any]:
+    if name.startswith(("tweepy", "xdk")):
+        uploader = tweepy_uploader if name.startswith("tweepy") else xdk_uploader
+        return run_threads(uploader, url, ca, work, THREADS if name.endswith("_threads") else 1)
+    return run_bulkup(url, ca, work, folder, BULKUP_ARGS[name])
 
 
 def contest(name: str, folder: Path, work: Workload, storage: str = "discard") -> dict[str, Any]:
     """Run contestant ``name`` against a fresh TLS emulator; check every byte it sent."""
     ca = folder / f"ca-{name}.pem"
     with tls_emulator(PROFILE.format(storage=storage), ca) as url:
-        if name == "tweepy":
-            run = run_tweepy(url, ca, work, 1)
-        elif name == "tweepy_threads":
-            run = run_tweepy(url, ca, work, THREADS)
-        else:
-            run = run_bulkup(
-                url, ca, work, folder, BULKUP_ARGS if name == "bulkup" else BULKUP_8_ARGS
-            )
+        run = run_contestant(name, url, ca, work, folder)
         exact = byte_exact(url, run["uploaded"], ca)
         requests = inspect(url, "stats", ca)["requests"]
     if exact["checked"] != len(work) or exact["mismatched"]:
@@ -235,12 +260,15 @@ def contest(name: str, folder: Path, work: Workload, storage: str = "discard") -
     }
 
 
-CONTESTANTS = ("tweepy", "tweepy_threads", "bulkup", "bulkup_8")
+CONTESTANTS = ("tweepy", "tweepy_threads", "bulkup", "bulkup_8", "xdk", "xdk_threads", "bulkup_v2")
 LABELS = {
     "tweepy": "tweepy, one file after another",
     "tweepy_threads": f"tweepy, {THREADS} threads",
     "bulkup": "bulkup upload, 32 in flight",
     "bulkup_8": "bulkup upload, 8 in flight",
+    "xdk": "xdk (v2), one file after another",
+    "xdk_threads": f"xdk (v2), {THREADS} threads",
+    "bulkup_v2": "bulkup upload (v2), defaults",
 }
 
 
@@ -263,6 +291,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         work = make_workload(folder, args)
         total = sum(path.stat().st_size for path, _ in work)
         runs = {name: contest(name, folder, work, args.storage) for name in CONTESTANTS}
+    result = summary(args, total, runs)
+    print_table(result)
+    write_json(args.json, result)
+    return result
+
+
+def summary(args: argparse.Namespace, total: int, runs: dict[str, Any]) -> dict[str, Any]:
     gib = total / (1 << 30)
     best = runs["bulkup"]["seconds"]
     result: dict[str, Any] = {
@@ -284,6 +319,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "speedup_8_vs_threads": round(
             runs["tweepy_threads"]["seconds"] / runs["bulkup_8"]["seconds"], 2
         ),
+        **v2_figures(runs),
         "requests": {name: run["requests"] for name, run in runs.items()},
         "responses_429": {name: run["responses_429"] for name, run in runs.items()},
         "byte_exact": {name: run["checked"] for name, run in runs.items()},
@@ -293,9 +329,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["speedup_vs_sequential"] >= TARGET_VS_SEQUENTIAL
         and result["speedup_vs_threads"] >= TARGET_VS_THREADS
     )
-    print_table(result)
-    write_json(args.json, result)
     return result
+
+
+def v2_figures(runs: dict[str, Any]) -> dict[str, Any]:
+    """bulkup on v2 with its defaults over xdk, one file at a time and in threads."""
+    v2 = runs["bulkup_v2"]["seconds"]
+    figures = {
+        "v2_speedup_vs_xdk": round(runs["xdk"]["seconds"] / v2, 2),
+        "v2_speedup_vs_xdk_threads": round(runs["xdk_threads"]["seconds"] / v2, 2),
+    }
+    return {
+        **figures,
+        "v2_meets_targets": figures["v2_speedup_vs_xdk"] >= TARGET_VS_SEQUENTIAL
+        and figures["v2_speedup_vs_xdk_threads"] >= TARGET_VS_THREADS,
+    }
+
+
+def print_v2_figures(r: dict[str, Any]) -> None:
+    """The v2 ratios side by side: one file at a time, then in threads."""
+    seq, thr = r["v2_speedup_vs_xdk"], r["v2_speedup_vs_xdk_threads"]
+    print(
+        f"{'bulkup v2 (defaults) over xdk':<34}{'one at a time':>16}{'target':>9}{'met':>5}"
+        f"{f'{THREADS} threads':>14}{'target':>9}{'met':>5}"
+    )
+    print(
+        f"{'speed-up':<34}{seq:>16}{f'>= {TARGET_VS_SEQUENTIAL:g}':>9}"
+        f"{met(seq, TARGET_VS_SEQUENTIAL):>5}{thr:>14}{f'>= {TARGET_VS_THREADS:g}':>9}"
+        f"{met(thr, TARGET_VS_THREADS):>5}"
+    )
 
 
 def print_table(r: dict[str, Any]) -> None:
@@ -325,6 +387,7 @@ def print_table(r: dict[str, Any]) -> None:
     ):
         print(figure_row(label, r[key], f">= {r[target]:g}", met(r[key], r[target])))
     print(f"bulkup at 8 in flight over tweepy, {THREADS} threads: {r['speedup_8_vs_threads']}")
+    print_v2_figures(r)
     print(f"bulkup client CPU: {r['bulkup_cpu_s_per_gib']} s/GiB")
 
 

@@ -31,7 +31,19 @@ def test_peers_benchmark_lands_every_contestants_files_byte_exact_and_reports(
         assert saved[key] > 0, key
     assert saved["target_vs_sequential"] == peers.TARGET_VS_SEQUENTIAL
     assert saved["target_vs_threads"] == peers.TARGET_VS_THREADS
-    assert "speed-up over sequential tweepy" in capsys.readouterr().out
+    for name in ("xdk", "xdk_threads"):  # images one-shot; the video INIT, APPEND, FINALIZE, STATUS
+        assert saved["requests"][name] == {
+            "upload": 2,
+            "initialize": 1,
+            "append": 1,
+            "finalize": 1,
+            "status": 1,
+        }, name
+    assert saved["v2_speedup_vs_xdk"] > 0 and saved["v2_speedup_vs_xdk_threads"] > 0
+    assert isinstance(saved["v2_meets_targets"], bool)
+    table = capsys.readouterr().out
+    assert "speed-up over sequential tweepy" in table
+    assert "xdk (v2), 8 threads" in table and "bulkup v2 (defaults) over xdk" in table
 
 
 def test_small_files_benchmark_makes_the_bare_loops_requests_and_reports(
