@@ -123,8 +123,9 @@ async def test_connections_refused_end_the_run_with_every_item_failed_and_few_re
         requests = up.stats["requests"]
     tried = failed_unreachable(results, 20)
     assert "nothing is listening at 127.0.0.1" in results["0.png"].error.message  # type: ignore[union-attr]
-    # Three refused connections stop the run; the items in flight then had one each.
-    assert requests <= config.files_in_flight
+    # Three refused connections stop the run: the items in flight had one each, and an
+    # item refused early may have tried again before the third (a busy machine).
+    assert requests <= 3 + config.files_in_flight - 1
     assert 1 <= tried <= config.files_in_flight  # the others were never sent: skipped
 
 
