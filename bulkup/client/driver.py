@@ -121,7 +121,12 @@ class ItemUpload:
         session: Session | None = None
         try:
             with self._slot:  # given back when the bytes are sent, or the item ends
-                prepared = await prepare(self.item, self.rt.config, self.rt.dialect.name)
+                prepared = await prepare(
+                    self.item,
+                    self.rt.config,
+                    self.rt.dialect.name,
+                    one_shot=self.rt.transport.pacer.one_shot_or_chunked,
+                )
                 decided = self._decide(prepared)
                 if isinstance(decided, Result):
                     return decided

@@ -82,6 +82,14 @@ class Window:
         assert self.assumed_reset is not None  # set by the requests counted
         return self.assumed_reset - now
 
+    def room(self, in_flight: int) -> float:
+        """Requests that could still start in this window (inf: no limit known)."""
+        if self.remaining is not None and self.reset is not None:
+            return self.remaining - in_flight
+        if self.limit is None:
+            return math.inf
+        return self.limit - self.started
+
     def start(self, now: float) -> None:
         """A request goes: an assumed window counts it."""
         if self.announced or self.limit is None:
@@ -162,6 +170,10 @@ class Budget:
         timed = [wait for wait in waits if wait]
         return max(timed) if timed else None
 
+    def room(self) -> float:
+        """Requests that could still start in this endpoint's windows (inf: no limit known)."""
+        return min(window.room(self.in_flight) for window in (self.window, self.day))
+
     def spent(self) -> str | None:
         """The announced limit that holds this endpoint, for a cap's message; None
         when only an assumed window does (our guess, not the server's word)."""
@@ -230,6 +242,35 @@ class Pacer:
         self._changed = anyio.Event()
         self._stopped: UploadError | None = None
         self.waited_secs = 0.0
+        #: Still images planned one-shot whose request has not started yet.
+        self._promised = 0
+
+    def free(self, endpoint: str) -> bool:
+        """Whether a request to ``endpoint`` could go now, without waiting for a limit."""
+        if not self.enabled:
+            return True
+        return self.budget(endpoint).wait_secs(self._clock()) == 0.0
+
+    def one_shot_or_chunked(self) -> bool:
+        """For ``--strategy auto``'s still images: True to send one-shot. One-shot while
+        its budget has room (one request an image), chunked beside it while only
+        initialize, append and finalize have room (X's budgets of 500 and 1,875 per 15
+        minutes then serve 2,375 images, not 500); one-shot when neither has. An image
+        sent one-shot holds its request's place from this choice until it starts, so
+        that images planned together do not all count on the same last request."""
+        upload = self.budget("upload")
+        room = upload.room() - self._promised
+        if (self.free("upload") and room > 0) or not all(
+            self.free(endpoint) for endpoint in ("initialize", "append", "finalize")
+        ):
+            self._promised += 1
+            return True
+        return False
+
+    def _kept(self, endpoint: str) -> None:
+        """A request to ``endpoint`` starts: a one-shot promise made is kept."""
+        if endpoint == "upload" and self._promised:
+            self._promised -= 1
 
     def budget(self, endpoint: str) -> Budget:
         budget = self._budgets.get(endpoint)
@@ -255,6 +296,7 @@ class Pacer:
                 await self._changed.wait()
             self.waited_secs += self._clock() - started
         budget.start(self._clock())
+        self._kept(endpoint)
         try:
             yield budget
         finally:

@@ -13,6 +13,7 @@ import hashlib
 import mimetypes
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiofiles
@@ -102,7 +103,13 @@ def default_category(media_type: str) -> str | None:
     return None
 
 
-async def prepare(item: Item, config: UploadConfig, dialect: str) -> Prepared:
+async def prepare(
+    item: Item,
+    config: UploadConfig,
+    dialect: str,
+    *,
+    one_shot: Callable[[], bool] | None = None,
+) -> Prepared:
     """The item's file identity, plan and parameters, or a :class:`FileProblem`."""
     path = str(item.path)
     identity = identify(path)
@@ -120,20 +127,26 @@ async def prepare(item: Item, config: UploadConfig, dialect: str) -> Prepared:
         media_type = await _declared_or_sniffed(item)
         category = item.media_category or config.category or default_category(media_type)
     _check_request_fields(item, media_type, category, dialect)
-    plan = _plan(item, identity.size, media_type, category, config)
+    plan = _plan(item, identity.size, media_type, category, config, one_shot)
     return Prepared(identity, plan, params_of(plan, item), warnings)
 
 
 def _plan(
-    item: Item, size: int, media_type: str, category: str | None, config: UploadConfig
+    item: Item,
+    size: int,
+    media_type: str,
+    category: str | None,
+    config: UploadConfig,
+    one_shot: Callable[[], bool] | None = None,
 ) -> Plan:
+    """The item's plan. ``--strategy auto`` sends a small still image one-shot, unless
+    ``one_shot()`` (the budgets: see :meth:`Pacer.one_shot_or_chunked`) says chunked."""
     strategy = config.strategy
     if strategy == "auto":
         simple_ok = category in (None, "tweet_image", "dm_image")
         image = media_type.startswith("image/") and media_type != "image/gif"
-        strategy = (
-            "simple" if simple_ok and image and size <= SIMPLE_UPLOAD_MAX_BYTES else "chunked"
-        )
+        small = simple_ok and image and size <= SIMPLE_UPLOAD_MAX_BYTES
+        strategy = "simple" if small and (one_shot is None or one_shot()) else "chunked"
     if strategy == "simple" and item.shared:
         # One-shot has no "shared" field: an upload to be shared goes by initialize.
         strategy = "chunked"

@@ -319,14 +319,16 @@ def test_metadata_fields_are_read_and_bad_values_refused_by_line(tmp_path: Path)
 
 # --- against X's published limits and minimal answers ---------------------------------------
 async def test_a_spent_24_hour_app_cap_is_named_and_left_for_a_later_run(tmp_path: Path) -> None:
-    """X's limits profile, with the app's daily one-shot budget nearly spent."""
+    """X's limits profile, with the app's daily one-shot budget nearly spent; every image
+    must go one-shot (``--strategy simple``)."""
     files = [samples.write_image(tmp_path / f"{i}.png", fmt="png", seed=i) for i in range(4)]
     first, *rest = [Item(id=p.name, path=p) for p in files]
     limits = dataclasses.replace(RateLimits.published(), app_per_day={"upload": 2})
     async with Emulator(EmulatorConfig(lifetimes=FAST, limits=limits), environ={}) as emu:
         started = time.time()
+        config = dataclasses.replace(config_for(emu), strategy="simple")
         with anyio.fail_after(GUARD_SECS):
-            async with Uploader(config_for(emu), auth=auth(emu), seed=1) as up:
+            async with Uploader(config, auth=auth(emu), seed=1) as up:
                 done = await up.upload(first.path, id=first.id)  # the day's window: 1 left
                 results = {r.id: r async for r in up.upload_many(rest)}
         uploads = emu.stats()["requests"]["upload"]
@@ -338,6 +340,30 @@ async def test_a_spent_24_hour_app_cap_is_named_and_left_for_a_later_run(tmp_pat
         assert result.retry_after is not None
         assert result.retry_after.timestamp() > started + 20 * 3600  # the day's reset
     assert uploads == {"200": 2}  # the headers said the day was spent: no 429 drawn
+
+
+async def test_auto_sends_still_images_chunked_once_the_one_shot_budget_is_spent(
+    tmp_path: Path,
+) -> None:
+    """X's budgets are per endpoint: with one-shot spent, initialize, append and
+    finalize still have room, so ``--strategy auto`` sends the other images chunked
+    instead of leaving them for tomorrow (issue [5/6])."""
+    files = [samples.write_image(tmp_path / f"{i}.png", fmt="png", seed=i) for i in range(4)]
+    first, *rest = [Item(id=p.name, path=p) for p in files]
+    limits = dataclasses.replace(RateLimits.published(), app_per_day={"upload": 2})
+    async with Emulator(EmulatorConfig(lifetimes=FAST, limits=limits), environ={}) as emu:
+        with anyio.fail_after(GUARD_SECS):
+            async with Uploader(config_for(emu), auth=auth(emu), seed=1) as up:
+                done = await up.upload(first.path, id=first.id)  # the day's window: 1 left
+                results = [r async for r in up.upload_many(rest)]
+        requests = emu.stats()["requests"]
+        for result in (done, *results):
+            assert result.ok, result
+            assert result.media_id_string is not None
+            stored = emu.media(result.media_id_string)
+            assert stored is not None and stored["sha256"] == sha256(tmp_path / result.id)
+    assert requests["upload"] == {"200": 2}  # one-shot to its cap, never past it
+    assert requests["initialize"] == {"200": 2}  # the other two went chunked
 
 
 @pytest.mark.parametrize("api", ["v1.1", "v2"])
