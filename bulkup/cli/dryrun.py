@@ -36,6 +36,7 @@ from bulkup.client.prepare import prepare
 from bulkup.client.uploader import problem_result
 from bulkup.core.items import ErrorInfo, Item, SourceProblem
 from bulkup.core.steps import Plan
+from bulkup.core.units import binary_units, plural
 from bulkup.errors import UploadError
 from bulkup.media.preflight import preflight
 from bulkup.run.exits import EXIT_FAILED, EXIT_OK
@@ -214,7 +215,7 @@ def totals_lines(totals: Totals) -> list[str]:
     """The totals in a few lines of text."""
     counts = totals.counts
     lines = [
-        f"bulkup: dry run of {_count(totals.items, 'item')}: {counts['planned']} would upload "
+        f"bulkup: dry run of {plural(totals.items, 'item')}: {counts['planned']} would upload "
         f"({size_text(totals.size)}), {counts['failed']} would fail, {counts['skipped']} skipped"
     ]
     if totals.requests:
@@ -230,7 +231,7 @@ def totals_lines(totals: Totals) -> list[str]:
     usd = billed * METADATA_PRICE_USD
     money = f"${usd:.3f}" if usd < 1 else f"${usd:,.2f}"
     cost = f", about {money} on pay-per-use plans" if billed else ""
-    lines.append(f"  billed: {_count(billed, 'metadata request')}{cost}")
+    lines.append(f"  billed: {plural(billed, 'metadata request')}{cost}")
     lines.append("  nothing was sent: no upload session opened, no credentials read")
     return lines
 
@@ -257,20 +258,7 @@ def requests_text(requests: Mapping[str, int], *, mark_billed: bool = True) -> s
 
 
 def size_text(n: int | None) -> str:
-    if n is None:
-        return "-"
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return "-" if n is None else binary_units(n)
 
 
 def print_table(rows: list[PlannedItem], totals: Totals, stream: IO[str]) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from bulkup import redact
+from bulkup.core.units import binary_units as human_bytes
+from bulkup.core.units import human_duration, plural
 from bulkup.run.exits import EXIT_OK, EXIT_USAGE
 
 __all__ = ["add_status", "human_bytes", "render", "run_status", "time_until"]
@@ -112,39 +114,16 @@ def _failures(groups: list[dict[str, Any]]) -> list[str]:
             example = f"{item}: {example}"
         if len(example) > EXAMPLE_CHARS:
             example = example[: EXAMPLE_CHARS - 1] + "…"
-        lines.append(f"  {group['kind']}: {_items(group['count'])}, e.g. {example}")
+        lines.append(f"  {group['kind']}: {plural(group['count'], 'item')}, e.g. {example}")
     hidden = groups[TOP_REASONS:]
     if hidden:
         count = sum(group["count"] for group in hidden)
-        lines.append(f"  … and {len(hidden)} more reasons ({_items(count)}): see the report")
+        lines.append(
+            f"  … and {len(hidden)} more reasons ({plural(count, 'item')}): see the report"
+        )
     return lines
 
 
-def _items(count: int) -> str:
-    return f"{count} item" if count == 1 else f"{count} items"
-
-
-def human_bytes(count: int) -> str:
-    """``512 B``, ``1.5 KiB``, ``4.0 MiB``, ``1.2 GiB``: binary units, one decimal."""
-    if count < 1024:
-        return f"{count} B"
-    value = float(count)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"
-
-
 def time_until(seconds: float) -> str:
-    """``in 45 s``, ``in 23 min``, ``in 2 h 5 min``, ``in 3 d 4 h`` (whole units, rounded
-    down: the time left is at least that)."""
-    left = max(0, int(seconds))
-    if left < 60:
-        return f"in {left} s"
-    minutes, hours = left // 60, left // 3600
-    if hours == 0:
-        return f"in {minutes} min"
-    if hours < 24:
-        return f"in {hours} h {minutes % 60} min"
-    return f"in {hours // 24} d {hours % 24} h"
+    """``in 45 s``, ``in 23 min``, ``in 2 h 5 min``, ``in 3 d 4 h`` (rounded down)."""
+    return f"in {human_duration(seconds)}"

@@ -23,6 +23,7 @@ from bulkup.core.records import ItemRecord
 from bulkup.core.units import binary_units as human_bytes
 from bulkup.core.units import human_duration, plural
 from bulkup.run.checkpoint_status import acked_bytes
+from bulkup.run.report import without_place
 
 
 def is_dumb() -> bool:
@@ -113,14 +114,6 @@ class ItemLines:
     def item_finished(self, result: Result) -> None:
         stream = sys.stdout
         print(redact.text(self.line(result, self._arrow)), file=stream, flush=True)
-
-
-def without_place(message: str, *places: str) -> str:
-    """``message`` without a leading ``PLACE: `` that the line shows already."""
-    for place in places:
-        if place and message.startswith(f"{place}: "):
-            return message[len(place) + 2 :]
-    return message
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import os
 import sys
 from collections.abc import Iterable
@@ -193,7 +194,8 @@ def _run(
             report.start()
             if args.dry_run:
                 return _dry_run(entries, settings, report, args.json)
-            again = lambda: iter_sources(args.sources, settings.sources, warn=False)  # noqa: E731
+            counting = dataclasses.replace(settings.sources, sniff=False)  # entries, not bytes
+            again = lambda: iter_sources(args.sources, counting, warn=False)  # noqa: E731
             # JSON on the terminal the bars would be drawn on: no bars, the lines stay whole
             view = None if mode.json and sys.stdout.isatty() else _display(settings.output)
             shown = Shown(view, mode, again)

@@ -27,6 +27,7 @@ from typing import IO, Any
 from bulkup.cli.options import add_config_option, add_directory_options
 from bulkup.cli.outputs import check_paths, checked, outputs_of
 from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem
+from bulkup.core.units import binary_units, plural
 from bulkup.run.report import ReportWriter
 
 __all__ = ["Row", "add_validate", "print_table", "run_validate"]
@@ -109,7 +110,7 @@ def _verdict(rows: list[Row]) -> str:
     """``bulkup validate: 5 files: 2 valid, 0 invalid, 3 skipped`` (skipped when any)."""
     failed = sum(not row.ok for row in rows)
     skipped = sum(row.skipped for row in rows)
-    files = f"{len(rows)} file{'' if len(rows) == 1 else 's'}"
+    files = plural(len(rows), "file")
     counts = f"{len(rows) - failed - skipped} valid, {failed} invalid"
     return f"bulkup validate: {files}: {counts}" + (f", {skipped} skipped" if skipped else "")
 
@@ -131,22 +132,11 @@ def _judge(entry: Item | SourceProblem) -> tuple[Result, Row]:
         file=entry.id,
         type=pre.media_type or "unknown",
         category=pre.category or "-",
-        size=_size(pre.facts.size),
+        size=binary_units(pre.facts.size),
         ok=pre.ok,
         lines=verdict + tuple(f"warning: {warning}" for warning in pre.warnings),
     )
     return result, row
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def print_table(rows: list[Row], stream: IO[str], *, fancy: bool = False) -> None:

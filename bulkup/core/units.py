@@ -17,18 +17,17 @@ def binary_units(count: float) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """``45 s``, ``3 min 20 s``, ``2 h 5 min``, ``3 d 4 h``: two units at most."""
-    whole = max(0, round(seconds))
-    minutes, secs = divmod(whole, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
+    """``45 s``, ``23 min``, ``2 h 5 min``, ``3 d 4 h``: the two largest units, rounded
+    down (a time left is at least that)."""
+    left = max(0, int(seconds))
+    if left < 60:
+        return f"{left} s"
+    minutes, hours = left // 60, left // 3600
+    if hours == 0:
+        return f"{minutes} min"
+    if hours < 24:
+        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
+    return f"{hours // 24} d {hours % 24} h" if hours % 24 else f"{hours // 24} d"
 
 
 def plural(count: int, word: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Final, Literal
 from bulkup.core import spec
 from bulkup.core.items import ErrorInfo
 from bulkup.core.steps import Plan
+from bulkup.core.units import human_duration
 
 __all__ = [
     "ASSUMED_STATUS_POLLS",
@@ -112,7 +113,7 @@ class Budget:
             return "within one window (15 minutes)"
         busiest = _LABELS.get(self.busiest or "", self.busiest)
         return (
-            f"{self.windows} windows, at least {_duration(self.seconds or 0)}; "
+            f"{self.windows} windows, at least {human_duration(self.seconds or 0)}; "
             f"bottleneck: {busiest}"
         )
 
@@ -131,13 +132,6 @@ def budget(requests: Mapping[str, int], dialect: str) -> Budget:
     busiest = max(needs, key=lambda endpoint: needs[endpoint])
     windows = needs[busiest]
     return Budget(windows=windows, seconds=(windows - 1) * spec.RATE_WINDOW_SECS, busiest=busiest)
-
-
-def _duration(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    if hours:
-        return f"{hours} h {rest // 60} min" if rest else f"{hours} h"
-    return f"{rest // 60} min"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

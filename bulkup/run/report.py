@@ -29,7 +29,7 @@ from typing import IO, Any, Literal
 
 from bulkup import logs, privatefiles, redact
 from bulkup.core.items import Result, iso_utc
-from bulkup.core.units import binary_units
+from bulkup.core.units import binary_units, plural
 from bulkup.errors import BulkupError
 from bulkup.run import exits
 
@@ -260,7 +260,7 @@ class Summary:
         by reason, the warnings, and what a rerun finishes."""
         lines = [self._headline(elapsed)]
         for message, ids in list(self.failures.items())[:MAX_SUMMARY_FAILURES]:
-            lines.append(f"  failed {_who(ids)}: {_unplaced(message, ids[0])}")
+            lines.append(f"  failed {_who(ids)}: {without_place(message, ids[0])}")
         lines.extend(f"  warning: {warning}" for warning in self.warnings)
         hidden = len(self.failures) - MAX_SUMMARY_FAILURES
         if hidden > 0:
@@ -270,7 +270,7 @@ class Summary:
             how = "with the same --checkpoint" if self.checkpoint else "(with --checkpoint FILE"
             how += "" if self.checkpoint else ", a rerun skips what finished)"
             lines.append(
-                f"  left for a later run: {self.left} {_items(self.left)}; run the same "
+                f"  left for a later run: {plural(self.left, 'item')}; run the same "
                 f"command again {how}{when} to finish them"
             )
             for message, ids in list(self.later.items())[:MAX_SUMMARY_FAILURES]:
@@ -289,7 +289,7 @@ class Summary:
         if self.bytes_uploaded:
             sent += f" ({binary_units(rate)}/s)"
         return (
-            f"bulkup: {self.total} {_items(self.total)}: {succeeded}, "
+            f"bulkup: {plural(self.total, 'item')}: {succeeded}, "
             f"{self.counts['failed']} failed, {skipped}; {sent}"
         )
 
@@ -313,17 +313,16 @@ class Summary:
         }
 
 
-def _unplaced(message: str, item_id: str) -> str:
-    """The message without a leading ``ID: `` (the line names the item already)."""
-    return message[len(item_id) + 2 :] if message.startswith(f"{item_id}: ") else message
+def without_place(message: str, *places: str) -> str:
+    """``message`` without a leading ``PLACE: `` that its line shows already."""
+    for place in places:
+        if place and message.startswith(f"{place}: "):
+            return message[len(place) + 2 :]
+    return message
 
 
 def _who(ids: list[str]) -> str:
     return ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
-
-
-def _items(count: int) -> str:
-    return "item" if count == 1 else "items"
 
 
 def print_summary(summary: Summary, elapsed: float, stream: IO[str] | None = None) -> None:

@@ -77,6 +77,9 @@ class SourceOptions:
     follow_symlinks: bool = False
     hidden: bool = False
     default_category: str | None = None
+    #: Read each scanned file's first bytes to report one that is not media
+    #: ``skipped`` (``not_media``); a count of the entries does without.
+    sniff: bool = True
 
     def __post_init__(self) -> None:
         for name in ("include", "exclude"):

@@ -183,7 +183,8 @@ class _Walker:
             if linked:
                 outside_system_folders(path)
             check_file(path)
-            media_or_skip(path)
+            if self.options.sniff:
+                media_or_skip(path)
         except Reject as reject:
             # A duplicate's line must not take the id of the entry kept: its place does.
             where = item_id if reject.keeps_id else f"{item_id} (in folder {self.name})"
