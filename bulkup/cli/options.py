@@ -64,6 +64,12 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
         "reset is a cap: the rest is left for a rerun (exit 75)",
     )
     p.add_argument(
+        "--budget-fraction",
+        metavar="F",
+        help="share of each rate limit to spend, above 0 and at most 1 (1.0); 0.5 leaves "
+        "half of every window to other clients of the same account",
+    )
+    p.add_argument(
         "--stall-timeout",
         metavar="DURATION",
         help="stop the run when requests are outstanding and none is answered for this "

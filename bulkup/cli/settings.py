@@ -93,6 +93,17 @@ def _seconds(value: Any, base: Path) -> float:
     return seconds
 
 
+def _fraction(value: Any, base: Path) -> float:
+    """A share above 0 and at most 1: ``0.5``, ``"0.8"``."""
+    try:
+        share = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        share = math.nan
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"must be a number above 0 and at most 1, such as 0.5, got {value!r}")
+    return share
+
+
 def _duration(value: Any, base: Path) -> float:
     """Seconds as a number, or a duration such as ``15m`` or ``1h``."""
     if isinstance(value, str):
@@ -217,6 +228,13 @@ OPTIONS: tuple[Option, ...] = (
         _duration,
         DEFAULT_MAX_WAIT,
         "longest wait for a rate limit to reset; past it the rest waits for a later run",
+    ),
+    _opt(
+        "budget_fraction",
+        "upload",
+        _fraction,
+        1.0,
+        "share of each rate limit to spend (0.5 leaves half to other clients)",
     ),
     _opt(
         "stall_timeout",
@@ -467,6 +485,7 @@ def _build(
             processing_timeout=values["processing_timeout"],
             max_wait=values["max_wait"],
             stall_timeout=values["stall_timeout"],
+            budget_fraction=values["budget_fraction"],
             preflight=values["preflight"],
             verify_tls=not values["insecure"],
             ca_bundle=None if values["ca_bundle"] is None else str(values["ca_bundle"]),

@@ -84,6 +84,9 @@ class UploadConfig:
     resume_margin: float = DEFAULT_RESUME_MARGIN
     #: Pace requests from the rate-limit headers (recommended).
     pacing: bool = True
+    #: The share of each rate limit this run spends (above 0, at most 1): below 1
+    #: leaves the rest of every window to other clients of the same account.
+    budget_fraction: float = 1.0
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     #: The run stops when requests are outstanding and none is answered for this long
@@ -130,6 +133,7 @@ class UploadConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        _check_fraction(self.budget_fraction)
         if self.max_restarts < 0:
             raise ConfigError("max_restarts must be >= 0")
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
@@ -138,6 +142,14 @@ class UploadConfig:
     @property
     def base_url(self) -> str:
         return (self.endpoint or DEFAULT_ENDPOINTS[self.api]).rstrip("/")
+
+
+def _check_fraction(value: object) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise ConfigError(
+            f"budget_fraction must be above 0 and at most 1, got {value!r} "
+            "(0.5 leaves half of every rate limit to other clients of the account)"
+        )
 
 
 def parse_size(text: str) -> int:

@@ -15,8 +15,11 @@ budget. A 24-hour window an answer says is spent (``x-app-limit-24hour-*``,
 window's reset, ``Retry-After``) hold the endpoint until then. A wait longer than
 ``max_wait`` for an announced limit is not waited: :class:`~bulkup.errors.RateCapped`
 is raised at once, for this and every later request to that endpoint (an assumed
-window is only our guess, never a cap). The bookkeeping (:class:`Budget`) is
-synchronous; :meth:`Pacer.slot` does the waiting, until :meth:`Pacer.stop`.
+window is only our guess, never a cap). With ``fraction`` below 1
+(``--budget-fraction``), each window is spent only to that share of its limit,
+leaving the rest to other clients of the same account. The bookkeeping
+(:class:`Budget`) is synchronous; :meth:`Pacer.slot` does the waiting, until
+:meth:`Pacer.stop`.
 """
 
 from __future__ import annotations
@@ -58,6 +61,22 @@ class Window:
     #: The reset of the last announced window that turned over: answers still
     #: announcing it (sent before it turned) are stale.
     turned: float | None = None
+    #: The share of ``limit`` this client spends (``--budget-fraction``).
+    fraction: float = 1.0
+
+    @property
+    def reserve(self) -> int:
+        """Requests of the window left to other clients: ``limit`` less this client's
+        share of it (at least one request a window)."""
+        if self.limit is None or self.fraction >= 1.0:
+            return 0
+        return self.limit - self.share
+
+    @property
+    def share(self) -> int:
+        """The requests of ``limit`` this client may spend in one window."""
+        assert self.limit is not None
+        return max(math.floor(self.limit * self.fraction), 1)
 
     @property
     def announced(self) -> bool:
@@ -68,16 +87,17 @@ class Window:
         if self.announced and now >= self.reset + RESET_SLACK_SECS:  # type: ignore[operator]
             self._turn_over()
         if self.remaining is not None and self.reset is not None:
-            if self.remaining - in_flight > 0:
+            usable = self.remaining - self.reserve
+            if usable - in_flight > 0:
                 return 0.0
-            if self.remaining > 0:
+            if usable > 0:
                 return None  # budget left but taken by requests in flight: wait for them
             return self.reset + RESET_SLACK_SECS - now
         if self.limit is None:
             return 0.0
         if self.assumed_reset is not None and now >= self.assumed_reset:
             self.started, self.assumed_reset = 0, None
-        if self.started < max(self.limit, 1):
+        if self.started < self.share:
             return 0.0
         assert self.assumed_reset is not None  # set by the requests counted
         return self.assumed_reset - now
@@ -85,10 +105,15 @@ class Window:
     def room(self, in_flight: int) -> float:
         """Requests that could still start in this window (inf: no limit known)."""
         if self.remaining is not None and self.reset is not None:
-            return self.remaining - in_flight
+            return self.remaining - self.reserve - in_flight
         if self.limit is None:
             return math.inf
-        return self.limit - self.started
+        return self.share - self.started
+
+    @property
+    def spent(self) -> bool:
+        """The announced window has nothing left for this client."""
+        return self.announced and (self.remaining or 0) - self.reserve <= 0
 
     def start(self, now: float) -> None:
         """A request goes: an assumed window counts it."""
@@ -137,10 +162,14 @@ class Budget:
     held_by: str = ""
 
     @classmethod
-    def assuming(cls, limit: int | None) -> Budget:
+    def assuming(cls, limit: int | None, fraction: float = 1.0) -> Budget:
         """A budget whose 15-minute window is assumed to hold ``limit`` requests until
-        an answer announces it (None: no limit until then)."""
-        return cls(window=Window(length=spec.RATE_WINDOW_SECS, limit=limit))
+        an answer announces it (None: no limit until then), of which this client spends
+        ``fraction``."""
+        return cls(
+            window=Window(length=spec.RATE_WINDOW_SECS, limit=limit, fraction=fraction),
+            day=Window(length=spec.APP_RATE_WINDOW_SECS, fraction=fraction),
+        )
 
     @property
     def limit(self) -> int | None:
@@ -180,8 +209,8 @@ class Budget:
         if self.held_until is not None:
             return self.held_by
         for window, name in ((self.window, "the 15-minute limit"), (self.day, "the 24-hour limit")):
-            if window.announced and (window.remaining or 0) <= 0:
-                return name
+            if window.spent:
+                return f"{name} (this run's share of it)" if window.reserve else name
         return None
 
     def start(self, now: float) -> None:
@@ -229,11 +258,16 @@ class Pacer:
         max_wait: float = DEFAULT_MAX_WAIT,
         on_wait: Callable[[str, float], None] | None = None,
         published: Mapping[str, int] | None = None,
+        fraction: float = 1.0,
     ) -> None:
         """``on_wait(endpoint, until)`` hears of each wait for a limit to reset;
         ``published`` are the per-endpoint 15-minute limits assumed until an answer
-        announces one (``spec.RATE_LIMITS`` for v2; none: nothing held back)."""
+        announces one (``spec.RATE_LIMITS`` for v2; none: nothing held back);
+        ``fraction`` the share of each limit this client spends."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be above 0 and at most 1, got {fraction}")
         self.enabled = enabled
+        self.fraction = fraction
         self._clock = clock
         self.max_wait = max_wait
         self._on_wait = on_wait
@@ -275,7 +309,9 @@ class Pacer:
     def budget(self, endpoint: str) -> Budget:
         budget = self._budgets.get(endpoint)
         if budget is None:
-            budget = self._budgets[endpoint] = Budget.assuming(self._published.get(endpoint))
+            budget = self._budgets[endpoint] = Budget.assuming(
+                self._published.get(endpoint), self.fraction
+            )
         return budget
 
     @contextlib.asynccontextmanager

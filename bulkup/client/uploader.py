@@ -215,6 +215,7 @@ class Uploader:
                 on_wait=self._waiting,
                 # Until answers announce them: v2's published limits; v1.1 published none.
                 published=spec.RATE_LIMITS if self.config.api == "v2" else None,
+                fraction=self.config.budget_fraction,
             )
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout

@@ -89,6 +89,20 @@ def test_the_stall_timeout_takes_a_duration_from_each_source(
         resolve({}, environ={"BULKUP_STALL_TIMEOUT": "forever"})
 
 
+def test_the_budget_fraction_comes_from_each_source_and_a_bad_one_names_where(
+    tmp_path: Path,
+) -> None:
+    config = write(tmp_path / "run.toml", "[upload]\nbudget_fraction = 0.25\n")
+    args = build_parser().parse_args(["upload", "x", "--budget-fraction", "0.5"])
+    given = {"budget_fraction": args.budget_fraction}
+    assert resolve(given, environ={}).upload.budget_fraction == 0.5
+    assert resolve({}, environ={"BULKUP_BUDGET_FRACTION": "0.8"}).upload.budget_fraction == 0.8
+    assert resolve({}, environ={}, config_file=config).upload.budget_fraction == 0.25
+    assert resolve({}, environ={}).upload.budget_fraction == 1.0
+    with pytest.raises(ConfigError, match=r"--budget-fraction.*above 0 and at most 1.*0\.5"):
+        resolve({"budget_fraction": "2"}, environ={})
+
+
 def test_without_any_source_every_setting_is_its_default() -> None:
     settings = resolve({}, environ={})
 

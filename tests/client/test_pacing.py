@@ -295,3 +295,70 @@ def test_a_day_window_with_less_left_binds_before_the_15_minute_one() -> None:
     )
     assert budget.wait_secs(NOW) == pytest.approx(day_reset - NOW + RESET_SLACK_SECS)
     assert budget.held_by == "the 24-hour app limit"
+
+
+# --- --budget-fraction: a share of each window ------------------------------------------
+def test_a_budget_fraction_spends_only_its_share_of_an_announced_window() -> None:
+    budget = Budget.assuming(10, fraction=0.5)
+    budget.update(headers(remaining=8, reset=NOW + 60, limit=10))  # another client spent 2
+    for _ in range(3):  # 5 of 10 are kept for the others: 3 of the 8 left are ours
+        assert budget.wait_secs(NOW) == 0.0
+        budget.start(NOW)
+    assert budget.room() == 0
+    assert budget.wait_secs(NOW) is None  # ours are in flight: their answers decide
+    budget.in_flight = 0
+    budget.update(headers(remaining=5, reset=NOW + 60, limit=10))
+    assert budget.wait_secs(NOW) == pytest.approx(60 + RESET_SLACK_SECS)
+    assert budget.spent() == "the 15-minute limit (this run's share of it)"
+
+
+def test_a_budget_fraction_assumes_its_share_of_the_published_limit() -> None:
+    budget = Budget.assuming(1875, fraction=0.8)
+    assert budget.room() == 1500
+    started = 0
+    while budget.wait_secs(NOW) == 0.0:
+        budget.start(NOW)
+        started += 1
+    assert started == 1500
+
+
+def test_a_tiny_budget_fraction_still_spends_one_request_a_window() -> None:
+    budget = Budget.assuming(3, fraction=0.01)
+    assert budget.wait_secs(NOW) == 0.0
+    budget.start(NOW)
+    assert budget.wait_secs(NOW + 1) == pytest.approx(899.0)
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_a_budget_fraction_outside_0_to_1_is_refused_naming_the_setting(fraction: float) -> None:
+    from bulkup.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"budget_fraction must be above 0 and at most 1"):
+        UploadConfig(budget_fraction=fraction)
+
+
+async def test_with_half_the_budget_no_window_spends_more_than_half_its_limit(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    path = samples.write_image(
+        tmp_path / "big.png", fmt="png", width=32, height=32, seed=3, target_bytes=11 * KiB
+    )
+    segments = -(-path.stat().st_size // KiB)
+    config = UploadConfig(
+        endpoint=emulator.url,
+        strategy="chunked",
+        chunk_size=1 * KiB,
+        segments_per_file=4,
+        budget_fraction=0.5,
+    )
+    auth = OAuth1Auth(credentials(emulator.user))
+    with anyio.fail_after(60):  # a hang guard: the run takes some three windows
+        async with Uploader(config, auth=auth) as up:
+            result = await up.upload(path)
+
+    assert result.ok, result.error
+    stats = emulator.stats()
+    assert stats["requests"]["append"] == {"200": segments}
+    used = [window["used"] for window in stats["rate_windows"]["append"]]
+    assert sum(used) == segments and len(used) >= 3
+    assert max(used) <= PACED.limits.per_window["append"] // 2, used
