@@ -31,9 +31,9 @@ import anyio
 
 from bulkup import redact
 from bulkup.cli.settings import Settings
+from bulkup.client.admission import problem_result
 from bulkup.client.config import UploadConfig
 from bulkup.client.prepare import prepare
-from bulkup.client.uploader import problem_result
 from bulkup.core.items import ErrorInfo, Item, SourceProblem
 from bulkup.core.steps import Plan
 from bulkup.core.units import binary_units, plural

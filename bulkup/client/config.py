@@ -17,6 +17,7 @@ from typing import Literal
 
 from bulkup.core import spec
 from bulkup.core.dialects import DEFAULT_ENDPOINTS
+from bulkup.core.order import DEFAULT_LOOKAHEAD
 from bulkup.core.retry import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_CAP,
@@ -52,6 +53,16 @@ SIMPLE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
 Api = spec.Dialect
 StrategyChoice = Literal["auto", "chunked", "simple"]
+
+
+#: Settings that take a whole number of at least 1.
+_WHOLE_NUMBERS = (
+    "concurrency",
+    "files_in_flight",
+    "segments_per_file",
+    "max_attempts",
+    "lookahead",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,12 +109,15 @@ class UploadConfig:
     min_send_rate: float = DEFAULT_MIN_SEND_RATE
     verify_tls: bool = True
     ca_bundle: str | None = None
+    #: Entries read ahead of the uploads, for the planner to choose from (videos and
+    #: higher priorities first, post groups together; see :mod:`bulkup.core.order`).
+    lookahead: int = DEFAULT_LOOKAHEAD
 
     def __post_init__(self) -> None:
         if self.api not in spec.DIALECTS:
             either = " or ".join(repr(name) for name in spec.DIALECTS)
             raise ConfigError(f"api must be {either}, got {self.api!r}")
-        for name in ("concurrency", "files_in_flight", "segments_per_file", "max_attempts"):
+        for name in _WHOLE_NUMBERS:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")

@@ -9,6 +9,10 @@ sends no such headers; a window that has just turned over), the window is assume
 ``limit`` requests per window, counted as they start, where ``limit`` is the
 published figure (v2, ``spec.RATE_LIMITS``) or the one the window that turned over
 announced; with no figure at all (v1.1 before its first answer) nothing is held back.
+A server that announces a limit below the published one (a smaller plan, a test
+server) is taken at its word for the endpoints it has not announced yet: their
+published figures are scaled down alike until their own answers come; an endpoint
+with no published figure assumes the lowest limit announced so far.
 So requests go in parallel from the first one, and never one at a time to learn a
 budget. A 24-hour window an answer says is spent (``x-app-limit-24hour-*``,
 ``x-user-limit-24hour-*``) and a 429 or 503 that says when to come back (a spent
@@ -29,6 +33,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -272,6 +277,10 @@ class Pacer:
         self.max_wait = max_wait
         self._on_wait = on_wait
         self._published = dict(published or {})
+        #: The lowest ratio of an announced limit to its published figure (<= 1).
+        self._scale = 1.0
+        #: The lowest limit any endpoint announced.
+        self._lowest: int | None = None
         self._budgets: dict[str, Budget] = {}
         self._changed = anyio.Event()
         self._stopped: UploadError | None = None
@@ -310,7 +319,7 @@ class Pacer:
         budget = self._budgets.get(endpoint)
         if budget is None:
             budget = self._budgets[endpoint] = Budget.assuming(
-                self._published.get(endpoint), self.fraction
+                self._assumed(endpoint), self.fraction
             )
         return budget
 
@@ -339,6 +348,40 @@ class Pacer:
             budget.in_flight -= 1
             self._notify()
 
+    def snapshot(self) -> dict[str, Any]:
+        """The windows the answers announced and the holds, as JSON: what a later run
+        restores (:meth:`restore`) so that it does not open with 429s."""
+        kept: dict[str, Any] = {}
+        for endpoint, budget in self._budgets.items():
+            entry: dict[str, list[Any]] = {
+                name: [window.limit, window.remaining, window.reset]
+                for name, window in (("window", budget.window), ("day", budget.day))
+                if window.announced
+            }
+            if budget.held_until is not None:
+                entry["held"] = [budget.held_until, budget.held_by]
+            if entry:
+                kept[endpoint] = entry
+        return kept
+
+    def restore(self, kept: Mapping[str, Any]) -> None:
+        """Start from the windows an earlier run saw (:meth:`snapshot`); those whose
+        reset has passed are left out, and anything unreadable is ignored."""
+        now = self._clock()
+        for endpoint, entry in kept.items():
+            if not isinstance(entry, Mapping):
+                continue
+            budget = self.budget(str(endpoint))
+            with contextlib.suppress(TypeError, ValueError):
+                for name, window in (("window", budget.window), ("day", budget.day)):
+                    limit, remaining, reset = entry.get(name) or (0, 0, 0)
+                    if float(reset) > now:
+                        window.learn(int(limit), int(remaining), float(reset))
+                until, why = entry.get("held") or (0, "")
+                if float(until) > now:
+                    budget.hold(float(until), str(why))
+        self._learn_scale()
+
     def stop(self, error: UploadError) -> None:
         """Nothing more goes: every request waiting for its budget, and every later
         one, fails with ``error``."""
@@ -357,7 +400,40 @@ class Pacer:
 
     def observe(self, budget: Budget, headers: Mapping[str, str], status: int = 200) -> None:
         budget.update(headers, status, self._clock())
+        self._learn_scale()
         self._notify()
+
+    def _assumed(self, endpoint: str) -> int | None:
+        """The limit assumed for ``endpoint`` before its answers announce one: its
+        published figure, scaled as the announced ones were; with none published, the
+        lowest limit another endpoint announced (None: nothing announced yet)."""
+        published = self._published.get(endpoint)
+        if published is not None:
+            return max(math.floor(published * self._scale), 1)
+        return self._lowest
+
+    def _learn_scale(self) -> None:
+        """What the announced limits say of those not announced yet: the published
+        figures scale down alike, and an endpoint with none published assumes the
+        lowest limit announced."""
+        announced = {
+            endpoint: budget.window.limit
+            for endpoint, budget in self._budgets.items()
+            if budget.window.announced and budget.window.limit
+        }
+        if not announced:
+            return
+        ratios = [
+            limit / self._published[e] for e, limit in announced.items() if e in self._published
+        ]
+        scale, lowest = min([1.0, *ratios]), min(announced.values())
+        if scale >= self._scale and self._lowest is not None and lowest >= self._lowest:
+            return
+        self._scale = min(scale, self._scale)
+        self._lowest = lowest if self._lowest is None else min(lowest, self._lowest)
+        for endpoint, budget in self._budgets.items():
+            if not budget.window.announced and budget.window.turned is None:
+                budget.window.limit = self._assumed(endpoint)
 
     def _notify(self) -> None:
         self._changed.set()

@@ -29,19 +29,20 @@ from typing import Any
 import aiohttp
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
 
 from bulkup import logs
 from bulkup.auth.credentials import Auth, auth_from_env
+from bulkup.client.admission import Feed, Run, Slot, problem_result
 from bulkup.client.config import UploadConfig
-from bulkup.client.driver import ItemUpload, Runtime, not_sent
-from bulkup.client.ledger import FinishedFiles, record_unsent
+from bulkup.client.driver import ItemUpload, Runtime
+from bulkup.client.ledger import FinishedFiles
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
 from bulkup.core import spec
 from bulkup.core.dialects import dialect_for
-from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem, Status
+from bulkup.core.items import Item, Result, SourceProblem
+from bulkup.core.order import Queue
 from bulkup.core.resume import resume_priority
 from bulkup.errors import (
     AuthError,
@@ -59,120 +60,6 @@ Entry = Item | SourceProblem
 RESULT_BUFFER = 64
 #: How many source entries are read ahead to find an earlier run's unfinished uploads.
 RESUME_LOOKAHEAD = 100_000
-
-
-class _Slot:
-    """A files-in-flight slot: taken at admission, given back when the item's upload
-    leaves it (``with slot:``), once."""
-
-    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
-        self._limiter = limiter
-        self._held = False
-
-    async def acquire(self) -> None:
-        await self._limiter.acquire_on_behalf_of(self)
-        self._held = True
-
-    def __enter__(self) -> _Slot:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._held:
-            self._held = False
-            self._limiter.release_on_behalf_of(self)
-
-
-def problem_result(problem: SourceProblem) -> Result:
-    message = problem.message
-    # A problem whose id is its place names it there, not again in the message.
-    if problem.source not in ("", problem.id) and not message.startswith(problem.source):
-        message = f"{problem.source}: {message}"
-    return Result(
-        id=problem.id,
-        path=problem.path,
-        status=problem.status,
-        error=ErrorInfo(kind=problem.kind, message=message),
-    )
-
-
-def _unsent(item: Item, status: Status, error: ErrorInfo) -> Result:
-    return Result(id=item.id, path=os.fspath(item.path), post=item.post, status=status, error=error)
-
-
-class _Run:
-    """One ``upload_many`` run: where results go, and what stops items being sent."""
-
-    def __init__(
-        self,
-        send: MemoryObjectSendStream[Result],
-        posts: PostPlan | None,
-        observer: Observer,
-        transport: Transport,
-    ) -> None:
-        self.send = send
-        self.observer = observer
-        self.posts = posts
-        self.blocked = dict(posts.blocked) if posts is not None else {}
-        self.transport = transport
-        #: The checkpoint's succeeded uploads by file, once it is open.
-        self.finished: FinishedFiles | None = None
-        #: The run's checkpoint, once it is open: it records the items never sent too.
-        self.checkpoint: Checkpoint | None = None
-
-    def refusal(self, item: Item) -> Result | None:
-        """A result for ``item`` without sending it, if it must not be sent."""
-        if item.id in self.blocked:
-            error = ErrorInfo(kind="post_group", message=self.blocked[item.id])
-            return _unsent(item, "failed", error)
-        return self.stopped(item)
-
-    def stopped(self, item: Item) -> Result | None:
-        """A result for ``item`` if the run stopped sending (the transport's one switch):
-        it is skipped with the stop's error (credentials or a certificate refused, a
-        server that cannot be reached or stopped answering), and a later run sends it."""
-        refused = self.transport.refused
-        if refused is None:
-            return None
-        return _unsent(item, "skipped", not_sent(refused))
-
-    async def emit_unsent(self, result: Result) -> None:
-        """Emit the result of an item that was not sent, recorded in the checkpoint."""
-        record_unsent(self.checkpoint, result)
-        await self.emit(result)
-
-    async def emit(self, result: Result) -> None:
-        if self.posts is not None:
-            self.posts.record(result)
-        self.observer.item_finished(result)
-        logs.event(
-            "info",  # --log-level info lists every item
-            "item_finished",
-            item=result.id,
-            status=result.status,
-            media_id=result.media_id_string,
-            error=result.error.message if result.error else None,
-        )
-        if result.status == "failed" and result.error is not None:
-            self._failed(result, result.error)
-        await self.send.send(result)
-
-    def _failed(self, result: Result, error: ErrorInfo) -> None:
-        """A failed item warns, once; one that failed because the run stopped (what
-        the stop's one message names) is only logged at info, not once per item."""
-        stop = self.transport.refused
-        by_stop = stop is not None and error.message == stop.message
-        extra: dict[str, object] = {"run_stopped": True} if by_stop else {}
-        if error.http_status is not None:
-            extra["http_status"] = error.http_status
-        logs.event(
-            "info" if by_stop else "warning",
-            "item_failed",
-            item=result.id,
-            path=result.path,
-            kind=error.kind,
-            message=error.message,
-            **extra,
-        )
 
 
 class Uploader:
@@ -361,7 +248,7 @@ class Uploader:
         send, receive = anyio.create_memory_object_stream[Result](RESULT_BUFFER)
         failure: list[BaseException] = []
         scope = anyio.CancelScope()
-        run = _Run(send, posts, self._observer, self.runtime.transport)
+        run = Run(send, posts, self._observer, self.runtime.transport)
         self._tg.start_soon(self._run_many, items, checkpoint, run, scope, failure)
         try:
             async with receive:
@@ -376,7 +263,7 @@ class Uploader:
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
         checkpoint_path: str | os.PathLike[str] | Checkpoint | None,
-        run: _Run,
+        run: Run,
         scope: anyio.CancelScope,
         failure: list[BaseException],
     ) -> None:
@@ -391,7 +278,7 @@ class Uploader:
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
         checkpoint_path: str | os.PathLike[str] | Checkpoint | None,
-        run: _Run,
+        run: Run,
     ) -> None:
         checkpoint = None
         if isinstance(checkpoint_path, Checkpoint):
@@ -404,33 +291,57 @@ class Uploader:
         if checkpoint is not None:
             run.finished, run.checkpoint = FinishedFiles(checkpoint), checkpoint
         files = anyio.CapacityLimiter(self.config.files_in_flight)
+        priorities = run.posts.priorities if run.posts is not None else {}
+        feed = Feed(Queue(self.config.lookahead, group_priority=priorities))
         try:
             async with anyio.create_task_group() as tg:
-                seen: set[str] = set()
-                async for entry in self._ordered(items, checkpoint):
-                    if isinstance(entry, SourceProblem):
-                        await run.emit_unsent(problem_result(entry))
-                    elif entry.id not in seen:
-                        seen.add(entry.id)
-                        await self._admit(tg, files, entry, checkpoint, run)
+                tg.start_soon(self._read, items, checkpoint, run, feed)
+                while (slot := await self._next_slot(files, feed)) is not None:
+                    await self._admit(tg, slot, feed.take(), checkpoint, run)
         finally:
             if checkpoint is not None:
                 checkpoint.close()  # synchronous: runs to the end even when cancelled
 
+    async def _read(
+        self,
+        items: Iterable[Entry] | AsyncIterable[Entry],
+        checkpoint: Checkpoint | None,
+        run: Run,
+        feed: Feed,
+    ) -> None:
+        """Read the sources into the planner's queue, up to its lookahead; a problem
+        or an item that must not be sent is reported at once."""
+        seen: set[str] = set()
+        async for entry, deadline in self._ordered(items, checkpoint):
+            if isinstance(entry, SourceProblem):
+                await run.emit_unsent(problem_result(entry))
+            elif entry.id not in seen:
+                seen.add(entry.id)
+                refusal = run.refusal(entry)
+                if refusal is not None:
+                    await run.emit_unsent(refusal)
+                    continue
+                await feed.put(entry, deadline)
+        feed.close()
+
+    async def _next_slot(self, files: anyio.CapacityLimiter, feed: Feed) -> Slot | None:
+        """A files-in-flight slot for the next item, once one is free and an item is
+        waiting; None when the sources are done."""
+        slot = Slot(files)
+        await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
+        if await feed.wait_for_item():
+            return slot
+        with slot:
+            return None
+
     async def _admit(
         self,
         tg: TaskGroup,
-        files: anyio.CapacityLimiter,
+        slot: Slot,
         item: Item,
         checkpoint: Checkpoint | None,
-        run: _Run,
+        run: Run,
     ) -> None:
-        refusal = run.refusal(item)
-        if refusal is not None:
-            await run.emit_unsent(refusal)
-            return
-        slot = _Slot(files)
-        await slot.acquire()  # INIT only on admission: queued files do not burn expiry time
         stopped = run.stopped(item)  # while it waited for the slot
         if stopped is not None:
             with slot:
@@ -445,9 +356,10 @@ class Uploader:
 
     async def _ordered(
         self, items: Iterable[Entry] | AsyncIterable[Entry], checkpoint: Checkpoint | None
-    ) -> AsyncIterator[Entry]:
-        """The sources' entries, those of an earlier run's unfinished uploads first
-        (nearest deadline first), so they resume before their upload sessions expire.
+    ) -> AsyncIterator[tuple[Entry, float | None]]:
+        """The sources' entries, each with its deadline if it is an earlier run's
+        unfinished upload (the queue gives those first, nearest deadline first, so they
+        resume before their upload sessions expire).
 
         The source decides what is uploaded: an unfinished upload resumes only when a
         source still names its id (with the entry the source gives now), looked for in
@@ -466,15 +378,14 @@ class Uploader:
                     held.append(entry)
                 if not waiting or len(held) >= RESUME_LOOKAHEAD:
                     break
-        found.sort(key=lambda pair: pair[0])
-        for _, item in found:
-            yield item
+        for deadline, item in found:
+            yield item, deadline
         for entry in held:
-            yield entry
+            yield entry, None
         async for entry in source:
             if isinstance(entry, Item):
                 waiting.pop(entry.id, None)
-            yield entry
+            yield entry, None
         self._dropped = len(waiting)
         if waiting:
             reason = "no source names them any more: not uploaded"

@@ -176,6 +176,8 @@ class Item:
     subtitles: tuple[SubtitleSpec, ...] = ()
     #: Name of the post this item belongs to (at most 4 images, or 1 GIF, or 1 video).
     post: str | None = None
+    #: Higher goes first (a manifest's ``priority``); see :mod:`bulkup.core.order`.
+    priority: int = 0
     #: Where the item came from, for messages: ``"photos.jsonl:12"`` or a directory.
     source: str = ""
     #: Manifest fields this version does not interpret, kept for later stages.

@@ -56,6 +56,8 @@ class PostGroup:
     item_ids: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     problem: str | None = None
+    #: The highest ``priority`` of its items: the group is scheduled at it.
+    priority: int | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +75,15 @@ class PostPlan:
             for group in self.groups.values()
             if group.problem
             for item_id in group.item_ids
+        }
+
+    @property
+    def priorities(self) -> Mapping[str, int]:
+        """Post name → the highest priority of its items (the group goes at it)."""
+        return {
+            name: group.priority
+            for name, group in self.groups.items()
+            if group.priority is not None
         }
 
     def record(self, result: Result) -> None:
@@ -126,6 +137,8 @@ def plan_posts(
             continue
         group = plan.groups.setdefault(entry.post, PostGroup(entry.post))
         group.item_ids.append(entry.id)
+        known = group.priority
+        group.priority = entry.priority if known is None else max(known, entry.priority)
         category = (
             entry.media_category or preflight(entry, default_category=default_category).category
         )

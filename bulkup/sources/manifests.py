@@ -47,6 +47,7 @@ MANIFEST_FIELDS: Final = frozenset(
         "shared",
         "subtitles",
         "post",
+        "priority",
     }
 )
 
@@ -362,6 +363,7 @@ def _fields(entry: Mapping[str, Any], default_category: str | None, folder: str)
     return {
         "subtitles": _subtitles(entry.get("subtitles"), folder),
         "post": _post(entry.get("post")),
+        "priority": _priority(entry.get("priority")),
         "media_category": default_category if category is None else _category(category),
         "media_type": _media_type(entry.get("media_type")),
         "alt_text": _alt_text(entry.get("alt_text")),
@@ -422,6 +424,20 @@ def _post(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _invalid("post", value, "name the post with a string or a number")
     return str(value)
+
+
+def _priority(value: object) -> int:
+    """A whole number, higher first; a CSV cell's text is read as one."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        fix = "give a whole number such as 10 or -1: higher goes first (0 when unset)"
+        raise _invalid("priority", value, fix)
+    return value
 
 
 def _category(value: object) -> str:

@@ -153,7 +153,8 @@ async def test_the_pacer_holds_requests_past_the_published_limit_until_one_is_an
         answer.set()
     assert sorted(sent) == [0, 1, 2]  # the answer announced room for it
     assert pacer.budget("append").in_flight == 0
-    assert pacer.budget("status").limit is None  # not published: nothing held back
+    # Not published: the lowest limit announced (10) is assumed until status announces.
+    assert pacer.budget("status").limit == 10
 
 
 async def test_a_stopped_pacer_fails_the_requests_waiting_and_every_later_one() -> None:
@@ -362,3 +363,41 @@ async def test_with_half_the_budget_no_window_spends_more_than_half_its_limit(
     used = [window["used"] for window in stats["rate_windows"]["append"]]
     assert sum(used) == segments and len(used) >= 3
     assert max(used) <= PACED.limits.per_window["append"] // 2, used
+
+
+# --- limits announced below the published ones -------------------------------------------
+def test_a_limit_announced_below_its_published_figure_scales_the_others_assumed() -> None:
+    pacer = Pacer(clock=FakeClock(), published={"initialize": 100, "append": 200})
+    assert pacer.budget("append").room() == 200
+    pacer.observe(pacer.budget("initialize"), headers(remaining=9, reset=NOW + 60, limit=10))
+    assert pacer.budget("append").room() == 20  # a tenth, as initialize's was
+    assert pacer.budget("finalize").room() == 10  # none published: the lowest announced
+    pacer.observe(pacer.budget("append"), headers(remaining=150, reset=NOW + 60, limit=150))
+    assert pacer.budget("append").room() == 150  # its own answer wins
+
+
+def test_without_any_answer_an_endpoint_with_no_published_limit_holds_nothing_back() -> None:
+    pacer = Pacer(clock=FakeClock())  # v1.1: nothing published, nothing announced yet
+    assert pacer.budget("append").room() == float("inf")
+
+
+# --- the last budgets seen, for a later run ---------------------------------------------
+def test_a_later_run_restores_the_windows_still_open_and_waits_instead_of_a_429() -> None:
+    clock = FakeClock()
+    first = Pacer(clock=clock, published={"upload": 500})
+    first.observe(first.budget("upload"), headers(remaining=0, reset=NOW + 300, limit=500))
+    first.observe(first.budget("append"), headers(remaining=7, reset=NOW + 10, limit=10))
+    kept = first.snapshot()
+
+    clock.now = NOW + 60  # the rerun, a minute later: append's window has turned over
+    later = Pacer(clock=clock, published={"upload": 500})
+    later.restore(kept)
+    assert later.budget("upload").wait_secs(clock.now) == pytest.approx(240 + RESET_SLACK_SECS)
+    assert later.budget("upload").spent() == "the 15-minute limit"
+    assert later.budget("append").remaining is None  # a new window: assumed again
+
+
+def test_unreadable_budgets_kept_by_an_earlier_run_are_ignored() -> None:
+    pacer = Pacer(clock=FakeClock())
+    pacer.restore({"upload": "nonsense", "append": {"window": ["a", "b"]}})
+    assert pacer.budget("upload").wait_secs(NOW) == 0.0

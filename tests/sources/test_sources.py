@@ -150,6 +150,9 @@ def test_malformed_jsonl_line_is_a_problem_and_other_lines_proceed(
         ("shared", "maybe", "true or false"),
         ("id", "", "non-empty string"),
         ("id", ["a"], "non-empty string"),
+        ("priority", "high", "whole number such as 10 or -1: higher goes first"),
+        ("priority", 1.5, "whole number"),
+        ("priority", True, "whole number"),
     ],
 )
 def test_invalid_field_value_is_named_with_allowed_values(
@@ -303,6 +306,14 @@ def test_malformed_json_file_is_one_problem_naming_the_place(
 
 def test_json_empty_array_gives_nothing(tmp_path: Path) -> None:
     assert list(read_manifest(write(tmp_path / "m.json", " [ ]\n"))) == []
+
+
+def test_priority_is_a_whole_number_in_json_and_in_csv(tmp_path: Path, media: Path) -> None:
+    entries = [{"path": "media/a.jpg", "priority": 10}, {"path": "media/b.png", "id": "b"}]
+    items = list(read_manifest(jsonl(tmp_path / "m.jsonl", *entries)))
+    assert [i.priority for i in items if isinstance(i, Item)] == [10, 0]
+    csv = write(tmp_path / "m.csv", "path,id,priority\nmedia/a.jpg,a,-2\nmedia/b.png,b,\n")
+    assert [i.priority for i in read_manifest(csv) if isinstance(i, Item)] == [-2, 0]
 
 
 # --- CSV -----------------------------------------------------------------------------
