@@ -107,6 +107,14 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
         help="write one JSON line per post group (manifest field 'post') with its media ids",
     )
     p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="upload only the I-th of N parts of the items (I from 1 to N), e.g. 2/4, for "
+        "array jobs: N runs of the same sources with 1/N … N/N upload every item once; an "
+        "item's part comes from a hash of its id (a post group's, of its post name). Items "
+        "of other shards are neither uploaded nor reported: each report holds its own shard",
+    )
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,

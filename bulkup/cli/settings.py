@@ -35,6 +35,7 @@ from bulkup.core.session import DEFAULT_CHUNK_BYTES
 from bulkup.errors import ConfigError
 from bulkup.logs import Format
 from bulkup.sources import SourceOptions
+from bulkup.sources.shard import Shard
 
 __all__ = [
     "CONFIG_VAR",
@@ -189,6 +190,11 @@ def _globs(value: Any, base: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _shard(value: Any, base: Path) -> str | None:
+    """``I/N``: the I-th of N parts of the items (``"2/4"``), checked, as text."""
+    return None if value is None else str(Shard.parse(value))
+
+
 def _opt(key: str, section: str, parse: Parser, default: Any, help: str) -> Option:
     return Option(key, section, parse, default, help)
 
@@ -254,6 +260,13 @@ OPTIONS: tuple[Option, ...] = (
         "one line per item)",
     ),
     _opt("posts", "upload", _path, None, "JSON Lines file of post groups and their media ids"),
+    _opt(
+        "shard",
+        "upload",
+        _shard,
+        None,
+        "I/N: upload only the I-th of N parts of the items (by a hash of each id), e.g. 2/4",
+    ),
     _opt("include", "sources", _globs, (), "only matching files of scanned directories"),
     _opt("exclude", "sources", _globs, (), "skip matching files of scanned directories"),
     _opt("hidden", "sources", _flag, False, "include dot-files of scanned directories"),
@@ -345,6 +358,8 @@ class Settings:
     checkpoint: Path | None = None
     report: Path | None = None
     posts: Path | None = None
+    #: ``--shard I/N``: only this part of the items is uploaded and reported.
+    shard: Shard | None = None
     #: Credentials may go over plain http:// to a host other than this machine.
     allow_plain_http: bool = False
     #: The config file read, if any.
@@ -512,6 +527,7 @@ def _build(
         checkpoint=values["checkpoint"],
         report=values["report"],
         posts=values["posts"],
+        shard=None if values["shard"] is None else Shard.parse(values["shard"]),
         allow_plain_http=values["allow_plain_http"],
         config_file=path,
         values=dict(values),

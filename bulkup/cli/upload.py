@@ -7,7 +7,7 @@ import collections
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ from bulkup.run.checkpoint import Checkpoint, RunIdentity
 from bulkup.run.exits import EXIT_USAGE
 from bulkup.run.posts import PostPlan, plan_posts
 from bulkup.run.report import ReportError, ReportWriter
+from bulkup.sources import SourceOptions
+from bulkup.sources.shard import ShardTally
 
 
 def add_upload(commands: Any) -> None:
@@ -129,8 +131,6 @@ class _Plan:
 
 
 def _prepare(args: argparse.Namespace) -> _Plan:
-    from bulkup.sources import iter_sources
-
     settings = settings_from_args(args)
     config, out = settings.upload, settings.output
     if not config.verify_tls:
@@ -147,7 +147,7 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     check_paths(written, args.sources, settings.sources, inputs=_inputs(settings, auth))
     if settings.posts is not None:
         _check_writable(settings.posts)  # before uploading, not after
-    first = iter_sources(args.sources, settings.sources, warn=False)  # warned once, by the run
+    first = _entries(args, settings, warn=False)  # warned once, by the run
     entries = checked(written, first)
     # A first reading plans the post groups, so no item of a bad post is uploaded (only
     # manifests name posts), and finds any output file that is also a file to upload.
@@ -185,17 +185,16 @@ def _run(
     checkpoint: Checkpoint | None,
     mode: StdoutMode,
 ) -> int:
-    from bulkup.sources import iter_sources
-
     settings = plan.settings
-    entries = iter_sources(args.sources, settings.sources)
+    tally = ShardTally()
+    entries = _entries(args, settings, tally=tally)
     try:
         try:
             report.start()
             if args.dry_run:
-                return _dry_run(entries, settings, report, args.json)
+                return _said_shard(settings, tally, _dry_run(entries, settings, report, args.json))
             counting = dataclasses.replace(settings.sources, sniff=False)  # entries, not bytes
-            again = lambda: iter_sources(args.sources, counting, warn=False)  # noqa: E731
+            again = lambda: _entries(args, settings, counting, warn=False)  # noqa: E731
             # JSON on the terminal the bars would be drawn on: no bars, the lines stay whole
             view = None if mode.json and sys.stdout.isatty() else _display(settings.output)
             shown = Shown(view, mode, again)
@@ -208,11 +207,35 @@ def _run(
             )
             if settings.posts is not None:
                 plan.posts.write(settings.posts)
-            return code
+            return _said_shard(settings, tally, code)
         finally:
             report.close()
     except (ReportError, OSError) as exc:  # disk full: the report, or the --posts file
         return _refused(exc)
+
+
+def _entries(
+    args: argparse.Namespace,
+    settings: Settings,
+    options: SourceOptions | None = None,
+    *,
+    warn: bool = True,
+    tally: ShardTally | None = None,
+) -> Iterator[Item | SourceProblem]:
+    """The entries of the sources, only those of ``--shard``'s part when it is given."""
+    from bulkup.sources import iter_sources
+
+    entries = iter_sources(args.sources, options or settings.sources, warn=warn)
+    return entries if settings.shard is None else settings.shard.take(entries, tally)
+
+
+def _said_shard(settings: Settings, tally: ShardTally, code: int) -> int:
+    """After the summary: which shard this was, and how many of the items it took."""
+    if settings.shard is not None and tally.complete:
+        text = settings.shard.summary(tally)
+        fields = {"shard": str(settings.shard), "items": tally.kept, "of": tally.seen}
+        logs.say("info", "shard_done", f"bulkup: {text}", **fields)
+    return code
 
 
 def _refused(exc: BaseException) -> int:
