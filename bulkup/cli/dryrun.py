@@ -265,9 +265,10 @@ def limits_lines(limits: Budget, dialect: str) -> list[str]:
     if limits.split is not None:
         one_shot, chunked = limits.split
         beside = f", {chunked:,} chunked beside them" if chunked else ""
+        images = f"{one_shot:,} image{'' if one_shot == 1 else 's'}"
         lines.append(
-            f"  strategy auto: {plural(one_shot, 'image')} one-shot{beside} (the split is "
-            "decided at run time, from the budgets left)"
+            f"  strategy auto: {images} one-shot{beside} (the split is decided at run time, "
+            "from the budgets left)"
         )
     where = dialect
     if dialect == "v2":
