@@ -8,8 +8,8 @@ announced one with less room. :func:`binding` gives it when it matters (below ha
 its share, or holding requests back), :func:`binding_text` says it in a few words::
 
     append budget 312/1,875 left, resets in 4 min 10 s
-    append budget 0/1,875 left: waiting until 12:15:00 (4 min 10 s)
-    upload: waiting until 12:15:00 for Retry-After (4 min 10 s)
+    init, append budgets spent: waiting until 12:15:00 (4 min 10 s)
+    one-shot: waiting until 12:15:00 (4 min 10 s) for Retry-After
 
 Synchronous and read-only: it takes the time, the display calls it as it redraws.
 :class:`WaitTally` adds up, for the final summary, how long the run waited for
@@ -28,7 +28,15 @@ from bulkup.client.pacing import RESET_SLACK_SECS, Budget, Window
 from bulkup.core.budget import ENDPOINTS
 from bulkup.core.units import human_duration
 
-__all__ = ["Binding", "WaitTally", "binding", "binding_text", "budgets", "short_duration"]
+__all__ = [
+    "Binding",
+    "Budgets",
+    "WaitTally",
+    "binding",
+    "binding_text",
+    "budgets",
+    "short_duration",
+]
 
 #: Shown when the budget with the least room has less than this share of it left.
 SHOW_BELOW: Final = 0.5
@@ -135,22 +143,24 @@ def _held(endpoint: str, budget: Budget, seen: Binding | None) -> Binding:
 
 def binding_text(found: Binding, now: float | None = None) -> str:
     """``append budget 312/1,875 left, resets in 4 min 10 s``; while it holds requests
-    back, until when."""
+    back, until when: ``one-shot, init budgets spent: waiting until 12:15:00 (28 s)``."""
     at = time.time() if now is None else now
-    name = _LABELS.get(found.endpoint, found.endpoint)
+    names = ", ".join(_LABELS.get(e, e) for e in (found.endpoint, *found.also))
     day = " 24-hour" if found.window == "24-hour" else ""
-    budget = f"{name}{day} budget {found.left:,}/{found.share:,} left"
-    if found.also:
-        budget += f" ({', '.join(_LABELS.get(e, e) for e in found.also)} too)"
     if found.held_until is not None:
-        clock = time.strftime("%H:%M:%S", time.localtime(found.held_until))
         why = f" for {found.held_by}" if found.held_by else ""
-        also = f" (and {', '.join(_LABELS.get(e, e) for e in found.also)})" if found.also else ""
-        return f"{name}{also}: waiting until {clock}{why} ({short_duration(found.held_until - at)})"
+        return f"{names}: waiting{_until(found.held_until, at)}{why}"
     if found.waiting:
-        clock = time.strftime("%H:%M:%S", time.localtime(found.reset))
-        return f"{budget}: waiting until {clock} ({short_duration(found.reset - at)})"
-    return f"{budget}, resets in {short_duration(found.reset - at)}"
+        budgets = "budgets" if found.also else "budget"
+        return f"{names}{day} {budgets} spent: waiting{_until(found.reset, at)}"
+    left = f"{found.left:,}/{found.share:,} left"
+    return f"{names}{day} budget {left}, resets in {short_duration(found.reset - at)}"
+
+
+def _until(moment: float, now: float) -> str:
+    """`` until 12:15:00 (28 s)``."""
+    clock = time.strftime("%H:%M:%S", time.localtime(moment))
+    return f" until {clock} ({short_duration(moment - now)})"
 
 
 def short_duration(seconds: float) -> str:

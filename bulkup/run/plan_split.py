@@ -177,11 +177,11 @@ def _binding(best: Bound, extra: Mapping[str, int], limits: Mapping[str, int]) -
     images are split between the paths, both paths are full together (the one-shot
     budget and the fullest of the chunked ones), whichever a whole image tips."""
     ratios = _ratios({**extra, **best.counts}, limits)
-    if 0 < best.chunked_images < best.chunked_images + best.oneshot_images:
+    if best.chunked_images and best.oneshot_images:
         chunked = max(ratios.get(e, Fraction(0)) for e in _PATHS[1:])
-        full = max(ratios.get("upload", Fraction(0)), chunked)
+        full = max(ratios["upload"], chunked)
         for endpoint in _PATHS:
-            if ratios.get(endpoint) in (chunked, ratios.get("upload")):
+            if endpoint == "upload" or ratios.get(endpoint) == chunked:
                 ratios[endpoint] = full
     worst = max(ratios.values())
     return tuple(e for e in ratios if ratios[e] == worst)

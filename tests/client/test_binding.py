@@ -93,7 +93,7 @@ def test_spent_budgets_say_until_when_they_wait_naming_the_others_spent_alike() 
 
     assert found is not None and found.waiting
     assert binding_text(found, NOW) == (
-        f"init budget 0/1,875 left (append too): waiting until {clock(NOW + 250)} (4 min 10 s)"
+        f"init, append budgets spent: waiting until {clock(NOW + 250)} (4 min 10 s)"
     )
 
 
@@ -106,7 +106,7 @@ def test_a_hold_by_retry_after_says_so() -> None:
     assert found is not None
     assert (
         binding_text(found, NOW)
-        == f"one-shot: waiting until {clock(NOW + 30)} for Retry-After (30 s)"
+        == f"one-shot: waiting until {clock(NOW + 30)} (30 s) for Retry-After"
     )
 
 
@@ -162,7 +162,7 @@ def test_the_progress_line_shows_the_binding_budget_and_a_wait_only_once() -> No
     view.retried("p1", "HTTP 503 on append")
     after = view.progress.tasks[view.overall].description
 
-    assert line.startswith("done 0/3 · append budget 0/1,875 left: waiting until ")
+    assert line.startswith("done 0/3 · append budget spent: waiting until ")
     assert "rate limit: waiting" not in line  # said once, with its budget
     assert "append budget" not in after  # the run is over: the budgets are not watched
     assert "append rate limit: waiting until " in after  # the wait as before
