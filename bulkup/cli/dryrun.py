@@ -21,6 +21,7 @@ JSON Lines are written as each item is judged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -50,6 +51,7 @@ from bulkup.run.plan import (
     item_requests,
     ordered,
 )
+from bulkup.run.plan_split import Budget, label, windows_text
 from bulkup.run.posts import plan_posts
 from bulkup.run.report import MAX_SUMMARY_FAILURES, ReportWriter
 
@@ -57,8 +59,6 @@ __all__ = ["judge", "plan_entries", "run_dry"]
 
 _STYLES = {"planned": "green", "failed": "red", "skipped": "yellow"}
 _HEADERS = ("FILE", "PLAN", "CATEGORY", "STRATEGY", "SIZE", "REQUESTS")
-#: How the table names endpoint keys.
-_LABELS = {"initialize": "init", "upload": "one-shot", "subtitles_create": "subtitles"}
 
 
 # --- judging -------------------------------------------------------------------------
@@ -85,10 +85,18 @@ async def plan_entries(
 
 async def judge(item: Item, config: UploadConfig) -> PlannedItem:
     """``item`` planned by the functions the run prepares it with, or failed as it would."""
+    asked: list[bool] = []  # --strategy auto asked the budgets: one-shot or chunked
+
+    def one_shot() -> bool:
+        asked.append(True)
+        return True
+
     try:
-        prepared = await prepare(item, config, config.api)
+        prepared = await prepare(item, config, config.api, one_shot=one_shot)
     except UploadError as exc:
         return await _failed(item, exc.info(), config)
+    if asked and config.api == "v2" and prepared.plan.strategy == "simple":
+        return _either_way(item, prepared.plan, prepared.warnings)
     plan, subtitles = prepared.plan, []
     for sub in item.subtitles:
         part = Item(id=f"{item.id}#subtitles-{sub.language_code}", path=sub.path)
@@ -101,6 +109,21 @@ async def judge(item: Item, config: UploadConfig) -> PlannedItem:
             return _planned(item, plan, requests, prepared.warnings, status="failed", error=error)
     requests = item_requests(plan, metadata=bool(item.metadata), subtitles=subtitles)
     return _planned(item, plan, requests, prepared.warnings)
+
+
+def _either_way(item: Item, plan: Plan, warnings: tuple[str, ...]) -> PlannedItem:
+    """A still image ``--strategy auto`` sends one-shot or chunked, as the budgets left
+    decide at run time (v2: its limits are published): both paths, the split in the
+    totals."""
+    metadata = bool(item.metadata)
+    chunked = dataclasses.replace(plan, strategy="chunked")
+    planned = _planned(item, plan, item_requests(plan, metadata=metadata), warnings)
+    return dataclasses.replace(
+        planned,
+        strategy="auto",
+        segments=plan.segments,
+        requests_if_chunked=item_requests(chunked, metadata=metadata),
+    )
 
 
 def _as_subtitles(part: Item) -> Item:
@@ -173,7 +196,7 @@ def run_dry(
 ) -> int:
     """The dry run of ``bulkup upload``; its exit status."""
     terminal = not as_json and sys.stdout.isatty()
-    totals = Totals(settings.upload.api)
+    totals = Totals(settings.upload.api, settings.upload.budget_fraction)
     rows: list[PlannedItem] = []
     sinks: list[Callable[[Mapping[str, Any]], None]] = []
     if settings.report is not None:
@@ -218,21 +241,45 @@ def totals_lines(totals: Totals) -> list[str]:
         f"bulkup: dry run of {plural(totals.items, 'item')}: {counts['planned']} would upload "
         f"({size_text(totals.size)}), {counts['failed']} would fail, {counts['skipped']} skipped"
     ]
-    if totals.requests:
-        every = sum(totals.requests.values())
-        listed = requests_text(totals.requests, mark_billed=False)
-        lines.append(f"  requests: {every} in all: {listed}")
-        if totals.requests.get("status"):
+    limits, requests = totals.schedule()
+    if requests:
+        every = sum(requests.values())
+        listed = requests_text(requests, mark_billed=False)
+        lines.append(f"  requests: {every:,} in all: {listed}")
+        if requests.get("status"):
             lines.append(f"    (assumed: {STATUS_ASSUMPTION})")
-        dialect = totals.dialect
-        limits = f"{dialect}, per user per 15 minutes" if dialect == "v2" else dialect
-        lines.append(f"  rate limits ({limits}): {totals.budget.describe(dialect)}")
+        lines += limits_lines(limits, totals.dialect)
     billed = totals.billed
     usd = billed * METADATA_PRICE_USD
     money = f"${usd:.3f}" if usd < 1 else f"${usd:,.2f}"
     cost = f", about {money} on pay-per-use plans" if billed else ""
     lines.append(f"  billed: {plural(billed, 'metadata request')}{cost}")
     lines.append("  nothing was sent: no upload session opened, no credentials read")
+    return lines
+
+
+def limits_lines(limits: Budget, dialect: str) -> list[str]:
+    """``--strategy auto``'s split, the windows the limits imply and the budgets that
+    bind, and what sending every such image one-shot would take."""
+    lines = []
+    if limits.split is not None:
+        one_shot, chunked = limits.split
+        beside = f", {chunked:,} chunked beside them" if chunked else ""
+        images = f"{one_shot:,} image{'' if one_shot == 1 else 's'}"
+        lines.append(
+            f"  strategy auto: {images} one-shot{beside} (the split is decided at run time, "
+            "from the budgets left)"
+        )
+    where = dialect
+    if dialect == "v2":
+        share = f", this run's share: {limits.fraction:.0%} of each" if limits.fraction < 1 else ""
+        where = f"{dialect}, per user per 15 minutes{share}"
+    lines.append(f"  rate limits ({where}): {limits.describe(dialect)}")
+    alone = limits.one_shot_only
+    if alone is not None and alone != limits.windows:
+        lines.append(
+            f"    every still image one-shot (as other clients send them): {windows_text(alone)}"
+        )
     return lines
 
 
@@ -253,8 +300,21 @@ def requests_text(requests: Mapping[str, int], *, mark_billed: bool = True) -> s
     for key, count in ordered(requests).items():
         billed = mark_billed and key in BILLED_ENDPOINTS
         more = "+" if key == "status" else " billed" if billed else ""
-        parts.append(f"{_LABELS.get(key, key)} {count}{more}")
+        parts.append(f"{label(key)} {count:,}{more}")
     return ", ".join(parts) or "-"
+
+
+def row_requests_text(row: PlannedItem) -> str:
+    """An item's requests; for one ``--strategy auto`` sends either way, both paths:
+    ``one-shot 1 or init 1, append 1, finalize 1; metadata 1 billed``."""
+    if row.requests_if_chunked is None:
+        return requests_text(row.requests)
+    paths = ("upload", "initialize", "append", "finalize")
+    one_shot = {k: n for k, n in row.requests.items() if k in paths}
+    chunked = {k: n for k, n in row.requests_if_chunked.items() if k in paths}
+    rest = {k: n for k, n in row.requests.items() if k not in paths}
+    either = f"{requests_text(one_shot)} or {requests_text(chunked)}"
+    return f"{either}; {requests_text(rest)}" if rest else either
 
 
 def size_text(n: int | None) -> str:
@@ -300,7 +360,7 @@ def print_table(rows: list[PlannedItem], totals: Totals, stream: IO[str]) -> Non
             row.media_category or "-",
             row.strategy or "-",
             size_text(row.size),
-            requests_text(row.requests),
+            row_requests_text(row),
             end_section=index == len(rows) - 1,
         )
     every = sum(totals.requests.values())

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -26,6 +26,7 @@ from bulkup.cli.terminal import (
     colour_allowed,
     resuming_text,
 )
+from bulkup.client.binding import WaitTally
 from bulkup.client.config import UploadConfig
 from bulkup.client.progress import ByteTally, Observers, RichProgress, restore_terminal
 from bulkup.core.items import (
@@ -42,6 +43,9 @@ from bulkup.run.exits import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from bulkup.run.posts import PostPlan
 from bulkup.run.report import ReportError, ReportWriter, Summary, print_summary
 
+if TYPE_CHECKING:
+    from bulkup.client.uploader import Uploader
+
 
 class Shown:
     """What the run shows people: the live display, the item lines, this run's bytes."""
@@ -57,7 +61,9 @@ class Shown:
         lines = ItemLines(colour=colour_allowed(sys.stdout)) if mode.human else None
         if lines is not None and sys.stderr.isatty():
             logs.shown_elsewhere("item_failed")  # its line on the terminal says it
-        self.observer = Observers(view, self.tally, lines)
+        #: How long the run waited for rate limits to reset, for the summary.
+        self.waits = WaitTally()
+        self.observer = Observers(view, self.tally, lines, self.waits)
         self._recount = recount
         self._counting: threading.Thread | None = None
 
@@ -73,6 +79,12 @@ class Shown:
 
         self._counting = threading.Thread(target=count, name="bulkup-count", daemon=True)
         self._counting.start()
+
+    def budgets(self, uploader: Uploader) -> contextlib.AbstractContextManager[None]:
+        """While in it, the live display names the budget that binds and when it resets."""
+        if self.view is None:
+            return contextlib.nullcontext()
+        return self.view.show_budgets(uploader.runtime.transport.pacer)
 
     def settle(self) -> None:
         """At the end of a run the count is there (it was, but for the smallest runs)."""
@@ -104,9 +116,10 @@ async def upload_all(
         with shown.view or contextlib.nullcontext():
             shown.count()
             async with Uploader(config, auth=auth, observer=shown.observer) as up:
-                async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
-                    report.write(result)
-                    summary.add(result)
+                with shown.budgets(up):
+                    async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
+                        report.write(result)
+                        summary.add(result)
                 refused = up.refused  # what stopped it sending, if anything
             shown.settle()
     except anyio.get_cancelled_exc_class():
@@ -117,8 +130,23 @@ async def upload_all(
         return _failed_run(exc, checkpoint)
     summary.bytes_uploaded = shown.tally.sent
     print_summary(summary, time.monotonic() - started)
+    _say_waits(shown.waits)
     _say_refused(refused)
     return summary.exit_code()
+
+
+def _say_waits(waits: WaitTally) -> None:
+    """How long the run waited for rate limits to reset, and for which budget most."""
+    waits.settle()
+    text = waits.summary()
+    if text is not None:
+        logs.say(
+            "info",
+            "rate_limit_waits",
+            f"bulkup: {text}",
+            waited_s=round(waits.waited, 1),
+            by_endpoint={e: round(s, 1) for e, s in waits.by_endpoint.items()},
+        )
 
 
 def _say_interrupted(

@@ -11,12 +11,14 @@ again after a failure is not counted twice), so the bar never passes 100%.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from bulkup.client.binding import Binding, Budgets, binding, binding_text
 from bulkup.core.items import Result
 from bulkup.core.units import binary_units
 
@@ -105,6 +107,8 @@ class RichProgress:
         self.finished = self.failed = self.skipped = self.retries = 0
         #: Endpoint → when its rate-limit wait ends, shown until then.
         self.waits: dict[str, float] = {}
+        #: The budget that binds now, if one is worth a word (see :meth:`show_budgets`).
+        self._binding: Callable[[float], Binding | None] | None = None
 
     def __enter__(self) -> RichProgress:
         self._echo = _quiet_ctrl_c()
@@ -145,11 +149,42 @@ class RichProgress:
             text += f" · last: {last if len(last) <= 40 else last[:39] + '…'}"
         now = time.time()
         self.waits = {e: until for e, until in self.waits.items() if until > now}
+        found = self._binding(now) if self._binding is not None else None
+        if found is not None:
+            text += f" · {binding_text(found, now)}"
         for endpoint, until in sorted(self.waits.items()):
+            if found is not None and found.waiting and endpoint == found.endpoint:
+                continue  # said with its budget
             clock = time.strftime("%H:%M:%S", time.localtime(until))
             text += f" · {endpoint} rate limit: waiting until {clock}"
         self.progress.update(self.overall, description=text)
         self._refresh()
+
+    @contextlib.contextmanager
+    def show_budgets(self, pacer: Budgets, every: float = 1.0) -> Iterator[None]:
+        """While in it, the overall line names the budget that binds and when it resets
+        (:func:`~bulkup.client.binding.binding`), redrawn every ``every`` seconds so
+        the time counts down while nothing else happens (asyncio's loop calls it back:
+        no task of its own)."""
+        self._binding = lambda now: binding(pacer, now)
+        handle: list[asyncio.TimerHandle] = []
+
+        def tick() -> None:
+            self._describe()
+            handle[:] = [asyncio.get_running_loop().call_later(every, tick)]
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on asyncio's loop: redrawn at each event only
+            loop = None
+        if loop is not None:
+            handle.append(loop.call_later(every, tick))
+        try:
+            yield
+        finally:
+            for pending in handle:
+                pending.cancel()
+            self._binding = None
 
     def item_started(self, item_id: str, size: int, done_bytes: int) -> None:
         """The overall bar and rate count this run's bytes: an earlier run's are left out."""

@@ -13,15 +13,20 @@ category), so a dry run and the run it plans agree:
   ``metadata`` request, billed on pay-per-use plans (spec section 3);
 * each subtitle file is an upload of its own, then one ``subtitles_create``.
 
+With ``--strategy auto`` on v2, a small still image goes one-shot or chunked as the
+budgets left decide at run time: its line gives both paths (``strategy`` ``auto``,
+``requests`` one-shot, ``requests_if_chunked``), and the totals count the split the
+run makes (:mod:`bulkup.run.plan_split`).
+
 The time the published limits (spec section 4, :data:`spec.RATE_LIMITS`, per user per
-15 minutes) imply is the fewest windows in which every endpoint's count fits its
-limit; the run cannot end before the start of the last one, ``(windows - 1) × 15 min``
-after its first request. v1.1 publishes no limits: then there is no such bound.
+15 minutes, this run's share of them with ``--budget-fraction``) imply is the fewest
+windows in which every endpoint's count fits its limit; the run cannot end before the
+start of the last one, ``(windows - 1) × 15 min`` after its first request. v1.1
+publishes no limits: then there is no such bound.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +35,7 @@ from typing import Any, Final, Literal
 from bulkup.core import spec
 from bulkup.core.items import ErrorInfo
 from bulkup.core.steps import Plan
-from bulkup.core.units import human_duration
+from bulkup.run.plan_split import Budget, Flexible, budget, scaled_limits, split_budget
 
 __all__ = [
     "ASSUMED_STATUS_POLLS",
@@ -58,8 +63,6 @@ STATUS_ASSUMPTION: Final = (
 )
 
 PlanStatus = Literal["planned", "failed", "skipped"]
-#: How people read the endpoint keys of :data:`spec.RATE_LIMITS`.
-_LABELS: Final = {"upload": "one-shot", "subtitles_create": "subtitles"}
 
 
 def upload_requests(plan: Plan) -> Counter[str]:
@@ -91,50 +94,6 @@ def billed(requests: Mapping[str, int]) -> int:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Budget:
-    """What the published per-user limits imply for a run's requests.
-
-    ``windows`` is the fewest 15-minute windows that hold every endpoint's count,
-    ``seconds`` the shortest time the run can take because of them; both None when
-    the dialect publishes no limits (v1.1).
-    """
-
-    windows: int | None
-    seconds: int | None
-    #: The endpoint that needs the most windows.
-    busiest: str | None = None
-
-    def describe(self, dialect: str) -> str:
-        if self.windows is None:
-            return f"{dialect} publishes no rate limits: no bound from them"
-        if self.windows == 0:
-            return "no requests"
-        if self.windows == 1:
-            return "within one window (15 minutes)"
-        busiest = _LABELS.get(self.busiest or "", self.busiest)
-        return (
-            f"{self.windows} windows, at least {human_duration(self.seconds or 0)}; "
-            f"bottleneck: {busiest}"
-        )
-
-
-def budget(requests: Mapping[str, int], dialect: str) -> Budget:
-    """The windows and seconds the published limits of ``dialect`` imply."""
-    if dialect != "v2":
-        return Budget(windows=None, seconds=None)
-    needs = {
-        endpoint: math.ceil(count / spec.RATE_LIMITS[endpoint])
-        for endpoint, count in requests.items()
-        if count > 0
-    }
-    if not needs:
-        return Budget(windows=0, seconds=0)
-    busiest = max(needs, key=lambda endpoint: needs[endpoint])
-    windows = needs[busiest]
-    return Budget(windows=windows, seconds=(windows - 1) * spec.RATE_WINDOW_SECS, busiest=busiest)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class PlannedItem:
     """One item of the plan: what the run would do with it, or why it would fail."""
 
@@ -149,6 +108,9 @@ class PlannedItem:
     #: APPEND requests of the file itself (None: not chunked).
     segments: int | None = None
     requests: Mapping[str, int] = field(default_factory=dict)
+    #: ``--strategy auto``, v2: the requests if the run sends it chunked (``requests``:
+    #: one-shot); the budgets left decide at run time. None: one path only.
+    requests_if_chunked: Mapping[str, int] | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -167,6 +129,9 @@ class PlannedItem:
             "size": self.size,
             "segments": self.segments,
             "requests": ordered(self.requests),
+            "requests_if_chunked": (
+                None if self.requests_if_chunked is None else ordered(self.requests_if_chunked)
+            ),
             "billed_requests": self.billed_requests,
             "warnings": list(self.warnings),
         }
@@ -179,18 +144,30 @@ def ordered(requests: Mapping[str, int]) -> dict[str, int]:
 
 @dataclass(slots=True)
 class Totals:
-    """The plan's totals: items by status, bytes to send, requests, billed requests."""
+    """The plan's totals: items by status, bytes to send, requests, billed requests, and
+    what the limits imply for them."""
 
     dialect: str
+    #: This run's share of each rate limit (``--budget-fraction``).
+    fraction: float = 1.0
     counts: Counter[str] = field(default_factory=Counter)
     size: int = 0
-    requests: Counter[str] = field(default_factory=Counter)
+    #: The requests fixed by the plan; ``flexible`` images add theirs by the split.
+    fixed: Counter[str] = field(default_factory=Counter)
+    flexible: Flexible = field(default_factory=Flexible)
     #: The first failures, for a summary: (id, message).
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, item: PlannedItem) -> None:
         self.counts[item.status] += 1
-        self.requests.update(item.requests)
+        if item.requests_if_chunked is not None:  # one-shot or chunked: the run decides
+            self.fixed.update(item.requests)
+            self.fixed["upload"] -= 1
+            self.flexible = Flexible(
+                self.flexible.images + 1, self.flexible.segments + (item.segments or 1)
+            )
+        else:
+            self.fixed.update(item.requests)
         if item.status == "planned":
             self.size += item.size or 0
         elif item.status == "failed" and item.error is not None:
@@ -202,14 +179,26 @@ class Totals:
 
     @property
     def billed(self) -> int:
-        return billed(self.requests)
+        return billed(self.fixed)  # metadata does not depend on the split
+
+    def schedule(self) -> tuple[Budget, Counter[str]]:
+        """What the limits imply, and the requests by endpoint (with the split the run
+        makes of the images that go either way)."""
+        if self.flexible.images and self.dialect == "v2":
+            return split_budget(self.fixed, self.flexible, self.fraction)
+        requests = self.fixed + Counter({"upload": self.flexible.images})
+        return budget(requests, self.dialect, self.fraction), requests
+
+    @property
+    def requests(self) -> Counter[str]:
+        return self.schedule()[1]
 
     @property
     def budget(self) -> Budget:
-        return budget(self.requests, self.dialect)
+        return self.schedule()[0]
 
     def as_json(self) -> dict[str, Any]:
-        limits = self.budget
+        limits, requests = self.schedule()
         return {
             "total": {
                 "items": self.items,
@@ -217,12 +206,38 @@ class Totals:
                 "failed": self.counts["failed"],
                 "skipped": self.counts["skipped"],
                 "size": self.size,
-                "requests": ordered(self.requests),
+                "requests": ordered(requests),
                 "billed_requests": self.billed,
                 "billed_usd": round(self.billed * METADATA_PRICE_USD, 3),
                 "dialect": self.dialect,
                 "windows": limits.windows,
                 "seconds": limits.seconds,
                 "assumed": STATUS_ASSUMPTION,
+                **limits_json(limits),
             }
         }
+
+
+def limits_json(limits: Budget) -> dict[str, Any]:
+    """The plan's rate-limit fields beside ``windows`` and ``seconds``: the budgets that
+    bind, this run's share and its limits, ``--strategy auto``'s split and, beside it,
+    the windows with every such image one-shot."""
+    published = limits.windows is not None
+    split = None
+    if limits.split is not None:
+        split = {
+            "one_shot_images": limits.split[0],
+            "chunked_images": limits.split[1],
+            "decided": "at run time, from the budgets left",
+        }
+    one_shot_only = None
+    if limits.one_shot_only is not None:
+        windows = limits.one_shot_only
+        one_shot_only = {"windows": windows, "seconds": max(windows - 1, 0) * spec.RATE_WINDOW_SECS}
+    return {
+        "binding": list(limits.binding) if published else None,
+        "budget_fraction": limits.fraction,
+        "limits": scaled_limits(limits.fraction) if published else None,
+        "split": split,
+        "one_shot_only": one_shot_only,
+    }

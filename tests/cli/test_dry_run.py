@@ -42,6 +42,7 @@ PLAN_FIELDS: dict[str, tuple[type, ...]] = {
     "size": (int, type(None)),
     "segments": (int, type(None)),
     "requests": (dict,),
+    "requests_if_chunked": (dict, type(None)),
     "billed_requests": (int,),
 }
 SIX_MB = 6 * 1024 * 1024
@@ -93,9 +94,10 @@ async def test_a_dry_run_plans_what_the_run_sends_and_fails_what_the_run_fails(
     photo, clip = plan["media/photo.jpg"], plan["media/clip.mp4"]
     assert (photo["status"], photo["strategy"], photo["requests"]) == (
         "planned",
-        "simple",
+        "auto",  # one-shot while its budget has room, else chunked: the run decides
         {"upload": 1},
     )
+    assert photo["requests_if_chunked"] == {"initialize": 1, "append": 1, "finalize": 1}
     segments = math.ceil((media / "clip.mp4").stat().st_size / (4 * KiB))
     assert (clip["status"], clip["strategy"], clip["segments"]) == ("planned", "chunked", segments)
     assert clip["media_category"] == "tweet_video"
@@ -105,6 +107,7 @@ async def test_a_dry_run_plans_what_the_run_sends_and_fails_what_the_run_fails(
     assert "exceeds 5 MiB for tweet_image" in big["error"]["message"]
     assert notes["status"] == "failed" and notes["requests"] == {}
     assert (total["planned"], total["failed"], total["windows"]) == (2, 2, 1)
+    assert total["split"]["one_shot_images"] == 1 and total["split"]["chunked_images"] == 0
 
     real = await bulkup(*args, env=env_for(emulator), cwd=tmp_path)
 
@@ -181,12 +184,68 @@ async def test_a_plan_past_one_window_says_how_long_the_limits_make_it(
     )
 
     _, total = plan_of(v2)
-    assert total["requests"] == {"upload": 1001, "metadata": 1001}
-    assert (total["windows"], total["seconds"]) == (3, 1800)  # 500 a window each
-    assert "3 windows, at least 30 min" in v2.err
+    # 500 one-shot and the rest chunked beside them in the first window; the alt text
+    # (500 a window) takes three
+    chunked = {"initialize": 501, "append": 501, "finalize": 501}
+    assert total["requests"] == {"upload": 500, **chunked, "metadata": 1001}
+    assert (total["windows"], total["seconds"], total["binding"]) == (3, 1800, ["metadata"])
+    assert "3 windows, at least 30 min; binding: metadata" in v2.err
     _, total = plan_of(v1)
-    assert (total["windows"], total["seconds"]) == (None, None)
+    assert total["requests"] == {"upload": 1001, "metadata": 1001}  # one-shot, as today
+    assert (total["windows"], total["seconds"], total["split"]) == (None, None, None)
     assert "v1.1 publishes no rate limits" in v1.err
+
+
+def many_photos(tmp_path: Path, count: int) -> str:
+    """A manifest of ``count`` small still images (one file, listed under many ids)."""
+    photo = samples.write_image(tmp_path / "p.png", fmt="png", width=16, height=16, seed=6)
+    rows = ["path,id", *(f"{photo.name},p{n}" for n in range(count))]
+    (tmp_path / "many.csv").write_text("\n".join(rows) + "\n")
+    return "many.csv"
+
+
+async def test_auto_plans_images_one_shot_and_chunked_beside_them_within_the_budget_share(
+    tmp_path: Path,
+) -> None:
+    """950 images on a tenth of each limit (50 one-shot, 187 chunked a window): the
+    split the run makes, the windows it needs and the budgets that bind, against 19
+    windows one-shot alone."""
+    manifest = many_photos(tmp_path, 950)
+
+    run = await bulkup(
+        "upload", manifest, "--dry-run", "--budget-fraction", "0.1",
+        env=env_for(None), cwd=tmp_path,
+    )  # fmt: skip
+
+    assert run.code == 0, run.err
+    plan, total = plan_of(run)
+    assert {line["strategy"] for line in plan.values()} == {"auto"}
+    assert total["split"]["one_shot_images"] == 250  # 5 windows of 50
+    assert total["split"]["chunked_images"] == 700
+    assert total["requests"] == {"initialize": 700, "append": 700, "finalize": 700, "upload": 250}
+    assert (total["windows"], total["seconds"], total["budget_fraction"]) == (5, 3600, 0.1)
+    assert total["binding"] == ["upload", "initialize", "append", "finalize"]
+    assert total["limits"]["upload"] == 50 and total["limits"]["append"] == 187
+    assert total["one_shot_only"] == {"windows": 19, "seconds": 18 * 900}
+    assert "strategy auto: 250 images one-shot, 700 chunked beside them" in run.err
+    assert "decided at run time, from the budgets left" in run.err
+    assert "this run's share: 10% of each): 5 windows, at least 1 h; binding: one-shot" in run.err
+    assert "every still image one-shot (as other clients send them): 19 windows" in run.err
+
+
+async def test_an_explicit_strategy_is_planned_as_given(tmp_path: Path) -> None:
+    manifest = many_photos(tmp_path, 600)
+
+    run = await bulkup(
+        "upload", manifest, "--dry-run", "--strategy", "chunked", env=env_for(None), cwd=tmp_path
+    )
+
+    plan, total = plan_of(run)
+    assert {line["strategy"] for line in plan.values()} == {"chunked"}
+    assert all(line["requests_if_chunked"] is None for line in plan.values())
+    assert total["requests"] == {"initialize": 600, "append": 600, "finalize": 600}
+    assert (total["split"], total["one_shot_only"], total["windows"]) == (None, None, 1)
+    assert "strategy auto" not in run.err
 
 
 async def test_an_entry_left_out_by_the_scan_is_shown_skipped(tmp_path: Path) -> None:

@@ -28,10 +28,10 @@ import pyte
 import pytest
 from anyio.abc import Process
 
-from bulkup.emulator import Emulator
+from bulkup.emulator import Emulator, EmulatorConfig, RateLimits
 from bulkup.media import samples
 from tests.cli.test_cli_upload import PROCESS_LIMIT_S, command, env_for, upload_args
-from tests.conftest import HANG, KiB
+from tests.conftest import FAST_LIFETIMES, HANG, KiB
 
 pytestmark = pytest.mark.anyio
 
@@ -187,6 +187,42 @@ async def test_json_flag_no_color_and_dumb_terminals(emulator: Emulator, tmp_pat
     assert dumb.line_with("^uploaded photos/p0.jpg")
     assert b"\x1b[?25l" not in dumb.raw  # no live display: it needs a cursor that moves
     assert "done 1/1" not in dumb.text
+
+
+# --- rate limits ----------------------------------------------------------------------
+WINDOW_SECS = 3.0
+#: Four requests a window for each upload path: 12 photos need two windows.
+TIGHT = EmulatorConfig(
+    lifetimes=FAST_LIFETIMES,
+    limits=RateLimits(
+        per_window=dict.fromkeys(("upload", "initialize", "append", "finalize"), 4),
+        time_scale=900 / WINDOW_SECS,
+    ),
+)
+
+
+@pytest.mark.timeout(120)
+async def test_the_progress_line_names_the_budget_that_binds_while_the_run_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    photos(tmp_path / "photos", 12)
+    async with Emulator(TIGHT, environ={}) as emu:
+        env = terminal_env(env_for(emu))
+        screen = await run_on_terminal(*upload_args(emu, "photos"), env=env, cwd=tmp_path)
+
+    assert screen.code == 0, screen.text
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.raw.decode())  # every frame drawn
+    waiting = re.search(
+        r"done \d+/12 · (one-shot|init|append|finalize)(, [a-z-]+)* budgets? spent: "
+        r"waiting until \d\d:\d\d:\d\d \(\d s\)",
+        frames,
+    )
+    assert waiting, frames[-3000:]
+    assert screen.line_with(r"^bulkup: 12 items: 12 succeeded")
+    assert screen.line_with(
+        r"^bulkup: waited \d s for rate limits to reset; the [a-z, -]+ budgets? bound the run"
+    )
+    assert "spent" not in screen.line_with("^done 12/12")  # the run is over
 
 
 # --- the demo -------------------------------------------------------------------------
