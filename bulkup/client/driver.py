@@ -62,6 +62,7 @@ from bulkup.errors import (
     Disconnected,
     NameNotResolved,
     ProtocolError,
+    RateCapped,
     ReadTimeout,
     TransportError,
     UploadError,
@@ -115,24 +116,22 @@ class ItemUpload:
         self._changed = anyio.Event()
         #: A request of this item went out (the server may have seen the item).
         self._sent = False
+        #: ``--strategy auto`` chose one-shot for this still image.
+        self._chose_one_shot = False
+        #: The observer heard that the item started.
+        self._shown = False
 
     async def run(self) -> Result:
         prepared: Prepared | None = None
         session: Session | None = None
         try:
             with self._slot:  # given back when the bytes are sent, or the item ends
-                prepared = await prepare(
-                    self.item,
-                    self.rt.config,
-                    self.rt.dialect.name,
-                    one_shot=self.rt.transport.pacer.one_shot_or_chunked,
-                )
-                decided = self._decide(prepared)
+                prepared, decided = await self._send(self._one_shot)
+                if self._one_shot_capped(decided):  # the day's one-shot cap: go chunked
+                    prepared, decided = await self._send(lambda: False)
                 if isinstance(decided, Result):
                     return decided
                 session = decided
-                self.rt.observer.item_started(self.item.id, prepared.plan.size, session.acked_bytes)
-                await self._drive(session, prepared, sending=True)
             await self._drive(session, prepared, sending=False)
             error = session.error
         except UploadError as exc:
@@ -150,6 +149,33 @@ class ItemUpload:
             result = dataclasses.replace(result, status="skipped", error=not_sent(refused))
         self._ledger.finish(result)
         return result
+
+    async def _send(self, one_shot: Callable[[], bool]) -> tuple[Prepared, Session | Result]:
+        """Prepare the item and send its bytes: its session (or the result the
+        checkpoint already holds)."""
+        prepared = await prepare(self.item, self.rt.config, self.rt.dialect.name, one_shot=one_shot)
+        decided = self._decide(prepared)
+        if isinstance(decided, Session):
+            if not self._shown:  # once, though a capped one-shot goes again chunked
+                self._shown = True
+                self.rt.observer.item_started(self.item.id, prepared.plan.size, decided.acked_bytes)
+            await self._drive(decided, prepared, sending=True)
+        return prepared, decided
+
+    def _one_shot(self) -> bool:
+        """``--strategy auto``'s choice for a still image (see the pacer's)."""
+        self._chose_one_shot = self.rt.transport.pacer.one_shot_or_chunked()
+        return self._chose_one_shot
+
+    def _one_shot_capped(self, decided: Session | Result) -> bool:
+        """Whether auto sent the image one-shot and met a cap of that endpoint (a spent
+        24-hour one-shot limit): chunked has budgets of its own, so it goes that way."""
+        if not self._chose_one_shot or not isinstance(decided, Session):
+            return False
+        error = decided.error
+        capped = isinstance(error, RateCapped) and error.endpoint == "upload"
+        self._chose_one_shot = False
+        return capped
 
     def _decide(self, prepared: Prepared) -> Session | Result:
         """The line the item finished with (nothing is sent again), or its session."""

@@ -36,6 +36,7 @@ from bulkup.emulator import Answers, Emulator, EmulatorConfig, RateLimits
 from bulkup.media import samples
 from tests.cli.test_cli_upload import bulkup, env_for, upload_args
 from tests.conftest import FAST, FAST_LIFETIMES, KiB, oauth
+from tests.conftest import file_sha256 as sha256
 
 pytestmark = pytest.mark.anyio
 
@@ -217,9 +218,8 @@ async def test_a_429_with_a_reset_a_day_ahead_exits_75_at_once(
         samples.write_image(media / f"{i}.png", fmt="png", seed=i)
     config = EmulatorConfig(lifetimes=FAST_LIFETIMES, limits=limits)
     async with Emulator(config, environ={}) as emu:
-        run = await bulkup(
-            *upload_args(emu, "media"), "--checkpoint", "run.ckpt", env=env_for(emu), cwd=tmp_path
-        )
+        args = ["--checkpoint", "run.ckpt", "--strategy", "simple"]  # one-shot only
+        run = await bulkup(*upload_args(emu, "media"), *args, env=env_for(emu), cwd=tmp_path)
         uploads = emu.stats()["requests"]["upload"]
     assert run.code == 75, run.err
     lines = run.lines()
@@ -230,3 +230,26 @@ async def test_a_429_with_a_reset_a_day_ahead_exits_75_at_once(
     # The first 429 is the cap: no item waits for it, none tries again.
     assert set(uploads) == {"429"} and uploads["429"] <= 3, uploads
     assert json.loads((tmp_path / "run.ckpt").read_text())  # kept for the rerun
+
+
+async def test_with_the_one_shot_day_cap_spent_auto_sends_the_images_chunked(
+    tmp_path: Path,
+) -> None:
+    (media := tmp_path / "media").mkdir()
+    for i in range(3):
+        samples.write_image(media / f"{i}.png", fmt="png", seed=i)
+    limits = RateLimits(app_per_day={"upload": 0})  # one-shot capped until tomorrow
+    async with Emulator(EmulatorConfig(lifetimes=FAST_LIFETIMES, limits=limits), environ={}) as emu:
+        args = ["--checkpoint", "run.ckpt"]  # --strategy auto
+        run = await bulkup(*upload_args(emu, "media"), *args, env=env_for(emu), cwd=tmp_path)
+        requests = emu.stats()["requests"]
+        lines = {line["id"]: line for line in run.lines()}
+        for line in lines.values():
+            if line["status"] == "succeeded":
+                info = emu.media(line["media_id_string"])
+                assert info is not None and info["sha256"] == sha256(Path(line["path"]))
+    # The images sent one-shot before the cap was known met it and went again chunked;
+    # those chosen after it went chunked at once. None is left for tomorrow.
+    assert [line["status"] for line in lines.values()] == ["succeeded"] * 3
+    assert set(requests["upload"]) == {"429"} and requests["initialize"] == {"200": 3}
+    assert run.code == 0, run.err
