@@ -160,6 +160,8 @@ class ItemUpload:
                 self._shown = True
                 self.rt.observer.item_started(self.item.id, prepared.plan.size, decided.acked_bytes)
             await self._drive(decided, prepared, sending=True)
+        if self._chose_one_shot and not self._sent:  # its one-shot place was not used
+            self.rt.transport.pacer.unpromise()
         return prepared, decided
 
     def _one_shot(self) -> bool:

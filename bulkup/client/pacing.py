@@ -301,14 +301,19 @@ class Pacer:
         minutes then serve 2,375 images, not 500); one-shot when neither has. An image
         sent one-shot holds its request's place from this choice until it starts, so
         that images planned together do not all count on the same last request."""
-        upload = self.budget("upload")
-        room = upload.room() - self._promised
-        if (self.free("upload") and room > 0) or not all(
+        free = self.free("upload")  # first: a window whose reset has passed turns over
+        room = self.budget("upload").room() - self._promised
+        if (free and room > 0) or not all(
             self.free(endpoint) for endpoint in ("initialize", "append", "finalize")
         ):
             self._promised += 1
             return True
         return False
+
+    def unpromise(self) -> None:
+        """An image planned one-shot will not send after all (its result was in the
+        checkpoint, its file changed, the run stopped): its place is given back."""
+        self._promised = max(0, self._promised - 1)
 
     def _kept(self, endpoint: str) -> None:
         """A request to ``endpoint`` starts: a one-shot promise made is kept."""
