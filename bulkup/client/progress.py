@@ -153,7 +153,7 @@ class RichProgress:
         if found is not None:
             text += f" · {binding_text(found, now)}"
         for endpoint, until in sorted(self.waits.items()):
-            if found is not None and found.waiting and endpoint == found.endpoint:
+            if found is not None and found.waiting and endpoint in (found.endpoint, *found.also):
                 continue  # said with its budget
             clock = time.strftime("%H:%M:%S", time.localtime(until))
             text += f" · {endpoint} rate limit: waiting until {clock}"

@@ -468,6 +468,8 @@ class Session:
         )
         if info is None or info.state == "succeeded":
             self._ready()
+            if self._todo:  # alt text or subtitles: each waits for its own budget
+                return [record, Stage(_attaching(self._todo[0]))]
         elif info.state == "failed" or info.error_message is not None:
             message = info.error_message or "processing failed"
             self._end(ProcessingFailed(message, api_code=info.error_code, name=info.error_name))
@@ -516,7 +518,8 @@ class Session:
         self._todo.pop(0)
         if not self._todo:
             self.phase = Phase.DONE
-        return []
+            return []
+        return [Stage(_attaching(self._todo[0]))]
 
     # --- what an error means ---------------------------------------------------------
     def on_error(self, step: Step, error: UploadError, now: float) -> list[Note]:
@@ -717,3 +720,10 @@ __all__ = [
     "is_gone",
     "result_of",
 ]
+
+
+def _attaching(head: Metadata | SubtitleSpec) -> str:
+    """The stage shown while an attachment is set: ``alt text``, ``subtitles``."""
+    if isinstance(head, SubtitleSpec):
+        return "subtitles"
+    return "alt text" if head.alt_text is not None else "metadata"

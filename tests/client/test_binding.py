@@ -166,3 +166,24 @@ def test_the_progress_line_shows_the_binding_budget_and_a_wait_only_once() -> No
     assert "rate limit: waiting" not in line  # said once, with its budget
     assert "append budget" not in after  # the run is over: the budgets are not watched
     assert "append rate limit: waiting until " in after  # the wait as before
+
+
+def test_a_wait_of_an_endpoint_spent_alike_with_the_binding_one_is_not_said_again() -> None:
+    view = RichProgress(io.StringIO(), total_files=3)
+    pacer = Pacer(published=spec.RATE_LIMITS)  # the real clock, as the display's
+    now = time.time()
+    for endpoint in ("append", "initialize"):
+        pacer.observe(
+            pacer.budget(endpoint),
+            {
+                "x-rate-limit-limit": "1875",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(int(now + 120)),
+            },
+        )
+    with view.show_budgets(pacer):
+        view.waiting("initialize", int(now + 120))
+        view.waiting("append", int(now + 120))
+        line = view.progress.tasks[view.overall].description
+    assert "budgets spent: waiting until" in line
+    assert "rate limit: waiting" not in line, line

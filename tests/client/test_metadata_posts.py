@@ -9,6 +9,7 @@ import pytest
 
 from bulkup.auth.credentials import OAuth1Auth
 from bulkup.auth.oauth1 import Credentials
+from bulkup.client.progress import NullObserver
 from bulkup.client.uploader import Uploader
 from bulkup.core.items import Item, SubtitleSpec
 from bulkup.emulator import Emulator, EmulatorConfig, Lifetimes, User
@@ -33,6 +34,22 @@ async def test_alt_text_is_applied_after_upload_and_reported(
     assert result.ok and result.alt_text_applied is True
     assert emulator.media(result.media_id_string)["alt_text"] == "A red square on white"  # type: ignore[arg-type,index]
     assert result.as_json()["alt_text_applied"] is True
+
+
+async def test_while_its_alt_text_is_set_an_item_is_shown_setting_it(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    states: list[str] = []
+
+    class Stages(NullObserver):
+        def item_state(self, item_id: str, state: str, percent: int | None = None) -> None:
+            states.append(state)
+
+    path = samples.write_image(tmp_path / "a.png", fmt="png")
+    async with Uploader(config_for(emulator), auth=auth(emulator), observer=Stages()) as up:
+        result = await up.upload(path, alt_text="A red square")
+    assert result.ok
+    assert states[-1] == "alt text"  # not "finalizing" while it waits for its budget
 
 
 async def test_a_failed_alt_text_is_reported_without_losing_the_media_id(
