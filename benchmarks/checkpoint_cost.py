@@ -4,7 +4,7 @@ Measured with real runs, no synthetic records: ``bulkup upload`` (the command li
 in its own process) sends N one-kilobyte files to one emulator (own process, discard
 storage, media checks off, no latency, no rate limits; ``--strategy chunked``, so
 each file is INIT, APPEND and FINALIZE, as benchmark 4 sends them), at two sizes, N =
-10,000 and 100,000 (``--small``: 200 and 2,000). At each size it measures:
+10,000 and 100,000 (``--small``: 100 and 500). At each size it measures:
 
 - the peak RSS of the run with ``--checkpoint`` and of the same run without it
   (``wait4``, as benchmark 3 does), and so the checkpoint's own memory: the
@@ -22,7 +22,7 @@ than the item's report line plus 150 bytes; peak memory at 100,000 items under
 120 MB; a 100,000-item checkpoint opened in under 2 s.
 
     python benchmarks/checkpoint_cost.py             # 10,000 and 100,000 files (~6 min)
-    python benchmarks/checkpoint_cost.py --small     # 200 and 2,000 files (seconds)
+    python benchmarks/checkpoint_cost.py --small     # 100 and 500 files (seconds)
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ TARGET_PEAK_MB = 120.0
 TARGET_OPEN_SECS = 2.0
 FILE_BYTES = 1024
 SIZES = (10_000, 100_000)
-SMALL_SIZES = (200, 2_000)
+SMALL_SIZES = (100, 500)
 OPENS = 3
 
 #: Run in a fresh process: open the checkpoint given, close it, print the seconds.
@@ -132,12 +132,13 @@ def measure(url: str, folder: Path, files: list[Path]) -> dict[str, Any]:
     }
 
 
-def fit(small: dict[str, Any], large: dict[str, Any]) -> dict[str, float]:
+def fit(small: dict[str, float], large: dict[str, float]) -> dict[str, float]:
     """Slopes of the lines through the two sizes, per item."""
     items = large["items"] - small["items"]
 
     def slope(key: str, scale: float) -> float:
-        return round((large[key] - small[key]) * scale / items, 1)
+        change: float = large[key] - small[key]
+        return round(change * scale / items, 1)
 
     return {
         "memory_bytes_per_item": slope("checkpoint_mb", 1 << 20),
@@ -149,7 +150,7 @@ def fit(small: dict[str, Any], large: dict[str, Any]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--small", action="store_true", help="200 and 2,000 files (seconds)")
+    parser.add_argument("--small", action="store_true", help="100 and 500 files (seconds)")
     parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args(argv)
     sizes = SMALL_SIZES if args.small else SIZES

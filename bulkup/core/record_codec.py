@@ -442,6 +442,21 @@ def file_key(data: dict[str, Any]) -> int | None:
     return hash((file[3], file[0], file[1]))
 
 
+def check_compact(item_id: str, data: Any) -> None:
+    """What opening a checkpoint checks of a compact record, fast (each of 100,000 items):
+    every field but the line as :func:`record_from_compact` reads it, and the line's
+    status. The rest of the line is read when the item is met (:func:`record_from_compact`)."""
+    file = data.get("file") if isinstance(data, dict) else None
+    if not isinstance(file, list) or len(file) != 4:
+        raise ValueError(f"item {item_id!r}: invalid field 'file': {file!r:.80}")
+    fields = dict(zip(("size", "mtime_ns", "ctime_ns", "inode"), file, strict=True))
+    fields |= {k: v for k, v in data.items() if k not in ("file", "result")}
+    decode_fields(item_id, fields)
+    line = data.get("result")
+    if not isinstance(line, dict) or line.get("status") not in ("succeeded", "failed", "skipped"):
+        raise ValueError(f"item {item_id!r}: invalid field 'result': {line!r:.80}")
+
+
 def record_from_compact(item_id: str, data: Any) -> ItemRecord:
     """The record of a compact JSON form; ValueError naming the item and the field. Any
     field of a whole record may be there too (read as in one), taking precedence."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from bulkup import privatefiles
 from bulkup.core.record_codec import (
+    check_compact,
     check_version,
     decode_fields,
     file_key,
@@ -79,7 +80,7 @@ class State:
     def add(self, item_id: str, data: Any, version: int, raw: bytes | None = None) -> None:
         """An item read from the snapshot (``raw``: its JSON as written, if known)."""
         if version >= COMPACT_VERSION and is_compact(data):
-            record_from_compact(item_id, data)  # checked now: damage is reported at open
+            check_compact(item_id, data)  # damage is reported at open
             self.items[item_id] = self.store.add(raw or json_text(data).encode())
             key = file_key(data)
             if key is not None:

@@ -703,7 +703,7 @@ def test_the_hash_of_each_acknowledged_segment_is_kept_through_journal_and_snaps
         cp.ack("a", 1)  # acknowledged without a known hash (an older bulkup's journal)
         cp.flush()
         journaled = load(path)  # before the close compacts: from the journal
-    assert journaled is not None and journaled.items["a"].segment_sha256 == sha
+    assert journaled is not None and journaled.record("a").segment_sha256 == sha
     with Checkpoint.open(path, IDENTITY) as cp:  # after it: from the snapshot
         got = cp.get("a")
         assert got is not None and got.segment_sha256 == sha and got.acked == {0, 1, 2}

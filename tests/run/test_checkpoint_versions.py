@@ -221,7 +221,7 @@ def test_a_version_1_checkpoint_is_read_converted_and_written_as_the_current_ver
     )
     assert clip.partial_params and clip.acked == {0, 1, 2}
     assert (
-        cat.params is not None
+        isinstance(cat.params, UploadParams)  # a version 1 record is kept whole
         and cat.params.metadata.alt_text == "A cat"
         and cat.params.strategy == "simple"
     )
@@ -236,7 +236,7 @@ def test_a_version_1_record_completed_by_its_source_is_replayed_complete(tmp_pat
     write_v1(path)
     with Checkpoint.open(path, IDENTITY) as cp:
         clip = cp.get("clip")
-        assert clip is not None and clip.params is not None
+        assert clip is not None and isinstance(clip.params, UploadParams)
         full = dataclasses.replace(clip.params, subtitles=PARAMS.subtitles, post="trip")
         cp.update("clip", params=full, partial_params=False)
         cp._abandon()  # as a crash would: the journal alone holds the change
