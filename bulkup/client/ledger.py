@@ -19,31 +19,27 @@ from bulkup import logs
 from bulkup.client.prepare import Prepared
 from bulkup.core import resume
 from bulkup.core.items import FileIdentity, Item, Result
-from bulkup.core.records import outcome_record
+from bulkup.core.records import identity_of, outcome_record
 from bulkup.run.checkpoint import Checkpoint, ItemRecord
 
 
 class FinishedFiles:
     """A checkpoint's succeeded uploads by file (size, mtime, inode), so that one file
     named under another spelling (``imgs/a.png``, ``/abs/imgs/a.png``, ``./a.png``) is
-    found uploaded already."""
+    found uploaded already. The checkpoint keeps the index (one number per item), so
+    that nothing here grows with the run."""
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         self._checkpoint = checkpoint
-        self._ids: dict[tuple[int, int, int], str] = {}
-        for record in checkpoint:
-            if record.result is not None and record.result.ok and record.inode is not None:
-                self._ids[(record.inode, record.size, record.mtime_ns)] = record.id
 
     def find(self, identity: FileIdentity) -> ItemRecord | None:
-        if identity.inode is None:
-            return None
-        item_id = self._ids.get((identity.inode, identity.size, identity.mtime_ns))
-        return self._checkpoint.get(item_id) if item_id is not None else None
+        record = self._checkpoint.same_file(identity)
+        if record is None or record.result is None or not record.result.ok:
+            return None  # the index's item was replaced since
+        return record if identity_of(record).same_file(identity) else None
 
     def add(self, identity: FileIdentity, item_id: str) -> None:
-        if identity.inode is not None:
-            self._ids.setdefault((identity.inode, identity.size, identity.mtime_ns), item_id)
+        """An item succeeded: the checkpoint indexed it as it recorded its line."""
 
 
 class Ledger:

@@ -7,7 +7,20 @@ with). :class:`RunIdentity` is what a checkpoint was written for.
 
 Format versions:
 
-4 (written)
+5 (written)
+    As version 4, and an item that finished with nothing left to continue (it
+    succeeded, or it ended before any upload session was opened) is written compact:
+    its report line (``result``), the file it was (``file``: ``[size, mtime_ns,
+    ctime_ns, inode]``), a digest of its ``params`` (:class:`ParamsDigest`: what resume
+    compares them with) and ``media_expires_at``; ``path``, ``media_id``,
+    ``media_key`` and ``attempts`` only when they differ from the line's, and
+    ``finalized``/``processing`` only when they are not ``true``/``null``. Such a record
+    has no upload session to continue, so its ``acked`` ranges, segment hashes and
+    upload deadline are dropped. ``params`` may also be a digest (a string) in a whole
+    record: one written compact, then changed. The snapshot lists one item per line.
+    A bulkup that reads only version 4 would call these records damaged, so the new
+    number makes it ask for an upgrade instead.
+4 (read)
     As version 3, and a record's ``params`` may be ``null``: an item that ended before
     its upload was planned (a source entry that names no usable file, a file that
     vanished or failed preflight, an item a refused run never sent) is recorded with
@@ -39,18 +52,23 @@ value, and the reader the file (and the journal's line).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from bulkup.core import spec
 from bulkup.core.items import FileIdentity, Result, UploadParams
 from bulkup.errors import BulkupError
 
 #: The format version written.
-CHECKPOINT_VERSION = 4
+CHECKPOINT_VERSION = 5
 #: Every format version read (older ones are converted).
-READABLE_VERSIONS = (1, 2, 3, 4)
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 #: The first version whose records may hold no ``params`` (see :func:`outcome_record`).
 OUTCOME_VERSION = 4
+#: The first version whose records may be compact (see :func:`compact_json`).
+COMPACT_VERSION = 5
 #: Sanity bound on a segment index read from a file (the API allows 0..999).
 MAX_INDEX = 1_000_000
 
@@ -93,6 +111,32 @@ class RunIdentity:
             raise ValueError("a run identity needs an endpoint and an account fingerprint")
 
 
+@dataclass(frozen=True, slots=True)
+class ParamsDigest:
+    """What a compact record keeps of its :class:`~bulkup.core.items.UploadParams`: the
+    first 16 hex digits of the SHA-256 of their JSON (keys sorted). It equals the
+    parameters it was made from, so the resume rules compare it as they compare
+    parameters kept whole."""
+
+    hex: str
+
+    @classmethod
+    def of(cls, params: UploadParams) -> ParamsDigest:
+        text = json.dumps(params.as_json(), sort_keys=True, separators=(",", ":"))
+        return cls(hashlib.sha256(text.encode()).hexdigest()[:16])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, UploadParams):
+            return self == ParamsDigest.of(other)
+        return isinstance(other, ParamsDigest) and other.hex == self.hex
+
+    def __hash__(self) -> int:
+        return hash(self.hex)
+
+    def as_json(self) -> Any:
+        return self.hex
+
+
 @dataclass(slots=True, kw_only=True)
 class ItemRecord:
     """What the checkpoint knows about one item."""
@@ -106,8 +150,9 @@ class ItemRecord:
     ctime_ns: int | None = None
     inode: int | None = None
     #: Everything the item is uploaded with (compared whole on resume); None for an
-    #: item that ended before its upload was planned (:func:`outcome_record`).
-    params: UploadParams | None
+    #: item that ended before its upload was planned (:func:`outcome_record`); their
+    #: digest once the record was kept compact (format version 5).
+    params: UploadParams | ParamsDigest | None
     media_id: str | None = None
     media_key: str | None = None
     #: Absolute Unix time the upload session expires (INIT time + expires_after_secs).
@@ -152,5 +197,6 @@ __all__ = [
     "CheckpointLocked",
     "CheckpointMismatch",
     "ItemRecord",
+    "ParamsDigest",
     "RunIdentity",
 ]

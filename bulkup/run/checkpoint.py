@@ -120,11 +120,14 @@ from types import TracebackType
 from typing import Any, Self
 
 from bulkup import privatefiles
+from bulkup.core.items import FileIdentity
 from bulkup.core.record_codec import (
     check_field,
     check_record,
+    compact_json,
     copy,
     encode_field,
+    file_key,
     is_int,
     is_sha256,
     journal_line,
@@ -138,6 +141,7 @@ from bulkup.core.records import (
     CheckpointLocked,
     CheckpointMismatch,
     ItemRecord,
+    ParamsDigest,
     RunIdentity,
 )
 from bulkup.run.checkpoint_io import (
@@ -176,6 +180,7 @@ __all__ = [
     "CheckpointLocked",
     "CheckpointMismatch",
     "ItemRecord",
+    "ParamsDigest",
     "RunIdentity",
     "summarize",
 ]
@@ -243,6 +248,9 @@ class Checkpoint:
         self._compact_every = compact_every
         self._compact_at = max(compact_every, len(state.items))
         self._broken = False
+        for item_id, record in list(state.items.items()):
+            if isinstance(record, ItemRecord):
+                self._settle(item_id, record)
 
     @classmethod
     def open(
@@ -277,14 +285,60 @@ class Checkpoint:
     def get(self, item_id: str) -> ItemRecord | None:
         """A copy of the item's record; change it through put/update/ack."""
         record = self._state.items.get(item_id)
-        return copy(record) if record is not None else None
+        if record is None:
+            return None
+        if isinstance(record, ItemRecord):
+            return copy(record)
+        return self._decoded(item_id)
+
+    def _decoded(self, item_id: str) -> ItemRecord:
+        """A compact record, whole (a new object)."""
+        try:
+            return self._state.record(item_id)
+        except ValueError as exc:  # checked at open: only a bug gets here
+            raise CheckpointError(f"checkpoint {self._path}: {exc}") from exc
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._state.items
 
     def __iter__(self) -> Iterator[ItemRecord]:
         """Copies of all records, in the order they were first put."""
-        return (copy(r) for r in list(self._state.items.values()))
+        return (r for r in map(self.get, list(self._state.items)) if r is not None)
+
+    def same_file(self, identity: FileIdentity) -> ItemRecord | None:
+        """A succeeded item's record of this file (inode, size, mtime), maybe under
+        another id; None when none is known (or the file has no inode). A match of the
+        index may be stale (its item since replaced): compare the record's file."""
+        if identity.inode is None:
+            return None
+        key = hash((identity.inode, identity.size, identity.mtime_ns))
+        item_id = self._state.by_file.get(key)
+        return self.get(item_id) if item_id is not None else None
+
+    def _settle(self, item_id: str, record: ItemRecord) -> None:
+        """Keep a finished record compact, in the store (if it has nothing to continue),
+        and index a succeeded one by its file."""
+        data = compact_json(record) if record.result is not None else None
+        if data is not None:
+            self._state.items[item_id] = self._state.store.add(json_text(data).encode())
+            self._fragments.drop(item_id)
+            key = file_key(data)
+        elif record.result is not None and record.result.ok and record.inode is not None:
+            key = hash((record.inode, record.size, record.mtime_ns))
+        else:
+            return
+        if key is not None:
+            self._state.by_file.setdefault(key, item_id)
+
+    def _whole(self, item_id: str) -> ItemRecord:
+        """The item's record, made whole again to be changed (if it was compact)."""
+        record = self._state.items[item_id]
+        if isinstance(record, ItemRecord):
+            return record
+        record = self._decoded(item_id)
+        self._state.items[item_id] = record
+        self._fragments.put(item_id, *record_parts(record))
+        return record
 
     def __len__(self) -> int:
         return len(self._state.items)
@@ -298,13 +352,14 @@ class Checkpoint:
         self._append(_line({"p": json_text(record.id), "r": record_text(*parts)}))
         self._state.items[record.id] = stored
         self._fragments.put(record.id, *parts)
+        self._settle(record.id, stored)
         self._after_event()
 
     def update(self, item_id: str, **changes: Any) -> None:
         """Change fields of an item's record (``acked`` takes any iterable of indices;
         ``params`` and ``result`` their typed values, or their JSON)."""
         self._check_open()
-        record = self._state.items[item_id]
+        record = self._whole(item_id)
         # Checked as a replay would check them, before anything is written.
         decoded = {name: check_field(name, value) for name, value in changes.items()}
         encoded = {name: encode_field(name, value) for name, value in decoded.items()}
@@ -317,6 +372,7 @@ class Checkpoint:
         for name, value in decoded.items():
             setattr(record, name, value)
         self._fragments.touch(item_id, params=texts.get("params"), result=texts.get("result"))
+        self._settle(item_id, record)
         self._after_event()
 
     def ack(self, item_id: str, index: int, sha256: str | None = None) -> None:
@@ -327,7 +383,7 @@ class Checkpoint:
             raise ValueError(f"invalid segment index {index!r}")
         if sha256 is not None and not is_sha256(sha256):
             raise ValueError(f"invalid SHA-256 {sha256!r:.80}")
-        record = self._state.items[item_id]
+        record = self._whole(item_id)
         if index in record.acked:
             return
         event: dict[str, object] = {"a": item_id, "i": index}
@@ -338,6 +394,8 @@ class Checkpoint:
         if sha256 is not None:
             record.segment_sha256[index] = sha256
         self._fragments.touch(item_id)
+        if record.result is not None:
+            self._settle(item_id, record)
         self._after_event()
 
     def _append(self, line: bytes) -> None:
@@ -393,6 +451,7 @@ class Checkpoint:
         # generation .journal.next follows on from is on disk.
         generation = self._state.generation + 1
         fragments = self._fragments.capture()
+        blocks = self._state.store.sealed()
         following = next_journal_path(self._path)
         try:
             fd = open_private(following, _JOURNAL_FLAGS)  # any file there is older
@@ -402,9 +461,9 @@ class Checkpoint:
         self._journal_size = 0
         self._folder_dirty = True
         self._state.generation = generation
-        head = snapshot_head(self._state.identity, generation)
+        head = snapshot_head(self._state.identity, generation, self._state.extra)
         self._job = SnapshotJob(
-            path=self._path, generation=generation, head=head, fragments=fragments
+            path=self._path, generation=generation, head=head, fragments=fragments, blocks=blocks
         )
         self._job.start()
 
@@ -459,8 +518,9 @@ class Checkpoint:
         state = self._state
         self._compact_at = max(self._compact_every, len(state.items))
         generation = state.generation + 1  # newer than every journal
-        head = snapshot_head(state.identity, generation)
-        write_atomically(self._path, snapshot_chunks(head, self._fragments.capture()))
+        head = snapshot_head(state.identity, generation, state.extra)
+        pieces = self._fragments.capture()
+        write_atomically(self._path, snapshot_chunks(head, pieces, state.store.sealed()))
         state.generation = generation
         self._fresh_journal()
 

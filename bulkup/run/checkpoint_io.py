@@ -14,30 +14,43 @@ import fcntl
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
 from bulkup import privatefiles
 from bulkup.core.record_codec import (
+    check_compact,
     check_version,
     decode_fields,
+    file_key,
+    is_compact,
     is_int,
     is_sha256,
+    json_text,
+    record_from_compact,
     record_from_json,
 )
 from bulkup.core.records import (
+    COMPACT_VERSION,
     MAX_INDEX,
     CheckpointError,
     CheckpointLocked,
     ItemRecord,
     RunIdentity,
 )
+from bulkup.run.checkpoint_store import FinishedStore
 
 _MODE = 0o600
 
 
 # --- loading -----------------------------------------------------------------------
+
+
+#: The snapshot's top-level keys this bulkup reads; others are kept as read (a newer
+#: bulkup's, or another part of this one's) and written back.
+_KNOWN_KEYS = ("version", "generation", "identity", "items")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -46,10 +59,34 @@ class State:
     #: The newest generation read: that of the last journal replayed, else the snapshot's.
     #: The next snapshot is one more, so every journal on disk is then older.
     generation: int
-    items: dict[str, ItemRecord]
+    #: Each item's record: whole, or a handle in ``store`` (a finished one, compact).
+    items: dict[str, ItemRecord | int]
+    store: FinishedStore = field(default_factory=FinishedStore)
+    #: Finished items by file (see :func:`~bulkup.core.record_codec.file_key`).
+    by_file: dict[int, str] = field(default_factory=dict)
+    #: The snapshot's top-level keys not in :data:`_KNOWN_KEYS`, as read.
+    extra: dict[str, Any] = field(default_factory=dict)
     #: A journal that does not follow on from the snapshot (written after a newer
     #: snapshot than the one read, or a second journal of the same generation).
     journal_newer: Path | None = None
+
+    def record(self, item_id: str) -> ItemRecord:
+        """The item's record, whole (a compact one decoded: a new object each time)."""
+        value = self.items[item_id]
+        if isinstance(value, ItemRecord):
+            return value
+        return record_from_compact(item_id, json.loads(self.store.read(value)))
+
+    def add(self, item_id: str, data: Any, version: int, raw: bytes | None = None) -> None:
+        """An item read from the snapshot (``raw``: its JSON as written, if known)."""
+        if version >= COMPACT_VERSION and is_compact(data):
+            check_compact(item_id, data)  # damage is reported at open
+            self.items[item_id] = self.store.add(raw or json_text(data).encode())
+            key = file_key(data)
+            if key is not None:
+                self.by_file.setdefault(key, item_id)
+        else:
+            self.items[item_id] = record_from_json(item_id, data, version)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,21 +106,58 @@ def _read_snapshot(path: Path) -> State | None:
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from exc
     try:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        version = check_version(data.get("version"), path)
-        identity = RunIdentity(**data["identity"])
-        generation = data["generation"]
-        if not is_int(generation) or not isinstance(data["items"], dict):
-            raise ValueError("invalid generation or items")
-        items = {k: record_from_json(k, v, version) for k, v in data["items"].items()}
+        return _read_lines(raw, path) or _read_whole(raw, path)
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(
             f"checkpoint {path} is damaged ({exc}); it was left untouched: "
             "move or delete it (and its .journal) to start afresh, or use another --checkpoint file"
         ) from exc
-    return State(identity=identity, generation=generation, items=items)
+
+
+def _state(data: Any, path: Path) -> tuple[State, int]:
+    """The state of a snapshot's top-level object, its items not read yet; its version."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    version = check_version(data.get("version"), path)
+    identity = RunIdentity(**data["identity"])
+    generation = data["generation"]
+    if not is_int(generation) or not isinstance(data["items"], dict):
+        raise ValueError("invalid generation or items")
+    extra = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
+    return State(identity=identity, generation=generation, items={}, extra=extra), version
+
+
+def _read_whole(raw: bytes, path: Path) -> State:
+    """A snapshot of any layout (versions 1 to 4 wrote one line; a person may indent)."""
+    data = json.loads(raw)
+    state, version = _state(data, path)
+    for item_id, record in data["items"].items():
+        state.add(item_id, record, version)
+    return state
+
+
+def _read_lines(raw: bytes, path: Path) -> State | None:
+    """A snapshot as version 5 writes it: its head, then one item a line, then ``}}``.
+    None when it is not in that layout (read whole then). Nothing is decoded twice: a
+    compact record's bytes go to the store as they are."""
+    lines = raw.split(b"\n")
+    if len(lines) < 2 or lines[-1] != b"}}" or not lines[0].endswith(b'"items":{'):
+        return None
+    state, version = _state(json.loads(lines[0] + b"}}"), path)
+    last = len(lines) - 2
+    for number in range(1, last + 1):
+        line = lines[number]
+        if number < last:
+            if not line.endswith(b","):
+                return None
+            line = line[:-1]
+        text = line.decode()
+        item_id, end = scanstring(text, 1) if text[:1] == '"' else ("", 0)
+        if text[end : end + 1] != ":":
+            raise ValueError(f"line {number + 1} is not an item")
+        at = end + 1 if len(text) == len(line) else len(text[: end + 1].encode())
+        state.add(item_id, json.loads(line[at:]), version, line[at:])
+    return state
 
 
 def _journal_lines(path: Path) -> list[Any]:
@@ -131,28 +205,35 @@ def _read_journal(path: Path) -> _Journal | None:
 def _replay(journal: _Journal, state: State) -> None:
     for number, event in enumerate(journal.events, 2):
         try:
-            _apply(state.items, event, journal.version)
+            _apply(state, event, journal.version)
         except (ValueError, KeyError, TypeError) as exc:
             raise _damaged_journal(journal.path, number, str(exc)) from exc
 
 
-def _apply(items: dict[str, ItemRecord], event: Any, version: int) -> None:
+def _whole(state: State, item_id: Any) -> ItemRecord:
+    """The item's record, made whole in ``state`` to be changed."""
+    record = state.record(item_id)
+    state.items[item_id] = record
+    return record
+
+
+def _apply(state: State, event: Any, version: int) -> None:
     if not isinstance(event, dict):
         raise ValueError("not an event")
     if "a" in event:
         index = event["i"]
         if not is_int(index) or not 0 <= index < MAX_INDEX:
             raise ValueError(f"invalid segment index {index!r:.40}")
-        record = items[event["a"]]
+        record = _whole(state, event["a"])
         record.acked.add(index)
         if "h" in event:
             if not is_sha256(event["h"]):
                 raise ValueError(f"invalid SHA-256 {event['h']!r:.80}")
             record.segment_sha256[index] = event["h"]
     elif "p" in event:
-        items[event["p"]] = record_from_json(event["p"], event["r"], version)
+        state.items[event["p"]] = record_from_json(event["p"], event["r"], version)
     elif "u" in event and isinstance(event["c"], dict):
-        record = items[event["u"]]
+        record = _whole(state, event["u"])
         for name, value in decode_fields(event["u"], event["c"], version).items():
             setattr(record, name, value)
     else:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bulkup.core.record_codec import json_text, record_fields
 from bulkup.core.records import CHECKPOINT_VERSION, ItemRecord, RunIdentity
 from bulkup.run.checkpoint_io import promote_journal, write_atomically
+from bulkup.run.checkpoint_store import BlockReader
 
 #: Items joined per write (about 1 MB): each write is one time the worker takes the GIL
 #: back from the event loop's thread, and each join is short.
@@ -45,10 +47,16 @@ def record_text(params: str, result: str, rest: str) -> str:
     return f'{{"params":{params},"result":{result},{rest}'
 
 
-class Fragments:
-    """Every record's part of the snapshot, in the order of the records; changed ones marked.
+#: A record in a captured snapshot: its whole fragment, or (id, handle) of a finished
+#: record in the :class:`~bulkup.run.checkpoint_store.FinishedStore`.
+Piece = bytes | tuple[str, int]
 
-    A record's fragment is ``,"id":`` and its JSON (:func:`record_text`), with where its
+
+class Fragments:
+    """Every whole record's part of the snapshot; changed ones marked. Finished records
+    kept compact (an int in ``items``: a handle in the store) have their bytes there.
+
+    A record's fragment is ``"id":`` and its JSON (:func:`record_text`), with where its
     result and its rest begin. Params and result are frozen values, set whole by ``put``
     and ``update``, which encode them for the journal anyway; so only the rest is
     encoded again when the record changes: not at once (an upload changes its record at
@@ -56,12 +64,11 @@ class Fragments:
     one record per event at most. A snapshot then finds only the records changed in its
     last ``cold_after`` events to encode.
 
-    The fragments have the same keys in the same order as the checkpoint's records (both
-    gain a key only in ``put``), so the snapshot lists the items in the order they were
-    first put, as the records do.
+    The snapshot lists the items in the order of ``items`` (the order they were first
+    put).
     """
 
-    def __init__(self, items: dict[str, ItemRecord], *, cold_after: int) -> None:
+    def __init__(self, items: dict[str, ItemRecord | int], *, cold_after: int) -> None:
         self._items = items
         self._cold_after = cold_after
         self._fragments: dict[str, bytes] = {}
@@ -73,12 +80,20 @@ class Fragments:
         self._dirty: OrderedDict[str, int] = OrderedDict()
         self._events = 0
         for item_id, record in items.items():
-            self.put(item_id, *record_parts(record))
+            if isinstance(record, ItemRecord):
+                self.put(item_id, *record_parts(record))
 
     def put(self, item_id: str, params: str, result: str, rest: str) -> None:
         """A record written whole, with the pieces of JSON it was read back from."""
         self._dirty.pop(item_id, None)
         self._set(item_id, f'"params":{params},'.encode(), f'"result":{result},'.encode(), rest)
+
+    def drop(self, item_id: str) -> None:
+        """The record is kept compact now: its bytes are in the store."""
+        self._dirty.pop(item_id, None)
+        self._fragments.pop(item_id, None)
+        self._at_result.pop(item_id, None)
+        self._at_rest.pop(item_id, None)
 
     def _set(self, item_id: str, params: bytes, result: bytes, rest: str) -> None:
         head = _item_head(item_id) + params
@@ -115,37 +130,55 @@ class Fragments:
         return len(self._dirty)
 
     def _clean(self, item_id: str) -> None:
-        rest = json_text(record_fields(self._items[item_id]))[1:].encode()
+        record = self._items[item_id]
+        assert isinstance(record, ItemRecord)  # a compact one has no fragment
+        rest = json_text(record_fields(record))[1:].encode()
         at_rest = self._at_rest[item_id]
         self._fragments[item_id] = self._fragments[item_id][:at_rest] + rest
 
-    def capture(self) -> list[bytes]:
-        """Every record's fragment as it is now (encoding the changed ones first)."""
+    def capture(self) -> list[Piece]:
+        """Every record's piece as it is now (encoding the changed ones first)."""
         while self._dirty:
             self._clean(self._dirty.popitem()[0])
-        return list(self._fragments.values())
+        fragments = self._fragments
+        return [
+            (item_id, record) if isinstance(record, int) else fragments[item_id]
+            for item_id, record in self._items.items()
+        ]
 
 
 def _item_head(item_id: str) -> bytes:
-    return f",{json_text(item_id)}:{{".encode()
+    return f"{json_text(item_id)}:{{".encode()
 
 
-def snapshot_head(identity: RunIdentity, generation: int) -> bytes:
-    head = json_text(
-        {"version": CHECKPOINT_VERSION, "generation": generation, "identity": asdict(identity)}
-    )
+def snapshot_head(
+    identity: RunIdentity, generation: int, extra: Mapping[str, Any] | None = None
+) -> bytes:
+    """The snapshot's first line: every top-level key but the items, which follow one a
+    line. ``extra`` holds top-level keys this bulkup does not know (kept as read)."""
+    fields = {"version": CHECKPOINT_VERSION, "generation": generation}
+    head = json_text({**(extra or {}), **fields, "identity": asdict(identity)})
     return (head[:-1] + ',"items":{').encode()
 
 
-def snapshot_chunks(head: bytes, fragments: list[bytes]) -> Iterator[bytes]:
-    """The snapshot of :func:`snapshot_head` and the records' fragments, about 1 MB at a
-    time (each join is short: it holds the GIL)."""
-    for start in range(0, len(fragments), _BATCH):
-        data = b"".join(fragments[start : start + _BATCH])
-        yield head + data[1:] if start == 0 else data  # no comma before the first item
-    if not fragments:
+def snapshot_chunks(head: bytes, pieces: list[Piece], blocks: list[bytes]) -> Iterator[bytes]:
+    """The snapshot of :func:`snapshot_head` and the records' pieces (compact ones read
+    from ``blocks``), one item a line, about 1 MB at a time (each join is short: it
+    holds the GIL)."""
+    reader = BlockReader(blocks)
+
+    def text(piece: Piece) -> bytes:
+        if isinstance(piece, bytes):
+            return piece
+        item_id, value = piece
+        return json_text(item_id).encode() + b":" + reader.read(value)
+
+    for start in range(0, len(pieces), _BATCH):
+        data = b",\n".join(map(text, pieces[start : start + _BATCH]))
+        yield head + b"\n" + data if start == 0 else b",\n" + data
+    if not pieces:
         yield head
-    yield b"}}"
+    yield b"\n}}"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -161,8 +194,10 @@ class SnapshotJob:
     path: Path
     generation: int
     head: bytes
-    #: The records' fragments (see :meth:`Fragments.capture`).
-    fragments: list[bytes]
+    #: The records' pieces (see :meth:`Fragments.capture`).
+    fragments: list[Piece]
+    #: The store's sealed blocks, which compact pieces are read from.
+    blocks: list[bytes]
     #: The snapshot is in place (renamed over the old one, directory fsynced).
     written: bool = False
     #: ``.journal.next`` was renamed to ``.journal``: the job is done.
@@ -182,7 +217,7 @@ class SnapshotJob:
             self.error = exc
 
     def chunks(self) -> Iterator[bytes]:
-        return snapshot_chunks(self.head, self.fragments)
+        return snapshot_chunks(self.head, self.fragments, self.blocks)
 
     def start(self) -> None:
         """Run in a worker thread (not a daemon: a process that exits lets it finish);

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkup.core.items import Result, utc_from_timestamp
+from bulkup.core.items import Result, UploadParams, utc_from_timestamp
 from bulkup.core.record_codec import to_ranges
 from bulkup.core.records import CheckpointError, ItemRecord
 from bulkup.run.checkpoint_io import State, journal_path, load, next_journal_path
@@ -91,8 +91,8 @@ def summarize(path: str | os.PathLike[str], *, now: float | None = None) -> dict
     path = Path(path)
     state = _load_settled(path)
     tally = _Tally(now=time.time() if now is None else now)
-    for record in state.items.values():
-        tally.add(record)
+    for item_id in state.items:
+        tally.add(state.record(item_id))
     counts = tally.counts
     nearest = _iso(min(tally.deadlines)) if tally.deadlines else None
     return {
@@ -171,7 +171,8 @@ def acked_bytes(record: ItemRecord) -> int:
     """Bytes of the record's file the server acknowledged (all of them once finalized)."""
     if record.finalized or (record.result is not None and record.result.ok):
         return record.size
-    chunk = record.params.chunk_size if record.params is not None else 0
+    params = record.params
+    chunk = params.chunk_size if isinstance(params, UploadParams) else 0  # a digest: none
     if chunk <= 0:
         return 0
     return sum(

@@ -628,7 +628,7 @@ def test_a_checkpoint_holding_a_bad_number_is_refused_naming_file_item_and_field
         path.write_text(json.dumps(with_field(snapshot, "items.clip.upload_deadline", value)))
         where = f"checkpoint {path} is damaged ("
     else:
-        data = with_field(snapshot["items"]["clip"], "upload_deadline", value)
+        data = with_field(record_to_json(clip_record()), "upload_deadline", value)
         change = {"p": "clip", "r": data} if event == "put" else {"u": "clip", "c": data}
         header = {"v": 2, "gen": snapshot["generation"]}
         journal.write_text(json.dumps(header) + "\n" + json.dumps(change) + "\n")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bulkup.core.record_codec import record_to_json
+from bulkup.core.record_codec import snapshot_json
 from bulkup.run import checkpoint_snapshot
 from bulkup.run.checkpoint import Checkpoint, CheckpointError, ItemRecord, summarize
 from bulkup.run.checkpoint_snapshot import SnapshotJob
@@ -216,7 +216,7 @@ def test_events_recorded_while_the_worker_writes_are_kept_and_one_compaction_run
     cp = Checkpoint.open(path, IDENTITY, compact_every=5)
     events = Events(cp)
     events.many(5)  # the snapshot point
-    at_point = {r.id: record_to_json(r) for r in cp}
+    at_point = {r.id: snapshot_json(r) for r in cp}
     hold_worker_at_replace.wait_until_reached()
 
     events.many(23)  # the loop goes on: past compact_every again, but one at a time
@@ -254,7 +254,7 @@ def test_close_waits_for_the_worker_and_compacts_everything(
     # The snapshot holds every event: the emptied journal and the lock file are gone.
     assert sorted(p.name for p in path.parent.iterdir()) == ["run.checkpoint"]
     items = json.loads(path.read_bytes())["items"]
-    assert items == {r.id: record_to_json(r) for r in recorded}
+    assert items == {r.id: snapshot_json(r) for r in recorded}
 
 
 # --- disk full in the worker ---------------------------------------------------------
@@ -427,10 +427,10 @@ def test_the_snapshot_kept_in_pieces_is_the_records_json(
         for i in range(600):  # records changed long ago are encoded between snapshots
             cp.ack("f0", i + 10)
         cp.compact()
-        assert json.loads(path.read_bytes())["items"] == {r.id: record_to_json(r) for r in cp}
+        assert json.loads(path.read_bytes())["items"] == {r.id: snapshot_json(r) for r in cp}
         events.many(3)
         cp.compact()
-        assert json.loads(path.read_bytes())["items"] == {r.id: record_to_json(r) for r in cp}
+        assert json.loads(path.read_bytes())["items"] == {r.id: snapshot_json(r) for r in cp}
 
 
 def test_when_no_thread_can_start_the_compaction_runs_at_once(

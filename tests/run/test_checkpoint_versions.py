@@ -14,12 +14,14 @@ import pytest
 from bulkup.client.config import UploadConfig
 from bulkup.client.uploader import Uploader
 from bulkup.core.items import ErrorInfo, Metadata, Result, SubtitleSpec, UploadParams
+from bulkup.core.record_codec import record_to_json
 from bulkup.core.records import outcome_record
 from bulkup.emulator import Emulator, EmulatorConfig
 from bulkup.run.checkpoint import (
     CHECKPOINT_VERSION,
     Checkpoint,
     CheckpointError,
+    ParamsDigest,
     RunIdentity,
     summarize,
 )
@@ -92,22 +94,28 @@ def test_a_damaged_params_field_is_named(change: dict[str, Any], field: str) -> 
         UploadParams.from_json({**PARAMS.as_json(), **change})
 
 
-def test_a_checkpoint_keeps_params_and_result_whole(tmp_path: Path) -> None:
+def test_a_checkpoint_keeps_params_whole_until_the_item_finishes_then_their_digest(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "run.ckpt"
     with Checkpoint.open(path, IDENTITY) as cp:
         cp.put(record("clip", params=PARAMS))
+        cp.compact()
+        unfinished = json.loads(path.read_bytes())["items"]["clip"]
         cp.update("clip", result=RESULT, attempts=3)
         cp._abandon()  # the journal alone must hold them whole
-    with Checkpoint.open(path, IDENTITY) as cp:
-        clip = cp.get("clip")
-        assert clip is not None and (clip.params, clip.result) == (PARAMS, RESULT)
-    stored = json.loads(path.read_bytes())
-    assert stored["version"] == CHECKPOINT_VERSION == 4
-    assert stored["items"]["clip"]["params"]["subtitles"][0] == {
+    assert unfinished["params"]["subtitles"][0] == {
         "path": "/s/en.srt",
         "language_code": "EN",
         "display_name": "English",
     }
+    with Checkpoint.open(path, IDENTITY) as cp:
+        clip = cp.get("clip")
+        assert clip is not None and (clip.params, clip.result) == (PARAMS, RESULT)
+        assert clip.params != dataclasses.replace(PARAMS, post="other")
+    stored = json.loads(path.read_bytes())
+    assert stored["version"] == CHECKPOINT_VERSION == 5
+    assert stored["items"]["clip"]["params"] == ParamsDigest.of(PARAMS).hex
 
 
 # --- format version 1 ---------------------------------------------------------------
@@ -213,7 +221,7 @@ def test_a_version_1_checkpoint_is_read_converted_and_written_as_the_current_ver
     )
     assert clip.partial_params and clip.acked == {0, 1, 2}
     assert (
-        cat.params is not None
+        isinstance(cat.params, UploadParams)  # a version 1 record is kept whole
         and cat.params.metadata.alt_text == "A cat"
         and cat.params.strategy == "simple"
     )
@@ -228,7 +236,7 @@ def test_a_version_1_record_completed_by_its_source_is_replayed_complete(tmp_pat
     write_v1(path)
     with Checkpoint.open(path, IDENTITY) as cp:
         clip = cp.get("clip")
-        assert clip is not None and clip.params is not None
+        assert clip is not None and isinstance(clip.params, UploadParams)
         full = dataclasses.replace(clip.params, subtitles=PARAMS.subtitles, post="trip")
         cp.update("clip", params=full, partial_params=False)
         cp._abandon()  # as a crash would: the journal alone holds the change
@@ -281,7 +289,7 @@ def test_a_version_2_or_3_checkpoint_is_read_with_its_journal_and_written_as_the
 
     with Checkpoint.open(path, IDENTITY) as cp:
         assert list(cp) == recorded
-    assert json.loads(path.read_bytes())["version"] == CHECKPOINT_VERSION == 4
+    assert json.loads(path.read_bytes())["version"] == CHECKPOINT_VERSION == 5
     with Checkpoint.open(path, IDENTITY) as cp:
         assert list(cp) == recorded
 
@@ -317,6 +325,7 @@ def test_a_record_without_params_in_an_older_format_is_damaged(
     with Checkpoint.open(path, IDENTITY) as cp:
         cp.put(outcome_record(UNSENT))
     data = json.loads(path.read_bytes())
+    data["items"] = {"gone.jpg": record_to_json(outcome_record(UNSENT))}  # as version 4 wrote it
     path.write_text(json.dumps({**data, "version": version}))
     with pytest.raises(CheckpointError, match=r"damaged.*params is not a JSON object: None"):
         Checkpoint.open(path, IDENTITY)
@@ -376,4 +385,5 @@ async def test_a_version_1_checkpoint_resumes_its_upload_with_the_subtitles_of_i
     with Checkpoint.open(checkpoint, identity_for(emulator, config)) as cp:
         done = cp.get("clip")
     assert done is not None and not done.partial_params
-    assert done.params is not None and done.params.post == "trip"
+    # finished: its params kept as their digest, of the source's (with its post)
+    assert isinstance(done.params, ParamsDigest) and done.params == started.params
