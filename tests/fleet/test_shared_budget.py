@@ -45,7 +45,8 @@ class Scripts:
     async def reserve(
         self, lease: str, *, assumed: int | None = None, lease_secs: float = 60, length: float = 900
     ) -> list[Any]:
-        args = [lease, lease_secs, 1.0, RESET_SLACK_SECS, "" if assumed is None else assumed]
+        args: list[Any] = [lease, lease_secs, 1.0, RESET_SLACK_SECS]
+        args.append("" if assumed is None else assumed)
         return list(await self._reserve(keys=KEYS, args=[*args, length]))
 
     async def settle(self, lease: str, window: tuple[int, int, float] | None = None) -> None:
@@ -53,7 +54,8 @@ class Scripts:
         await self._settle(keys=KEYS, args=args)
 
     async def window(self) -> dict[str, str]:
-        return dict(await self.db.hgetall(KEYS[0]))
+        found = await self.db.hgetall(KEYS[0])
+        return {str(k): str(v) for k, v in found.items()}
 
 
 @pytest.fixture
