@@ -14,7 +14,8 @@ account's 15-minute window of the endpoint, the app's 24-hour window, the accoun
 window its assumed limit, '' for none, and its length in seconds) reads the server's
 clock (``TIME``), drops lapsed leases, turns over a window whose reset has passed (an
 announced one ``slack`` seconds after it: the next is assumed to hold the same limit,
-from its first request), and grants a lease in every window if each has room:
+from its first request; a window no answer announced yet takes the lowest limit assumed
+by any process), and grants a lease in every window if each has room:
 ``remaining`` less what ``fraction`` leaves to other clients, less the leases. It
 answers ``{1, room}`` (the room left after this lease, -1 none known) or
 ``{0, wait, window, capped}``: seconds until the window that holds the request back
@@ -29,8 +30,10 @@ lease and corrects each window: a newer window takes the answer's word; the same
 window, or one only assumed so far, the lower of its count and the answer's (answers
 arrive out of order, and each answer's count includes its own request); an older
 window's answer changes nothing (that request counted there); with no word, a request
-that went counts one. Numbers are answered as strings:
-Lua's numbers would be cut to integers.
+that went counts one. When a window had no place that no lease held, and every window
+now has one, the channel is told: requests of other processes waiting for the places
+that requests in flight held try again. Numbers are answered as strings: Lua's would
+be cut to integers.
 """
 
 from __future__ import annotations
@@ -50,14 +53,17 @@ RESERVE: Final = (
 local member, lease = ARGV[1], tonumber(ARGV[2])
 local fraction, slack = tonumber(ARGV[3]), tonumber(ARGV[4])
 local wait, why, capped, room = 0, 0, 0, -1
-local function open(h, limit, remaining, reset, announced, assumed)
+local function open(h, limit, remaining, reset, announced, turned, assumed)
   if reset and now >= reset + (announced and slack or 0) then
-    if announced then redis.call('HSET', h, 'turned', reset) end
+    if announced then
+      redis.call('HSET', h, 'turned', reset)
+      turned = reset
+    end
     remaining, reset, announced = limit, nil, false
     redis.call('HDEL', h, 'reset')
     if limit then redis.call('HSET', h, 'remaining', limit, 'announced', 0) end
   end
-  if not announced and assumed and (not limit or assumed < limit) then
+  if not announced and not turned and assumed and (not limit or assumed < limit) then
     remaining = (remaining or assumed) - ((limit or assumed) - assumed)
     limit = assumed
     redis.call('HSET', h, 'limit', limit, 'remaining', remaining, 'announced', 0)
@@ -67,9 +73,10 @@ end
 for i = 1, #KEYS / 2 do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
   redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
-  local f = redis.call('HMGET', h, 'limit', 'remaining', 'reset', 'announced', 'held_until')
+  local f = redis.call('HMGET', h, 'limit', 'remaining', 'reset', 'announced', 'held_until',
+    'turned')
   local limit, remaining, reset, announced = open(h, tonumber(f[1]), tonumber(f[2]),
-    tonumber(f[3]), f[4] == '1', tonumber(ARGV[3 + 2 * i]))
+    tonumber(f[3]), f[4] == '1', f[6], tonumber(ARGV[3 + 2 * i]))
   local held = tonumber(f[5])
   if held and held + slack - now > wait then
     wait, why, capped = held + slack - now, 0, 1
@@ -110,14 +117,15 @@ return {1, tostring(room)}
 SETTLE: Final = """
 local member, counted = ARGV[1], ARGV[2] == '1'
 local hold, held_by, channel = tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local freed = not counted
+local full, room = false, true
 for i = 1, #KEYS / 2 do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
   local lx, rx, tx = tonumber(ARGV[3 + 3 * i]), tonumber(ARGV[4 + 3 * i]),
     tonumber(ARGV[5 + 3 * i])
-  redis.call('ZREM', z, member)
   local f = redis.call('HMGET', h, 'remaining', 'reset', 'announced', 'turned')
   local remaining, reset, turned = tonumber(f[1]), tonumber(f[2]), tonumber(f[4])
+  if remaining and remaining - redis.call('ZCARD', z) <= 0 then full = true end
+  redis.call('ZREM', z, member)
   local announced = f[3] == '1'
   if tx and lx and rx and not (turned and tx <= turned) then
     if not announced or not reset or tx > reset then
@@ -125,13 +133,14 @@ for i = 1, #KEYS / 2 do
       if not announced and remaining then left = math.min(rx, remaining) end
       if announced and reset then redis.call('HSET', h, 'turned', reset) end
       redis.call('HSET', h, 'limit', lx, 'remaining', left, 'reset', tx, 'announced', 1)
-      if left > (remaining or 0) then freed = true end
     elseif tx == reset then
       redis.call('HSET', h, 'limit', lx, 'remaining', math.min(rx, remaining))
     end
   elseif not tx and remaining and counted then
     redis.call('HSET', h, 'remaining', math.max(remaining - 1, 0))
   end
+  local left = tonumber(redis.call('HGET', h, 'remaining'))
+  if left and left - redis.call('ZCARD', z) <= 0 then room = false end
   if hold and i == 1 then
     local held = tonumber(redis.call('HGET', h, 'held_until'))
     if not held or hold > held then
@@ -139,6 +148,6 @@ for i = 1, #KEYS / 2 do
     end
   end
 end
-if freed then redis.call('PUBLISH', channel, 'freed') end
+if full and room then redis.call('PUBLISH', channel, 'freed') end
 return 1
 """
