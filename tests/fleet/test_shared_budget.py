@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,8 +22,13 @@ from bulkup.client.budget_scripts import RESERVE, SETTLE
 from bulkup.client.budget_url import BudgetServer, BudgetUnreachable
 from bulkup.client.pacer_api import RESET_SLACK_SECS
 from bulkup.client.shared_budget import SharedPacer
+from bulkup.client.uploader import Uploader
+from bulkup.core.items import Item
+from bulkup.emulator import Emulator
 from bulkup.errors import RateCapped
+from bulkup.media import samples
 from bulkup.testing.redis_server import RedisServer, free_port
+from tests.conftest import FAST, file_sha256, oauth, upload_config
 
 pytestmark = pytest.mark.anyio
 
@@ -162,3 +168,42 @@ async def test_a_budget_server_that_does_not_answer_at_the_start_is_named_with_t
     message = str(caught.value)
     assert "redis://:***@127.0.0.1" in message and "s3cret-pass" not in message
     assert "--budget" in message and "nothing was sent" in message
+
+
+# --- a server that goes away mid-run ----------------------------------------------------------
+async def test_a_budget_server_that_goes_away_mid_run_pauses_the_uploads_and_loses_nothing(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [samples.write_image(tmp_path / f"i{n}.png", seed=n) for n in range(6)]
+    gone = anyio.Event()
+    async with Emulator(FAST, environ={}) as emu:
+        config = upload_config(emu, budget=redis_server.url, concurrency=2, files_in_flight=1)
+        with anyio.fail_after(30):
+            async with Uploader(config, auth=oauth(emu)) as up, anyio.create_task_group() as tg:
+                pacer = up.runtime.transport.pacer
+                assert isinstance(pacer, SharedPacer)
+                said = pacer._went_away
+
+                def went_away(exc: BaseException) -> None:
+                    said(exc)
+                    gone.set()
+
+                pacer._went_away = went_away  # type: ignore[method-assign]
+
+                async def back_when_missed() -> None:
+                    await gone.wait()  # the uploads found it gone, and wait
+                    await anyio.to_thread.run_sync(redis_server.start)
+
+                tg.start_soon(back_when_missed)
+                results = []
+                async for result in up.upload_many([Item(id=f.name, path=f) for f in files]):
+                    results.append(result)
+                    if len(results) == 1:
+                        redis_server.stop(kill=True)  # the budget's server crashes
+        assert gone.is_set()
+        for result, path in zip(sorted(results, key=lambda r: r.id), files, strict=True):
+            assert result.ok, result.error
+            info = emu.media(result.media_id_string)  # type: ignore[arg-type]
+            assert info is not None and info["sha256"] == file_sha256(path)
+    err = capsys.readouterr().err
+    assert err.count("does not answer") == 1 and "answers again" in err, err
