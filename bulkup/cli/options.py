@@ -70,6 +70,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
         "half of every window to other clients of the same account",
     )
     p.add_argument(
+        "--budget",
+        metavar="URL",
+        help="share the rate-limit budgets with every process that names the same Redis or "
+        "Valkey server: redis://HOST:PORT/DB, rediss:// for TLS; a password in the URL or in "
+        "$BULKUP_BUDGET_PASSWORD (default: this process keeps its own)",
+    )
+    p.add_argument(
         "--stall-timeout",
         metavar="DURATION",
         help="stop the run when requests are outstanding and none is answered for this "

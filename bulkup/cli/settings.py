@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bulkup import redact
 from bulkup.auth.config import AuthSettings, check_private
 from bulkup.client import config as defaults
+from bulkup.client.budget_url import shown as shown_url
 from bulkup.client.config import UploadConfig, parse_duration, parse_size
 from bulkup.core import session as session_defaults
 from bulkup.core import spec
@@ -195,6 +197,14 @@ def _shard(value: Any, base: Path) -> str | None:
     return None if value is None else str(Shard.parse(value))
 
 
+def _budget(value: Any, base: Path) -> str | None:
+    """A Redis URL; a password in it is masked in every output from now on."""
+    text = _text(value, base)
+    if text is not None:
+        redact.register([urlsplit(text).password])
+    return text
+
+
 def _opt(key: str, section: str, parse: Parser, default: Any, help: str) -> Option:
     return Option(key, section, parse, default, help)
 
@@ -241,6 +251,13 @@ OPTIONS: tuple[Option, ...] = (
         _fraction,
         1.0,
         "share of each rate limit to spend (0.5 leaves half to other clients)",
+    ),
+    _opt(
+        "budget",
+        "upload",
+        _budget,
+        None,
+        "redis:// or rediss:// URL of a budget shared with every process naming it",
     ),
     _opt(
         "stall_timeout",
@@ -299,7 +316,7 @@ def as_written(option: Option, value: Any) -> Any:
     """``value`` of ``option`` as a user writes it, which its parser reads back to the
     same value: sizes in KiB or MiB (``"4MiB"``), durations in h, m and s (``"15m"``),
     whole seconds without ``.0``, paths absolute (a config file elsewhere reads them
-    the same). Anything else as it is."""
+    the same), a budget URL's password masked (``***``). Anything else as it is."""
     if value is None or isinstance(value, bool):
         return value
     if option.parse is _size:
@@ -310,6 +327,8 @@ def as_written(option: Option, value: Any) -> Any:
         return int(value)
     if option.parse is _path:
         return os.path.abspath(value)
+    if option.parse is _budget:
+        return shown_url(value)
     return value
 
 
@@ -501,6 +520,7 @@ def _build(
             max_wait=values["max_wait"],
             stall_timeout=values["stall_timeout"],
             budget_fraction=values["budget_fraction"],
+            budget=values["budget"],
             preflight=values["preflight"],
             verify_tls=not values["insecure"],
             ca_bundle=None if values["ca_bundle"] is None else str(values["ca_bundle"]),

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bulkup.client.budget_url import check_budget_url
 from bulkup.core import spec
 from bulkup.core.dialects import DEFAULT_ENDPOINTS
 from bulkup.core.order import DEFAULT_LOOKAHEAD
@@ -98,6 +99,10 @@ class UploadConfig:
     #: The share of each rate limit this run spends (above 0, at most 1): below 1
     #: leaves the rest of every window to other clients of the same account.
     budget_fraction: float = 1.0
+    #: ``redis://`` or ``rediss://`` URL of a Redis (or Valkey) server whose budgets
+    #: every process naming it shares (:mod:`bulkup.client.shared_budget`); None: this
+    #: process keeps its own.
+    budget: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     #: The run stops when requests are outstanding and none is answered for this long
@@ -148,6 +153,7 @@ class UploadConfig:
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         _check_fraction(self.budget_fraction)
+        object.__setattr__(self, "budget", self.budget and check_budget_url(self.budget))
         if self.max_restarts < 0:
             raise ConfigError("max_restarts must be >= 0")
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):

@@ -23,7 +23,9 @@ window is only our guess, never a cap). With ``fraction`` below 1
 (``--budget-fraction``), each window is spent only to that share of its limit,
 leaving the rest to other clients of the same account. The bookkeeping
 (:class:`Budget`) is synchronous; :meth:`Pacer.slot` does the waiting, until
-:meth:`Pacer.stop`.
+:meth:`Pacer.stop`. :class:`Pacer` is the in-memory kind of
+:class:`~bulkup.client.pacer_api.RatePacer`; ``--budget URL`` shares the budgets between
+processes instead (:mod:`bulkup.client.shared_budget`).
 """
 
 from __future__ import annotations
@@ -35,15 +37,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
+from bulkup.client.pacer_api import RESET_SLACK_SECS, PacerBase
 from bulkup.core import spec
 from bulkup.core.dialects import rate_window, retry_after, spent_until
-from bulkup.core.retry import DEFAULT_MAX_WAIT, cap
-from bulkup.errors import UploadError
+from bulkup.core.retry import DEFAULT_MAX_WAIT
 
-#: Waiting past the announced reset by this much absorbs clock skew and rounding.
-RESET_SLACK_SECS = 0.25
+__all__ = ["DAY_WINDOWS", "RESET_SLACK_SECS", "Budget", "Pacer", "Window"]
 
 
 @dataclass(slots=True)
@@ -252,7 +251,7 @@ def _window(headers: Mapping[str, str], prefix: str) -> tuple[int, int, float] |
     return rate_window(headers, prefix)
 
 
-class Pacer:
+class Pacer(PacerBase):
     """Per-endpoint budgets shared by every request of one uploader."""
 
     def __init__(
@@ -271,22 +270,14 @@ class Pacer:
         ``fraction`` the share of each limit this client spends."""
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"fraction must be above 0 and at most 1, got {fraction}")
-        self.enabled = enabled
+        super().__init__(enabled=enabled, clock=clock, max_wait=max_wait, on_wait=on_wait)
         self.fraction = fraction
-        self._clock = clock
-        self.max_wait = max_wait
-        self._on_wait = on_wait
         self._published = dict(published or {})
         #: The lowest ratio of an announced limit to its published figure (<= 1).
         self._scale = 1.0
         #: The lowest limit any endpoint announced.
         self._lowest: int | None = None
         self._budgets: dict[str, Budget] = {}
-        self._changed = anyio.Event()
-        self._stopped: UploadError | None = None
-        self.waited_secs = 0.0
-        #: Still images planned one-shot whose request has not started yet.
-        self._promised = 0
 
     def free(self, endpoint: str) -> bool:
         """Whether a request to ``endpoint`` could go now, without waiting for a limit."""
@@ -294,31 +285,8 @@ class Pacer:
             return True
         return self.budget(endpoint).wait_secs(self._clock()) == 0.0
 
-    def one_shot_or_chunked(self) -> bool:
-        """For ``--strategy auto``'s still images: True to send one-shot. One-shot while
-        its budget has room (one request an image), chunked beside it while only
-        initialize, append and finalize have room (X's budgets of 500 and 1,875 per 15
-        minutes then serve 2,375 images, not 500); one-shot when neither has. An image
-        sent one-shot holds its request's place from this choice until it starts, so
-        that images planned together do not all count on the same last request."""
-        free = self.free("upload")  # first: a window whose reset has passed turns over
-        room = self.budget("upload").room() - self._promised
-        if (free and room > 0) or not all(
-            self.free(endpoint) for endpoint in ("initialize", "append", "finalize")
-        ):
-            self._promised += 1
-            return True
-        return False
-
-    def unpromise(self) -> None:
-        """An image planned one-shot will not send after all (its result was in the
-        checkpoint, its file changed, the run stopped): its place is given back."""
-        self._promised = max(0, self._promised - 1)
-
-    def _kept(self, endpoint: str) -> None:
-        """A request to ``endpoint`` starts: a one-shot promise made is kept."""
-        if endpoint == "upload" and self._promised:
-            self._promised -= 1
+    def room(self, endpoint: str) -> float:
+        return self.budget(endpoint).room()
 
     def budget(self, endpoint: str) -> Budget:
         budget = self._budgets.get(endpoint)
@@ -333,18 +301,14 @@ class Pacer:
         """Hold one request's share of ``endpoint``'s budget while it is in flight."""
         budget = self.budget(endpoint)
         while self.enabled:
-            if self._stopped is not None:
-                raise self._stopped
+            self._check_stopped()
             now = self._clock()
             wait = budget.wait_secs(now)
             if wait == 0.0:
                 break
             if wait is not None:
-                self._check_wait(endpoint, budget, now, wait)
-            started = self._clock()
-            with anyio.move_on_after(math.inf if wait is None else wait):
-                await self._changed.wait()
-            self.waited_secs += self._clock() - started
+                self._check_wait(endpoint, budget.spent(), now, wait)
+            await self._pause(wait)
         budget.start(self._clock())
         self._kept(endpoint)
         try:
@@ -387,22 +351,6 @@ class Pacer:
                     budget.hold(float(until), str(why))
         self._learn_scale()
 
-    def stop(self, error: UploadError) -> None:
-        """Nothing more goes: every request waiting for its budget, and every later
-        one, fails with ``error``."""
-        self._stopped = error
-        self._notify()
-
-    def _check_wait(self, endpoint: str, budget: Budget, now: float, wait: float) -> None:
-        """Raise :class:`RateCapped` for a wait for an announced limit past
-        ``max_wait``; else announce it."""
-        until = now + wait - RESET_SLACK_SECS
-        why = budget.spent()
-        if why is not None and until - now > self.max_wait:
-            raise cap(why, endpoint, until, now)
-        if self._on_wait is not None and wait > 1.0:
-            self._on_wait(endpoint, until)
-
     def observe(self, budget: Budget, headers: Mapping[str, str], status: int = 200) -> None:
         budget.update(headers, status, self._clock())
         self._learn_scale()
@@ -439,7 +387,3 @@ class Pacer:
         for endpoint, budget in self._budgets.items():
             if not budget.window.announced and budget.window.turned is None:
                 budget.window.limit = self._assumed(endpoint)
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()

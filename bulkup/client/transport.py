@@ -41,7 +41,7 @@ from bulkup.client.config import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_STALL_TIMEOUT,
 )
-from bulkup.client.pacing import Pacer
+from bulkup.client.pacer_api import RatePacer
 from bulkup.client.stall import StallWatch
 from bulkup.core.dialects import HttpAnswer, HttpRequest
 from bulkup.errors import (
@@ -84,7 +84,7 @@ class Transport:
         self,
         http: aiohttp.ClientSession,
         auth: Auth,
-        pacer: Pacer,
+        pacer: RatePacer,
         *,
         timeout: aiohttp.ClientTimeout | None = None,
         concurrency: int = 8,
@@ -150,7 +150,7 @@ class Transport:
         run stopped sending (raising :attr:`refused`) never calls it."""
         if self.refused is not None:
             raise self.refused  # the run stopped sending: not even a wait for the budget
-        async with self.pacer.slot(request.endpoint) as budget, self.requests:
+        async with self.pacer.slot(request.endpoint) as held, self.requests:
             if self.refused is not None:
                 raise self.refused
             if sending is not None:
@@ -166,7 +166,7 @@ class Transport:
                 answer = await self._refreshed(request, path, answer, sent)
             elif body.sha256 is not None:
                 answer = dataclasses.replace(answer, sent_sha256=body.sha256)
-            self.pacer.observe(budget, answer.headers, answer.status)
+            self.pacer.observe(held, answer.headers, answer.status)
             return answer
 
     async def _refreshed(

@@ -36,6 +36,7 @@ from bulkup.client.admission import Feed, Run, Slot, problem_result
 from bulkup.client.config import UploadConfig
 from bulkup.client.driver import ItemUpload, Runtime
 from bulkup.client.ledger import FinishedFiles
+from bulkup.client.pacer_api import RatePacer
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
@@ -95,15 +96,7 @@ class Uploader:
         try:
             if self._http is None:
                 self._http = await stack.enter_async_context(self._new_session())
-            pacer = Pacer(
-                enabled=self.config.pacing,
-                clock=self._clock,
-                max_wait=self.config.max_wait,
-                on_wait=self._waiting,
-                # Until answers announce them: v2's published limits; v1.1 published none.
-                published=spec.RATE_LIMITS if self.config.api == "v2" else None,
-                fraction=self.config.budget_fraction,
-            )
+            pacer = await stack.enter_async_context(self._pacer())
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
             )
@@ -148,6 +141,25 @@ class Uploader:
         self._stack = self._tg = self._runtime = None
         if self._own_http:
             self._http = None
+
+    def _pacer(self) -> contextlib.AbstractAsyncContextManager[RatePacer]:
+        """This process's own budgets, or with ``budget`` (a Redis URL) the shared ones."""
+        settings: dict[str, Any] = {
+            "clock": self._clock,
+            "max_wait": self.config.max_wait,
+            "on_wait": self._waiting,
+            # Until answers announce them: v2's published limits; v1.1 published none.
+            "published": spec.RATE_LIMITS if self.config.api == "v2" else None,
+            "fraction": self.config.budget_fraction,
+        }
+        if self.config.budget is None or not self.config.pacing:
+            return contextlib.nullcontext(Pacer(enabled=self.config.pacing, **settings))
+        from bulkup.client.budget_url import BudgetServer
+        from bulkup.client.shared_budget import SharedPacer, app_of
+
+        server = BudgetServer.from_url(self.config.budget)
+        shared = SharedPacer(server, account=self.auth.account, app=app_of(self.auth), **settings)
+        return shared.connected()
 
     def _waiting(self, endpoint: str, until: float) -> None:
         """Requests to ``endpoint`` wait for a rate limit: the observer and the log hear."""
