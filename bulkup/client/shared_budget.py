@@ -170,6 +170,13 @@ class SharedPacer(PacerBase):
                 delay = min(delay * 2, RECONNECT_SECS[1])
 
     # --- the interface ------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Nothing to keep in a checkpoint: the shared windows live in Redis."""
+        return {}
+
+    def restore(self, kept: Mapping[str, Any]) -> None:
+        """The windows Redis holds are the latest: an earlier run's are not needed."""
+
     def budget(self, endpoint: str) -> Budget:
         return self.local.budget(endpoint)
 

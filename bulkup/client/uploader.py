@@ -300,8 +300,10 @@ class Uploader:
                 endpoint=self.config.base_url, dialect=self.config.api, account=self.auth.account
             )
             checkpoint = Checkpoint.open(checkpoint_path, identity)
+        pacer = self.runtime.transport.pacer
         if checkpoint is not None:
             run.finished, run.checkpoint = FinishedFiles(checkpoint), checkpoint
+            pacer.restore(checkpoint.budgets)  # the windows an earlier run last saw
         files = anyio.CapacityLimiter(self.config.files_in_flight)
         priorities = run.posts.priorities if run.posts is not None else {}
         feed = Feed(Queue(self.config.lookahead, group_priority=priorities))
@@ -312,6 +314,7 @@ class Uploader:
                     await self._admit(tg, slot, feed.take(), checkpoint, run)
         finally:
             if checkpoint is not None:
+                checkpoint.keep_budgets(pacer.snapshot())
                 checkpoint.close()  # synchronous: runs to the end even when cancelled
 
     async def _read(

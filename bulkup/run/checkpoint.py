@@ -114,7 +114,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -248,6 +248,8 @@ class Checkpoint:
         self._compact_every = compact_every
         self._compact_at = max(compact_every, len(state.items))
         self._broken = False
+        #: Top-level data changed since the snapshot (the budgets): compact at close.
+        self._head_changed = False
         for item_id, record in list(state.items.items()):
             if isinstance(record, ItemRecord):
                 self._settle(item_id, record)
@@ -519,6 +521,7 @@ class Checkpoint:
         self._compact_at = max(self._compact_every, len(state.items))
         generation = state.generation + 1  # newer than every journal
         head = snapshot_head(state.identity, generation, state.extra)
+        self._head_changed = False
         pieces = self._fragments.capture()
         write_atomically(self._path, snapshot_chunks(head, pieces, state.store.sealed()))
         state.generation = generation
@@ -541,6 +544,20 @@ class Checkpoint:
         self._journal_size = 0
         self._folder_dirty = True
 
+    @property
+    def budgets(self) -> dict[str, Any]:
+        """The rate-limit windows an earlier run last saw (see :meth:`keep_budgets`)."""
+        kept = self._state.extra.get("budgets")
+        return dict(kept) if isinstance(kept, dict) else {}
+
+    def keep_budgets(self, budgets: Mapping[str, Any]) -> None:
+        """Keep the rate-limit windows this run last saw (``Pacer.snapshot()``), written
+        at close: a rerun (after exit 75, say) starts from them instead of the
+        published limits, so it does not open with 429s."""
+        if dict(budgets) != self._state.extra.get("budgets"):
+            self._state.extra["budgets"] = dict(budgets)
+            self._head_changed = True
+
     def close(self) -> None:
         """Compact (if anything was recorded since the last compaction), remove the
         emptied journal, release the lock and remove its file: a closed checkpoint is
@@ -553,7 +570,8 @@ class Checkpoint:
             return
         try:
             self._wait()
-            if not self._broken and (self._job is not None or self._journal_size > 0):
+            pending = self._job is not None or self._journal_size > 0 or self._head_changed
+            if not self._broken and pending:
                 self.flush()
                 self.compact()
             if not self._broken and self._job is None and self._journal_size == 0:

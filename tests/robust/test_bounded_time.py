@@ -253,3 +253,24 @@ async def test_with_the_one_shot_day_cap_spent_auto_sends_the_images_chunked(
     assert [line["status"] for line in lines.values()] == ["succeeded"] * 3
     assert set(requests["upload"]) == {"429"} and requests["initialize"] == {"200": 3}
     assert run.code == 0, run.err
+
+
+async def test_a_rerun_after_exit_75_starts_from_the_budgets_kept_and_draws_no_429(
+    tmp_path: Path,
+) -> None:
+    (media := tmp_path / "media").mkdir()
+    for i in range(4):
+        samples.write_image(media / f"{i}.png", fmt="png", seed=i)
+    limits = RateLimits(per_window={"upload": 2})  # two one-shots per 15 minutes
+    args = ["--checkpoint", "run.ckpt", "--strategy", "simple", "--max-wait", "1m"]
+    args += ["--files-in-flight", "1"]  # the first request announces the window
+    async with Emulator(EmulatorConfig(lifetimes=FAST_LIFETIMES, limits=limits), environ={}) as emu:
+        first = await bulkup(*upload_args(emu, "media"), *args, env=env_for(emu), cwd=tmp_path)
+        second = await bulkup(*upload_args(emu, "media"), *args, env=env_for(emu), cwd=tmp_path)
+        uploads = emu.stats()["requests"]["upload"]
+    assert first.code == second.code == 75, (first.err, second.err)
+    statuses = sorted(line["status"] for line in first.lines())
+    assert statuses == ["skipped", "skipped", "succeeded", "succeeded"]
+    # The rerun knew the window was spent until its reset: it asked nothing of it.
+    assert uploads == {"200": 2}, uploads
+    assert json.loads((tmp_path / "run.ckpt").read_text())["budgets"]["upload"]
