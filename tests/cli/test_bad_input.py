@@ -861,7 +861,9 @@ def test_disk_full_while_writing_the_checkpoint_stops_clearly_and_keeps_what_was
         (tmp_path / "state").mkdir()
         args = ["media", "--checkpoint", "state/run.ckpt", "--chunk-size", "4KiB"]
         args += ["--files-in-flight", "1", "--segments-per-file", "1"]
-        disk = FillingDisk(tmp_path / "state", room=2500, refusals=refusals)
+        # An item journals about 2,000 bytes, and the next one starts (its INIT) before
+        # the first one's result is written: room for one and a half items.
+        disk = FillingDisk(tmp_path / "state", room=3200, refusals=refusals)
         with monkeypatch.context() as patch:
             disk.install(patch)
             code = cli_upload(emu, *args, "--report", "first.jsonl")

@@ -204,8 +204,12 @@ async def test_a_capped_run_exits_75_keeps_the_checkpoint_and_a_rerun_finishes(
     manifest.write_text(
         "".join(json.dumps({"path": f"{i}.png", "alt_text": f"n{i}"}) + "\n" for i in range(3))
     )
-    async with Emulator(limited(metadata=2), environ={}) as emu:
-        args = [*upload_args(emu, "m.jsonl"), "--checkpoint", "run.ckpt", "--max-wait", "1m"]
+    # 15 minutes last 4.5 s: the first run caps (--max-wait 1s); the rerun, started from the
+    # windows the checkpoint kept, waits for the reset instead of drawing a 429.
+    config = limited(metadata=2)
+    config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, time_scale=200))
+    async with Emulator(config, environ={}) as emu:
+        args = [*upload_args(emu, "m.jsonl"), "--checkpoint", "run.ckpt", "--max-wait", "1s"]
         first = await bulkup(*args, env=env_for(emu), cwd=tmp_path)
         assert first.code == 75, first.err
         lines = first.lines()
@@ -217,10 +221,11 @@ async def test_a_capped_run_exits_75_keeps_the_checkpoint_and_a_rerun_finishes(
         assert (tmp_path / "run.ckpt").exists()
 
         before = emu.stats()["requests"]
-        emu.advance(900)  # the window resets
+        args[-1] = "1m"
         second = await bulkup(*args, env=env_for(emu), cwd=tmp_path)
         after = emu.stats()["requests"]
     assert second.code == 0, second.err
+    assert "429" not in after["metadata"], after
     assert {line["status"] for line in second.lines()} == {"succeeded"}
     # The skipped item was uploaded and ready: the rerun sent only its metadata.
     assert after["upload"] == before["upload"]
