@@ -7,7 +7,7 @@ the JSON: ``benchmarks/charts/``); to draw a chart again from a saved JSON:
 
     python benchmarks/charts.py sweep benchmarks/sweep.json
     python benchmarks/charts.py peers benchmarks/peers.json
-    python benchmarks/charts.py budget benchmarks/budget_day.json
+    python benchmarks/charts.py budget_day benchmarks/budget_day.json
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def _budget_panel(ax: Axes, run: dict[str, Any]) -> None:
 WRITERS: dict[str, Callable[[dict[str, Any], Path], Path]] = {
     "sweep": sweep_chart,
     "peers": peers_chart,
-    "budget": budget_chart,
+    "budget_day": budget_chart,
 }
 
 

@@ -70,7 +70,6 @@ from typing import Any
 
 from benchmarks import charts
 from benchmarks._harness import (
-    FIGURE_HEADER,
     byte_exact,
     figure_row,
     inspect,
@@ -355,7 +354,7 @@ def print_table(r: dict[str, Any]) -> None:
             f"{LABELS[name]:<40}{seconds:>10}{rate:>10.1f}{r['cpu_s_per_gib'][name]:>12}"
             f"{requests:>10}{r['responses_429'][name]:>6}{r['byte_exact'][name]:>12}"
         )
-    print(FIGURE_HEADER.replace("figure", "bulkup (defaults) over", 1))
+    print(figure_row("bulkup (defaults) over", "value", "target", "met"))
     for peer, figure in r["speedups"].items():
         label = LABELS[peer].replace(", one file after another", ", one at a time")
         ok = met(figure["value"], figure["target"])

@@ -20,6 +20,7 @@ its throughput divided by the best throughput measured on that corpus.
 
     python benchmarks/sweep.py                     # the grid, 3 rounds (about 18 min)
     python benchmarks/sweep.py --small             # a tiny corpus and grid (seconds)
+    python benchmarks/sweep.py --point 16,8,2 --point 16,16,2 --rounds 5   # just these
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class Scale:
     processing: int = 1
     latency: int = 30
     jitter: int = 5
+    #: Measure only these points (``--point``) instead of the grid.
+    only: tuple[tuple[int, int, int], ...] = ()
 
     def profile(self) -> str:
         return PROFILE.format(
@@ -95,6 +98,8 @@ class Scale:
 
     def points(self) -> list[tuple[int, int, int]]:
         """(concurrency, files in flight, segments per file) within the memory bound."""
+        if self.only:
+            return list(self.only)
         grid = itertools.product(self.concurrency, self.files_in_flight, self.segments_per_file)
         return [p for p in grid if p[0] * DEFAULT_CHUNK_BYTES <= MEMORY_BOUND]
 
@@ -274,6 +279,7 @@ def print_table(r: dict[str, Any]) -> None:
     print(
         f"best: {_flags(r['best'])}; defaults: {_flags(r['defaults'])}; noise: "
         f"(max - min) / median over the rounds {r['median_spread']} median, {r['max_spread']} max"
+        f"; load average {r['load_average'][0]} before, {r['load_average'][1]} after"
     )
 
 
@@ -281,21 +287,44 @@ def _flags(knobs: dict[str, int]) -> str:
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in knobs.items())
 
 
+def _point_arg(text: str) -> tuple[int, int, int]:
+    """``16,8,2``: requests, files and segments in flight, within the memory bound."""
+    try:
+        concurrency, files, segments = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give three whole numbers, e.g. 16,8,2"
+        ) from None
+    if concurrency * DEFAULT_CHUNK_BYTES > MEMORY_BOUND:
+        bound = MEMORY_BOUND // DEFAULT_CHUNK_BYTES
+        raise argparse.ArgumentTypeError(f"{text!r}: more than {bound} requests exceed 64 MiB")
+    return concurrency, files, segments
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", action="store_true", help="a tiny corpus and grid, 1 round")
     parser.add_argument("--rounds", type=int, help=f"default: {ROUNDS} (--small: 1)")
+    parser.add_argument(
+        "--point",
+        type=_point_arg,
+        action="append",
+        metavar="C,F,S",
+        help="measure only this point (requests, files, segments); repeat for more",
+    )
     parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args(argv)
     scale = SMALL if args.small else FULL
+    if args.point:
+        scale = dataclasses.replace(scale, only=tuple(args.point))
     rounds = args.rounds or (1 if args.small else ROUNDS)
+    load = [round(os.getloadavg()[0], 2)]  # how busy the machine was: the noise
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         corpora = write_corpora(folder, scale)
-        result = {
-            "rounds": rounds,
-            **summary(scale, corpora, measure(scale, corpora, rounds, folder)),
-        }
+        seconds = measure(scale, corpora, rounds, folder)
+    load.append(round(os.getloadavg()[0], 2))
+    result = {"rounds": rounds, "load_average": load, **summary(scale, corpora, seconds)}
     print_table(result)
     write_json(args.json, result)
     print(f"chart: {charts.sweep_chart(result, charts.beside(args.json, 'sweep.png'))}")

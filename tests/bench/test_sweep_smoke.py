@@ -69,7 +69,7 @@ def test_budget_chart_draws_each_window_of_each_corpus_from_benchmark_8s_json(
     }
     out = tmp_path / "budget_day.png"
     written = charts.main(
-        ["budget", str(_saved(tmp_path, {"runs": [run, run]})), "--out", str(out)]
+        ["budget_day", str(_saved(tmp_path, {"runs": [run, run]})), "--out", str(out)]
     )
 
     assert written == out and png_under_100_kb(out)
