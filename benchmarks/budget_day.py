@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = summary(scale, runs)
     print_table(result)
     write_json(args.json, result)
+    from benchmarks import charts  # matplotlib: only once the figures are printed
+
+    print(f"chart: {charts.budget_chart(result, charts.beside(args.json, 'budget_day.png'))}")
     return result
 
 

@@ -26,31 +26,29 @@ valid, distinct ``tweet_video``) and 96 PNG images of 1 MiB (``samples.write_ima
 with ``target_bytes``), category ``tweet_video`` / ``tweet_image``; sizes and counts
 are options.
 
-Contestants on v1.1 with OAuth 1.0a (tweepy's dialect):
+Contestants, each against a fresh emulator:
 
-- tweepy ``API.media_upload`` one file after another (chunked with its default 1 MiB
-  chunks for video, simple upload for images);
+- tweepy ``API.media_upload`` (v1.1, OAuth 1.0a: tweepy's dialect) one file after
+  another (chunked with its default 1 MiB chunks for video, simple upload for images);
 - the same in a pool of 8 threads (one ``tweepy.API`` per thread);
-- ``bulkup upload`` (subprocess), ``--concurrency 32 --files-in-flight 16
-  --segments-per-file 2`` with its default 4 MiB chunks, preflight on; and, for a
-  like-for-like row, at 8 requests in flight.
-
-Contestants on v2 with the demo user's OAuth 2.0 token:
-
-- xdk, the official X SDK, as its users write it (``benchmarks/peers_xdk.py``): images
-  one-shot, videos INITIALIZE, APPEND per 4 MiB segment, FINALIZE and STATUS polls after
-  ``check_after_secs``; one file after another, and in 8 threads (one ``Client`` each);
-- ``bulkup upload --api v2`` with its defaults, nothing else.
+- xdk, the official X SDK for v2, as its users write it (``benchmarks/peers_xdk.py``):
+  images one-shot, videos INITIALIZE, APPEND per 4 MiB segment, FINALIZE and STATUS
+  polls after ``check_after_secs``; one file after another, and in 8 threads (one
+  ``Client`` each), with the demo user's OAuth 2.0 token;
+- ``bulkup upload`` (subprocess) with its defaults: v2, the demo user's OAuth 2.0 token,
+  no option but the CA to trust and the report to read back (what a new user runs).
 
 Every media id of every contestant is checked SHA-256-exact against its file through
-``/_emulator/media/{id}``. Targets (issue [5/6]): bulkup at least 10x faster than
-sequential tweepy and 2x faster than tweepy with 8 threads; the same for bulkup v2 with
-its defaults against xdk (reported, not asserted). Also reported: client CPU
-seconds per GiB (bulkup from the child's rusage, tweepy from this process's).
+``/_emulator/media/{id}``. Each round runs every contestant in turn; the figures are
+medians over the rounds (3 by default) of each peer's time over bulkup's in the same
+round. Targets (issue [5/6]): bulkup with its defaults at least 10x faster than each
+peer one file at a time and 2x faster than each peer in 8 threads. Also reported:
+client CPU seconds per GiB (bulkup from the child's rusage, the peers from this
+process's). The chart (``benchmarks/charts/peers.png``) shows each contestant's time.
 
-    python benchmarks/peers.py                                   # 32 x 8 MiB + 96 x 1 MiB
+    python benchmarks/peers.py                                   # 32 x 8 MiB + 96 x 1 MiB, 3 rounds
     python benchmarks/peers.py --storage disk                    # media probed with PyAV
-    python benchmarks/peers.py --videos 2 --video-kib 256 --images 3 --image-kib 64
+    python benchmarks/peers.py --videos 2 --video-kib 256 --images 3 --image-kib 64 --rounds 1
 """
 
 from __future__ import annotations
@@ -60,6 +58,7 @@ import contextlib
 import json
 import os
 import resource
+import statistics
 import struct
 import tempfile
 import threading
@@ -69,9 +68,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks import charts
 from benchmarks._harness import (
-    FIGURE_HEADER,
-    OAUTH1_ENV,
     byte_exact,
     figure_row,
     inspect,
@@ -90,12 +88,7 @@ from bulkup.media import samples
 TARGET_VS_SEQUENTIAL = 10.0
 TARGET_VS_THREADS = 2.0
 THREADS = 8
-V11 = ("--api", "v1.1")
-BULKUP_ARGS = {
-    "bulkup": (*V11, "--concurrency", "32", "--files-in-flight", "16", "--segments-per-file", "2"),
-    "bulkup_8": (*V11, "--concurrency", "8", "--files-in-flight", "8", "--segments-per-file", "2"),
-    "bulkup_v2": ("--api", "v2"),  # and nothing else: the defaults
-}
+ROUNDS = 3
 PROFILE = """
 [lifetimes]
 processing_secs = 0
@@ -217,29 +210,26 @@ def run_threads(
     return {"seconds": seconds, "cpu_seconds": cpu, "uploaded": pairs}
 
 
-def run_bulkup(
-    url: str, ca: Path, work: Workload, folder: Path, extra: tuple[str, ...]
-) -> dict[str, Any]:
-    """``bulkup upload`` with ``extra`` options; v1.1 with OAuth 1.0a when ``extra`` asks
-    for v1.1, else the demo user's bearer token."""
+def run_bulkup(url: str, ca: Path, work: Workload, folder: Path) -> dict[str, Any]:
+    """``bulkup upload`` with its defaults (v2, the demo user's OAuth 2.0 token): only
+    the CA to trust and the report to read back are given."""
     listing = folder / "peers.jsonl"
     listing.write_text(
         "".join(json.dumps({"path": str(p), "media_category": c}) + "\n" for p, c in work)
     )
     report = folder / "report.jsonl"
-    args = ["--ca-bundle", str(ca), "--report", str(report), *extra, str(listing)]
-    env = upload_env(OAUTH1_ENV) if "v1.1" in extra else upload_env()
-    run = run_cli(upload_command(url, args), env)
+    args = ["--ca-bundle", str(ca), "--report", str(report), str(listing)]
+    run = run_cli(upload_command(url, args), upload_env())
     if run["exit"] != 0:
         raise SystemExit(f"bulkup upload failed: {run['stderr']}")
     return {**run, "uploaded": report_media_ids(report)}
 
 
 def run_contestant(name: str, url: str, ca: Path, work: Workload, folder: Path) -> dict[str, Any]:
-    if name.startswith(("tweepy", "xdk")):
-        uploader = tweepy_uploader if name.startswith("tweepy") else xdk_uploader
-        return run_threads(uploader, url, ca, work, THREADS if name.endswith("_threads") else 1)
-    return run_bulkup(url, ca, work, folder, BULKUP_ARGS[name])
+    if name == "bulkup":
+        return run_bulkup(url, ca, work, folder)
+    uploader = tweepy_uploader if name.startswith("tweepy") else xdk_uploader
+    return run_threads(uploader, url, ca, work, THREADS if name.endswith("_threads") else 1)
 
 
 def contest(name: str, folder: Path, work: Workload, storage: str = "discard") -> dict[str, Any]:
@@ -260,16 +250,19 @@ def contest(name: str, folder: Path, work: Workload, storage: str = "discard") -
     }
 
 
-CONTESTANTS = ("tweepy", "tweepy_threads", "bulkup", "bulkup_8", "xdk", "xdk_threads", "bulkup_v2")
+PEERS = ("tweepy", "tweepy_threads", "xdk", "xdk_threads")
+CONTESTANTS = (*PEERS, "bulkup")
 LABELS = {
-    "tweepy": "tweepy, one file after another",
-    "tweepy_threads": f"tweepy, {THREADS} threads",
-    "bulkup": "bulkup upload, 32 in flight",
-    "bulkup_8": "bulkup upload, 8 in flight",
+    "tweepy": "tweepy (v1.1), one file after another",
+    "tweepy_threads": f"tweepy (v1.1), {THREADS} threads",
     "xdk": "xdk (v2), one file after another",
     "xdk_threads": f"xdk (v2), {THREADS} threads",
-    "bulkup_v2": "bulkup upload (v2), defaults",
+    "bulkup": "bulkup upload (v2), defaults",
 }
+
+
+def target(peer: str) -> float:
+    return TARGET_VS_THREADS if peer.endswith("_threads") else TARGET_VS_SEQUENTIAL
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -278,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--video-kib", type=int, default=8 << 10)
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--image-kib", type=int, default=1 << 10)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="every contestant, in turn")
     parser.add_argument(
         "--storage",
         choices=("discard", "disk"),
@@ -290,74 +284,55 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         folder = Path(tmp)
         work = make_workload(folder, args)
         total = sum(path.stat().st_size for path, _ in work)
-        runs = {name: contest(name, folder, work, args.storage) for name in CONTESTANTS}
-    result = summary(args, total, runs)
+        rounds = [
+            {name: contest(name, folder, work, args.storage) for name in CONTESTANTS}
+            for _ in range(args.rounds)
+        ]
+    result = summary(args, total, rounds)
     print_table(result)
     write_json(args.json, result)
+    print(f"chart: {charts.peers_chart(result, charts.beside(args.json, 'peers.png'))}")
     return result
 
 
-def summary(args: argparse.Namespace, total: int, runs: dict[str, Any]) -> dict[str, Any]:
+def summary(args: argparse.Namespace, total: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the rounds: each contestant's seconds, and each peer's time over
+    bulkup's in the same round (the speed-up), beside its target."""
     gib = total / (1 << 30)
-    best = runs["bulkup"]["seconds"]
-    result: dict[str, Any] = {
+    times = {name: [r[name]["seconds"] for r in rounds] for name in CONTESTANTS}
+    cpu = {name: statistics.median(r[name]["cpu_seconds"] for r in rounds) for name in CONTESTANTS}
+    speedups = {}
+    for peer in PEERS:
+        ratios = [p / b for p, b in zip(times[peer], times["bulkup"], strict=True)]
+        value = round(statistics.median(ratios), 2)
+        speedups[peer] = {
+            "value": value,
+            "target": target(peer),
+            "met": value >= target(peer),
+            "rounds": [round(x, 2) for x in ratios],
+        }
+    last = rounds[-1]
+    return {
         "videos": args.videos,
         "video_bytes": args.video_kib << 10,
         "images": args.images,
         "image_bytes": args.image_kib << 10,
         "bytes": total,
         "storage": args.storage,
-        **{f"{name}_seconds": round(run["seconds"], 2) for name, run in runs.items()},
-        **{
-            f"{name}_cpu_s_per_gib": round(run["cpu_seconds"] / gib, 2)
-            for name, run in runs.items()
+        "rounds": len(rounds),
+        "labels": LABELS,
+        "seconds": {name: round(statistics.median(s), 2) for name, s in times.items()},
+        "rounds_seconds": {name: [round(x, 2) for x in s] for name, s in times.items()},
+        "cpu_s_per_gib": {name: round(c / gib, 2) for name, c in cpu.items()},
+        "speedups": speedups,
+        "meets_targets": all(s["met"] for s in speedups.values()),
+        "requests": {name: run["requests"] for name, run in last.items()},
+        "responses_429": {
+            name: sum(r[name]["responses_429"] for r in rounds) for name in CONTESTANTS
         },
-        "speedup_vs_sequential": round(runs["tweepy"]["seconds"] / best, 2),
-        "target_vs_sequential": TARGET_VS_SEQUENTIAL,
-        "speedup_vs_threads": round(runs["tweepy_threads"]["seconds"] / best, 2),
-        "target_vs_threads": TARGET_VS_THREADS,
-        "speedup_8_vs_threads": round(
-            runs["tweepy_threads"]["seconds"] / runs["bulkup_8"]["seconds"], 2
-        ),
-        **v2_figures(runs),
-        "requests": {name: run["requests"] for name, run in runs.items()},
-        "responses_429": {name: run["responses_429"] for name, run in runs.items()},
-        "byte_exact": {name: run["checked"] for name, run in runs.items()},
+        "byte_exact": {name: run["checked"] for name, run in last.items()},
         "byte_exact_all": True,  # contest() stops the run at the first mismatch
     }
-    result["meets_targets"] = (
-        result["speedup_vs_sequential"] >= TARGET_VS_SEQUENTIAL
-        and result["speedup_vs_threads"] >= TARGET_VS_THREADS
-    )
-    return result
-
-
-def v2_figures(runs: dict[str, Any]) -> dict[str, Any]:
-    """bulkup on v2 with its defaults over xdk, one file at a time and in threads."""
-    v2 = runs["bulkup_v2"]["seconds"]
-    figures = {
-        "v2_speedup_vs_xdk": round(runs["xdk"]["seconds"] / v2, 2),
-        "v2_speedup_vs_xdk_threads": round(runs["xdk_threads"]["seconds"] / v2, 2),
-    }
-    return {
-        **figures,
-        "v2_meets_targets": figures["v2_speedup_vs_xdk"] >= TARGET_VS_SEQUENTIAL
-        and figures["v2_speedup_vs_xdk_threads"] >= TARGET_VS_THREADS,
-    }
-
-
-def print_v2_figures(r: dict[str, Any]) -> None:
-    """The v2 ratios side by side: one file at a time, then in threads."""
-    seq, thr = r["v2_speedup_vs_xdk"], r["v2_speedup_vs_xdk_threads"]
-    print(
-        f"{'bulkup v2 (defaults) over xdk':<34}{'one at a time':>16}{'target':>9}{'met':>5}"
-        f"{f'{THREADS} threads':>14}{'target':>9}{'met':>5}"
-    )
-    print(
-        f"{'speed-up':<34}{seq:>16}{f'>= {TARGET_VS_SEQUENTIAL:g}':>9}"
-        f"{met(seq, TARGET_VS_SEQUENTIAL):>5}{thr:>14}{f'>= {TARGET_VS_THREADS:g}':>9}"
-        f"{met(thr, TARGET_VS_THREADS):>5}"
-    )
 
 
 def print_table(r: dict[str, Any]) -> None:
@@ -365,30 +340,27 @@ def print_table(r: dict[str, Any]) -> None:
     print(
         f"against peers: {r['videos']} videos x {r['video_bytes'] / mib:g} MiB + {r['images']} "
         f"images x {r['image_bytes'] / mib:g} MiB ({r['bytes'] / mib:.0f} MiB), TLS, 30 ms, "
-        f"12.5 MB/s per connection, {r['storage']} storage"
+        f"12.5 MB/s per connection, {r['storage']} storage; median of {r['rounds']} rounds"
     )
     print(
-        f"{'contestant':<34}{'seconds':>10}{'MiB/s':>10}{'CPU s/GiB':>12}{'requests':>10}"
+        f"{'contestant':<40}{'seconds':>10}{'MiB/s':>10}{'CPU s/GiB':>12}{'requests':>10}"
         f"{'429s':>6}{'byte-exact':>12}"
     )
     for name in CONTESTANTS:
-        seconds = r[f"{name}_seconds"]
+        seconds = r["seconds"][name]
         rate = r["bytes"] / mib / seconds
-        cpu = r[f"{name}_cpu_s_per_gib"]
         requests = sum(r["requests"][name].values())
         print(
-            f"{LABELS[name]:<34}{seconds:>10}{rate:>10.1f}{cpu:>12}{requests:>10}"
-            f"{r['responses_429'][name]:>6}{r['byte_exact'][name]:>12}"
+            f"{LABELS[name]:<40}{seconds:>10}{rate:>10.1f}{r['cpu_s_per_gib'][name]:>12}"
+            f"{requests:>10}{r['responses_429'][name]:>6}{r['byte_exact'][name]:>12}"
         )
-    print(FIGURE_HEADER)
-    for label, key, target in (
-        ("speed-up over sequential tweepy", "speedup_vs_sequential", "target_vs_sequential"),
-        (f"speed-up over tweepy, {THREADS} threads", "speedup_vs_threads", "target_vs_threads"),
-    ):
-        print(figure_row(label, r[key], f">= {r[target]:g}", met(r[key], r[target])))
-    print(f"bulkup at 8 in flight over tweepy, {THREADS} threads: {r['speedup_8_vs_threads']}")
-    print_v2_figures(r)
-    print(f"bulkup client CPU: {r['bulkup_cpu_s_per_gib']} s/GiB")
+    print(figure_row("bulkup (defaults) over", "value", "target", "met"))
+    for peer, figure in r["speedups"].items():
+        label = LABELS[peer].replace(", one file after another", ", one at a time")
+        ok = met(figure["value"], figure["target"])
+        print(figure_row(label, f"{figure['value']}x", f">= {figure['target']:g}x", ok))
+    spread = {peer: figure["rounds"] for peer, figure in r["speedups"].items()}
+    print(f"speed-up in each round: {spread}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ from bulkup.cli.settings import (
     Settings,
     resolve,
 )
+from bulkup.client.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_FILES_IN_FLIGHT,
+    DEFAULT_SEGMENTS_PER_FILE,
+)
 from bulkup.core import spec
 
 
@@ -41,12 +46,20 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
         help="JSON Lines report (default: standard output when it is not a terminal; "
         "a terminal gets one line per item)",
     )
-    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (8)")
     p.add_argument(
-        "--files-in-flight", type=int, metavar="N", help="files between INIT and FINALIZE (4)"
+        "--concurrency", type=int, metavar="N", help=f"requests in flight ({DEFAULT_CONCURRENCY})"
     )
     p.add_argument(
-        "--segments-per-file", type=int, metavar="N", help="APPENDs in flight per file (4)"
+        "--files-in-flight",
+        type=int,
+        metavar="N",
+        help=f"files between INIT and FINALIZE ({DEFAULT_FILES_IN_FLIGHT})",
+    )
+    p.add_argument(
+        "--segments-per-file",
+        type=int,
+        metavar="N",
+        help=f"APPENDs in flight per file ({DEFAULT_SEGMENTS_PER_FILE})",
     )
     p.add_argument("--chunk-size", metavar="SIZE", help="chunk size, at most 5MiB (4MiB)")
     p.add_argument("--category", metavar="NAME", help="media_category for items that name none")

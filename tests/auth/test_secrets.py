@@ -231,6 +231,8 @@ async def test_a_wrong_secret_gives_one_clear_401_and_no_request_storm(
         "run.ckpt",
         "--report",
         "report.jsonl",
+        "--files-in-flight",  # fewer than the photos: the rest are never tried
+        "4",
         env=cli_env(secret=WRONG_SECRET),
         cwd=tmp_path,
     )

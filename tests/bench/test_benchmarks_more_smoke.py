@@ -12,40 +12,6 @@ from pathlib import Path
 import pytest
 
 
-def test_peers_benchmark_lands_every_contestants_files_byte_exact_and_reports(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pytest.importorskip("tweepy")
-    from benchmarks import peers
-
-    out = tmp_path / "peers.json"
-    args = ["--videos", "1", "--video-kib", "96", "--images", "2", "--image-kib", "16"]
-    # disk storage: the emulator probes the padded video with PyAV, so it must be valid
-    result = peers.main([*args, "--storage", "disk", "--json", str(out)])
-
-    saved = json.loads(out.read_text())
-    assert saved == result
-    assert saved["byte_exact"] == dict.fromkeys(peers.CONTESTANTS, 3)
-    assert set(saved["responses_429"]) == set(peers.CONTESTANTS)
-    for key in ("speedup_vs_sequential", "speedup_vs_threads", "bulkup_cpu_s_per_gib"):
-        assert saved[key] > 0, key
-    assert saved["target_vs_sequential"] == peers.TARGET_VS_SEQUENTIAL
-    assert saved["target_vs_threads"] == peers.TARGET_VS_THREADS
-    for name in ("xdk", "xdk_threads"):  # images one-shot; the video INIT, APPEND, FINALIZE, STATUS
-        assert saved["requests"][name] == {
-            "upload": 2,
-            "initialize": 1,
-            "append": 1,
-            "finalize": 1,
-            "status": 1,
-        }, name
-    assert saved["v2_speedup_vs_xdk"] > 0 and saved["v2_speedup_vs_xdk_threads"] > 0
-    assert isinstance(saved["v2_meets_targets"], bool)
-    table = capsys.readouterr().out
-    assert "speed-up over sequential tweepy" in table
-    assert "xdk (v2), 8 threads" in table and "bulkup v2 (defaults) over xdk" in table
-
-
 def test_small_files_benchmark_makes_the_bare_loops_requests_and_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -209,7 +209,8 @@ async def test_refused_credentials_send_only_the_first_requests_and_skip_the_res
             token_secret="right-token-secret",
         )
     )
-    async with Uploader(config_for(emulator), auth=bad) as up:
+    # 4 files in flight, fewer than the items: the rest are never sent
+    async with Uploader(config_for(emulator, files_in_flight=4), auth=bad) as up:
         results = [r async for r in up.upload_many(items)]
     assert len(results) == 10
     refused = emulator.stats()["requests"]["upload"]["401"]

@@ -151,6 +151,7 @@ async def test_a_server_that_never_answers_is_stopped_by_the_stall_timeout(
     for i in range(6):
         samples.write_image(media / f"{i}.png", fmt="png", seed=i, target_bytes=12 * KiB)
     args = ["--checkpoint", "run.ckpt", "--strategy", "chunked", "--chunk-size", "4KiB"]
+    args += ["--files-in-flight", "4"]  # fewer than the files: two are never started
     async with Emulator(FAST, environ={}) as emu:
         emu.faults.schedule("hang", endpoint="append", count=1000)  # INIT is answered
         first = await bulkup(
