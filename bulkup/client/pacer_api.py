@@ -84,6 +84,8 @@ class PacerBase:
         self.waited_secs = 0.0
         #: Still images planned one-shot whose request has not started yet.
         self._promised = 0
+        #: The one-shot budget ran out at least once in this run.
+        self._bound = False
 
     def free(self, endpoint: str) -> bool:
         """Whether a request to ``endpoint`` could go now, without waiting for a limit."""
@@ -97,17 +99,40 @@ class PacerBase:
         """For ``--strategy auto``'s still images: True to send one-shot. One-shot while
         its budget has room (one request an image), chunked beside it while only
         initialize, append and finalize have room (X's budgets of 500 and 1,875 per 15
-        minutes then serve 2,375 images, not 500); one-shot when neither has. An image
+        minutes then serve 2,375 images, not 500); when neither has, the one that can go
+        sooner. An image
         sent one-shot holds its request's place from this choice until it starts, so
         that images planned together do not all count on the same last request."""
         free = self.free("upload")  # first: a window whose reset has passed turns over
         room = self.room("upload") - self._promised
-        if (free and room > 0) or not all(
-            self.free(endpoint) for endpoint in ("initialize", "append", "finalize")
-        ):
+        chunked = max(self.wait_for(e) for e in ("initialize", "append", "finalize"))
+        if free and room > 0:
+            # Both have room, in a run the budgets bind: spend first the one whose window
+            # ends sooner (room left in an ending window is lost; a fresh one waits).
+            sooner = self.renews_in("initialize") < self.renews_in("upload")
+            if self._bound and chunked == 0.0 and sooner:
+                return False
+            self._promised += 1
+            return True
+        self._bound = True  # the one-shot budget ran out once: budgets bind this run
+        if chunked == 0.0:
+            return False
+        # Neither has room now: the path that can go sooner (an image waiting for the
+        # one-shot reset while the chunked budgets renew would hold its slot for nothing).
+        one_shot = self.wait_for("upload") if not free else self.renews_in("upload")
+        if one_shot <= chunked:
             self._promised += 1
             return True
         return False
+
+    def wait_for(self, endpoint: str) -> float:
+        """Seconds until a request to ``endpoint`` could go (0: now, or as soon as the
+        answers in flight say; inf: not known)."""
+        return 0.0 if self.free(endpoint) else math.inf
+
+    def renews_in(self, endpoint: str) -> float:
+        """Seconds until ``endpoint``'s window renews (inf: not known)."""
+        return math.inf
 
     def unpromise(self) -> None:
         """An image planned one-shot will not send after all (its result was in the

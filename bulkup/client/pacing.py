@@ -288,6 +288,17 @@ class Pacer(PacerBase):
     def room(self, endpoint: str) -> float:
         return self.budget(endpoint).room()
 
+    def wait_for(self, endpoint: str) -> float:
+        if not self.enabled:
+            return 0.0
+        wait = self.budget(endpoint).wait_secs(self._clock())
+        return 0.0 if wait is None else wait  # None: the answers in flight decide soon
+
+    def renews_in(self, endpoint: str) -> float:
+        window, now = self.budget(endpoint).window, self._clock()
+        reset = window.reset if window.announced else window.assumed_reset
+        return math.inf if reset is None else max(reset - now, 0.0)
+
     def budget(self, endpoint: str) -> Budget:
         budget = self._budgets.get(endpoint)
         if budget is None:

@@ -165,6 +165,7 @@ from bulkup.run.checkpoint_snapshot import (
     snapshot_head,
 )
 from bulkup.run.checkpoint_status import summarize
+from bulkup.run.heap import release_free_memory
 
 #: Default number of journal events between two compactions.
 DEFAULT_COMPACT_EVERY = 10_000
@@ -277,6 +278,7 @@ class Checkpoint:
         except BaseException:
             checkpoint._release()
             raise
+        release_free_memory()  # what loading and the snapshot freed, back to the system
         return checkpoint
 
     # --- reading ---------------------------------------------------------------------
@@ -479,6 +481,7 @@ class Checkpoint:
             self._job = None
             self._close(self._retired_fd)
             self._retired_fd = -1
+            release_free_memory()  # the snapshot's buffers
         elif job.error is not None:
             error, job.error = job.error, None
             if not isinstance(error, CheckpointError):

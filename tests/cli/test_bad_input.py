@@ -632,9 +632,8 @@ async def test_invalid_credentials_give_one_clear_401_and_no_retry_storm(
         samples.write_image(tmp_path / f"media/p{i}.png", fmt="png", seed=i)
     env = env_for(None) | {"X_BEARER_TOKEN": "not-a-token-anyone-issued"}
 
-    run = await bulkup(
-        *upload_args(emulator, "media"), "--chunk-size", "4KiB", env=env, cwd=tmp_path
-    )
+    args = ["--chunk-size", "4KiB", "--files-in-flight", "4"]
+    run = await bulkup(*upload_args(emulator, "media"), *args, env=env, cwd=tmp_path)
 
     assert run.code == 2
     no_traceback(run)

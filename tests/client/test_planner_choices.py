@@ -2,7 +2,7 @@
 
 ``--strategy auto`` sends a still image one-shot while that budget has room and
 chunked (initialize, append, finalize) beside it while only those have room; when
-neither has, one-shot (it waits for the sooner reset of the two paths' cheapest).
+neither has, by the path that can go sooner.
 """
 
 from __future__ import annotations
@@ -56,11 +56,22 @@ def test_a_spent_one_shot_budget_sends_images_chunked_beside_it() -> None:
     assert choices(pacer, 2) == ["chunked", "chunked"]
 
 
-def test_with_both_paths_spent_images_wait_for_one_shot() -> None:
+def test_with_both_paths_spent_images_take_the_one_that_renews_sooner() -> None:
     pacer, _ = v2()
     announce(pacer, "upload", remaining=0, limit=500, reset=NOW + 600)
     announce(pacer, "initialize", remaining=0, limit=1875, reset=NOW + 300)
+    assert choices(pacer, 1) == ["chunked"]  # initialize renews in 5 minutes, one-shot in 10
+    pacer, _ = v2()
+    announce(pacer, "upload", remaining=0, limit=500, reset=NOW + 200)
+    announce(pacer, "initialize", remaining=0, limit=1875, reset=NOW + 300)
     assert choices(pacer, 1) == ["one-shot"]
+
+
+def test_with_the_one_shot_places_all_promised_and_chunked_spent_the_sooner_renewal_wins() -> None:
+    pacer, _ = v2()
+    announce(pacer, "upload", remaining=1, limit=500, reset=NOW + 100)
+    announce(pacer, "append", remaining=0, limit=1875, reset=NOW + 300)
+    assert choices(pacer, 3) == ["one-shot"] * 3  # the last place, then the reset in 100 s
 
 
 def test_a_budget_fraction_leaves_the_rest_of_the_one_shot_budget_to_others() -> None:
@@ -93,3 +104,25 @@ def test_an_image_planned_one_shot_that_never_sends_gives_its_place_back() -> No
     assert choices(pacer, 2) == ["one-shot", "chunked"]  # the last place is promised
     pacer.unpromise()  # its result was in the checkpoint: nothing was sent
     assert choices(pacer, 1) == ["one-shot"]
+
+
+def test_with_room_on_both_paths_the_window_that_ends_sooner_is_spent_first() -> None:
+    pacer, clock = v2()
+    announce(pacer, "upload", remaining=0, limit=500, reset=NOW + 10)
+    assert choices(pacer, 1) == ["chunked"]  # the budgets bind this run
+    clock.now = NOW + 11
+    announce(pacer, "upload", remaining=400, limit=500, reset=NOW + 800)  # a fresh window
+    for endpoint in ("initialize", "append", "finalize"):
+        announce(pacer, endpoint, remaining=7, limit=1875, reset=NOW + 20)  # ending
+    assert choices(pacer, 1) == ["chunked"]  # its 7 places would be lost in 9 s
+    pacer, _ = v2()
+    announce(pacer, "upload", remaining=400, limit=500, reset=NOW + 20)
+    announce(pacer, "initialize", remaining=1000, limit=1875, reset=NOW + 800)
+    assert choices(pacer, 1) == ["one-shot"]
+
+
+def test_while_the_budgets_do_not_bind_images_go_one_shot_whatever_the_windows() -> None:
+    pacer, _ = v2()
+    announce(pacer, "upload", remaining=400, limit=500, reset=NOW + 800)
+    announce(pacer, "initialize", remaining=1000, limit=1875, reset=NOW + 20)
+    assert choices(pacer, 2) == ["one-shot"] * 2  # one request an image, not three

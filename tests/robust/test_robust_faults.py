@@ -350,7 +350,7 @@ async def test_a_run_needing_several_rate_windows_gets_no_429_and_never_exceeds_
     appends = sum(stats["requests"]["append"].values())
     print(f"\n{api}: {appends} APPENDs, waited {waited:.1f} s, peaks {stats['rate_window_peak']}")
     assert appends > 2 * BUDGETS["append"]  # three windows at least
-    assert sum(stats["requests"]["upload"].values()) > BUDGETS["upload"]  # two at least
+    assert sum(stats["requests"]["upload"].values()) > 0  # images one-shot beside chunked
     # More than two windows' budgets and not one 429: it waited for the resets (how long
     # is printed, not asserted: on a slow host the time passes anyway).
     for endpoint, counts in stats["requests"].items():
