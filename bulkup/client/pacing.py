@@ -363,8 +363,10 @@ class Pacer(PacerBase):
         self._learn_scale()
 
     def observe(self, budget: Budget, headers: Mapping[str, str], status: int = 200) -> None:
+        known = (budget.window.announced, budget.window.limit)
         budget.update(headers, status, self._clock())
-        self._learn_scale()
+        if (budget.window.announced, budget.window.limit) != known:  # not every answer
+            self._learn_scale()
         self._notify()
 
     def _assumed(self, endpoint: str) -> int | None:

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bulkup.core import spec
@@ -122,7 +122,10 @@ class ParamsDigest:
 
     @classmethod
     def of(cls, params: UploadParams) -> ParamsDigest:
-        text = json.dumps(params.as_json(), sort_keys=True, separators=(",", ":"))
+        """The digest of what the parameters make (a compact record is a finished one:
+        how its bytes were sent no longer matters, see :func:`made_with`)."""
+        made = made_with(params).as_json()
+        text = json.dumps(made, sort_keys=True, separators=(",", ":"))
         return cls(hashlib.sha256(text.encode()).hexdigest()[:16])
 
     def __eq__(self, other: object) -> bool:
@@ -135,6 +138,13 @@ class ParamsDigest:
 
     def as_json(self) -> Any:
         return self.hex
+
+
+def made_with(params: UploadParams) -> UploadParams:
+    """``params`` without how the bytes are sent (strategy, chunk size): what decides the
+    media a finished upload made. ``--strategy auto`` chooses one-shot or chunked per run,
+    from the budgets left, so a rerun may choose otherwise for the same media."""
+    return replace(params, strategy="chunked", chunk_size=spec.MAX_CHUNK_BYTES)
 
 
 @dataclass(slots=True, kw_only=True)

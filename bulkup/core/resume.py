@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bulkup.core.items import FileIdentity, Result, UploadParams
-from bulkup.core.records import ItemRecord, identity_of
+from bulkup.core.records import ItemRecord, identity_of, made_with
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ def decide(
         return StartOver("the entry now names another file")
     if not identity_of(record).same_file(identity):
         return StartOver("the file changed since the checkpoint was written")
-    if record.params != _comparable(params, record):
+    if not _same_params(record, _comparable(params, record)):
         return StartOver("the upload parameters changed")
     if not record.media_id:
         return StartOver("no upload session was started")
@@ -111,6 +111,16 @@ def decide(
         # attach them to the same media id instead of uploading the bytes again.
         return ContinueAttach(record.media_id, record.media_key, record.media_expires_at)
     return StartOver("the earlier upload did not succeed")
+
+
+def _same_params(record: ItemRecord, params: UploadParams) -> bool:
+    """Whether the record was planned with ``params``; once its bytes were all sent
+    (finalized, or finished), whether it makes the same media, however they were sent."""
+    kept = record.params
+    sent = record.finalized or (record.result is not None and record.result.ok)
+    if sent and isinstance(kept, UploadParams):
+        return made_with(kept) == made_with(params)
+    return kept == params  # a digest (finished records only) compares what was made
 
 
 def _comparable(params: UploadParams, record: ItemRecord) -> UploadParams:

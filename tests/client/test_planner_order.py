@@ -95,3 +95,22 @@ async def test_an_item_streamed_in_starts_without_waiting_for_the_lookahead_to_f
 
     assert [r.id for r in results] == ["a.png", "b.png"]
     assert all(r.ok for r in results)
+
+
+async def test_a_rerun_that_would_send_an_image_another_way_reuses_it(
+    emulator: Emulator, corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    # --strategy auto sends a still image one-shot or chunked by the budgets left; the
+    # next run's choice may differ, and the media it finished is still the media.
+    items = [Item(id=name, path=corpus[name]) for name in ("a.png", "b.png")]
+    checkpoint = tmp_path / "run.ckpt"
+    chunked = upload_config(emulator, strategy="chunked")
+    async with Uploader(chunked, auth=oauth(emulator)) as up:
+        first = [r async for r in up.upload_many(items, checkpoint=checkpoint)]
+    before = emulator.stats()["requests"]
+    async with Uploader(upload_config(emulator), auth=oauth(emulator)) as up:  # auto
+        second = [r async for r in up.upload_many(items, checkpoint=checkpoint)]
+
+    assert emulator.stats()["requests"] == before  # nothing sent again
+    assert all(r.ok and r.resumed for r in second)
+    assert {r.media_id_string for r in second} == {r.media_id_string for r in first}

@@ -225,7 +225,9 @@ async def test_a_capped_run_exits_75_keeps_the_checkpoint_and_a_rerun_finishes(
         second = await bulkup(*args, env=env_for(emu), cwd=tmp_path)
         after = emu.stats()["requests"]
     assert second.code == 0, second.err
-    assert "429" not in after["metadata"], after
+    # The rerun drew no 429 (the first run's three requests may have gone before any
+    # answer announced the limit of 2).
+    assert after["metadata"].get("429") == before["metadata"].get("429"), (before, after)
     assert {line["status"] for line in second.lines()} == {"succeeded"}
     # The skipped item was uploaded and ready: the rerun sent only its metadata.
     assert after["upload"] == before["upload"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bulkup.core.items import FileIdentity, Metadata, Result, SubtitleSpec, UploadParams
+from bulkup.core.records import ParamsDigest
 from bulkup.core.resume import (
     ContinueAttach,
     ContinuePolling,
@@ -59,6 +60,26 @@ def test_an_item_not_in_the_checkpoint_starts_over() -> None:
 def test_a_succeeded_item_with_a_live_media_id_is_reused() -> None:
     rec = record(media_id="9", result=SUCCEEDED, media_expires_at=NOW + 3600, finalized=True)
     assert decide_for(rec) == Reuse(SUCCEEDED)  # the line it finished with, whole
+
+
+@pytest.mark.parametrize("kept", ["whole", "digest"])
+def test_a_succeeded_item_sent_another_way_is_reused(kept: str) -> None:
+    # --strategy auto chooses one-shot or chunked per run, from the budgets left: how
+    # the bytes went is not what the media is.
+    params = PARAMS if kept == "whole" else ParamsDigest.of(PARAMS)
+    rec = record(
+        params=params, media_id="9", result=SUCCEEDED, media_expires_at=NOW + 3600, finalized=True
+    )
+    sent_otherwise = dataclasses.replace(PARAMS, strategy="simple", chunk_size=8192)
+    assert decide_for(rec, params=sent_otherwise) == Reuse(SUCCEEDED)
+    changed = dataclasses.replace(PARAMS, metadata=Metadata(alt_text="new"))
+    assert isinstance(decide_for(rec, params=changed), StartOver)
+
+
+def test_a_ready_media_sent_another_way_gets_only_its_attachments() -> None:
+    rec = record(media_id="9", finalized=True, processing="succeeded", media_expires_at=NOW + 3600)
+    sent_otherwise = dataclasses.replace(PARAMS, strategy="simple")
+    assert isinstance(decide_for(rec, params=sent_otherwise), ContinueAttach)
 
 
 def test_a_succeeded_item_whose_media_id_expires_within_the_margin_starts_over() -> None:
