@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli_config.add_config(commands)
     cli_serve.add_serve(commands)
     cli_auth.add_auth(commands)
+    from bulkup.cli import report as cli_report
+    from bulkup.cli import submit as cli_submit
+    from bulkup.cli import worker as cli_worker
+
+    cli_submit.add_submit(commands)
+    cli_worker.add_worker(commands)
+    cli_report.add_report(commands)
     return parser
 
 

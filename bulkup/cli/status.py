@@ -47,8 +47,14 @@ def add_status(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "checkpoint", type=Path, metavar="CHECKPOINT", help="the --checkpoint file of a run"
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        metavar="CHECKPOINT",
+        help="the --checkpoint file of a run (or --queue URL --job NAME: a job on a queue)",
     )
+    p.add_argument("--queue", metavar="URL", help="a job's queue (Redis URL; $BULKUP_QUEUE)")
+    p.add_argument("--job", metavar="NAME", help="with --queue: the job to show")
     p.add_argument("--json", action="store_true", help="print one JSON object (keys below)")
     p.set_defaults(handler=run_status)
 
@@ -56,6 +62,10 @@ def add_status(commands: Any) -> None:
 def run_status(args: argparse.Namespace) -> int:
     from bulkup.run.checkpoint import CheckpointError, summarize
 
+    if args.checkpoint is None:
+        from bulkup.cli.report import run_queue_status
+
+        return run_queue_status(args)
     now = time.time()
     try:
         summary = redact.value(summarize(args.checkpoint, now=now))  # a URL's password too

@@ -15,12 +15,11 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from bulkup import logs
 from bulkup.client.driver import not_sent
-from bulkup.client.ledger import FinishedFiles, record_unsent
+from bulkup.client.ledger import CheckpointLike, FinishedFiles, record_unsent
 from bulkup.client.progress import Observer
 from bulkup.client.transport import Transport
 from bulkup.core.items import ErrorInfo, Item, Result, SourceProblem, Status
 from bulkup.core.order import Queue
-from bulkup.run.checkpoint import Checkpoint
 from bulkup.run.posts import PostPlan
 
 
@@ -114,7 +113,7 @@ class Run:
         #: The checkpoint's succeeded uploads by file, once it is open.
         self.finished: FinishedFiles | None = None
         #: The run's checkpoint, once it is open: it records the items never sent too.
-        self.checkpoint: Checkpoint | None = None
+        self.checkpoint: CheckpointLike | None = None
 
     def refusal(self, item: Item) -> Result | None:
         """A result for ``item`` without sending it, if it must not be sent."""

@@ -24,7 +24,7 @@ import anyio
 
 from bulkup import logs
 from bulkup.client.config import UploadConfig
-from bulkup.client.ledger import FinishedFiles, Ledger
+from bulkup.client.ledger import CheckpointLike, FinishedFiles, Ledger
 from bulkup.client.prepare import Prepared, prepare, verify, verify_segments
 from bulkup.client.progress import NullObserver, Observer, wait_listener
 from bulkup.client.transport import Transport
@@ -70,7 +70,6 @@ from bulkup.errors import (
     WriteTimeout,
     single_error,
 )
-from bulkup.run.checkpoint import Checkpoint
 
 
 @dataclass(slots=True)
@@ -101,7 +100,7 @@ class ItemUpload:
         self,
         rt: Runtime,
         item: Item,
-        checkpoint: Checkpoint | None,
+        checkpoint: CheckpointLike | None,
         slot: contextlib.AbstractContextManager[object, None] | None = None,
         finished: FinishedFiles | None = None,
     ) -> None:

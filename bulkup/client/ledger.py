@@ -13,14 +13,33 @@ reported. Without a checkpoint every write is a no-op.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from bulkup import logs
 from bulkup.client.prepare import Prepared
 from bulkup.core import resume
 from bulkup.core.items import FileIdentity, Item, Result
 from bulkup.core.records import identity_of, outcome_record
-from bulkup.run.checkpoint import Checkpoint, ItemRecord
+from bulkup.run.checkpoint import ItemRecord
+
+
+@runtime_checkable
+class CheckpointLike(Protocol):
+    """What an upload run uses of a checkpoint: :class:`~bulkup.run.checkpoint.Checkpoint`,
+    or another store of item records (a worker's, on Redis: ``bulkup.fleet.store``)."""
+
+    def get(self, item_id: str) -> ItemRecord | None: ...
+    def __contains__(self, item_id: object) -> bool: ...
+    def __iter__(self) -> Iterator[ItemRecord]: ...
+    def same_file(self, identity: FileIdentity) -> ItemRecord | None: ...
+    def put(self, record: ItemRecord) -> None: ...
+    def update(self, item_id: str, **changes: Any) -> None: ...
+    def ack(self, item_id: str, index: int, sha256: str | None = None) -> None: ...
+    @property
+    def budgets(self) -> dict[str, Any]: ...
+    def keep_budgets(self, budgets: Mapping[str, Any]) -> None: ...
+    def close(self) -> None: ...
 
 
 class FinishedFiles:
@@ -29,7 +48,7 @@ class FinishedFiles:
     found uploaded already. The checkpoint keeps the index (one number per item), so
     that nothing here grows with the run."""
 
-    def __init__(self, checkpoint: Checkpoint) -> None:
+    def __init__(self, checkpoint: CheckpointLike) -> None:
         self._checkpoint = checkpoint
 
     def find(self, identity: FileIdentity) -> ItemRecord | None:
@@ -47,7 +66,7 @@ class Ledger:
 
     def __init__(
         self,
-        checkpoint: Checkpoint | None,
+        checkpoint: CheckpointLike | None,
         item: Item,
         *,
         margin: float,
@@ -149,7 +168,7 @@ class Ledger:
             self._finished.add(prepared.identity, self._item.id)
 
 
-def record_unsent(checkpoint: Checkpoint | None, result: Result) -> None:
+def record_unsent(checkpoint: CheckpointLike | None, result: Result) -> None:
     """The line of an item that ended before its upload was planned (a source entry
     naming no usable file, a failed preflight, an item a stopped run did not send).
 
@@ -164,4 +183,4 @@ def record_unsent(checkpoint: Checkpoint | None, result: Result) -> None:
         checkpoint.put(outcome_record(result))
 
 
-__all__ = ["FinishedFiles", "Ledger", "record_unsent"]
+__all__ = ["CheckpointLike", "FinishedFiles", "Ledger", "record_unsent"]

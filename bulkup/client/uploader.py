@@ -35,7 +35,7 @@ from bulkup.auth.credentials import Auth, auth_from_env
 from bulkup.client.admission import Feed, Run, Slot, problem_result
 from bulkup.client.config import UploadConfig
 from bulkup.client.driver import ItemUpload, Runtime
-from bulkup.client.ledger import FinishedFiles
+from bulkup.client.ledger import CheckpointLike, FinishedFiles
 from bulkup.client.pacer_api import RatePacer
 from bulkup.client.pacing import Pacer
 from bulkup.client.progress import NullObserver, Observer, wait_listener
@@ -88,6 +88,8 @@ class Uploader:
         self._tg: TaskGroup | None = None
         self._runtime: Runtime | None = None
         self._dropped = 0
+        #: The items being uploaded, by id: :meth:`stop_item` cancels one.
+        self._item_scopes: dict[str, anyio.CancelScope] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
     async def __aenter__(self) -> Uploader:
@@ -241,14 +243,16 @@ class Uploader:
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
         *,
-        checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
+        checkpoint: str | os.PathLike[str] | CheckpointLike | None = None,
         posts: PostPlan | None = None,
     ) -> AsyncIterator[Result]:
         """Upload every item, yielding each result as soon as its item finishes.
 
         ``checkpoint`` is a path, opened for this run's endpoint, dialect and account,
         or a :class:`Checkpoint` the caller opened for them (the command line does, to
-        hold its lock before it empties the report); either is closed when the run ends.
+        hold its lock before it empties the report), or any store of item records with
+        its interface (:class:`~bulkup.client.ledger.CheckpointLike`: a worker's, on
+        Redis); either is closed when the run ends. :meth:`stop_item` stops one item.
 
         With ``posts`` (from :func:`bulkup.run.posts.plan_posts`), items of a post that
         cannot be made are reported failed without uploading, and every result of a
@@ -274,7 +278,7 @@ class Uploader:
     async def _run_many(
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
-        checkpoint_path: str | os.PathLike[str] | Checkpoint | None,
+        checkpoint_path: str | os.PathLike[str] | CheckpointLike | None,
         run: Run,
         scope: anyio.CancelScope,
         failure: list[BaseException],
@@ -289,11 +293,11 @@ class Uploader:
     async def _schedule(
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
-        checkpoint_path: str | os.PathLike[str] | Checkpoint | None,
+        checkpoint_path: str | os.PathLike[str] | CheckpointLike | None,
         run: Run,
     ) -> None:
-        checkpoint = None
-        if isinstance(checkpoint_path, Checkpoint):
+        checkpoint: CheckpointLike | None = None
+        if not isinstance(checkpoint_path, str | os.PathLike | None):
             checkpoint = checkpoint_path
         elif checkpoint_path is not None:
             identity = RunIdentity(
@@ -320,7 +324,7 @@ class Uploader:
     async def _read(
         self,
         items: Iterable[Entry] | AsyncIterable[Entry],
-        checkpoint: Checkpoint | None,
+        checkpoint: CheckpointLike | None,
         run: Run,
         feed: Feed,
     ) -> None:
@@ -354,7 +358,7 @@ class Uploader:
         tg: TaskGroup,
         slot: Slot,
         item: Item,
-        checkpoint: Checkpoint | None,
+        checkpoint: CheckpointLike | None,
         run: Run,
     ) -> None:
         stopped = run.stopped(item)  # while it waited for the slot
@@ -363,14 +367,28 @@ class Uploader:
                 await run.emit_unsent(stopped)
             return
         upload = ItemUpload(self.runtime, item, checkpoint, slot, run.finished)
+        scope = self._item_scopes[item.id] = anyio.CancelScope()
 
         async def perform() -> None:
-            await run.emit(await upload.run())
+            try:
+                with scope:
+                    await run.emit(await upload.run())
+            finally:
+                if self._item_scopes.get(item.id) is scope:
+                    del self._item_scopes[item.id]
 
         tg.start_soon(perform)
 
+    def stop_item(self, item_id: str) -> bool:
+        """Stop one item of a running ``upload_many`` at once (a worker whose lease on
+        it was lost): it gives no result. False when no such item is being uploaded."""
+        scope = self._item_scopes.pop(item_id, None)
+        if scope is not None:
+            scope.cancel()
+        return scope is not None
+
     async def _ordered(
-        self, items: Iterable[Entry] | AsyncIterable[Entry], checkpoint: Checkpoint | None
+        self, items: Iterable[Entry] | AsyncIterable[Entry], checkpoint: CheckpointLike | None
     ) -> AsyncIterator[tuple[Entry, float | None]]:
         """The sources' entries, each with its deadline if it is an earlier run's
         unfinished upload (the queue gives those first, nearest deadline first, so they
@@ -406,7 +424,7 @@ class Uploader:
             reason = "no source names them any more: not uploaded"
             logs.event("warning", "checkpoint_items_dropped", ids=sorted(waiting), reason=reason)
 
-    def _unfinished(self, checkpoint: Checkpoint | None) -> dict[str, float]:
+    def _unfinished(self, checkpoint: CheckpointLike | None) -> dict[str, float]:
         """Unfinished uploads of an earlier run that can still continue: id → deadline."""
         if checkpoint is None:
             return {}

@@ -15,6 +15,7 @@ key                     type         holds
 ``job:J:q``             stream       one entry per item to do (field ``id``); group ``workers``
 ``job:J:item:ID``       hash         :data:`ITEM_FIELDS`
 ``job:J:item:ID:segs``  bitmap       acknowledged segment indices (``SETBIT``, fenced)
+``job:J:item:ID:hashes`` hash        segment index → SHA-256 of the bytes sent (fenced)
 ``job:J:results``       stream       one entry per finished item (field ``line``: the
                                      JSON report line, the same fields as ``--report``);
                                      the entry id's milliseconds are its finish time
@@ -62,7 +63,9 @@ JOB_FIELDS: Final = ("created", "submitted", "keep", "state", "finished_at", "en
 #: ``lease_until`` (time), ``media_id``, ``deadline`` (time the upload session expires),
 #: ``record`` (JSON: the item's checkpoint record, :mod:`bulkup.core.record_codec`),
 #: ``result`` (JSON report line), ``account`` (name, or empty), ``size`` (bytes),
-#: ``acked_bytes``, ``updated`` (time).
+#: ``acked_bytes``, ``updated`` (time); added by the queue: ``file`` (``HOST:PATH:SIZE:
+#: MTIME_NS:INODE``, what "the same file" means to ``submit``), ``entry`` (the id of the
+#: item's entry in ``job:J:q``).
 ITEM_FIELDS: Final = (
     "spec",
     "state",
@@ -77,6 +80,8 @@ ITEM_FIELDS: Final = (
     "size",
     "acked_bytes",
     "updated",
+    "file",
+    "entry",
 )
 
 #: ``worker:W``: ``host``, ``pid``, ``started`` (time), ``version``, ``seen`` (time of
@@ -107,6 +112,9 @@ class Keys:
 
     def segs(self, job: str, item_id: str) -> str:
         return f"{self.prefix}job:{job}:item:{item_id}:segs"
+
+    def hashes(self, job: str, item_id: str) -> str:
+        return f"{self.prefix}job:{job}:item:{item_id}:hashes"
 
     def results(self, job: str) -> str:
         return f"{self.prefix}job:{job}:results"

@@ -1,0 +1,163 @@
+"""``bulkup worker --queue URL``: upload the items of the queue's jobs, on any number of
+hosts, until stopped (or, with ``--exit-when-idle``, until the jobs are done)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bulkup import logs
+from bulkup.cli.fleetcommon import add_queue_option, refused
+from bulkup.cli.options import add_settings_options, seconds, settings_from_args
+from bulkup.errors import BulkupError, ConfigError
+from bulkup.run.exits import EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from bulkup.auth.credentials import Auth
+    from bulkup.client.config import UploadConfig
+    from bulkup.fleet.connection import QueueServer
+    from bulkup.fleet.worker import Tally, WorkerSettings
+
+#: Options of ``bulkup upload`` that mean nothing to a worker: the queue keeps them.
+NOT_FOR_WORKERS = ("checkpoint", "report", "posts", "shard")
+
+
+def add_worker(commands: Any) -> None:
+    p = commands.add_parser(
+        "worker",
+        help="upload the items of jobs on a Redis queue (run on any number of hosts)",
+        description=(
+            "Take items from the jobs on the queue (those of --job, else every job not "
+            "finished), upload them with the upload settings below, and record each item's "
+            "one result in its job. Each item's upload state lives in Redis: when a worker "
+            "dies, another takes its items once their heartbeat lapsed (--claim-after) and "
+            "resumes the same upload sessions. Ctrl-C or SIGTERM hands the held items back "
+            "at once (exit 130 or 143). Rate-limit budgets are shared on the queue's server "
+            "(--budget URL for another)."
+        ),
+    )
+    add_queue_option(p, job=False)
+    p.add_argument(
+        "--job", action="append", metavar="NAME", help="work on this job only (repeatable)"
+    )
+    p.add_argument(
+        "--claim-after",
+        type=seconds,
+        default=30.0,
+        metavar="SECS",
+        help="take over an item whose worker's heartbeat lapsed this long (30)",
+    )
+    p.add_argument(
+        "--exit-when-idle",
+        action="store_true",
+        help="exit once every item of the jobs finished (none pending or being uploaded)",
+    )
+    add_settings_options(p)
+    p.set_defaults(handler=run_worker)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from bulkup.cli.running import run_interruptible
+    from bulkup.fleet.connection import QueueServer
+    from bulkup.fleet.worker import WorkerSettings
+
+    try:
+        config, auth = _settings(args)
+        server = QueueServer.from_url(args.queue)
+        config = _shared_budget(config, server)
+        if args.claim_after <= 0:
+            raise ConfigError("--claim-after must be above 0 seconds, e.g. 30")
+    except (BulkupError, OSError, ValueError) as exc:
+        return refused("worker", exc)
+    jobs = tuple(args.job or ())
+    ws = WorkerSettings(jobs, args.claim_after, args.exit_when_idle, min(0.5, args.claim_after / 3))
+    return run_interruptible(lambda: _work(server, config, auth, ws))
+
+
+def _settings(args: argparse.Namespace) -> tuple[UploadConfig, Auth]:
+    from bulkup.auth.config import build_auth
+    from bulkup.auth.credentials import secrets_of
+    from bulkup.cli.guards import check_plain_http
+
+    for key in NOT_FOR_WORKERS:
+        if getattr(args, key, None) is not None:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(
+                f"{flag} means nothing to a worker: the queue keeps each item's state and "
+                "result (read them with `bulkup status --queue` and `bulkup report --queue`)"
+            )
+    settings = settings_from_args(args)
+    auth = build_auth(settings.auth)
+    out = settings.output
+    logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
+    if not settings.allow_plain_http:
+        check_plain_http(settings.upload.base_url, auth)
+    return settings.upload, auth
+
+
+def _shared_budget(config: UploadConfig, server: QueueServer) -> UploadConfig:
+    """The budgets are shared on the queue's server unless ``--budget`` names another."""
+    if config.budget is not None:
+        return config
+    if server.password and not urlsplit(server.url).password:
+        os.environ.setdefault("BULKUP_BUDGET_PASSWORD", server.password)
+    return dataclasses.replace(config, budget=server.url)
+
+
+async def _work(server: QueueServer, config: UploadConfig, auth: Auth, ws: WorkerSettings) -> int:
+    from bulkup import __version__
+    from bulkup.fleet.connection import Patience
+    from bulkup.fleet.queue import JobQueue
+    from bulkup.fleet.registry import Registration, worker_id
+    from bulkup.fleet.worker import Worker
+
+    try:
+        db = await server.connect()
+    except BulkupError as exc:
+        return refused("worker", exc)
+    queue = JobQueue(db)
+    reg = Registration(db, queue.keys, worker_id(), __version__)
+    worker = Worker(queue, config, _auth_for(auth), ws, Patience(server.shown), reg)
+    jobs = ", ".join(ws.jobs) if ws.jobs else "every job"
+    say(f"bulkup worker {reg.id}: working on {jobs} at {server.shown}")
+    try:
+        await worker.run()
+    finally:
+        say(_summary(worker.tally))
+        await db.aclose()
+    return EXIT_OK
+
+
+def _auth_for(default: Auth) -> Any:
+    def auth_for(account: str | None) -> Auth:
+        """The credentials of an item's account: the worker's own for none."""
+        if account is None:
+            return default
+        raise ConfigError(
+            f"the item names the account {account!r}, for which this worker holds no "
+            "credentials: give them in its config file, or submit the item without "
+            "'account' to upload it with the worker's own"
+        )
+
+    return auth_for
+
+
+def _summary(tally: Tally) -> str:
+    parts = [f"{n} {status}" for status, n in sorted(tally.by_status.items())]
+    text = f"bulkup worker: {tally.done} items finished"
+    if parts:
+        text += ": " + ", ".join(parts)
+    if tally.lost:
+        text += f"; {tally.lost} taken over by other workers"
+    return text
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+__all__ = ["EXIT_USAGE", "add_worker", "run_worker"]
