@@ -123,7 +123,7 @@ class Patience:
 
     def __init__(self, server_shown: str, say: Callable[[str], None] | None = None) -> None:
         self._shown = server_shown
-        self._say = say or _stderr
+        self._say = say if say is not None else _stderr
         self.away = False
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:

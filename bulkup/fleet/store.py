@@ -155,9 +155,10 @@ class ItemStore:
             except Exception:
                 return
 
-    def stop(self) -> None:
-        """No more writes: :meth:`run` ends once it sent those made."""
+    def shut(self) -> None:
+        """No more writes (after :meth:`drain`)."""
         self._send.close()
+        self._receive.close()
 
 
 def _segment_length(record: ItemRecord, index: int) -> int:

@@ -100,6 +100,9 @@ class Worker:
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(HAND_BACK_SECS):
                 await self._hand_back()
+            self.store.shut()
+            for send in self._lanes.values():
+                send.close()
         return self.tally
 
     # --- taking items --------------------------------------------------------------------
