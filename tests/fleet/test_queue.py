@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from bulkup.core.items import Item, Result, SourceProblem
 from bulkup.core.records import ItemRecord
+from bulkup.fleet.jobs import result_lines
 from bulkup.fleet.queue import JobQueue
 from bulkup.fleet.specs import file_key, item_from_spec, spec_of
 from bulkup.fleet.submit import submit
@@ -73,8 +74,8 @@ async def test_submit_records_a_source_problem_as_the_entrys_failed_result(
     )
     done = await submit(queue, "j", [problem])
     assert done.problems == 1 and "1 source problem recorded in the report" in done.text()
-    (entry,) = await queue.db.xrange(queue.keys.results("j"))
-    line = json.loads(entry[1]["line"])
+    (text,) = [line async for line in result_lines(queue.db, queue.keys, "j")]
+    line = json.loads(text)
     assert (line["id"], line["status"], line["error"]["kind"]) == (
         "m.jsonl:3",
         "failed",
