@@ -148,8 +148,10 @@ class Worker:
         self._held[claim.key] = claim
         self.store.hold(claim)
         self.seen.hold(claim.key, claim.job, claim.id, str(claim.item.path))
-        if claim.record is not None:
-            logs.event("info", "item_taken_over", job=claim.job, item=claim.id, gen=claim.gen)
+        resumed = claim.record is not None
+        logs.event(
+            "info", "item_taken", job=claim.job, item=claim.id, gen=claim.gen, resumed=resumed
+        )
         account = _account(claim.item)
         if account not in self._lanes:
             send, receive = anyio.create_memory_object_stream[Claim](math.inf)
