@@ -63,7 +63,8 @@ class JobQueue:
         """``new``, ``unchanged``, ``replaced`` or ``conflict:STATE``."""
         text = json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
         account = spec.get("account") or ""
-        answer = await self._run("submit", job, spec["id"], text, file, keep, "", account, 0)
+        size = spec.get("size") or 0
+        answer = await self._run("submit", job, spec["id"], text, file, keep, "", account, size)
         return str(answer)
 
     async def problem(self, job: str, result: Result, keep: float) -> str:

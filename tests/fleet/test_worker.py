@@ -4,8 +4,11 @@ and restarted mid-run (AOF on) losing nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import socket
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,10 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
+from bulkup.auth.credentials import Auth
 from bulkup.core.items import Item
 from bulkup.emulator import Emulator
+from bulkup.errors import ConfigError
 from bulkup.fleet.connection import Patience
 from bulkup.fleet.jobs import job_status, result_lines
 from bulkup.fleet.queue import JobQueue
@@ -70,7 +75,7 @@ async def work(url: str, emu: Emulator, name: str, said: Said, **settings: Any) 
         worker = Worker(
             queue,
             config,
-            lambda account: oauth(emu),
+            partial(auth_for, emu),
             ws,
             Patience(url, say=said),
             Registration(db, queue.keys, name, "test"),
@@ -78,6 +83,13 @@ async def work(url: str, emu: Emulator, name: str, said: Said, **settings: Any) 
         return await worker.run()
     finally:
         await db.aclose()
+
+
+def auth_for(emu: Emulator, account: str | None) -> Auth:
+    """The emulator's user for items naming no account; the worker's refusal otherwise."""
+    if account is None:
+        return oauth(emu)
+    raise ConfigError(f"the item names the account {account!r}, for which this worker holds none")
 
 
 async def report(db: aioredis.Redis, job: str = "j") -> list[dict[str, Any]]:
@@ -149,3 +161,22 @@ async def test_redis_killed_and_restarted_mid_run_loses_nothing(
     assert any("does not answer" in text and "nothing is lost" in text for text in said), said
     assert said[-1].endswith("answers again; going on"), said
     assert sum(t.done for t in tallies) == len(items)
+
+
+async def test_a_file_the_worker_cannot_read_fails_naming_the_host_and_the_path(
+    redis_server: RedisServer, db: aioredis.Redis, x_media_emulator: Emulator, tmp_path: Path
+) -> None:
+    items = images(tmp_path, 2, size=8 * KiB)
+    accounted = dataclasses.replace(items[1], id="news-1", extra={"account": "news"})
+    await submit(JobQueue(db), "j", [*items, accounted])
+    items[0].path.unlink()  # gone from this host since it was submitted
+    await work(redis_server.url, x_media_emulator, "w1", Said())
+    lines = {line["id"]: line for line in await report(db)}
+    assert lines["img-1"]["status"] == "succeeded"
+    error = lines["img-0"]["error"]
+    assert lines["img-0"]["status"] == "failed" and error["kind"] == "missing_file"
+    assert error["message"].startswith(f"on host {socket.gethostname()}")
+    assert str(items[0].path) in error["message"]
+    error = lines["news-1"]["error"]
+    assert (lines["news-1"]["status"], error["kind"]) == ("failed", "unknown_account")
+    assert "the item names the account 'news'" in error["message"]

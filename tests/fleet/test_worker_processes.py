@@ -70,10 +70,12 @@ class WorkerProcess:
                     self.took.set()
 
 
-async def start(tg: anyio.abc.TaskGroup, url: str, emu: Emulator) -> WorkerProcess:
+async def start(
+    tg: anyio.abc.TaskGroup, url: str, emu: Emulator, claim_after: str = "1"
+) -> WorkerProcess:
     args = [
         sys.executable, "-m", "bulkup", "worker", "--queue", url, "--job", "j",
-        "--claim-after", "1", "--exit-when-idle", "--endpoint", emu.url,
+        "--claim-after", claim_after, "--exit-when-idle", "--endpoint", emu.url,
         "--chunk-size", "4KiB", "--strategy", "chunked",
         "--files-in-flight", str(FILES_IN_FLIGHT), "--segments-per-file", str(SEGMENTS_PER_FILE),
         "--log-format", "json", "--log-level", "info",
@@ -125,4 +127,27 @@ async def test_three_workers_one_killed_three_times_upload_every_item_once_byte_
     resent = emu.stats()["bytes_received"] - total
     in_flight = FILES_IN_FLIGHT * SEGMENTS_PER_FILE * CHUNK  # per worker at a kill
     assert 0 <= resent <= KILLS * in_flight, (resent, taken_over)
+    await db.aclose()
+
+
+async def test_a_worker_stopped_by_sigterm_exits_143_and_hands_its_items_back_at_once(
+    redis_server: RedisServer, emu: Emulator, tmp_path: Path
+) -> None:
+    items = images(tmp_path, 4, size=32 * KiB)
+    db = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    queue = JobQueue(db)
+    await submit(queue, "j", items)
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            worker = await start(tg, redis_server.url, emu, claim_after="30")
+            await worker.took.wait()
+            await emu.wait_for_requests("append", 6, status=200)  # some acked
+            worker.process.send_signal(signal.SIGTERM)
+            assert await worker.process.wait() == 143
+    counts = await db.hgetall(queue.keys.counts("j"))
+    assert counts.get("running") == "0", counts
+    # Another worker takes them now, though their lease (--claim-after) had 30 s to run.
+    taken = await queue.claim("j", "other", 4, claim_after=30, lease=30)
+    assert len(taken) == 4 - int(counts.get("succeeded", 0))
+    assert any(claim.record is not None and claim.record.acked for claim in taken)
     await db.aclose()
