@@ -39,6 +39,7 @@ async def job_status(db: aioredis.Redis, keys: Keys, job: str) -> dict[str, Any]
     counts: Any = await db.hgetall(keys.counts(job))
     by_state = {state: int(counts.get(state, 0)) for state in STATES}
     failures = await _failures(db, keys, job)
+    workers = await _workers(db, keys, job)
     return {
         "job": job,
         "state": info.get("state"),
@@ -46,22 +47,12 @@ async def job_status(db: aioredis.Redis, keys: Keys, job: str) -> dict[str, Any]
         "items": sum(by_state.values()),
         **by_state,
         "bytes_succeeded": int(counts.get("bytes", 0)),
-        "bytes_in_flight": await _in_flight(db, keys, job),
-        "workers": await _workers(db, keys, job),
+        "bytes_in_flight": sum(i["acked_bytes"] for w in workers for i in w["items"]),
+        "workers": workers,
         "failures": failures,
         "created": float(info["created"]) if "created" in info else None,
         "finished_at": float(info["finished_at"]) if "finished_at" in info else None,
     }
-
-
-async def _in_flight(db: aioredis.Redis, keys: Keys, job: str) -> int:
-    total = 0
-    ids: Any = await db.smembers(keys.ids(job))
-    for item_id in ids:
-        state, acked = await db.hmget(keys.item(job, item_id), "state", "acked_bytes")
-        if state == "running":
-            total += int(acked or 0)
-    return total
 
 
 async def _workers(db: aioredis.Redis, keys: Keys, job: str) -> list[dict[str, Any]]:

@@ -59,18 +59,24 @@ class JobQueue:
         ]
         return await self._scripts[script](keys=[self.keys.job(job)], args=argv)
 
-    async def submit(self, job: str, spec: dict[str, Any], file: str, keep: float) -> str:
-        """``new``, ``unchanged``, ``replaced`` or ``conflict:STATE``."""
-        text = json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
-        account = spec.get("account") or ""
-        size = spec.get("size") or 0
-        answer = await self._run("submit", job, spec["id"], text, file, keep, "", account, size)
-        return str(answer)
-
-    async def problem(self, job: str, result: Result, keep: float) -> str:
-        """A source problem's result, recorded at once: ``new``, ``unchanged``, ``conflict:…``."""
-        line = _line(result)
-        return str(await self._run("problem", job, result.id, line, result.status, keep, ""))
+    async def submit(self, job: str, entries: list[Submission], keep: float) -> list[str]:
+        """Each entry (in one round trip): an item's ``(spec, file key)``, or a source
+        problem's result, recorded at once. Each answer is ``new``, ``unchanged``,
+        ``replaced`` (an item only) or ``conflict:STATE``."""
+        pipe = self.db.pipeline(transaction=False)
+        for entry in entries:
+            if isinstance(entry, Result):
+                args: tuple[object, ...] = (entry.id, _line(entry), entry.status, keep, "")
+                script = "problem"
+            else:
+                spec, file = entry
+                text = json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
+                account, size = spec.get("account") or "", spec.get("size") or 0
+                args = (spec["id"], text, file, keep, "", account, size)
+                script = "submit"
+            argv = [self.keys.prefix, job, *(_arg(a) for a in args)]
+            await self._scripts[script](keys=[self.keys.job(job)], args=argv, client=pipe)
+        return [str(answer) for answer in await pipe.execute()]
 
     async def claim(
         self, job: str, worker: str, count: int, claim_after: float, lease: float
@@ -119,6 +125,16 @@ class JobQueue:
         """Items of the job not finished (pending or running)."""
         counts = await self.db.hmget(self.keys.counts(job), "pending", "running")
         return sum(int(c or 0) for c in counts)
+
+
+#: What ``submit`` takes: an item's spec and file key, or a source problem's result.
+Submission = tuple[dict[str, Any], str] | Result
+
+
+def _arg(value: object) -> str | int | float:
+    if value is None:
+        return ""
+    return value if isinstance(value, str | int | float) else str(value)
 
 
 def _line(result: Result) -> str:

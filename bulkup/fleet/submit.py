@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bulkup.client.admission import problem_result
-from bulkup.core.items import Item, SourceProblem
+from bulkup.core.items import Item, Result, SourceProblem
 from bulkup.core.units import plural
-from bulkup.fleet.queue import JobQueue
+from bulkup.fleet.queue import JobQueue, Submission
 from bulkup.fleet.specs import file_key, spec_of
 
 __all__ = ["DEFAULT_KEEP", "Submitted", "submit"]
 
+#: Entries sent in one round trip.
+BATCH = 500
 #: Seconds a finished job is kept (7 days).
 DEFAULT_KEEP = 7 * 24 * 3600.0
 
@@ -96,11 +98,29 @@ async def submit(
     """Enqueue every entry (paths made absolute, the file's identity and host recorded)."""
     host = host or socket.gethostname()
     done = Submitted(job)
+    batch: list[Submission] = []
     for entry in entries:
         if isinstance(entry, SourceProblem):
-            answer = await queue.problem(job, problem_result(entry), keep)
-            done.add(answer, entry.id, problem=True)
-            continue
-        spec = spec_of(entry, host)
-        done.add(await queue.submit(job, spec, file_key(spec), keep), entry.id)
+            batch.append(problem_result(entry))
+        else:
+            spec = spec_of(entry, host)
+            batch.append((spec, file_key(spec)))
+        if len(batch) >= BATCH:
+            await _send(queue, job, batch, keep, done)
+    await _send(queue, job, batch, keep, done)
     return done
+
+
+async def _send(
+    queue: JobQueue, job: str, batch: list[Submission], keep: float, done: Submitted
+) -> None:
+    """Submit ``batch`` (one round trip) and empty it."""
+    if not batch:
+        return
+    answers = await queue.submit(job, batch, keep)
+    for entry, answer in zip(batch, answers, strict=True):
+        if isinstance(entry, Result):
+            done.add(answer, entry.id, problem=True)
+        else:
+            done.add(answer, entry[0]["id"])
+    batch.clear()
