@@ -126,9 +126,17 @@ async def _work(server: QueueServer, config: UploadConfig, auth: Auth, ws: Worke
     say(f"bulkup worker {reg.id}: working on {jobs} at {server.shown}")
     try:
         await worker.run()
+    except BulkupError as exc:  # the shared budget's server not answering, say
+        return refused("worker", exc)
     finally:
         say(_summary(worker.tally))
         await db.aclose()
+    if worker.stopped is not None:
+        say(
+            f"bulkup worker: stopped: {worker.stopped.message}; the items it held went "
+            "back to the queue for other workers"
+        )
+        return EXIT_USAGE
     return EXIT_OK
 
 

@@ -119,6 +119,9 @@ class JobQueue:
         for name in names:
             pipe.hget(self.keys.job(name), "state")
         states = await pipe.execute()
+        gone = [n for n, s in zip(names, states, strict=True) if s is None]
+        if gone:  # expired after --keep
+            await self.db.zrem(self.keys.jobs, *gone)
         return [n for n, s in zip(names, states, strict=True) if s == "active"]
 
     async def remaining(self, job: str) -> int:

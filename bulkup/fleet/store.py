@@ -109,7 +109,10 @@ class ItemStore:
         self._push(_Op(claim, lambda: self._queue.ack(claim, index, sha256, length)))
 
     def _write(self, item_id: str) -> None:
+        """The record as another worker may resume it: never with a result, which only
+        :meth:`finish` gives (a worker that stops hands its item back unfinished)."""
         claim, record = self._claims[item_id], copy(self._records[item_id])
+        record.result = None
         self._push(_Op(claim, lambda: self._queue.save(claim, record)))
 
     def _push(self, op: _Op) -> None:

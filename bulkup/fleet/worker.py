@@ -11,12 +11,14 @@ the heartbeat renews the held items' leases; a lost one stops that item. On a st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -26,13 +28,15 @@ from bulkup import logs
 from bulkup.auth.credentials import Auth
 from bulkup.client.config import UploadConfig
 from bulkup.core.items import ErrorInfo, Item, Result
-from bulkup.errors import BulkupError
+from bulkup.errors import BulkupError, UploadError, single_error
 from bulkup.fleet.connection import Patience
 from bulkup.fleet.queue import Claim, JobQueue
 from bulkup.fleet.registry import ItemsSeen, Registration
 from bulkup.fleet.store import ItemStore
 
 __all__ = ["FILE_PROBLEMS", "Worker", "WorkerSettings"]
+
+T = TypeVar("T")
 
 #: Failures that come from the file on the worker's host: the message names the host.
 FILE_PROBLEMS = frozenset(
@@ -81,6 +85,10 @@ class Worker:
         self._uploaders: dict[str | None, object] = {}
         self._changed = anyio.Event()
         self._host = socket.gethostname()
+        self._scope: anyio.CancelScope | None = None
+        #: What stopped this worker's uploads (credentials refused, a server not
+        #: reached): its items were handed back for other workers, not reported.
+        self.stopped: UploadError | None = None
 
     @property
     def id(self) -> str:
@@ -90,6 +98,7 @@ class Worker:
         """Work until the jobs are done (``exit_when_idle``) or cancelled."""
         try:
             async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
                 tg.start_soon(self.store.run)
                 tg.start_soon(self._heartbeat)
                 async with anyio.create_task_group() as lanes:
@@ -97,6 +106,8 @@ class Worker:
                     for send in self._lanes.values():
                         send.close()
                 tg.cancel_scope.cancel()
+        except ExceptionGroup as group:  # the shared budget's server not answering, say
+            raise single_error(group, BulkupError) from None
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(HAND_BACK_SECS):
                 await self._hand_back()
@@ -124,7 +135,7 @@ class Worker:
         for job in await self._jobs():
             after = self.settings.claim_after
             ask = partial(self.queue.claim, job, self.id, room - took, after, after)
-            claims = await self._patience.call(ask)
+            claims = await self._patience.call(partial(_whole, ask))
             for claim in claims:
                 await self._take(claim, lanes)
             took += len(claims)
@@ -157,7 +168,8 @@ class Worker:
             send, receive = anyio.create_memory_object_stream[Claim](math.inf)
             self._lanes[account] = send
             lanes.start_soon(self._lane, account, receive)
-        self._lanes[account].send_nowait(claim)
+        with contextlib.suppress(anyio.BrokenResourceError):  # its lane stopped: handed back
+            self._lanes[account].send_nowait(claim)
 
     # --- uploading -----------------------------------------------------------------------
     async def _lane(self, account: str | None, receive: MemoryObjectReceiveStream[Claim]) -> None:
@@ -176,8 +188,12 @@ class Worker:
             self._uploaders[account] = up
             async for result in up.upload_many(self._items(receive), checkpoint=self.store):
                 held = self._held.get(result.id)
-                if held is not None:
-                    await self._finished(held, result)
+                if held is None:
+                    continue
+                if not result.ok and up.stopped is not None:  # not the item's fault
+                    await self._stop(held, up.stopped)
+                    return
+                await self._finished(held, result)
 
     async def _items(self, receive: MemoryObjectReceiveStream[Claim]) -> AsyncIterator[Item]:
         async with receive:
@@ -204,6 +220,16 @@ class Worker:
             where = f"on host {self._host}" + ("" if path in error.message else f", {path}")
             error = dataclasses.replace(error, message=f"{where}: {error.message}")
         return dataclasses.replace(result, id=claim.id, error=error)
+
+    async def _stop(self, claim: Claim, stopped: UploadError) -> None:
+        """This worker cannot upload (its credentials refused, the API not reached): the
+        item goes back to the queue, not skipped for good, and the worker stops."""
+        self.stopped = stopped
+        await self.store.release(claim)
+        self._forget(claim)
+        logs.event("error", "worker_stopped", error=stopped.message)
+        if self._scope is not None:
+            self._scope.cancel()
 
     def _forget(self, claim: Claim) -> None:
         self._held.pop(claim.key, None)
@@ -260,6 +286,14 @@ class Worker:
             await self._reg.leave()
         except Exception as exc:  # its entry expires with its heartbeat
             logs.event("info", "worker_leave_failed", error=str(exc))
+
+
+async def _whole(call: Callable[[], Awaitable[T]]) -> T:
+    """``call`` to its end though the worker stops meanwhile: a claim the server made
+    is known here, so it is handed back (one attempt, bounded by the socket timeout)."""
+    with anyio.CancelScope(shield=True):
+        answer = await call()
+    return answer
 
 
 def _account(item: Item) -> str | None:

@@ -16,7 +16,7 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from bulkup.auth.credentials import Auth
+from bulkup.auth.credentials import Auth, OAuth1Auth
 from bulkup.core.items import Item
 from bulkup.emulator import Emulator
 from bulkup.errors import ConfigError
@@ -28,6 +28,7 @@ from bulkup.fleet.submit import submit
 from bulkup.fleet.worker import Tally, Worker, WorkerSettings
 from bulkup.media import samples
 from bulkup.testing.redis_server import RedisServer
+from tests.apiclient import credentials
 from tests.conftest import file_sha256, oauth, upload_config
 
 pytestmark = pytest.mark.anyio
@@ -180,3 +181,29 @@ async def test_a_file_the_worker_cannot_read_fails_naming_the_host_and_the_path(
     error = lines["news-1"]["error"]
     assert (lines["news-1"]["status"], error["kind"]) == ("failed", "unknown_account")
     assert "the item names the account 'news'" in error["message"]
+
+
+async def test_a_worker_whose_credentials_are_refused_stops_and_hands_its_items_back(
+    redis_server: RedisServer, db: aioredis.Redis, x_media_emulator: Emulator, tmp_path: Path
+) -> None:
+    emu = x_media_emulator
+    items = images(tmp_path, 3, size=8 * KiB)
+    queue = JobQueue(db)
+    await submit(queue, "j", items)
+    wrong = OAuth1Auth(dataclasses.replace(credentials(emu.user), token_secret="wrong"))
+    worker = Worker(
+        queue,
+        upload_config(emu, strategy="chunked", files_in_flight=2),
+        lambda account: wrong,
+        WorkerSettings(("j",), 30.0, True, 0.1),
+        Patience(redis_server.url, say=Said()),
+        Registration(db, queue.keys, "w-bad", "test"),
+    )
+    with anyio.fail_after(20):
+        tally = await worker.run()
+    assert worker.stopped is not None and worker.stopped.http_status == 401
+    assert tally.done == 0 and await report(db) == []  # none skipped for good
+    counts = await db.hgetall(queue.keys.counts("j"))
+    assert (counts["pending"], counts["running"]) == ("3", "0")
+    await work(redis_server.url, emu, "w-good", Said())  # another worker uploads them all
+    check_byte_exact(await report(db), items, emu)
