@@ -61,7 +61,10 @@ def run_queue_status(args: argparse.Namespace) -> int:
     from bulkup.fleet.jobs import job_status
 
     if not args.job:
-        return refused("status", ValueError("--queue needs --job NAME: the job to show"))
+        what = "--queue needs --job NAME: the job to show"
+        if not args.queue:
+            what = "give a CHECKPOINT file, or --queue URL --job NAME for a job on a queue"
+        return refused("status", ValueError(what))
     try:
         status = anyio.run(with_queue, args.queue, lambda q: job_status(q.db, q.keys, args.job))
     except (BulkupError, OSError) as exc:

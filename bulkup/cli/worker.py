@@ -124,6 +124,7 @@ async def _work(server: QueueServer, config: UploadConfig, auth: Auth, ws: Worke
     worker = Worker(queue, config, _auth_for(auth), ws, Patience(server.shown), reg)
     jobs = ", ".join(ws.jobs) if ws.jobs else "every job"
     say(f"bulkup worker {reg.id}: working on {jobs} at {server.shown}")
+    await _say_missing(queue, ws)
     try:
         await worker.run()
     except BulkupError as exc:  # the shared budget's server not answering, say
@@ -138,6 +139,15 @@ async def _work(server: QueueServer, config: UploadConfig, auth: Auth, ws: Worke
         )
         return EXIT_USAGE
     return EXIT_OK
+
+
+async def _say_missing(queue: Any, ws: WorkerSettings) -> None:
+    """A job named by --job that is not on the queue (a typo, or not submitted yet)."""
+    for job in ws.jobs:
+        if await queue.db.exists(queue.keys.job(job)):
+            continue
+        then = "nothing to do" if ws.exit_when_idle else f"waiting for `bulkup submit --job {job}`"
+        say(f"bulkup worker: no job {job!r} on the queue (yet): {then}")
 
 
 def _auth_for(default: Auth) -> Any:
