@@ -17,8 +17,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bulkup.auth.credentials import Auth, OAuth1Auth
-from bulkup.core.items import Item
-from bulkup.emulator import Emulator
+from bulkup.core.items import Item, Result
+from bulkup.emulator import Emulator, EmulatorConfig, Network
 from bulkup.errors import ConfigError
 from bulkup.fleet.connection import Patience
 from bulkup.fleet.jobs import job_status, result_lines
@@ -29,7 +29,7 @@ from bulkup.fleet.worker import Tally, Worker, WorkerSettings
 from bulkup.media import samples
 from bulkup.testing.redis_server import RedisServer
 from tests.apiclient import credentials
-from tests.conftest import file_sha256, oauth, upload_config
+from tests.conftest import FAST_LIFETIMES, file_sha256, oauth, upload_config
 
 pytestmark = pytest.mark.anyio
 
@@ -207,3 +207,29 @@ async def test_a_worker_whose_credentials_are_refused_stops_and_hands_its_items_
     assert (counts["pending"], counts["running"]) == ("3", "0")
     await work(redis_server.url, emu, "w-good", Said())  # another worker uploads them all
     check_byte_exact(await report(db), items, emu)
+
+
+async def test_a_worker_that_lost_its_lease_stops_that_item_and_its_late_writes_change_nothing(
+    redis_server: RedisServer, db: aioredis.Redis, tmp_path: Path
+) -> None:
+    config = EmulatorConfig(lifetimes=FAST_LIFETIMES, network=Network(latency_ms=100))
+    items = images(tmp_path, 1, size=48 * KiB)  # 12 segments
+    queue = JobQueue(db)
+    await submit(queue, "j", items)
+    tallies: list[Tally] = []
+    async with Emulator(config, environ={}) as emu, anyio.create_task_group() as tg:
+
+        async def one() -> None:
+            tallies.append(await work(redis_server.url, emu, "w1", Said(), claim_after=30.0))
+
+        tg.start_soon(one)
+        await emu.wait_for_requests("append", 2, status=200)
+        # Another worker takes the item now (as if w1's heartbeat had lapsed).
+        (stolen,) = await queue.claim("j", "thief", 1, claim_after=0, lease=30)
+        assert stolen.record is not None and stolen.record.media_id is not None
+        assert await queue.finish(stolen, Result(id="img-0", path="/x", status="failed"))
+        # w1 hears LOST at its next write, stops the item, and exits: nothing left to do.
+    assert tallies[0].lost == 1 and tallies[0].done == 0
+    assert [line["status"] for line in await report(db)] == ["failed"]  # the thief's, once
+    requests = emu.stats()["requests"]
+    assert sum(requests["append"].values()) < 12 and "finalize" not in requests, requests
