@@ -42,6 +42,8 @@ T = TypeVar("T")
 FILE_PROBLEMS = frozenset(
     {"missing_file", "unreadable", "not_a_file", "empty_file", "file_changed"}
 )
+#: Items of one ``upload_many`` run of a lane (a run keeps every id it saw).
+RUN_ITEMS = 10_000
 #: Seconds a stopping worker spends handing its items back.
 HAND_BACK_SECS = 5.0
 
@@ -184,22 +186,35 @@ class Worker:
                     error = ErrorInfo(kind="unknown_account", message=str(exc))
                     await self._finished(claim, _failed(claim, error))
             return
-        async with Uploader(self.config, auth=auth, observer=self.seen) as up:
+        ended: list[bool] = []
+        async with receive, Uploader(self.config, auth=auth, observer=self.seen) as up:
             self._uploaders[account] = up
-            async for result in up.upload_many(self._items(receive), checkpoint=self.store):
-                held = self._held.get(result.id)
-                if held is None:
-                    continue
-                if not result.ok and up.stopped is not None:  # not the item's fault
-                    await self._stop(held, up.stopped)
-                    return
-                await self._finished(held, result)
+            while not ended:  # a run remembers each id it saw: a fresh one now and then
+                items = self._items(receive, ended)
+                async for result in up.upload_many(items, checkpoint=self.store):
+                    held = self._held.get(result.id)
+                    if held is None:
+                        continue
+                    if not result.ok and up.stopped is not None:  # not the item's fault
+                        await self._stop(held, up.stopped)
+                        return
+                    await self._finished(held, result)
 
-    async def _items(self, receive: MemoryObjectReceiveStream[Claim]) -> AsyncIterator[Item]:
-        async with receive:
-            async for claim in receive:
-                if claim.key in self._held:
-                    yield dataclasses.replace(claim.item, id=claim.key)
+    async def _items(
+        self, receive: MemoryObjectReceiveStream[Claim], ended: list[bool]
+    ) -> AsyncIterator[Item]:
+        """The lane's claimed items, up to :data:`RUN_ITEMS` (``ended`` once there are
+        no more)."""
+        count = 0
+        while count < RUN_ITEMS:
+            try:
+                claim = await receive.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                ended.append(True)
+                return
+            if claim.key in self._held:
+                count += 1
+                yield dataclasses.replace(claim.item, id=claim.key)
 
     async def _finished(self, claim: Claim, result: Result) -> None:
         result = self._as_reported(claim, result)
