@@ -4,7 +4,6 @@ runs them (the command line in this process, on the suite's Redis server)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import anyio
@@ -60,10 +59,13 @@ async def test_submit_prints_what_it_did_and_the_report_covers_every_entry(
 
 
 async def test_a_queue_command_without_a_reachable_queue_or_a_job_says_how_to_fix_it(
-    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = manifest(tmp_path)
-    os.environ.pop("BULKUP_QUEUE", None)
+    monkeypatch.delenv("BULKUP_QUEUE", raising=False)
     code, _, err = await bulkup(capsys, "submit", source, "--job", "j")
     assert code == 2 and "no queue named: give --queue redis://HOST:PORT/DB" in err
     dead = "redis://127.0.0.1:1/0"
