@@ -57,6 +57,9 @@ def add_worker(commands: Any) -> None:
         help="exit once every item of the jobs finished (none pending or being uploaded)",
     )
     add_settings_options(p)
+    for action in p._actions:  # refused (see _settings): not offered in --help
+        if action.dest in NOT_FOR_WORKERS:
+            action.help = argparse.SUPPRESS
     p.set_defaults(handler=run_worker)
 
 
