@@ -91,10 +91,11 @@ class JobQueue:
         pairs = [v for c in held for v in (c.id, c.gen)]
         return [str(i) for i in await self._run("renew", job, worker, lease, *pairs)]
 
-    async def save(self, claim: Claim, record: ItemRecord) -> bool:
+    async def save(self, claim: Claim, record: ItemRecord, *, fresh: bool = False) -> bool:
+        """The item's record; ``fresh``: a new upload session (its segments start empty)."""
         text = json.dumps(record_to_json(record), separators=(",", ":"))
         deadline = record.upload_deadline
-        args = (claim.id, claim.gen, text, record.media_id, deadline)
+        args = (claim.id, claim.gen, text, record.media_id, deadline, 1 if fresh else 0)
         return bool(await self._run("save", claim.job, *args))
 
     async def ack(self, claim: Claim, index: int, sha256: str | None, length: int) -> bool:

@@ -195,12 +195,17 @@ return lost
 )
 
 #: The item's record (INIT's answer, later changes). ARGV: prefix, job, id, gen, record
-#: JSON, media id, deadline. Returns 1, or 0 (LOST).
+#: JSON, media id, deadline, fresh (``1``: a new upload session, whose acknowledged
+#: segments start empty). Returns 1, or 0 (LOST).
 SAVE: Final = (
     _COMMON
     + r"""
 local k = item_key(ARGV[3])
 if not fenced(k, ARGV[4]) then return 0 end
+if ARGV[8] == '1' then
+  redis.call('DEL', k .. ':segs', k .. ':hashes')
+  redis.call('HSET', k, 'acked_bytes', 0)
+end
 redis.call('HSET', k, 'record', ARGV[5], 'media_id', ARGV[6], 'deadline', ARGV[7],
   'updated', tostring(now()))
 return 1

@@ -87,7 +87,7 @@ class ItemStore:
         if record.id not in self._claims:
             return  # an item no longer held: its late write changes nothing
         self._records[record.id] = copy(record)
-        self._write(record.id)
+        self._write(record.id, fresh=True)  # a new record: the old session's segments go
 
     def update(self, item_id: str, **changes: Any) -> None:
         record = self._records.get(item_id)
@@ -108,12 +108,12 @@ class ItemStore:
         length = _segment_length(record, index)
         self._push(_Op(claim, lambda: self._queue.ack(claim, index, sha256, length)))
 
-    def _write(self, item_id: str) -> None:
+    def _write(self, item_id: str, *, fresh: bool = False) -> None:
         """The record as another worker may resume it: never with a result, which only
         :meth:`finish` gives (a worker that stops hands its item back unfinished)."""
         claim, record = self._claims[item_id], copy(self._records[item_id])
         record.result = None
-        self._push(_Op(claim, lambda: self._queue.save(claim, record)))
+        self._push(_Op(claim, lambda: self._queue.save(claim, record, fresh=fresh)))
 
     def _push(self, op: _Op) -> None:
         self._send.send_nowait(op)

@@ -147,3 +147,21 @@ def test_a_spec_keeps_every_field_of_the_item_and_its_file(tmp_path: Path) -> No
     assert spec["path"] == str(a) and spec["host"] == "h1" and spec["size"] == 500
     assert file_key(spec).startswith(f"h1:{a}:500:")
     assert item_from_spec(json.dumps(spec)) == dataclasses.replace(item, path=a)
+
+
+async def test_a_new_upload_session_forgets_the_segments_of_the_one_before(
+    queue: JobQueue, tmp_path: Path
+) -> None:
+    (a,) = files(tmp_path, "a.png")
+    await submit(queue, "j", [Item(id="x", path=a)])
+    (first,) = await queue.claim("j", "w1", 1, 30, 30)
+    record = ItemRecord(id=first.key, path=str(a), size=500, mtime_ns=1, params=None, media_id="7")
+    assert await queue.save(first, record, fresh=True)
+    assert await queue.ack(first, 0, None, 250) and await queue.ack(first, 1, None, 250)
+    # Its session expired: the upload starts over with a new INIT (a fresh record).
+    assert await queue.save(first, dataclasses.replace(record, media_id="8"), fresh=True)
+    assert await queue.release(first)
+    (again,) = await queue.claim("j", "w2", 1, 30, 30)
+    assert again.record is not None and again.record.media_id == "8"
+    assert again.record.acked == set()  # not the segments media 7 had
+    assert await queue.db.hget(queue.keys.item("j", "x"), "acked_bytes") == "0"
