@@ -32,7 +32,7 @@ from bulkup.auth.credentials import (
     OAuth1Auth,
 )
 from bulkup.auth.oauth2 import OAuth2Auth
-from bulkup.cli.settings import OPTIONS, SECTIONS, Settings, as_written
+from bulkup.cli.settings import OPTIONS, SECTIONS, Settings, as_written, masked
 from bulkup.errors import ConfigError
 
 __all__ = ["add_config", "run_config_show"]
@@ -174,6 +174,8 @@ def _as_json(settings: Settings, credentials: dict[str, str]) -> dict[str, Any]:
             value = os.path.abspath(value)  # the file a run would use, wherever it runs
         elif isinstance(value, tuple):
             value = list(value)
+        else:
+            value = masked(option, value)  # a budget URL's password
         tables.setdefault(option.section, {})[option.key] = {
             "value": value,
             "from": settings.origins[option.key],

@@ -332,6 +332,11 @@ def as_written(option: Option, value: Any) -> Any:
     return value
 
 
+def masked(option: Option, value: Any) -> Any:
+    """``value`` fit to show: a budget URL's password masked (``***``)."""
+    return shown_url(value) if option.parse is _budget and value is not None else value
+
+
 def _size_text(count: int) -> str | int:
     for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
         if count % size == 0:
