@@ -151,6 +151,7 @@ def _planned(
         segments=plan.segments if plan.strategy == "chunked" else None,
         requests=dict(requests),
         warnings=warnings,
+        account=item.account,
     )
 
 
@@ -176,6 +177,7 @@ async def _failed(item: Item, error: ErrorInfo, config: UploadConfig) -> Planned
         media_type=media_type,
         media_category=category,
         size=size,
+        account=item.account,
     )
 
 
