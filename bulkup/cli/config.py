@@ -151,15 +151,34 @@ def _as_toml(settings: Settings, credentials: dict[str, str]) -> str:
     lines.append("\n[auth]")
     lines += [f"# credentials in use: {k}: {v}" for k, v in credentials.items() if k != "keys"]
     lines += [f"{key} = {text}" for key, text in _auth_table(settings, credentials).items()]
+    for name, table in sorted(settings.accounts.items()):
+        lines.append(f"\n[accounts.{name}]")
+        lines += [f"# credentials: {k}: {v}" for k, v in describe_account(table).items()]
+        lines += [f"{key} = {text}" for key, text in _entries(table).items()]
+    if settings.token_key is not None:
+        lines += ["\n[fleet]", f"token_key = {settings.token_key.describe()}"]
     return "\n".join(lines)
+
+
+def describe_account(table: AuthSettings) -> dict[str, str]:
+    """An ``[accounts.NAME]`` table's credentials: the kind and account, or the problem."""
+    try:
+        built = build_auth(table, use_env=False)
+    except ConfigError as exc:
+        return {"problem": str(exc)}
+    return {"kind": _METHODS[_method(built)][0], "account": built.account}
+
+
+def _entries(table: AuthSettings) -> dict[str, str]:
+    """A table's keys as TOML values, each secret described (never its value)."""
+    entries = {key: ref.describe() for key, ref in table.secrets.items()}
+    return entries | {key: json.dumps(text) for key, text in table.plain.items()}
 
 
 def _auth_table(settings: Settings, credentials: dict[str, str]) -> dict[str, str]:
     """The ``[auth]`` entries of the method in use (TOML values, secrets described);
     none when the environment's credentials win, all when none can be built."""
-    auth = settings.auth
-    entries = {key: ref.describe() for key, ref in auth.secrets.items()}
-    entries |= {key: json.dumps(text) for key, text in auth.plain.items()}
+    entries = _entries(settings.auth)
     if "problem" in credentials:
         return entries
     keys = credentials.get("keys", "").split(", ")
@@ -182,5 +201,14 @@ def _as_json(settings: Settings, credentials: dict[str, str]) -> dict[str, Any]:
         key: json.loads(text) if key in settings.auth.plain else text
         for key, text in _auth_table(settings, credentials).items()
     }
+    tables["accounts"] = {
+        name: {
+            "credentials": describe_account(table),
+            **{k: json.loads(v) if k in table.plain else v for k, v in _entries(table).items()},
+        }
+        for name, table in sorted(settings.accounts.items())
+    }
+    if settings.token_key is not None:
+        tables["fleet"] = {"token_key": settings.token_key.describe()}
     file = None if settings.config_file is None else str(settings.config_file)
     return {"config_file": file, "settings": tables, "credentials": credentials}

@@ -18,6 +18,11 @@ and process (so a process refreshes an account's OAuth 2.0 tokens once for all i
 requests); with :class:`bulkup.fleet.tokens.SharedTokens`, workers of several
 processes share an account's rotating OAuth 2.0 tokens through Redis.
 
+A worker builds its :class:`Accounts` with a Redis client (``redis``) and the
+``[fleet] token_key`` reference: then each account whose OAuth 2.0 tokens renew
+themselves shares them with the other workers (:mod:`bulkup.fleet.tokens`), and the
+token key must be set (a clear error says so when it is not).
+
 ``bulkup upload`` uploads one account per run (``--account NAME``, or the run's own
 credentials): :func:`for_one_account` fails the items naming another, saying how they
 are uploaded, so an item is never sent with the wrong account's credentials.
@@ -30,13 +35,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bulkup.auth.config import AuthSettings, build_auth
+from bulkup.auth.config import AuthSettings, SecretRef, build_auth
 from bulkup.auth.credentials import Auth
 from bulkup.auth.oauth2 import OAuth2Auth
 from bulkup.core.items import Item, SourceProblem
 from bulkup.errors import ConfigError
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from bulkup.fleet.keys import Keys
     from bulkup.fleet.tokens import SharedTokens
 
 __all__ = ["DEFAULT_ACCOUNT", "Accounts", "UnknownAccount", "for_one_account", "other_account"]
@@ -60,13 +68,19 @@ class Accounts:
         *,
         config_file: Path | None = None,
         environ: Mapping[str, str] | None = None,
-        tokens: SharedTokens | None = None,
+        redis: aioredis.Redis | None = None,
+        token_key: SecretRef | None = None,
+        keys: Keys | None = None,
     ) -> None:
         self._default = default
         self._tables = dict(accounts)
         self.config_file = config_file
         self._env = os.environ if environ is None else environ
-        self._tokens = tokens
+        #: Where renewing OAuth 2.0 tokens are shared (None: this process keeps its own).
+        self._redis = redis
+        self._token_key = token_key
+        self._keys = keys
+        self._tokens: SharedTokens | None = None
         self._built: dict[str | None, Auth] = {}
 
     @property
@@ -80,10 +94,20 @@ class Accounts:
         whose credentials are incomplete."""
         if account not in self._built:
             auth = self._build(account)
-            if self._tokens is not None and isinstance(auth, OAuth2Auth):
-                self._tokens.share(auth, account or DEFAULT_ACCOUNT)
+            if self._redis is not None and isinstance(auth, OAuth2Auth) and auth.can_refresh:
+                self._shared().share(auth, account or DEFAULT_ACCOUNT)
             self._built[account] = auth
         return self._built[account]
+
+    def _shared(self) -> SharedTokens:
+        """The tokens shared in Redis (made when an account first needs them)."""
+        if self._tokens is None:
+            from bulkup.fleet.tokens import SharedTokens, token_key
+
+            assert self._redis is not None
+            fernet = token_key(self._token_key, self._env)
+            self._tokens = SharedTokens(self._redis, fernet, keys=self._keys)
+        return self._tokens
 
     def _build(self, account: str | None) -> Auth:
         if account is None:
