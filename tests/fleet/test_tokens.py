@@ -10,6 +10,7 @@ Tokens expire on the emulator's clock, moved forward, never by sleeping.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -187,3 +188,55 @@ async def test_the_lock_is_released_by_its_holder_only_and_lapses_when_the_holde
     assert await dbs[2].get(Keys().token_lock(ACCOUNT)) == taken.encode()
     await two.unlock(ACCOUNT, taken)
     assert not await dbs[2].exists(Keys().token_lock(ACCOUNT))
+
+
+#: One worker process: refreshes ``ACCOUNT``'s tokens (as after a 401) and prints the
+#: access token it then holds.
+WORKER = """
+import sys, aiohttp, anyio, redis.asyncio as aioredis
+from cryptography.fernet import Fernet
+from bulkup.auth.oauth2 import OAuth2Auth, OAuth2Client, TokenStore
+from bulkup.fleet.tokens import SharedTokens
+
+async def main(token_file, token_url, client_id, url, key):
+    client = OAuth2Client(client_id=client_id, token_url=token_url)
+    auth = OAuth2Auth(store=TokenStore.file(token_file), client=client)
+    db = aioredis.from_url(url)
+    SharedTokens(db, Fernet(key.encode())).share(auth, "brand")
+    async with aiohttp.ClientSession() as http:
+        await auth.refresh(http, failed_token=auth.access_token)
+    await db.aclose()
+    print(auth.access_token)
+
+anyio.run(main, *sys.argv[1:])
+"""
+
+
+async def test_two_worker_processes_refreshing_at_once_send_one_refresh(
+    emulator: Emulator, http: aiohttp.ClientSession, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    login = tmp_path / "login.json"
+    before = await logged_in(emulator, http, login)
+    key = new_key()
+    files: list[Path] = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        files.append(Path(shutil.copy2(login, tmp_path / name / "token.json")))
+    client = client_for(emulator)
+    args = [client.token_url, client.client_id, redis_server.url, key]
+    done: list[str] = []
+
+    async def run(token_file: Path) -> None:
+        command = [sys.executable, "-c", WORKER, str(token_file), *args]
+        finished = await anyio.run_process(command, check=False)
+        assert finished.returncode == 0, finished.stderr.decode()
+        done.append(finished.stdout.decode().strip())
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            for token_file in files:
+                group.start_soon(run, token_file)
+
+    assert token_requests(emulator) == {"200": 2}  # the login, then one refresh for both
+    assert len(set(done)) == 1 and before["access_token"] not in done
+    assert all(read_json(Path(f))["access_token"] == done[0] for f in files)
