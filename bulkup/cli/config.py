@@ -63,8 +63,29 @@ def add_config(commands: Any) -> None:
         ),
     )
     add_settings_options(show)
+    add_account_option(show)
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(handler=run_config_show)
+
+
+def add_account_option(p: argparse.ArgumentParser) -> None:
+    """``--account NAME``: the credentials of the config file's ``[accounts.NAME]``."""
+    p.add_argument(
+        "--account",
+        metavar="NAME",
+        type=_account_name,
+        help="upload with the credentials of the config file's [accounts.NAME] table; items "
+        "naming another account (manifest field 'account') fail, sending nothing",
+    )
+
+
+def _account_name(text: str) -> str:
+    from bulkup.core.items import check_account
+
+    try:
+        return check_account(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_config_show(args: argparse.Namespace) -> int:
@@ -72,10 +93,10 @@ def run_config_show(args: argparse.Namespace) -> int:
 
     try:
         settings = settings_from_args(args)
+        credentials = _credentials(settings, args.account)
     except ConfigError as exc:
         print(f"bulkup config show: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    credentials = describe_credentials(settings.auth)
     if args.json:
         print(json.dumps(_as_json(settings, credentials), indent=2))
     else:
@@ -158,6 +179,21 @@ def _as_toml(settings: Settings, credentials: dict[str, str]) -> str:
     if settings.token_key is not None:
         lines += ["\n[fleet]", f"token_key = {settings.token_key.describe()}"]
     return "\n".join(lines)
+
+
+def _credentials(settings: Settings, account: str | None) -> dict[str, str]:
+    """The credentials a run would use: ``--account``'s table, else the run's own."""
+    if account is None:
+        return describe_credentials(settings.auth)
+    if account not in settings.accounts:
+        from bulkup.fleet.accounts import Accounts
+
+        Accounts(settings.auth, settings.accounts, config_file=settings.config_file).auth_for(
+            account
+        )  # raises UnknownAccount, naming the table to add
+    return {"source": f"config file [accounts.{account}]"} | describe_account(
+        settings.accounts[account]
+    )
 
 
 def describe_account(table: AuthSettings) -> dict[str, str]:

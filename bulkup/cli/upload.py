@@ -16,6 +16,7 @@ from bulkup import logs, redact
 from bulkup.auth.credentials import Auth, secrets_of
 from bulkup.auth.oauth2 import OAuth2Auth
 from bulkup.auth.tokenstore import FileTokenStore
+from bulkup.cli.config import add_account_option
 from bulkup.cli.guards import check_plain_http
 from bulkup.cli.options import add_settings_options, settings_from_args
 from bulkup.cli.outputs import check_paths, checked, is_manifest, outputs_of
@@ -79,23 +80,8 @@ def add_upload(commands: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
     )
-    p.add_argument(
-        "--account",
-        metavar="NAME",
-        type=_account_name,
-        help="upload with the credentials of the config file's [accounts.NAME] table; items "
-        "naming another account (manifest field 'account') fail, sending nothing",
-    )
+    add_account_option(p)
     p.set_defaults(handler=run_upload)
-
-
-def _account_name(text: str) -> str:
-    from bulkup.core.items import check_account
-
-    try:
-        return check_account(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _display(output: OutputSettings) -> RichProgress | None:
