@@ -185,7 +185,9 @@ def _problem(problem: SourceProblem) -> PlannedItem:
     """An entry that is no item: failed (a bad manifest line) or skipped (not media)."""
     result = problem_result(problem)
     status: PlanStatus = "skipped" if result.status == "skipped" else "failed"
-    return PlannedItem(id=result.id, path=result.path, status=status, error=result.error)
+    return PlannedItem(
+        id=result.id, path=result.path, status=status, error=result.error, account=result.account
+    )
 
 
 # --- the command ---------------------------------------------------------------------
@@ -357,7 +359,7 @@ def print_table(rows: list[PlannedItem], totals: Totals, stream: IO[str]) -> Non
         )
     for index, row in enumerate(rows):
         table.add_row(
-            Text(row.id),
+            Text(row.id if row.account is None else f"{row.id} ({row.account})"),
             Text(row.status, style=_STYLES[row.status]),
             row.media_category or "-",
             row.strategy or "-",

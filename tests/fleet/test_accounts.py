@@ -283,3 +283,30 @@ async def test_upload_with_an_unknown_account_stops_before_sending_anything(
     assert run.code == 2 and run.out == ""
     assert f"bulkup upload: no account 'sales' in {path}" in run.err
     assert two_users.all_media() == []
+
+
+async def test_a_dry_run_names_each_items_account_and_fails_another_accounts(
+    tmp_path: Path,
+) -> None:
+    image = samples.write_image(tmp_path / "p.png", target_bytes=8 * KiB, seed=1)
+    lines = [
+        {"path": image.name, "id": "mine", "account": "other-1"},
+        {"path": image.name, "id": "brands", "account": "brand"},
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    args = [
+        "--dry-run",
+        "--json",
+        "--account",
+        "other-1",
+        "--config",
+        config(tmp_path, TWO_ACCOUNTS),
+    ]
+
+    run = await bulkup("upload", manifest, *args, env={"PATH": "/usr/bin:/bin"})
+
+    by_id = {line.get("id"): line for line in run.lines()}
+    assert by_id["mine"]["status"] == "planned" and by_id["mine"]["account"] == "other-1"
+    assert by_id["brands"]["status"] == "failed" and by_id["brands"]["account"] == "brand"
+    assert "`bulkup upload --account brand`" in by_id["brands"]["error"]["message"]
