@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from bulkup import logs, redact
-from bulkup.auth.config import build_auth
 from bulkup.auth.credentials import Auth, secrets_of
 from bulkup.auth.oauth2 import OAuth2Auth
 from bulkup.auth.tokenstore import FileTokenStore
+from bulkup.cli.config import add_account_option
 from bulkup.cli.guards import check_plain_http
 from bulkup.cli.options import add_settings_options, settings_from_args
 from bulkup.cli.outputs import check_paths, checked, is_manifest, outputs_of
@@ -35,6 +35,7 @@ from bulkup.core.items import (
     SourceProblem,
 )
 from bulkup.errors import BulkupError, ConfigError
+from bulkup.fleet.accounts import Accounts, for_one_account
 from bulkup.run import exits
 from bulkup.run.checkpoint import Checkpoint, RunIdentity
 from bulkup.run.exits import EXIT_USAGE
@@ -79,6 +80,7 @@ def add_upload(commands: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
     )
+    add_account_option(p)
     p.set_defaults(handler=run_upload)
 
 
@@ -135,7 +137,7 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     config, out = settings.upload, settings.output
     if not config.verify_tls:
         print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
-    auth = None if args.dry_run else build_auth(settings.auth)
+    auth = _credentials(args, settings)
     logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
     if auth is not None and not settings.allow_plain_http:
         check_plain_http(config.base_url, auth)
@@ -156,6 +158,17 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     if any(output.inode is not None for output in written):
         collections.deque(entries, maxlen=0)
     return _Plan(settings, auth, PostPlan())
+
+
+def _credentials(args: argparse.Namespace, settings: Settings) -> Auth | None:
+    """The run's credentials: ``--account NAME``'s, else its own; none for a dry run
+    (which still refuses an account the config file does not name)."""
+    accounts = Accounts(settings.auth, settings.accounts, config_file=settings.config_file)
+    if args.dry_run:
+        if args.account is not None and args.account not in accounts.names:
+            accounts.auth_for(args.account)  # raises UnknownAccount, naming the fix
+        return None
+    return accounts.auth_for(args.account)
 
 
 def _inputs(settings: Settings, auth: Auth | None) -> list[tuple[str, Path]]:
@@ -225,7 +238,9 @@ def _entries(
     """The entries of the sources, only those of ``--shard``'s part when it is given."""
     from bulkup.sources import iter_sources
 
-    entries = iter_sources(args.sources, options or settings.sources, warn=warn)
+    entries = for_one_account(
+        iter_sources(args.sources, options or settings.sources, warn=warn), args.account
+    )
     return entries if settings.shard is None else settings.shard.take(entries, tally)
 
 

@@ -89,11 +89,19 @@ def problem_result(problem: SourceProblem) -> Result:
         path=problem.path,
         status=problem.status,
         error=ErrorInfo(kind=problem.kind, message=message),
+        account=problem.account,
     )
 
 
 def unsent(item: Item, status: Status, error: ErrorInfo) -> Result:
-    return Result(id=item.id, path=os.fspath(item.path), post=item.post, status=status, error=error)
+    return Result(
+        id=item.id,
+        path=os.fspath(item.path),
+        post=item.post,
+        status=status,
+        error=error,
+        account=item.account,
+    )
 
 
 class Run:
