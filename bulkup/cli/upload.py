@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,13 @@ def add_upload(commands: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
     )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics of the run on http://0.0.0.0:PORT/metrics (bytes "
+        "acknowledged, requests, retries and 429s per endpoint, items by status)",
+    )
     p.set_defaults(handler=run_upload)
 
 
@@ -147,6 +155,8 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     check_paths(written, args.sources, settings.sources, inputs=_inputs(settings, auth))
     if settings.posts is not None:
         _check_writable(settings.posts)  # before uploading, not after
+    if getattr(args, "metrics_port", None) is not None:
+        _check_metrics(args.metrics_port)
     first = _entries(args, settings, warn=False)  # warned once, by the run
     entries = checked(written, first)
     # A first reading plans the post groups, so no item of a bad post is uploaded (only
@@ -200,11 +210,10 @@ def _run(
             shown = Shown(view, mode, again)
             if checkpoint is not None:
                 say_resuming(checkpoint)
-            code = run_interruptible(
-                lambda: upload_all(
-                    settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
-                )
+            work = lambda: upload_all(  # noqa: E731
+                settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
             )
+            code = run_interruptible(_with_metrics(args.metrics_port, shown, work))
             if settings.posts is not None:
                 plan.posts.write(settings.posts)
             return _said_shard(settings, tally, code)
@@ -212,6 +221,27 @@ def _run(
             report.close()
     except (ReportError, OSError) as exc:  # disk full: the report, or the --posts file
         return _refused(exc)
+
+
+def _with_metrics(port: int | None, shown: Shown, work: Callable[[], Awaitable[int]]) -> Any:
+    """``work``, with the run's metrics served on ``port`` meanwhile (if given)."""
+    if port is None:
+        return work
+    from bulkup.client.progress import Observers
+    from bulkup.fleet.metrics import WorkerMetrics, serve_metrics
+
+    metrics = WorkerMetrics()
+    shown.observer = Observers(shown.observer, metrics)
+
+    async def served() -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(serve_metrics(metrics.registry, port))
+            except OSError as exc:  # the port is taken: nothing was sent
+                return _refused(exc)
+            return await work()
+
+    return served
 
 
 def _entries(
@@ -245,6 +275,18 @@ def _refused(exc: BaseException) -> int:
     else:  # logging may not be configured yet: a plain line whatever happens
         print(message, file=sys.stderr)
     return EXIT_USAGE
+
+
+def _check_metrics(port: int) -> None:
+    """ConfigError unless ``--metrics-port`` can be served: a port, prometheus-client."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--metrics-port must be a port number (0-65535), got {port}")
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--metrics-port needs prometheus-client: pip install 'bulkup[fleet]'"
+        ) from None
 
 
 def _check_writable(path: Path) -> None:
