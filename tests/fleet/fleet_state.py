@@ -9,12 +9,19 @@ each uploads now, items with their deadlines, budget windows with their leases.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import redis.asyncio as aioredis
+from aiohttp import web
 
+from bulkup.fleet.dashboard import dashboard_app
+from bulkup.fleet.feed import Feed
 from bulkup.fleet.keys import Keys
+from bulkup.fleet.metrics import bound_port
 
 #: A file name that is markup: the page must show it as text.
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=alert(1)>.png"
@@ -141,3 +148,31 @@ async def realistic(db: aioredis.Redis) -> dict[str, Any]:
     await state.budget("budget:oauth1:51be02:append", 1875, 1875, now - 5)  # turned over
     await state.budget("app:9d1e2f:append:day", 180000, 171200, now + 70000, leases=8)
     return {"now": now, "uploads": uploads}
+
+
+class Dashboard:
+    """The dashboard's app served on a free port of 127.0.0.1 (:func:`served_dashboard`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def get(self, path: str) -> Any:
+        """The answer to ``GET path``: JSON for ``.json``, else text."""
+        async with aiohttp.ClientSession() as http, http.get(self.url + path) as answer:
+            assert answer.status == 200, await answer.text()
+            if path.endswith(".json"):
+                return await answer.json()
+            return await answer.text()
+
+
+@contextlib.asynccontextmanager
+async def served_dashboard(feed: Feed) -> AsyncIterator[Dashboard]:
+    """The dashboard over ``feed`` (every read fresh) on a free port, while in it."""
+    runner = web.AppRunner(dashboard_app(feed, queue="redis://127.0.0.1/0", max_age=0))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield Dashboard(f"http://127.0.0.1:{bound_port(site, 0)}")
+    finally:
+        await runner.cleanup()

@@ -7,19 +7,22 @@ the feed is read over HTTP from the dashboard's app on a real socket, as the pag
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import aiohttp
 import anyio
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 
-from bulkup.fleet.dashboard import dashboard_app
 from bulkup.fleet.feed import Feed, client, queue_server
 from bulkup.fleet.keys import Keys
 from bulkup.testing.redis_server import RedisServer
-from tests.fleet.fleet_state import HOSTILE, FleetState, realistic, server_now
+from tests.fleet.fleet_state import (
+    HOSTILE,
+    Dashboard,
+    FleetState,
+    realistic,
+    served_dashboard,
+    server_now,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -31,32 +34,10 @@ async def db(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     await connection.aclose()
 
 
-class Dashboard:
-    """The dashboard's app served on a free port of 127.0.0.1."""
-
-    def __init__(self, feed: Feed) -> None:
-        self.app = dashboard_app(feed, queue="redis://127.0.0.1/0", max_age=0)
-        self.url = ""
-
-    async def get(self, path: str) -> Any:
-        async with aiohttp.ClientSession() as http, http.get(self.url + path) as answer:
-            assert answer.status == 200, await answer.text()
-            if path.endswith(".json"):
-                return await answer.json()
-            return await answer.text()
-
-
 @pytest.fixture
 async def dashboard(db: aioredis.Redis) -> AsyncIterator[Dashboard]:
-    served = Dashboard(Feed(db))
-    runner = web.AppRunner(served.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    served.url = f"http://127.0.0.1:{port}"
-    yield served
-    await runner.cleanup()
+    async with served_dashboard(Feed(db)) as served:
+        yield served
 
 
 async def test_the_feed_shows_each_job_with_its_counts_bytes_and_an_eta_from_the_recent_rate(
