@@ -80,13 +80,6 @@ def add_upload(commands: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
     )
-    p.add_argument(
-        "--metrics-port",
-        type=int,
-        metavar="PORT",
-        help="serve Prometheus metrics of the run on http://0.0.0.0:PORT/metrics (bytes "
-        "acknowledged, requests, retries and 429s per endpoint, items by status)",
-    )
     p.set_defaults(handler=run_upload)
 
 
@@ -155,8 +148,8 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     check_paths(written, args.sources, settings.sources, inputs=_inputs(settings, auth))
     if settings.posts is not None:
         _check_writable(settings.posts)  # before uploading, not after
-    if getattr(args, "metrics_port", None) is not None:
-        _check_metrics(args.metrics_port)
+    if settings.metrics_port is not None and not args.dry_run:
+        _check_metrics()
     first = _entries(args, settings, warn=False)  # warned once, by the run
     entries = checked(written, first)
     # A first reading plans the post groups, so no item of a bad post is uploaded (only
@@ -213,7 +206,7 @@ def _run(
             work = lambda: upload_all(  # noqa: E731
                 settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
             )
-            code = run_interruptible(_with_metrics(args.metrics_port, shown, work))
+            code = run_interruptible(_with_metrics(settings.metrics_port, shown, work))
             if settings.posts is not None:
                 plan.posts.write(settings.posts)
             return _said_shard(settings, tally, code)
@@ -277,10 +270,8 @@ def _refused(exc: BaseException) -> int:
     return EXIT_USAGE
 
 
-def _check_metrics(port: int) -> None:
-    """ConfigError unless ``--metrics-port`` can be served: a port, prometheus-client."""
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--metrics-port must be a port number (0-65535), got {port}")
+def _check_metrics() -> None:
+    """ConfigError unless ``--metrics-port`` can be served: prometheus-client is there."""
     try:
         import prometheus_client  # noqa: F401
     except ImportError:

@@ -92,8 +92,10 @@ async def test_the_page_shows_the_jobs_workers_budgets_and_failures_of_the_feed(
     assert [a["data-job"] for a in dom.having("tr", class_="job")] == ["photos-dec", "clips"]
     workers = [str(a["data-worker"]) for a in dom.having("div", class_="worker")]
     assert sorted(workers) == ["upload-a-4101", "upload-b-977"]
-    for upload in written["uploads"]:
-        assert upload["path"] in dom.texts  # what each worker uploads now
+    titles = [str(a.get("title")) for a in dom.having("span", class_="path")]
+    for upload in written["uploads"]:  # what each worker uploads now: the file, its path
+        assert upload["path"].rsplit("/", 1)[1] in dom.texts
+        assert any(title.startswith(upload["path"] + " ") for title in titles)
     for reason in ("HTTP 400: bad gif", "unsupported", "media too big"):
         assert reason in dom.texts
     assert "120" in dom.texts and "workers alive" in dom.texts

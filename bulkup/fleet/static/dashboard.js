@@ -136,10 +136,12 @@ function drawJobs(doc) {
 }
 
 function drawWorkers(doc) {
-  $("workers-count").textContent = doc.lapsed_workers ? `${doc.lapsed_workers} lapsed` : "";
+  const lapsed = doc.lapsed_workers ? `, ${doc.lapsed_workers} lapsed` : "";
+  $("workers-count").textContent = `${doc.workers.length} alive${lapsed}`;
   const nodes = doc.workers.map((w) => {
     const items = w.items.map((it) => el("li", { class: "upload" },
-      el("span", { class: "path", title: it.path }, it.path || it.id),
+      el("span", { class: "path", title: `${it.path} (${it.job} ${it.id})` },
+        (it.path || it.id).split("/").pop()),
       el("span", { class: "stage" }, it.stage),
       bar([["acked", it.acked_bytes]], it.size, `${bytes(it.acked_bytes)} of ${bytes(it.size)}`)));
     return el("div", { class: "worker", "data-worker": w.id },
