@@ -65,7 +65,9 @@ def run_dashboard(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(server, args.host, args.port))
     except OSError as exc:
-        _say(f"bulkup dashboard: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        reason = str(exc.strerror or exc).rsplit(": ", 1)[-1]
+        where = f"{args.host}:{args.port}"
+        _say(f"bulkup dashboard: cannot listen on {where} ({reason}): give another --port")
         return EXIT_FAILED
     except KeyboardInterrupt:
         _say("bulkup dashboard: stopped")

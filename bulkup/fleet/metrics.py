@@ -187,7 +187,7 @@ async def serve_metrics(
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        reason = exc.strerror or str(exc)
+        reason = str(exc.strerror or exc).rsplit(": ", 1)[-1]
         raise OSError(
             f"cannot serve metrics on {host}:{port} ({reason}): give another port"
         ) from None
