@@ -104,11 +104,13 @@ class Feed:
         """The document; with ``ok`` false and the ``error`` when the server did not answer."""
         import redis.exceptions
 
+        gone = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
         try:
             return await self._read()
         except (redis.exceptions.RedisError, OSError) as exc:
             reason = redact.text(str(exc)) or type(exc).__name__
-            return {"ok": False, "error": f"the queue's Redis does not answer: {reason}"}
+            said = "does not answer" if isinstance(exc, gone) else "answered with an error"
+            return {"ok": False, "error": f"the queue's Redis {said}: {reason}"}
 
     async def _read(self) -> dict[str, Any]:
         seconds, micros = await self.db.time()
@@ -221,11 +223,11 @@ class Feed:
             for key in found:
                 pipe.hmget(key, "limit", "remaining", "reset", "held_until")
                 pipe.zcount(key + ":leases", now, "+inf")
-            answers = await pipe.execute()
+            answers = await pipe.execute(raise_on_error=False)
         budgets = []
         for i, key in enumerate(found):
             window = _window(key[len(self.keys.prefix) :])
-            if window is not None:
+            if window is not None and not isinstance(answers[2 * i], Exception):
                 budgets.append(_budget(window, answers[2 * i], answers[2 * i + 1], now))
         return budgets
 

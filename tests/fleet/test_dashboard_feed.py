@@ -102,6 +102,7 @@ async def test_the_feed_shows_each_budget_window_against_its_limit_with_requests
     db: aioredis.Redis, dashboard: Dashboard
 ) -> None:
     await realistic(db)
+    await db.set(Keys().prefix + "budget:someone:append", "not a window")  # not a hash: skipped
     budgets = (await dashboard.get("/feed.json"))["budgets"]
 
     found = {(b["scope"], b["who"], b["endpoint"], b["window"]): b for b in budgets}
