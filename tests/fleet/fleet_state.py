@@ -117,16 +117,18 @@ async def realistic(db: aioredis.Redis) -> dict[str, Any]:
     state, now = FleetState(db), await server_now(db)
     await state.job("photos-dec", now - 400, pending=120, running=4, succeeded=52, failed=3)
     await state.job("clips", now - 900, succeeded=40, skipped=2)
-    for n in range(40):  # clips finished long ago: outside the throughput window
-        await state.finished("clips", now - 880 + n, f"clip-{n:03}", 3 << 20)
+    clips = [now - 880 + n for n in range(40)]  # long ago: outside the throughput window
+    for n, at in enumerate(clips):
+        await state.finished("clips", at, f"clip-{n:03}", 3 << 20)
     finishing: list[tuple[float, str, str, str]] = [  # (time, id, path, failure reason)
         (now - 262 + 5 * n, f"img-{n:04}", "", "") for n in range(52)
-    ]  # 52 succeeded in the last 260 s, 12 of them in the last minute
+    ]  # 52 succeeded in the last 260 s, 11 of them in the last minute
     finishing += [
         (now - 200.5, "img-bad1", "/data/img-bad1.png", "media too big"),
         (now - 100.5, "img-bad2", f"/data/{HOSTILE}", "unsupported"),
         (now - 5.5, "img-bad3", "/data/img-bad3.gif", "HTTP 400: bad gif"),
     ]
+    finished = {"photos-dec": [at for at, *_ in finishing], "clips": clips}
     for at, item_id, path, reason in sorted(finishing):  # a stream's ids only grow
         if reason:
             await state.failed("photos-dec", at, item_id, path, reason)
@@ -137,8 +139,8 @@ async def realistic(db: aioredis.Redis) -> dict[str, Any]:
          "size": 4 << 20, "acked_bytes": (n % 4) << 20, "stage": "uploading"}
         for n in range(900, 904)
     ]  # fmt: skip
-    await state.worker("upload-a-4101", now + 8, uploads[:3], done=31)
-    await state.worker("upload-b-977", now + 6, uploads[3:], done=21)
+    await state.worker("upload-a-4101", now + 60, uploads[:3], done=31)  # alive for a minute
+    await state.worker("upload-b-977", now + 50, uploads[3:], done=21)
     await state.worker("upload-c-12", now - 30, [], done=3)  # its heartbeat lapsed
     for n, upload in enumerate(uploads):
         await state.uploading("photos-dec", upload["id"], now + 3000 + 600 * n, 4 << 20)
@@ -147,7 +149,7 @@ async def realistic(db: aioredis.Redis) -> dict[str, Any]:
     await state.budget("budget:oauth1:7f3a9c:upload", 500, 12, now + 300)
     await state.budget("budget:oauth1:51be02:append", 1875, 1875, now - 5)  # turned over
     await state.budget("app:9d1e2f:append:day", 180000, 171200, now + 70000, leases=8)
-    return {"now": now, "uploads": uploads}
+    return {"now": now, "uploads": uploads, "finished": finished}
 
 
 class Dashboard:

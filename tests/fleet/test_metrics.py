@@ -84,7 +84,7 @@ async def test_the_dashboards_metrics_give_items_by_state_bytes_budgets_and_near
     app = {"scope": "app", "who": "9d1e2f", "endpoint": "append", "window": "24h"}
     assert value(samples, "bulkup_budget_remaining", **app) == 171200
     nearest = value(samples, "bulkup_upload_session_seconds_left", job="photos-dec", id="img-900")
-    assert nearest == pytest.approx(3000, abs=5)
+    assert 2900 < nearest <= 3000
     assert value(samples, "bulkup_workers_alive") == 2
     assert value(down, "bulkup_queue_up") == 0  # and the scrape still answers
 
