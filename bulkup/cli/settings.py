@@ -211,6 +211,16 @@ def _budget(value: Any, base: Path) -> str | None:
     return text
 
 
+def _port(value: Any, base: Path) -> int | None:
+    """A TCP port, 1 to 65535 (``--metrics-port``)."""
+    if value is None:
+        return None
+    port = _whole(value, base)
+    if port > 65535:
+        raise ValueError(f"must be a port from 1 to 65535, got {value!r}")
+    return port
+
+
 def _opt(key: str, section: str, parse: Parser, default: Any, help: str) -> Option:
     return Option(key, section, parse, default, help)
 
@@ -289,6 +299,13 @@ OPTIONS: tuple[Option, ...] = (
         _shard,
         None,
         "I/N: upload only the I-th of N parts of the items (by a hash of each id), e.g. 2/4",
+    ),
+    _opt(
+        "metrics_port",
+        "upload",
+        _port,
+        None,
+        "serve the run's Prometheus metrics on this port (every interface), /metrics",
     ),
     _opt("include", "sources", _globs, (), "only matching files of scanned directories"),
     _opt("exclude", "sources", _globs, (), "skip matching files of scanned directories"),
@@ -399,6 +416,8 @@ class Settings:
     posts: Path | None = None
     #: ``--shard I/N``: only this part of the items is uploaded and reported.
     shard: Shard | None = None
+    #: ``--metrics-port``: the run's Prometheus metrics are served on this port.
+    metrics_port: int | None = None
     #: Credentials may go over plain http:// to a host other than this machine.
     allow_plain_http: bool = False
     #: The config file read, if any.
@@ -586,6 +605,7 @@ def _build(
         report=values["report"],
         posts=values["posts"],
         shard=None if values["shard"] is None else Shard.parse(values["shard"]),
+        metrics_port=values["metrics_port"],
         allow_plain_http=values["allow_plain_http"],
         config_file=path,
         values=dict(values),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,8 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     check_paths(written, args.sources, settings.sources, inputs=_inputs(settings, auth))
     if settings.posts is not None:
         _check_writable(settings.posts)  # before uploading, not after
+    if settings.metrics_port is not None and not args.dry_run:
+        _check_metrics()
     first = _entries(args, settings, warn=False)  # warned once, by the run
     entries = checked(written, first)
     # A first reading plans the post groups, so no item of a bad post is uploaded (only
@@ -213,11 +216,10 @@ def _run(
             shown = Shown(view, mode, again)
             if checkpoint is not None:
                 say_resuming(checkpoint)
-            code = run_interruptible(
-                lambda: upload_all(
-                    settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
-                )
+            work = lambda: upload_all(  # noqa: E731
+                settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
             )
+            code = run_interruptible(_with_metrics(settings.metrics_port, shown, work))
             if settings.posts is not None:
                 plan.posts.write(settings.posts)
             return _said_shard(settings, tally, code)
@@ -225,6 +227,27 @@ def _run(
             report.close()
     except (ReportError, OSError) as exc:  # disk full: the report, or the --posts file
         return _refused(exc)
+
+
+def _with_metrics(port: int | None, shown: Shown, work: Callable[[], Awaitable[int]]) -> Any:
+    """``work``, with the run's metrics served on ``port`` meanwhile (if given)."""
+    if port is None:
+        return work
+    from bulkup.client.progress import Observers
+    from bulkup.fleet.metrics import WorkerMetrics, serve_metrics
+
+    metrics = WorkerMetrics()
+    shown.observer = Observers(shown.observer, metrics)
+
+    async def served() -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(serve_metrics(metrics.registry, port))
+            except OSError as exc:  # the port is taken: nothing was sent
+                return _refused(exc)
+            return await work()
+
+    return served
 
 
 def _entries(
@@ -260,6 +283,16 @@ def _refused(exc: BaseException) -> int:
     else:  # logging may not be configured yet: a plain line whatever happens
         print(message, file=sys.stderr)
     return EXIT_USAGE
+
+
+def _check_metrics() -> None:
+    """ConfigError unless ``--metrics-port`` can be served: prometheus-client is there."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--metrics-port needs prometheus-client: pip install 'bulkup[fleet]'"
+        ) from None
 
 
 def _check_writable(path: Path) -> None:

@@ -38,7 +38,7 @@ from bulkup.client.driver import ItemUpload, Runtime
 from bulkup.client.ledger import FinishedFiles
 from bulkup.client.pacer_api import RatePacer
 from bulkup.client.pacing import Pacer
-from bulkup.client.progress import NullObserver, Observer, wait_listener
+from bulkup.client.progress import NullObserver, Observer, answer_listener, wait_listener
 from bulkup.client.transport import Transport
 from bulkup.core import spec
 from bulkup.core.dialects import dialect_for
@@ -109,6 +109,7 @@ class Uploader:
                 min_send_rate=self.config.min_send_rate,
                 stall_timeout=self.config.stall_timeout,
             )
+            transport.on_answer = answer_listener(self._observer)
             dialect = dialect_for(self.config.api, self.config.base_url)
             self._runtime = Runtime(
                 self.config, dialect, transport, self._rng, self._clock, self._observer
