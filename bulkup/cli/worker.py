@@ -4,9 +4,12 @@ hosts, until stopped (or, with ``--exit-when-idle``, until the jobs are done).""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -69,7 +72,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from bulkup.fleet.worker import WorkerSettings
 
     try:
-        config, auth = _settings(args)
+        config, auth, port = _settings(args)
         server = QueueServer.from_url(args.queue)
         config = _shared_budget(config, server)
         if args.claim_after <= 0:
@@ -78,10 +81,10 @@ def run_worker(args: argparse.Namespace) -> int:
         return refused("worker", exc)
     jobs = tuple(args.job or ())
     ws = WorkerSettings(jobs, args.claim_after, args.exit_when_idle, min(0.5, args.claim_after / 3))
-    return run_interruptible(lambda: _work(server, config, auth, ws))
+    return run_interruptible(lambda: _with_metrics(port, partial(_work, server, config, auth, ws)))
 
 
-def _settings(args: argparse.Namespace) -> tuple[UploadConfig, Auth]:
+def _settings(args: argparse.Namespace) -> tuple[UploadConfig, Auth, int | None]:
     from bulkup.auth.config import build_auth
     from bulkup.auth.credentials import secrets_of
     from bulkup.cli.guards import check_plain_http
@@ -99,7 +102,9 @@ def _settings(args: argparse.Namespace) -> tuple[UploadConfig, Auth]:
     logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
     if not settings.allow_plain_http:
         check_plain_http(settings.upload.base_url, auth)
-    return settings.upload, auth
+    if settings.metrics_port is not None:
+        import prometheus_client  # noqa: F401  (a clear ImportError before anything runs)
+    return settings.upload, auth, settings.metrics_port
 
 
 def _shared_budget(config: UploadConfig, server: QueueServer) -> UploadConfig:
@@ -111,7 +116,28 @@ def _shared_budget(config: UploadConfig, server: QueueServer) -> UploadConfig:
     return dataclasses.replace(config, budget=server.url)
 
 
-async def _work(server: QueueServer, config: UploadConfig, auth: Auth, ws: WorkerSettings) -> int:
+async def _with_metrics(port: int | None, work: Callable[[object | None], Awaitable[int]]) -> int:
+    """``work``, with this worker's Prometheus metrics served on ``port`` (if given)."""
+    if port is None:
+        return await work(None)
+    from bulkup.fleet.metrics import WorkerMetrics, serve_metrics
+
+    metrics = WorkerMetrics()
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(serve_metrics(metrics.registry, port))
+        except OSError as exc:  # the port is taken: nothing was taken from the queue
+            return refused("worker", exc)
+        return await work(metrics)
+
+
+async def _work(
+    server: QueueServer,
+    config: UploadConfig,
+    auth: Auth,
+    ws: WorkerSettings,
+    observer: object | None,
+) -> int:
     from bulkup import __version__
     from bulkup.fleet.connection import Patience
     from bulkup.fleet.queue import JobQueue
@@ -124,7 +150,7 @@ async def _work(server: QueueServer, config: UploadConfig, auth: Auth, ws: Worke
         return refused("worker", exc)
     queue = JobQueue(db)
     reg = Registration(db, queue.keys, worker_id(), __version__)
-    worker = Worker(queue, config, _auth_for(auth), ws, Patience(server.shown), reg)
+    worker = Worker(queue, config, _auth_for(auth), ws, Patience(server.shown), reg, observer)
     jobs = ", ".join(ws.jobs) if ws.jobs else "every job"
     say(f"bulkup worker {reg.id}: working on {jobs} at {server.shown}")
     await _say_missing(queue, ws)

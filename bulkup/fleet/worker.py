@@ -27,6 +27,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from bulkup import logs
 from bulkup.auth.credentials import Auth
 from bulkup.client.config import UploadConfig
+from bulkup.client.progress import Observers
 from bulkup.core.items import ErrorInfo, Item, Result
 from bulkup.errors import BulkupError, UploadError, single_error
 from bulkup.fleet.connection import Patience
@@ -42,8 +43,6 @@ T = TypeVar("T")
 FILE_PROBLEMS = frozenset(
     {"missing_file", "unreadable", "not_a_file", "empty_file", "file_changed"}
 )
-#: Items of one ``upload_many`` run of a lane (a run keeps every id it saw).
-RUN_ITEMS = 10_000
 #: Seconds a stopping worker spends handing its items back.
 HAND_BACK_SECS = 5.0
 
@@ -76,11 +75,14 @@ class Worker:
         settings: WorkerSettings,
         patience: Patience,
         registration: Registration,
+        observer: object | None = None,
     ) -> None:
+        """``observer`` hears every item's steps too (this worker's metrics, say)."""
         self.queue, self.config, self.settings = queue, config, settings
         self._auth_for, self._patience, self._reg = auth_for, patience, registration
         self.store = ItemStore(queue, patience, self._lose)
         self.seen = ItemsSeen()
+        self._observer = Observers(self.seen, observer) if observer is not None else self.seen
         self.tally = Tally()
         self._held: dict[str, Claim] = {}
         self._lanes: dict[str | None, MemoryObjectSendStream[Claim]] = {}
@@ -186,35 +188,24 @@ class Worker:
                     error = ErrorInfo(kind="unknown_account", message=str(exc))
                     await self._finished(claim, _failed(claim, error))
             return
-        ended: list[bool] = []
-        async with receive, Uploader(self.config, auth=auth, observer=self.seen) as up:
+        async with Uploader(self.config, auth=auth, observer=self._observer) as up:
             self._uploaders[account] = up
-            while not ended:  # a run remembers each id it saw: a fresh one now and then
-                items = self._items(receive, ended)
-                async for result in up.upload_many(items, checkpoint=self.store):
-                    held = self._held.get(result.id)
-                    if held is None:
-                        continue
-                    if not result.ok and up.stopped is not None:  # not the item's fault
-                        await self._stop(held, up.stopped)
-                        return
-                    await self._finished(held, result)
+            items = self._items(receive)
+            async for result in up.upload_many(items, checkpoint=self.store, unique_ids=True):
+                held = self._held.get(result.id)
+                if held is None:
+                    continue
+                if not result.ok and up.stopped is not None:  # not the item's fault
+                    await self._stop(held, up.stopped)
+                    return
+                await self._finished(held, result)
 
-    async def _items(
-        self, receive: MemoryObjectReceiveStream[Claim], ended: list[bool]
-    ) -> AsyncIterator[Item]:
-        """The lane's claimed items, up to :data:`RUN_ITEMS` (``ended`` once there are
-        no more)."""
-        count = 0
-        while count < RUN_ITEMS:
-            try:
-                claim = await receive.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                ended.append(True)
-                return
-            if claim.key in self._held:
-                count += 1
-                yield dataclasses.replace(claim.item, id=claim.key)
+    async def _items(self, receive: MemoryObjectReceiveStream[Claim]) -> AsyncIterator[Item]:
+        """The lane's claimed items, each under its claim's key (unique: ``unique_ids``)."""
+        async with receive:
+            async for claim in receive:
+                if claim.key in self._held:
+                    yield dataclasses.replace(claim.item, id=claim.key)
 
     async def _finished(self, claim: Claim, result: Result) -> None:
         result = self._as_reported(claim, result)
@@ -312,7 +303,7 @@ async def _whole(call: Callable[[], Awaitable[T]]) -> T:
 
 
 def _account(item: Item) -> str | None:
-    account = getattr(item, "account", None) or item.extra.get("account")
+    account = item.account or item.extra.get("account")
     return str(account) if account else None
 
 
