@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bulkup import logs
+from bulkup import logs, redact
 from bulkup.cli.fleetcommon import add_queue_option, refused
 from bulkup.cli.options import add_settings_options, seconds, settings_from_args
 from bulkup.errors import BulkupError, ConfigError
@@ -21,8 +21,10 @@ from bulkup.run.exits import EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from bulkup.auth.credentials import Auth
+    from bulkup.cli.settings import Settings
     from bulkup.client.config import UploadConfig
     from bulkup.fleet.connection import QueueServer
+    from bulkup.fleet.keys import Keys
     from bulkup.fleet.worker import Tally, WorkerSettings
 
 #: Options of ``bulkup upload`` that mean nothing to a worker: the queue keeps them.
@@ -72,7 +74,8 @@ def run_worker(args: argparse.Namespace) -> int:
     from bulkup.fleet.worker import WorkerSettings
 
     try:
-        config, auth, port = _settings(args)
+        settings, auth = _settings(args)
+        config, port = settings.upload, settings.metrics_port
         server = QueueServer.from_url(args.queue)
         config = _shared_budget(config, server)
         if args.claim_after <= 0:
@@ -81,10 +84,11 @@ def run_worker(args: argparse.Namespace) -> int:
         return refused("worker", exc)
     jobs = tuple(args.job or ())
     ws = WorkerSettings(jobs, args.claim_after, args.exit_when_idle, min(0.5, args.claim_after / 3))
-    return run_interruptible(lambda: _with_metrics(port, partial(_work, server, config, auth, ws)))
+    work = partial(_work, server, config, _Credentials(settings, auth), ws)
+    return run_interruptible(lambda: _with_metrics(port, work))
 
 
-def _settings(args: argparse.Namespace) -> tuple[UploadConfig, Auth, int | None]:
+def _settings(args: argparse.Namespace) -> tuple[Settings, Auth]:
     from bulkup.auth.config import build_auth
     from bulkup.auth.credentials import secrets_of
     from bulkup.cli.guards import check_plain_http
@@ -104,7 +108,7 @@ def _settings(args: argparse.Namespace) -> tuple[UploadConfig, Auth, int | None]
         check_plain_http(settings.upload.base_url, auth)
     if settings.metrics_port is not None:
         import prometheus_client  # noqa: F401  (a clear ImportError before anything runs)
-    return settings.upload, auth, settings.metrics_port
+    return settings, auth
 
 
 def _shared_budget(config: UploadConfig, server: QueueServer) -> UploadConfig:
@@ -134,7 +138,7 @@ async def _with_metrics(port: int | None, work: Callable[[object | None], Awaita
 async def _work(
     server: QueueServer,
     config: UploadConfig,
-    auth: Auth,
+    credentials: _Credentials,
     ws: WorkerSettings,
     observer: object | None,
 ) -> int:
@@ -150,7 +154,8 @@ async def _work(
         return refused("worker", exc)
     queue = JobQueue(db)
     reg = Registration(db, queue.keys, worker_id(), __version__)
-    worker = Worker(queue, config, _auth_for(auth), ws, Patience(server.shown), reg, observer)
+    auth_for = credentials.auth_for(db, queue.keys)
+    worker = Worker(queue, config, auth_for, ws, Patience(server.shown), reg, observer)
     jobs = ", ".join(ws.jobs) if ws.jobs else "every job"
     say(f"bulkup worker {reg.id}: working on {jobs} at {server.shown}")
     await _say_missing(queue, ws)
@@ -179,18 +184,38 @@ async def _say_missing(queue: Any, ws: WorkerSettings) -> None:
         say(f"bulkup worker: no job {job!r} on the queue (yet): {then}")
 
 
-def _auth_for(default: Auth) -> Any:
-    def auth_for(account: str | None) -> Auth:
-        """The credentials of an item's account: the worker's own for none."""
-        if account is None:
-            return default
-        raise ConfigError(
-            f"the item names the account {account!r}, for which this worker holds no "
-            "credentials: give them in its config file, or submit the item without "
-            "'account' to upload it with the worker's own"
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Credentials:
+    """The worker's own credentials (``[auth]``, the environment) and its config file's
+    ``[accounts.NAME]`` tables: an item naming an account is uploaded with its table's."""
+
+    settings: Settings
+    own: Auth
+
+    def auth_for(self, db: Any, keys: Keys) -> Callable[[str | None], Auth]:
+        """Each account's credentials, built once; renewing OAuth 2.0 tokens shared
+        with the other workers through the queue's Redis (encrypted with the
+        ``[fleet] token_key``). An account the config file does not name fails the
+        item that names it, saying which table to add."""
+        from bulkup.auth.credentials import secrets_of
+        from bulkup.fleet.accounts import Accounts
+
+        s = self.settings
+        accounts = Accounts(
+            s.auth,
+            s.accounts,
+            config_file=s.config_file,
+            redis=db,
+            token_key=s.token_key,
+            keys=keys,
         )
 
-    return auth_for
+        def auth_for(account: str | None) -> Auth:
+            auth = accounts.auth_for(account)
+            redact.register(secrets_of(auth))  # masked in every output
+            return auth
+
+        return auth_for
 
 
 def _summary(tally: Tally) -> str:

@@ -310,3 +310,49 @@ async def test_a_dry_run_names_each_items_account_and_fails_another_accounts(
     assert by_id["mine"]["status"] == "planned" and by_id["mine"]["account"] == "other-1"
     assert by_id["brands"]["status"] == "failed" and by_id["brands"]["account"] == "brand"
     assert "`bulkup upload --account brand`" in by_id["brands"]["error"]["message"]
+
+
+# --- bulkup worker ----------------------------------------------------------------------------
+async def test_a_worker_uploads_each_item_with_its_accounts_credentials(
+    two_users: Emulator, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    files = [
+        samples.write_image(tmp_path / f"w{i}.png", target_bytes=4 * KiB, seed=i) for i in range(3)
+    ]
+    lines = [
+        {"path": files[0].name, "id": "own"},
+        {"path": files[1].name, "id": "other", "account": "other-1"},
+        {"path": files[2].name, "id": "nobody", "account": "nobody"},
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    path = config(
+        tmp_path,
+        f"[auth]\n{oauth1_table(DEMO_USER)}\n[accounts.other-1]\n{oauth1_table(OTHER_USER)}",
+    )
+    queue, env = ["--queue", redis_server.url, "--job", "j"], {"PATH": "/usr/bin:/bin"}
+    submitted = await bulkup("submit", manifest, *queue, env=env)
+    assert submitted.code == 0, submitted.err
+
+    ran = await bulkup(
+        "worker",
+        *queue,
+        "--exit-when-idle",
+        "--endpoint",
+        two_users.url,
+        "--config",
+        path,
+        env=env,
+    )
+    report = await bulkup("report", *queue, env=env)
+
+    assert ran.code == 0, ran.err
+    by_id = {line["id"]: line for line in map(json.loads, report.out.splitlines())}
+    for item_id, file, owner in (("own", files[0], DEMO_USER), ("other", files[1], OTHER_USER)):
+        media = two_users.media(by_id[item_id]["media_id_string"]) or {}
+        assert media["owner"] == owner.id and media["sha256"] == file_sha256(file), item_id
+    error = by_id["nobody"]["error"]
+    assert by_id["nobody"]["status"] == "failed" and error["kind"] == "unknown_account"
+    assert f"no account 'nobody' in {path}" in error["message"]
+    assert "add an [accounts.nobody] table" in error["message"]
+    assert len(two_users.all_media()) == 2
