@@ -37,9 +37,18 @@ from bulkup.auth.credentials import (
 )
 from bulkup.auth.oauth2 import OAuth2Auth, OAuth2Client, default_authorize_url, default_token_url
 from bulkup.auth.tokenstore import TokenStore
+from bulkup.core.items import ACCOUNT_NAME, ACCOUNT_NAME_RULE
 from bulkup.errors import ConfigError
 
-__all__ = ["SECRET_KEYS", "AuthSettings", "SecretRef", "build_auth", "check_private"]
+__all__ = [
+    "SECRET_KEYS",
+    "AuthSettings",
+    "SecretRef",
+    "accounts_from_table",
+    "build_auth",
+    "check_private",
+    "read_reference",
+]
 
 #: Keys of ``[auth]`` whose values are secrets (given by reference or inline).
 SECRET_KEYS = (
@@ -78,6 +87,8 @@ class SecretRef:
     kind: Literal["env", "file", "inline"]
     #: The variable name, the file path, or the inline value.
     where: str
+    #: The table it is in, for messages: ``auth``, ``accounts.brand``, ``fleet``.
+    table: str = "auth"
 
     def read(self, environ: Mapping[str, str]) -> str:
         if self.kind == "inline":
@@ -85,18 +96,20 @@ class SecretRef:
         if self.kind == "env":
             value = environ.get(self.where, "").strip()
             if not value:
-                raise ConfigError(f"[auth] {self.key} names ${self.where}, which is not set")
+                where = f"[{self.table}] {self.key}"
+                raise ConfigError(f"{where} names ${self.where}, which is not set")
             return value
         path = Path(self.where)
         try:
             check_private(path, what="secret file", holds=(self.key,))
             value = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
-            raise ConfigError(f"[auth] {self.key}: secret file {path} not found") from None
+            raise ConfigError(f"[{self.table}] {self.key}: secret file {path} not found") from None
         except OSError as exc:
-            raise ConfigError(f"[auth] {self.key}: cannot read {path}: {exc.strerror}") from None
+            why = exc.strerror
+            raise ConfigError(f"[{self.table}] {self.key}: cannot read {path}: {why}") from None
         if not value:
-            raise ConfigError(f"[auth] {self.key}: secret file {path} is empty")
+            raise ConfigError(f"[{self.table}] {self.key}: secret file {path} is empty")
         return value
 
     def describe(self) -> str:
@@ -111,13 +124,18 @@ class SecretRef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthSettings:
-    """The ``[auth]`` table, checked; secrets are references until :func:`build_auth`."""
+    """The ``[auth]`` table (or an account's ``[accounts.NAME]``, which takes the same
+    keys), checked; secrets are references until :func:`build_auth`."""
 
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
     plain: Mapping[str, str] = field(default_factory=dict)
     #: The upload endpoint the credentials are for (None: X's API); it decides the
     #: default token URL (:func:`bulkup.auth.oauth2.default_token_url`).
     endpoint: str | None = None
+    #: The table's name, for messages: ``auth`` or ``accounts.NAME``.
+    table: str = "auth"
+    #: The config file it was read from (None: none).
+    path: Path | None = None
 
     @property
     def inline_secrets(self) -> tuple[str, ...]:
@@ -129,24 +147,52 @@ class AuthSettings:
 
     @classmethod
     def from_table(
-        cls, table: Mapping[str, Any], path: Path | None, *, endpoint: str | None = None
+        cls,
+        table: Mapping[str, Any],
+        path: Path | None,
+        *,
+        endpoint: str | None = None,
+        name: str = "auth",
     ) -> AuthSettings:
         base = path.parent if path is not None else Path.cwd()
         secrets: dict[str, SecretRef] = {}
         plain: dict[str, str] = {}
         for key, value in table.items():
             if key in SECRET_KEYS:
-                secrets[key] = _reference(key, value, base, path)
+                secrets[key] = read_reference(key, value, base, path, table=name)
             elif key in PLAIN_KEYS and isinstance(value, str) and value.strip():
                 plain[key] = str(_resolve(value, base)) if key == "token_file" else value.strip()
             elif key in PLAIN_KEYS:
-                raise ConfigError(f"{path} [auth] {key}: must be a non-empty string")
+                raise ConfigError(f"{path} [{name}] {key}: must be a non-empty string")
             else:
                 raise ConfigError(
-                    f"{path} [auth]: unknown key {key!r}; [auth] takes "
+                    f"{path} [{name}]: unknown key {key!r}; [{name}] takes "
                     f"{', '.join(SECRET_KEYS + PLAIN_KEYS)}"
                 )
-        return cls(secrets=secrets, plain=plain, endpoint=endpoint)
+        return cls(secrets=secrets, plain=plain, endpoint=endpoint, table=name, path=path)
+
+
+def accounts_from_table(
+    table: Any, path: Path | None, *, endpoint: str | None = None
+) -> dict[str, AuthSettings]:
+    """The config file's ``[accounts.NAME]`` tables, each checked like ``[auth]``."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: accounts must be tables like [accounts.brand]")
+    accounts: dict[str, AuthSettings] = {}
+    for name, keys in table.items():
+        if not ACCOUNT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"config file {path}: [accounts.{name}]: an account name is {ACCOUNT_NAME_RULE}"
+            )
+        if not isinstance(keys, dict):
+            raise ConfigError(
+                f"config file {path}: accounts.{name} must be a table: [accounts.{name}] "
+                "with the keys of [auth]"
+            )
+        accounts[name] = AuthSettings.from_table(
+            keys, path, endpoint=endpoint, name=f"accounts.{name}"
+        )
+    return accounts
 
 
 def _resolve(text: str, base: Path) -> Path:
@@ -154,17 +200,20 @@ def _resolve(text: str, base: Path) -> Path:
     return candidate if candidate.is_absolute() else base / candidate
 
 
-def _reference(key: str, value: Any, base: Path, path: Path | None) -> SecretRef:
+def read_reference(
+    key: str, value: Any, base: Path, path: Path | None, *, table: str = "auth"
+) -> SecretRef:
+    """A secret given by reference (``{ env = … }``, ``{ file = … }``) or inline."""
     if isinstance(value, str) and value.strip():
-        return SecretRef(key, "inline", value.strip())
+        return SecretRef(key, "inline", value.strip(), table)
     if isinstance(value, dict) and len(value) == 1:
         ((kind, where),) = value.items()
         if kind == "env" and isinstance(where, str) and where.strip():
-            return SecretRef(key, "env", where.strip())
+            return SecretRef(key, "env", where.strip(), table)
         if kind == "file" and isinstance(where, str) and where.strip():
-            return SecretRef(key, "file", str(_resolve(where, base)))
+            return SecretRef(key, "file", str(_resolve(where, base)), table)
     raise ConfigError(
-        f'{path} [auth] {key}: give the secret as {{ env = "VARIABLE" }}, '
+        f'{path} [{table}] {key}: give the secret as {{ env = "VARIABLE" }}, '
         f'{{ file = "path/to/0600-file" }} or an inline string in a 0600 config file'
     )
 
@@ -173,23 +222,29 @@ def _env_has_credentials(environ: Mapping[str, str]) -> bool:
     return any(environ.get(name, "").strip() for name in CREDENTIAL_VARS)
 
 
-def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None) -> Auth:
-    """The credentials of a run: the ``X_*`` environment first, else ``[auth]``."""
+def build_auth(
+    settings: AuthSettings, environ: Mapping[str, str] | None = None, *, use_env: bool = True
+) -> Auth:
+    """The credentials of a run: the ``X_*`` environment first, else ``[auth]``.
+
+    ``use_env=False`` (an account's ``[accounts.NAME]``): the table alone; the
+    environment still holds the secrets its ``{ env = … }`` references name.
+    """
     env = os.environ if environ is None else environ
-    if _env_has_credentials(env) or settings.empty:
+    if use_env and (_env_has_credentials(env) or settings.empty):
         try:
             return auth_from_env(env, endpoint=settings.endpoint)
         except ConfigError as exc:
             if not settings.empty:
                 raise
             raise ConfigError(f"{exc} Or put them in the config file's [auth] table.") from None
-    refs = settings.secrets
+    refs, table = settings.secrets, settings.table
     given = [key for key in OAUTH1_KEYS if key in refs]
     if given:
         missing = [key for key in OAUTH1_KEYS if key not in refs]
         if missing:
             raise ConfigError(
-                f"[auth] has {', '.join(given)} but not {', '.join(missing)}: OAuth 1.0a "
+                f"[{table}] has {', '.join(given)} but not {', '.join(missing)}: OAuth 1.0a "
                 "needs all four"
             )
         return oauth1_auth(*(refs[key].read(env) for key in OAUTH1_KEYS))
@@ -198,7 +253,7 @@ def build_auth(settings: AuthSettings, environ: Mapping[str, str] | None = None)
     if "bearer_token" in refs:
         return BearerAuth(refs["bearer_token"].read(env))
     raise ConfigError(
-        "[auth] names no usable credentials: give api_key, api_secret, access_token and "
+        f"[{table}] names no usable credentials: give api_key, api_secret, access_token and "
         "access_token_secret (OAuth 1.0a), bearer_token (OAuth 2.0), or token_file with "
         "client_id (a token that renews itself; token_url too for a server other than X)"
     )
@@ -216,12 +271,12 @@ def _oauth2(settings: AuthSettings, env: Mapping[str, str]) -> OAuth2Auth:
     if missing:
         why = "" if token_url else f" ({settings.endpoint} is not X's API: no default)"
         raise ConfigError(
-            f"[auth] renews OAuth 2.0 tokens but lacks {', '.join(missing)}: a token is "
-            "refreshed by its client (client_id, and client_secret if confidential) at "
+            f"[{settings.table}] renews OAuth 2.0 tokens but lacks {', '.join(missing)}: "
+            "a token is refreshed by its client (client_id, and client_secret if confidential) at "
             f"token_url{why}"
         )
     if "token_file" in plain and "bearer_token" in refs:
-        raise ConfigError("[auth] has both token_file and bearer_token: keep one")
+        raise ConfigError(f"[{settings.table}] has both token_file and bearer_token: keep one")
     assert token_url is not None
     client = OAuth2Client(
         client_id=plain["client_id"],

@@ -267,19 +267,27 @@ class OAuth2Auth:
     async def _renew(self, http: aiohttp.ClientSession) -> None:
         """Exchange the refresh token and save the new tokens; the lock is held.
 
-        The exchange and the save are shielded from cancellation: the server has
-        already invalidated the old refresh token once it answers.
+        A store shared between processes may hold newer tokens another process
+        obtained: those are used instead (:meth:`TokenStore.refreshing`). The exchange
+        and the save are shielded from cancellation: the server has already
+        invalidated the old refresh token once it answers.
         """
         assert self.client is not None
-        with anyio.CancelScope(shield=True):
-            try:
-                token = await self._exchange(http, self.client)
-            except TokenRefused as exc:
-                self._refused = exc
-                raise
-            self._token = token
-            redact.register(self.secrets())
-            self._save(token)
+        async with self.store.refreshing(self._token) as newer:
+            with anyio.CancelScope(shield=True):
+                if newer is not None:
+                    self._token, self._lifetime = OAuth2Token(dict(newer)), None
+                    redact.register(self.secrets())
+                    logs.event("info", "oauth2_shared_tokens", expires_at=newer.get("expires_at"))
+                    return
+                try:
+                    token = await self._exchange(http, self.client)
+                except TokenRefused as exc:
+                    self._refused = exc
+                    raise
+                self._token = token
+                redact.register(self.secrets())
+                self._save(token)
         logs.event("info", "oauth2_refreshed", expires_at=token.get("expires_at"))
 
     async def _exchange(self, http: aiohttp.ClientSession, client: OAuth2Client) -> OAuth2Token:

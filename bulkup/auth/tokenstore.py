@@ -14,10 +14,12 @@ to update. Nothing here ever prints a token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,18 @@ class TokenStore:
     def relogin_hint(self) -> str:
         """What the user does when the tokens cannot be refreshed."""
         return "run `bulkup auth login` again"
+
+    def refreshing(
+        self, current: Mapping[str, Any]
+    ) -> AbstractAsyncContextManager[OAuth2Token | None]:
+        """Held around one refresh of the tokens ``current``.
+
+        It gives tokens to use instead of refreshing: newer ones another process
+        obtained meanwhile (a store shared between processes, which also lets one of
+        them refresh at a time: :mod:`bulkup.fleet.tokens`); or None, and the holder
+        refreshes and calls :meth:`save` inside it. A store of one process gives None.
+        """
+        return contextlib.nullcontext(None)
 
 
 class FileTokenStore(TokenStore):

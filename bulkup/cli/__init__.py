@@ -8,7 +8,8 @@ Subcommands:
 - ``bulkup validate``: :mod:`bulkup.cli.validate`;
 - ``bulkup config show``: :mod:`bulkup.cli.config`;
 - ``bulkup serve``: run the local emulator of the X media upload API: :mod:`bulkup.cli.serve`;
-- ``bulkup auth login`` / ``bulkup auth status``: OAuth 2.0 user tokens (PKCE).
+- ``bulkup auth login`` / ``bulkup auth status``: OAuth 2.0 user tokens (PKCE);
+- ``bulkup dashboard``: a live page of the work queue: :mod:`bulkup.cli.dashboard`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     from bulkup.cli import auth as cli_auth
     from bulkup.cli import config as cli_config
+    from bulkup.cli import dashboard as cli_dashboard
     from bulkup.cli import demo as cli_demo
     from bulkup.cli import serve as cli_serve
     from bulkup.cli import status as cli_status
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_config.add_config(commands)
     cli_serve.add_serve(commands)
     cli_auth.add_auth(commands)
+    cli_dashboard.add_dashboard(commands)
     return parser
 
 

@@ -58,6 +58,34 @@ def add_auth(commands: Any) -> None:
     actions.required = True
     _add_login(actions)
     _add_status(actions)
+    _add_fleet_key(actions)
+
+
+def _add_fleet_key(actions: Any) -> None:
+    p = actions.add_parser(
+        "fleet-key",
+        help="print a new key for the OAuth 2.0 tokens workers share in Redis",
+        description=(
+            "Print a new Fernet key. Workers that share an account's OAuth 2.0 tokens "
+            "through Redis store them encrypted with it: give every worker the same key, "
+            'as [fleet] token_key = { env = "BULKUP_TOKEN_KEY" } (or { file = "…" }) in '
+            "its config file, or in $BULKUP_TOKEN_KEY. Keep it secret, like a token."
+        ),
+    )
+    p.set_defaults(handler=_run_fleet_key)
+
+
+def _run_fleet_key(args: argparse.Namespace) -> int:
+    try:
+        from bulkup.fleet.tokens import new_key
+    except ImportError:
+        print(
+            "bulkup auth fleet-key: needs the fleet extra: pip install 'bulkup[fleet]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(new_key())
+    return EXIT_OK
 
 
 def _add_login(actions: Any) -> None:

@@ -32,7 +32,7 @@ from bulkup.auth.credentials import (
     OAuth1Auth,
 )
 from bulkup.auth.oauth2 import OAuth2Auth
-from bulkup.cli.settings import OPTIONS, SECTIONS, Settings, as_written
+from bulkup.cli.settings import OPTIONS, SECTIONS, Settings, as_written, masked
 from bulkup.errors import ConfigError
 
 __all__ = ["add_config", "run_config_show"]
@@ -63,8 +63,29 @@ def add_config(commands: Any) -> None:
         ),
     )
     add_settings_options(show)
+    add_account_option(show)
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(handler=run_config_show)
+
+
+def add_account_option(p: argparse.ArgumentParser) -> None:
+    """``--account NAME``: the credentials of the config file's ``[accounts.NAME]``."""
+    p.add_argument(
+        "--account",
+        metavar="NAME",
+        type=_account_name,
+        help="upload with the credentials of the config file's [accounts.NAME] table; items "
+        "naming another account (manifest field 'account') fail, sending nothing",
+    )
+
+
+def _account_name(text: str) -> str:
+    from bulkup.core.items import check_account
+
+    try:
+        return check_account(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_config_show(args: argparse.Namespace) -> int:
@@ -72,10 +93,10 @@ def run_config_show(args: argparse.Namespace) -> int:
 
     try:
         settings = settings_from_args(args)
+        credentials = _credentials(settings, args.account)
     except ConfigError as exc:
         print(f"bulkup config show: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    credentials = describe_credentials(settings.auth)
     if args.json:
         print(json.dumps(_as_json(settings, credentials), indent=2))
     else:
@@ -151,15 +172,49 @@ def _as_toml(settings: Settings, credentials: dict[str, str]) -> str:
     lines.append("\n[auth]")
     lines += [f"# credentials in use: {k}: {v}" for k, v in credentials.items() if k != "keys"]
     lines += [f"{key} = {text}" for key, text in _auth_table(settings, credentials).items()]
+    for name, table in sorted(settings.accounts.items()):
+        lines.append(f"\n[accounts.{name}]")
+        lines += [f"# credentials: {k}: {v}" for k, v in describe_account(table).items()]
+        lines += [f"{key} = {text}" for key, text in _entries(table).items()]
+    if settings.token_key is not None:
+        lines += ["\n[fleet]", f"token_key = {settings.token_key.describe()}"]
     return "\n".join(lines)
+
+
+def _credentials(settings: Settings, account: str | None) -> dict[str, str]:
+    """The credentials a run would use: ``--account``'s table, else the run's own."""
+    if account is None:
+        return describe_credentials(settings.auth)
+    if account not in settings.accounts:
+        from bulkup.fleet.accounts import Accounts
+
+        Accounts(settings.auth, settings.accounts, config_file=settings.config_file).auth_for(
+            account
+        )  # raises UnknownAccount, naming the table to add
+    return {"source": f"config file [accounts.{account}]"} | describe_account(
+        settings.accounts[account]
+    )
+
+
+def describe_account(table: AuthSettings) -> dict[str, str]:
+    """An ``[accounts.NAME]`` table's credentials: the kind and account, or the problem."""
+    try:
+        built = build_auth(table, use_env=False)
+    except ConfigError as exc:
+        return {"problem": str(exc)}
+    return {"kind": _METHODS[_method(built)][0], "account": built.account}
+
+
+def _entries(table: AuthSettings) -> dict[str, str]:
+    """A table's keys as TOML values, each secret described (never its value)."""
+    entries = {key: ref.describe() for key, ref in table.secrets.items()}
+    return entries | {key: json.dumps(text) for key, text in table.plain.items()}
 
 
 def _auth_table(settings: Settings, credentials: dict[str, str]) -> dict[str, str]:
     """The ``[auth]`` entries of the method in use (TOML values, secrets described);
     none when the environment's credentials win, all when none can be built."""
-    auth = settings.auth
-    entries = {key: ref.describe() for key, ref in auth.secrets.items()}
-    entries |= {key: json.dumps(text) for key, text in auth.plain.items()}
+    entries = _entries(settings.auth)
     if "problem" in credentials:
         return entries
     keys = credentials.get("keys", "").split(", ")
@@ -174,6 +229,8 @@ def _as_json(settings: Settings, credentials: dict[str, str]) -> dict[str, Any]:
             value = os.path.abspath(value)  # the file a run would use, wherever it runs
         elif isinstance(value, tuple):
             value = list(value)
+        else:
+            value = masked(option, value)  # a budget URL's password
         tables.setdefault(option.section, {})[option.key] = {
             "value": value,
             "from": settings.origins[option.key],
@@ -182,5 +239,14 @@ def _as_json(settings: Settings, credentials: dict[str, str]) -> dict[str, Any]:
         key: json.loads(text) if key in settings.auth.plain else text
         for key, text in _auth_table(settings, credentials).items()
     }
+    tables["accounts"] = {
+        name: {
+            "credentials": describe_account(table),
+            **{k: json.loads(v) if k in table.plain else v for k, v in _entries(table).items()},
+        }
+        for name, table in sorted(settings.accounts.items())
+    }
+    if settings.token_key is not None:
+        tables["fleet"] = {"token_key": settings.token_key.describe()}
     file = None if settings.config_file is None else str(settings.config_file)
     return {"config_file": file, "settings": tables, "credentials": credentials}

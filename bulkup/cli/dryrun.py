@@ -151,6 +151,7 @@ def _planned(
         segments=plan.segments if plan.strategy == "chunked" else None,
         requests=dict(requests),
         warnings=warnings,
+        account=item.account,
     )
 
 
@@ -176,6 +177,7 @@ async def _failed(item: Item, error: ErrorInfo, config: UploadConfig) -> Planned
         media_type=media_type,
         media_category=category,
         size=size,
+        account=item.account,
     )
 
 
@@ -183,7 +185,9 @@ def _problem(problem: SourceProblem) -> PlannedItem:
     """An entry that is no item: failed (a bad manifest line) or skipped (not media)."""
     result = problem_result(problem)
     status: PlanStatus = "skipped" if result.status == "skipped" else "failed"
-    return PlannedItem(id=result.id, path=result.path, status=status, error=result.error)
+    return PlannedItem(
+        id=result.id, path=result.path, status=status, error=result.error, account=result.account
+    )
 
 
 # --- the command ---------------------------------------------------------------------
@@ -355,7 +359,7 @@ def print_table(rows: list[PlannedItem], totals: Totals, stream: IO[str]) -> Non
         )
     for index, row in enumerate(rows):
         table.add_row(
-            Text(row.id),
+            Text(row.id if row.account is None else f"{row.id} ({row.account})"),
             Text(row.status, style=_STYLES[row.status]),
             row.media_category or "-",
             row.strategy or "-",

@@ -135,6 +135,13 @@ def add_settings_options(p: argparse.ArgumentParser) -> None:
         "of other shards are neither uploaded nor reported: each report holds its own shard",
     )
     p.add_argument(
+        "--metrics-port",
+        metavar="PORT",
+        help="serve the run's Prometheus metrics on http://0.0.0.0:PORT/metrics: bytes "
+        "acknowledged, requests by endpoint and status, retries and 429s per endpoint, items "
+        "by status (needs prometheus-client: pip install 'bulkup[fleet]')",
+    )
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,

@@ -117,7 +117,9 @@ async def upload_all(
             shown.count()
             async with Uploader(config, auth=auth, observer=shown.observer) as up:
                 with shown.budgets(up):
-                    async for result in up.upload_many(entries, checkpoint=checkpoint, posts=posts):
+                    async for result in up.upload_many(
+                        entries, checkpoint=checkpoint, posts=posts, unique_ids=True
+                    ):
                         report.write(result)
                         summary.add(result)
                 refused = up.refused  # what stopped it sending, if anything

@@ -20,13 +20,19 @@ import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from bulkup import redact
-from bulkup.auth.config import AuthSettings, check_private
+from bulkup.auth.config import (
+    AuthSettings,
+    SecretRef,
+    accounts_from_table,
+    check_private,
+    read_reference,
+)
 from bulkup.client import config as defaults
 from bulkup.client.budget_url import shown as shown_url
 from bulkup.client.config import UploadConfig, parse_duration, parse_size
@@ -205,6 +211,16 @@ def _budget(value: Any, base: Path) -> str | None:
     return text
 
 
+def _port(value: Any, base: Path) -> int | None:
+    """A TCP port, 1 to 65535 (``--metrics-port``)."""
+    if value is None:
+        return None
+    port = _whole(value, base)
+    if port > 65535:
+        raise ValueError(f"must be a port from 1 to 65535, got {value!r}")
+    return port
+
+
 def _opt(key: str, section: str, parse: Parser, default: Any, help: str) -> Option:
     return Option(key, section, parse, default, help)
 
@@ -284,6 +300,13 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "I/N: upload only the I-th of N parts of the items (by a hash of each id), e.g. 2/4",
     ),
+    _opt(
+        "metrics_port",
+        "upload",
+        _port,
+        None,
+        "serve the run's Prometheus metrics on this port (every interface), /metrics",
+    ),
     _opt("include", "sources", _globs, (), "only matching files of scanned directories"),
     _opt("exclude", "sources", _globs, (), "skip matching files of scanned directories"),
     _opt("hidden", "sources", _flag, False, "include dot-files of scanned directories"),
@@ -310,6 +333,11 @@ OPTIONS: tuple[Option, ...] = (
 )
 OPTION = {option.key: option for option in OPTIONS}
 SECTIONS = ("upload", "sources", "output", "tls", "auth")
+#: Tables beside :data:`SECTIONS`: ``[accounts.NAME]`` (the keys of ``[auth]``, per
+#: account) and ``[fleet]`` (``token_key``: the Fernet key of tokens shared in Redis).
+FLEET_TABLES = ("accounts", "fleet")
+#: ``[fleet]`` keys read here rather than through :data:`OPTIONS` (secrets by reference).
+FLEET_SECRETS = ("token_key",)
 
 
 def as_written(option: Option, value: Any) -> Any:
@@ -330,6 +358,11 @@ def as_written(option: Option, value: Any) -> Any:
     if option.parse is _budget:
         return shown_url(value)
     return value
+
+
+def masked(option: Option, value: Any) -> Any:
+    """``value`` fit to show: a budget URL's password masked (``***``)."""
+    return shown_url(value) if option.parse is _budget and value is not None else value
 
 
 def _size_text(count: int) -> str | int:
@@ -374,11 +407,17 @@ class Settings:
     sources: SourceOptions
     output: OutputSettings
     auth: AuthSettings
+    #: ``[accounts.NAME]`` tables, by name (the same keys as ``[auth]``).
+    accounts: Mapping[str, AuthSettings] = field(default_factory=dict)
+    #: ``[fleet] token_key``: the Fernet key of OAuth 2.0 tokens shared in Redis.
+    token_key: SecretRef | None = None
     checkpoint: Path | None = None
     report: Path | None = None
     posts: Path | None = None
     #: ``--shard I/N``: only this part of the items is uploaded and reported.
     shard: Shard | None = None
+    #: ``--metrics-port``: the run's Prometheus metrics are served on this port.
+    metrics_port: int | None = None
     #: Credentials may go over plain http:// to a host other than this machine.
     allow_plain_http: bool = False
     #: The config file read, if any.
@@ -420,18 +459,20 @@ class ConfigFile:
 def _check_tables(path: Path, doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     tables: dict[str, Mapping[str, Any]] = {}
     for section, table in doc.items():
-        if section not in SECTIONS:
+        if section not in SECTIONS + FLEET_TABLES:
+            names = ", ".join(f"[{s}]" for s in SECTIONS + FLEET_TABLES[1:])
             raise ConfigError(
                 f"config file {path}: unknown table [{section}]; "
-                f"the tables are {', '.join(f'[{s}]' for s in SECTIONS)}"
+                f"the tables are {names} and [accounts.NAME]"
             )
         if not isinstance(table, dict):
             raise ConfigError(f"config file {path}: {section} must be a table: [{section}]")
         tables[section] = table
     for section, table in tables.items():
-        if section == "auth":
+        if section in ("auth", "accounts"):
             continue  # AuthSettings checks its own keys
         known = [o.key for o in OPTIONS if o.section == section]
+        known += list(FLEET_SECRETS) if section == "fleet" else []
         for key in table:
             if key not in known:
                 hint = _where_else(key)
@@ -465,9 +506,25 @@ def resolve(
     auth = AuthSettings.from_table(
         doc.tables.get("auth", {}), doc.path, endpoint=values["endpoint"]
     )
-    if doc.path is not None and auth.inline_secrets:
-        check_private(doc.path, what="config file", holds=auth.inline_secrets)
-    return _build(values, origins, auth, doc.path)
+    accounts = accounts_from_table(
+        doc.tables.get("accounts", {}), doc.path, endpoint=values["endpoint"]
+    )
+    token_key = _token_key(doc)
+    inline = [*auth.inline_secrets]
+    inline += [f"{a.table}.{key}" for a in accounts.values() for key in a.inline_secrets]
+    inline += ["fleet.token_key"] if token_key is not None and token_key.kind == "inline" else []
+    if doc.path is not None and inline:
+        check_private(doc.path, what="config file", holds=tuple(inline))
+    built = _build(values, origins, auth, doc.path)
+    return replace(built, accounts=accounts, token_key=token_key)
+
+
+def _token_key(doc: ConfigFile) -> SecretRef | None:
+    table = doc.tables.get("fleet", {})
+    if "token_key" not in table:
+        return None
+    assert doc.path is not None
+    return read_reference("token_key", table["token_key"], doc.path.parent, doc.path, table="fleet")
 
 
 def _value(
@@ -548,6 +605,7 @@ def _build(
         report=values["report"],
         posts=values["posts"],
         shard=None if values["shard"] is None else Shard.parse(values["shard"]),
+        metrics_port=values["metrics_port"],
         allow_plain_http=values["allow_plain_http"],
         config_file=path,
         values=dict(values),

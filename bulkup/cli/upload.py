@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bulkup import logs, redact
-from bulkup.auth.config import build_auth
 from bulkup.auth.credentials import Auth, secrets_of
 from bulkup.auth.oauth2 import OAuth2Auth
 from bulkup.auth.tokenstore import FileTokenStore
+from bulkup.cli.config import add_account_option
 from bulkup.cli.guards import check_plain_http
 from bulkup.cli.options import add_settings_options, settings_from_args
 from bulkup.cli.outputs import check_paths, checked, is_manifest, outputs_of
@@ -35,6 +36,7 @@ from bulkup.core.items import (
     SourceProblem,
 )
 from bulkup.errors import BulkupError, ConfigError
+from bulkup.fleet.accounts import Accounts, for_one_account
 from bulkup.run import exits
 from bulkup.run.checkpoint import Checkpoint, RunIdentity
 from bulkup.run.exits import EXIT_USAGE
@@ -79,6 +81,7 @@ def add_upload(commands: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="JSON Lines on standard output, also on a terminal"
     )
+    add_account_option(p)
     p.set_defaults(handler=run_upload)
 
 
@@ -135,7 +138,7 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     config, out = settings.upload, settings.output
     if not config.verify_tls:
         print("bulkup: WARNING: --insecure: TLS certificates are NOT verified", file=sys.stderr)
-    auth = None if args.dry_run else build_auth(settings.auth)
+    auth = _credentials(args, settings)
     logs.configure(level=out.log_level, fmt=out.log_format, secrets=secrets_of(auth))
     if auth is not None and not settings.allow_plain_http:
         check_plain_http(config.base_url, auth)
@@ -147,6 +150,8 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     check_paths(written, args.sources, settings.sources, inputs=_inputs(settings, auth))
     if settings.posts is not None:
         _check_writable(settings.posts)  # before uploading, not after
+    if settings.metrics_port is not None and not args.dry_run:
+        _check_metrics()
     first = _entries(args, settings, warn=False)  # warned once, by the run
     entries = checked(written, first)
     # A first reading plans the post groups, so no item of a bad post is uploaded (only
@@ -156,6 +161,17 @@ def _prepare(args: argparse.Namespace) -> _Plan:
     if any(output.inode is not None for output in written):
         collections.deque(entries, maxlen=0)
     return _Plan(settings, auth, PostPlan())
+
+
+def _credentials(args: argparse.Namespace, settings: Settings) -> Auth | None:
+    """The run's credentials: ``--account NAME``'s, else its own; none for a dry run
+    (which still refuses an account the config file does not name)."""
+    accounts = Accounts(settings.auth, settings.accounts, config_file=settings.config_file)
+    if args.dry_run:
+        if args.account is not None and args.account not in accounts.names:
+            accounts.auth_for(args.account)  # raises UnknownAccount, naming the fix
+        return None
+    return accounts.auth_for(args.account)
 
 
 def _inputs(settings: Settings, auth: Auth | None) -> list[tuple[str, Path]]:
@@ -200,11 +216,10 @@ def _run(
             shown = Shown(view, mode, again)
             if checkpoint is not None:
                 say_resuming(checkpoint)
-            code = run_interruptible(
-                lambda: upload_all(
-                    settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
-                )
+            work = lambda: upload_all(  # noqa: E731
+                settings.upload, plan.auth, entries, checkpoint, report, plan.posts, shown
             )
+            code = run_interruptible(_with_metrics(settings.metrics_port, shown, work))
             if settings.posts is not None:
                 plan.posts.write(settings.posts)
             return _said_shard(settings, tally, code)
@@ -212,6 +227,27 @@ def _run(
             report.close()
     except (ReportError, OSError) as exc:  # disk full: the report, or the --posts file
         return _refused(exc)
+
+
+def _with_metrics(port: int | None, shown: Shown, work: Callable[[], Awaitable[int]]) -> Any:
+    """``work``, with the run's metrics served on ``port`` meanwhile (if given)."""
+    if port is None:
+        return work
+    from bulkup.client.progress import Observers
+    from bulkup.fleet.metrics import WorkerMetrics, serve_metrics
+
+    metrics = WorkerMetrics()
+    shown.observer = Observers(shown.observer, metrics)
+
+    async def served() -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(serve_metrics(metrics.registry, port))
+            except OSError as exc:  # the port is taken: nothing was sent
+                return _refused(exc)
+            return await work()
+
+    return served
 
 
 def _entries(
@@ -225,7 +261,9 @@ def _entries(
     """The entries of the sources, only those of ``--shard``'s part when it is given."""
     from bulkup.sources import iter_sources
 
-    entries = iter_sources(args.sources, options or settings.sources, warn=warn)
+    entries = for_one_account(
+        iter_sources(args.sources, options or settings.sources, warn=warn), args.account
+    )
     return entries if settings.shard is None else settings.shard.take(entries, tally)
 
 
@@ -245,6 +283,16 @@ def _refused(exc: BaseException) -> int:
     else:  # logging may not be configured yet: a plain line whatever happens
         print(message, file=sys.stderr)
     return EXIT_USAGE
+
+
+def _check_metrics() -> None:
+    """ConfigError unless ``--metrics-port`` can be served: prometheus-client is there."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--metrics-port needs prometheus-client: pip install 'bulkup[fleet]'"
+        ) from None
 
 
 def _check_writable(path: Path) -> None:

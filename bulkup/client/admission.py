@@ -89,11 +89,19 @@ def problem_result(problem: SourceProblem) -> Result:
         path=problem.path,
         status=problem.status,
         error=ErrorInfo(kind=problem.kind, message=message),
+        account=problem.account,
     )
 
 
 def unsent(item: Item, status: Status, error: ErrorInfo) -> Result:
-    return Result(id=item.id, path=os.fspath(item.path), post=item.post, status=status, error=error)
+    return Result(
+        id=item.id,
+        path=os.fspath(item.path),
+        post=item.post,
+        status=status,
+        error=error,
+        account=item.account,
+    )
 
 
 class Run:
@@ -115,6 +123,19 @@ class Run:
         self.finished: FinishedFiles | None = None
         #: The run's checkpoint, once it is open: it records the items never sent too.
         self.checkpoint: Checkpoint | None = None
+        #: The ids met so far, so an id given again is not uploaded twice; None when
+        #: the caller vouched that ids are unique (``unique_ids``: bulkup's sources
+        #: report a repeated id as a ``duplicate_id`` problem), saving a set of every id.
+        self.seen: set[str] | None = set()
+
+    def first_time(self, item_id: str) -> bool:
+        """Whether ``item_id`` is met for the first time in this run."""
+        if self.seen is None:
+            return True
+        if item_id in self.seen:
+            return False
+        self.seen.add(item_id)
+        return True
 
     def refusal(self, item: Item) -> Result | None:
         """A result for ``item`` without sending it, if it must not be sent."""

@@ -46,6 +46,14 @@ class Observer(Protocol):
     def item_finished(self, result: Result) -> None: ...
 
 
+def answer_listener(observer: object) -> Callable[[str, int], None] | None:
+    """``observer.answered(endpoint, status)``, called for each request the server
+    answered (any status; the metrics count requests and 429s by endpoint), if the
+    observer has it: it is optional, not part of :class:`Observer`."""
+    listener: Callable[[str, int], None] | None = getattr(observer, "answered", None)
+    return listener
+
+
 def wait_listener(observer: Observer) -> Callable[[str, float], None]:
     """``observer.waiting``, or a no-op for an observer written before it existed."""
     listener: Callable[[str, float], None] | None = getattr(observer, "waiting", None)
@@ -370,6 +378,9 @@ class Observers:
 
     def waiting(self, endpoint: str, until: float) -> None:
         self._each("waiting", endpoint, until)
+
+    def answered(self, endpoint: str, status: int) -> None:
+        self._each("answered", endpoint, status)
 
     def item_finished(self, result: Result) -> None:
         self._each("item_finished", result)

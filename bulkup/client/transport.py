@@ -109,6 +109,8 @@ class Transport:
         #: Connections that failed while nothing had answered yet.
         self._unreached = 0
         self._waits: set[anyio.CancelScope] = set()
+        #: Told of each answer: its request's endpoint and the status (metrics).
+        self.on_answer: Callable[[str, int], None] | None = None
 
     def refuse(self, error: UploadError) -> None:
         """Stop the run sending: every later request, and each one waiting for its
@@ -167,6 +169,8 @@ class Transport:
             elif body.sha256 is not None:
                 answer = dataclasses.replace(answer, sent_sha256=body.sha256)
             self.pacer.observe(held, answer.headers, answer.status)
+            if self.on_answer is not None:
+                self.on_answer(request.endpoint, answer.status)
             return answer
 
     async def _refreshed(

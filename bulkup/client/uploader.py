@@ -38,7 +38,7 @@ from bulkup.client.driver import ItemUpload, Runtime
 from bulkup.client.ledger import FinishedFiles
 from bulkup.client.pacer_api import RatePacer
 from bulkup.client.pacing import Pacer
-from bulkup.client.progress import NullObserver, Observer, wait_listener
+from bulkup.client.progress import NullObserver, Observer, answer_listener, wait_listener
 from bulkup.client.transport import Transport
 from bulkup.core import spec
 from bulkup.core.dialects import dialect_for
@@ -109,6 +109,7 @@ class Uploader:
                 min_send_rate=self.config.min_send_rate,
                 stall_timeout=self.config.stall_timeout,
             )
+            transport.on_answer = answer_listener(self._observer)
             dialect = dialect_for(self.config.api, self.config.base_url)
             self._runtime = Runtime(
                 self.config, dialect, transport, self._rng, self._clock, self._observer
@@ -243,6 +244,7 @@ class Uploader:
         *,
         checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
         posts: PostPlan | None = None,
+        unique_ids: bool = False,
     ) -> AsyncIterator[Result]:
         """Upload every item, yielding each result as soon as its item finishes.
 
@@ -254,6 +256,10 @@ class Uploader:
         cannot be made are reported failed without uploading, and every result of a
         post's item is recorded in it. Once the API refuses the credentials, the items
         not yet started are reported skipped instead of being sent.
+
+        An id given again is not uploaded twice. ``unique_ids=True`` vouches that every
+        id comes once (as from :func:`bulkup.iter_sources`, which reports a repeated id
+        as a problem), and the run then keeps no set of the ids it met.
         """
         if self._tg is None:
             raise RuntimeError("use the Uploader as 'async with Uploader(...) as up'")
@@ -261,6 +267,8 @@ class Uploader:
         failure: list[BaseException] = []
         scope = anyio.CancelScope()
         run = Run(send, posts, self._observer, self.runtime.transport)
+        if unique_ids:
+            run.seen = None
         self._tg.start_soon(self._run_many, items, checkpoint, run, scope, failure)
         try:
             async with receive:
@@ -326,12 +334,10 @@ class Uploader:
     ) -> None:
         """Read the sources into the planner's queue, up to its lookahead; a problem
         or an item that must not be sent is reported at once."""
-        seen: set[str] = set()
         async for entry, deadline in self._ordered(items, checkpoint):
             if isinstance(entry, SourceProblem):
                 await run.emit_unsent(problem_result(entry))
-            elif entry.id not in seen:
-                seen.add(entry.id)
+            elif run.first_time(entry.id):
                 refusal = run.refusal(entry)
                 if refusal is not None:
                     await run.emit_unsent(refusal)

@@ -15,12 +15,26 @@ whole, so that a resumed or reused item loses nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 Status = Literal["succeeded", "failed", "skipped"]
+#: An account's name: letters, digits, ``_``, ``-`` and ``.`` (it names a config table
+#: ``[accounts.NAME]`` and Redis keys).
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+ACCOUNT_NAME_RULE = "1 to 64 letters, digits, '_', '-' or '.', like brand-eu or team_2"
+
+
+def check_account(name: str) -> str:
+    """``name`` if it is a valid account name (see :data:`ACCOUNT_NAME`), else ValueError."""
+    if not ACCOUNT_NAME.fullmatch(name):
+        raise ValueError(f"invalid account name {name!r}: an account name is {ACCOUNT_NAME_RULE}")
+    return name
+
+
 #: How a file is sent: INIT/APPEND/FINALIZE, or one request.
 Strategy = Literal["chunked", "simple"]
 
@@ -178,6 +192,9 @@ class Item:
     post: str | None = None
     #: Higher goes first (a manifest's ``priority``); see :mod:`bulkup.core.order`.
     priority: int = 0
+    #: The account it is uploaded for (manifest field ``account``: a name of the config
+    #: file's ``[accounts.NAME]`` tables); None: the run's own credentials.
+    account: str | None = None
     #: Where the item came from, for messages: ``"photos.jsonl:12"`` or a directory.
     source: str = ""
     #: Manifest fields this version does not interpret, kept for later stages.
@@ -212,6 +229,8 @@ class SourceProblem:
     kind: str
     message: str
     status: Literal["failed", "skipped"] = "failed"
+    #: The entry's account, when it named one (shown in its report line).
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,6 +284,8 @@ class Result:
     post: str | None = None
     #: Preflight notes, e.g. an extension that disagrees with the bytes.
     warnings: tuple[str, ...] = ()
+    #: The item's account (manifest field ``account``); in the report line only when set.
+    account: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -299,9 +320,16 @@ class Result:
             subtitles=tuple(_string_map(s) for s in _list(line, "subtitles", dict, [])),
             post=_take(line, "post", _STR_OR_NONE, None),
             warnings=tuple(_list(line, "warnings", str, [])),
+            account=_take(line, "account", _STR_OR_NONE, None),
         )
 
     def as_json(self) -> dict[str, Any]:
+        line = self._line()
+        if self.account is not None:
+            line["account"] = self.account
+        return line
+
+    def _line(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "path": self.path,

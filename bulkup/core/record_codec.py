@@ -449,12 +449,49 @@ def check_compact(item_id: str, data: Any) -> None:
     file = data.get("file") if isinstance(data, dict) else None
     if not isinstance(file, list) or len(file) != 4:
         raise ValueError(f"item {item_id!r}: invalid field 'file': {file!r:.80}")
+    if _plain(file, data):
+        return
     fields = dict(zip(("size", "mtime_ns", "ctime_ns", "inode"), file, strict=True))
     fields |= {k: v for k, v in data.items() if k not in ("file", "result")}
     decode_fields(item_id, fields)
     line = data.get("result")
     if not isinstance(line, dict) or line.get("status") not in ("succeeded", "failed", "skipped"):
         raise ValueError(f"item {item_id!r}: invalid field 'result': {line!r:.80}")
+
+
+def _plain(file: list[Any], data: dict[str, Any]) -> bool:
+    """Whether a compact record is of the common shape, each value plainly in its range
+    (what :func:`check_compact` then accepts, checked at a glance); False sends it to
+    the full check, which names what is wrong if anything is."""
+    size, mtime_ns, ctime_ns, inode = file
+    if not (
+        type(size) is int
+        and 0 <= size <= numbers.MAX_INT64
+        and type(mtime_ns) is int
+        and -numbers.MAX_INT64 - 1 <= mtime_ns <= numbers.MAX_INT64
+        and (ctime_ns is None or type(ctime_ns) is int)
+        and (inode is None or type(inode) is int)
+    ):
+        return False
+    line = data.get("result")
+    if type(line) is not dict or line.get("status") not in ("succeeded", "failed", "skipped"):
+        return False
+    for name, value in data.items():
+        if name == "params":
+            ok = value is None or (type(value) is str and _DIGEST.fullmatch(value) is not None)
+        elif name == "media_expires_at":
+            ok = value is None or (
+                type(value) in (int, float) and 0 <= value <= numbers.MAX_UNIX_TIME
+            )
+        elif name in ("processing", "media_id", "media_key"):
+            ok = value is None or type(value) is str
+        elif name == "finalized":
+            ok = type(value) is bool
+        else:
+            ok = name in ("file", "result")
+        if not ok:
+            return False
+    return True
 
 
 def record_from_compact(item_id: str, data: Any) -> ItemRecord:

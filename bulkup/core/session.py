@@ -700,6 +700,7 @@ def result_of(
         subtitles=tuple(session.attached) if session else (),
         post=item.post,
         warnings=warnings,
+        account=item.account,
     )
 
 

@@ -196,4 +196,5 @@ def preflight_result(item: Item, pre: Preflight, *, elapsed_s: float = 0.0) -> R
         size=pre.facts.size,
         elapsed_s=elapsed_s,
         error=None if pre.ok else violation_error(pre, item),
+        account=item.account,
     )

@@ -274,7 +274,7 @@ class Checkpoint:
             unlock(lock_fd, path)  # refused: no lock file left behind
             raise
         try:
-            checkpoint.compact()  # a fresh journal, without a torn tail to append after
+            checkpoint._start_journal()
         except BaseException:
             checkpoint._release()
             raise
@@ -512,6 +512,16 @@ class Checkpoint:
         if self._folder_dirty:
             privatefiles.sync_folder(self._path.parent)
             self._folder_dirty = False
+
+    def _start_journal(self) -> None:
+        """A fresh journal, without a torn tail to append after: after a snapshot of
+        what was read, unless the snapshot on disk already is that (a run that ended
+        cleanly left only its snapshot, in this version): then the journal alone."""
+        if self._state.pristine and not journal_path(self._path).exists():
+            self._state.pristine = False
+            self._fresh_journal()
+        else:
+            self.compact()
 
     def compact(self) -> None:
         """Write the snapshot atomically, then empty the journal: at once, on this

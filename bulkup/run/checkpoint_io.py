@@ -33,6 +33,7 @@ from bulkup.core.record_codec import (
     record_from_json,
 )
 from bulkup.core.records import (
+    CHECKPOINT_VERSION,
     COMPACT_VERSION,
     MAX_INDEX,
     CheckpointError,
@@ -69,6 +70,9 @@ class State:
     #: A journal that does not follow on from the snapshot (written after a newer
     #: snapshot than the one read, or a second journal of the same generation).
     journal_newer: Path | None = None
+    #: Read from a snapshot as this bulkup writes it (this version, one item a line)
+    #: with no journal event after it: writing the snapshot again would change nothing.
+    pristine: bool = False
 
     def record(self, item_id: str) -> ItemRecord:
         """The item's record, whole (a compact one decoded: a new object each time)."""
@@ -157,6 +161,7 @@ def _read_lines(raw: bytes, path: Path) -> State | None:
             raise ValueError(f"line {number + 1} is not an item")
         at = end + 1 if len(text) == len(line) else len(text[: end + 1].encode())
         state.add(item_id, json.loads(line[at:]), version, line[at:])
+    state.pristine = version == CHECKPOINT_VERSION
     return state
 
 
@@ -261,6 +266,7 @@ def load(path: Path) -> State | None:
             state.journal_newer = journal.path
             break
         _replay(journal, state)
+        state.pristine = state.pristine and not journal.events
         state.generation = journal.generation
         expected = journal.generation + 1
     if len({j.generation for j in journals}) < len(journals):

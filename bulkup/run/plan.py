@@ -112,6 +112,8 @@ class PlannedItem:
     #: one-shot); the budgets left decide at run time. None: one path only.
     requests_if_chunked: Mapping[str, int] | None = None
     warnings: tuple[str, ...] = ()
+    #: The item's account (manifest field ``account``); in the JSON only when set.
+    account: str | None = None
 
     @property
     def billed_requests(self) -> int:
@@ -134,7 +136,7 @@ class PlannedItem:
             ),
             "billed_requests": self.billed_requests,
             "warnings": list(self.warnings),
-        }
+        } | ({} if self.account is None else {"account": self.account})
 
 
 def ordered(requests: Mapping[str, int]) -> dict[str, int]:

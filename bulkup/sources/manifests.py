@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, NamedTuple
 
-from bulkup.core.items import Item, SourceProblem, SubtitleSpec
+from bulkup.core.items import ACCOUNT_NAME, ACCOUNT_NAME_RULE, Item, SourceProblem, SubtitleSpec
 from bulkup.core.spec import (
     CATEGORIES,
     MAX_ADDITIONAL_OWNERS,
@@ -48,6 +48,7 @@ MANIFEST_FIELDS: Final = frozenset(
         "subtitles",
         "post",
         "priority",
+        "account",
     }
 )
 
@@ -364,6 +365,7 @@ def _fields(entry: Mapping[str, Any], default_category: str | None, folder: str)
         "subtitles": _subtitles(entry.get("subtitles"), folder),
         "post": _post(entry.get("post")),
         "priority": _priority(entry.get("priority")),
+        "account": _account(entry.get("account")),
         "media_category": default_category if category is None else _category(category),
         "media_type": _media_type(entry.get("media_type")),
         "alt_text": _alt_text(entry.get("alt_text")),
@@ -424,6 +426,19 @@ def _post(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _invalid("post", value, "name the post with a string or a number")
     return str(value)
+
+
+def _account(value: object) -> str | None:
+    """The account an item is uploaded for: a name of an ``[accounts.NAME]`` table."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and ACCOUNT_NAME.fullmatch(value.strip()):
+        return value.strip()
+    fix = (
+        f"an account name is {ACCOUNT_NAME_RULE}, naming an [accounts.NAME] table of the "
+        "config file; leave it out to use the run's own credentials"
+    )
+    raise _invalid("account", value, fix)
 
 
 def _priority(value: object) -> int:

@@ -64,28 +64,55 @@ class Reject(Exception):
         )
 
 
+#: The bits of a packed place that hold its line (the rest: which manifest).
+_LINE_BITS = 40
+
+
 class Ids:
     """The ids claimed so far in one run, each with the place it came from.
 
     The first claim of an id keeps it, except that a folder's entry yields to an entry
     of ``kept`` (id → place): one that says more than its path, in a manifest read
     after the folder (see :func:`bulkup.sources.iter_sources`).
+
+    A run holds every id it met to its end, so each costs as little as it can: a place
+    that is the id itself shares the id's string, and a manifest's ``NAME:LINE`` is kept
+    as one number (the manifest's index and the line), not a string of its own.
     """
 
     def __init__(self, kept: Mapping[str, str] | None = None) -> None:
-        self._first: dict[str, str] = {}
+        self._first: dict[str, str | int] = {}
         self._kept = dict(kept or {})
+        self._names: dict[str, int] = {}
+        self._by_index: list[str] = []
 
     def claim(self, item_id: str, where: str, *, from_folder: bool = False) -> None:
         first = self._first.get(item_id)
         if first is not None:
-            what = f"duplicate id {item_id!r} (first at {first})"
+            what = f"duplicate id {item_id!r} (first at {self._place(first)})"
             raise Reject("duplicate_id", what, _DUPLICATE_FIX, keeps_id=False)
         kept = self._kept.get(item_id)
         if from_folder and kept is not None:
             what = f"duplicate id {item_id!r} (kept: the entry at {kept}, which says more)"
             raise Reject("duplicate_id", what, _DUPLICATE_FIX, keeps_id=False)
-        self._first[item_id] = where
+        self._first[item_id] = self._packed(item_id, where)
+
+    def _packed(self, item_id: str, where: str) -> str | int:
+        if where == item_id:
+            return item_id
+        name, colon, number = where.rpartition(":")
+        if not (colon and number.isdecimal() and number == str(int(number))):
+            return where
+        index = self._names.get(name)
+        if index is None:
+            index = self._names[name] = len(self._by_index)
+            self._by_index.append(name)
+        return index << _LINE_BITS | int(number) if int(number) < 1 << _LINE_BITS else where
+
+    def _place(self, packed: str | int) -> str:
+        if isinstance(packed, str):
+            return packed
+        return f"{self._by_index[packed >> _LINE_BITS]}:{packed & ((1 << _LINE_BITS) - 1)}"
 
 
 def stat_entry(path: str, missing_fix: str = "check the path") -> os.stat_result:

@@ -383,6 +383,7 @@ async def test_config_show_prints_effective_values_with_origins_and_masks_secret
         "BULKUP_CONFIG": str(config),
         "BULKUP_FILES_IN_FLIGHT": "2",
         "MY_ACCESS_TOKEN": emulator.user.access_token,
+        "BULKUP_BUDGET": "redis://:budget-password@budget.internal:6379/0",
     }
 
     text = await bulkup("config", "show", "--segments-per-file", "7", env=env)
@@ -397,7 +398,10 @@ async def test_config_show_prints_effective_values_with_origins_and_masks_secret
     user = emulator.user
     for secret in (user.consumer_secret, user.access_token, user.access_token_secret):
         assert secret not in text.out + shown.out
+    assert "budget-password" not in text.out + shown.out
     data = json.loads(shown.out)
+    budget = data["settings"]["upload"]["budget"]["value"]
+    assert budget == "redis://:***@budget.internal:6379/0"
     assert data["settings"]["upload"]["concurrency"] == {"value": 3, "from": f"{config} [upload]"}
     assert data["credentials"]["kind"] == "OAuth 1.0a"
     assert data["credentials"]["account"].startswith("oauth1:")

@@ -83,6 +83,19 @@ async def test_sixty_mixed_files_land_byte_exact(
     assert sum(requests["append"].values()) > 2 * chunked  # several segments each
 
 
+async def test_an_id_given_twice_to_upload_many_is_uploaded_once(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    first, second = (samples.write_image(tmp_path / f"{n}.png", fmt="png", seed=n) for n in (1, 2))
+    items = [Item(id="same", path=first), Item(id="same", path=second)]
+    async with Uploader(config_for(emulator), auth=oauth(emulator)) as up:
+        results = await run_all(up, items)
+
+    assert [(r.id, r.ok) for r in results] == [("same", True)]
+    assert emulator.media(results[0].media_id_string)["sha256"] == sha256(first)  # type: ignore[arg-type,index]
+    assert emulator.stats()["requests"]["upload"] == {"200": 1}
+
+
 async def test_bearer_token_uploads_on_v2(emulator: Emulator, tmp_path: Path) -> None:
     path = samples.write_video(tmp_path / "v.mp4", width=64, height=64, seconds=1)
     auth = BearerAuth(emulator.user.bearer_tokens[0])

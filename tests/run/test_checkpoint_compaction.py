@@ -450,3 +450,69 @@ def test_when_no_thread_can_start_the_compaction_runs_at_once(
     cp.close()
     with Checkpoint.open(path, IDENTITY) as again:
         assert list(again) == recorded
+
+
+# --- opening ---------------------------------------------------------------------------
+
+
+def finished_items(path: Path, count: int) -> None:
+    with Checkpoint.open(path, IDENTITY) as cp:
+        for i in range(count):
+            item_id = f"i{i}"
+            cp.put(record(item_id, media_id=str(100 + i), inode=7 + i, processing="succeeded"))
+            cp.update(item_id, finalized=True, media_expires_at=1_900_086_400.5)
+            cp.update(item_id, result=finished(item_id, media_id_string=str(100 + i)))
+
+
+def test_opening_a_cleanly_closed_checkpoint_does_not_write_its_snapshot_again(
+    path: Path,
+) -> None:
+    finished_items(path, 3)
+    before = path.stat()
+    with Checkpoint.open(path, IDENTITY) as cp:
+        opened = path.stat()
+        cp.put(record("new"))
+    assert (opened.st_ino, opened.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    with Checkpoint.open(path, IDENTITY) as cp:  # the journal's event was kept and folded
+        assert sorted(r.id for r in cp) == ["i0", "i1", "i2", "new"]
+        assert cp.get("i1").result.media_id_string == "101"  # type: ignore[union-attr]
+
+
+def test_a_checkpoint_with_journal_events_is_compacted_at_open(path: Path) -> None:
+    with Checkpoint.open(path, IDENTITY) as cp:
+        cp.put(record("a"))
+        cp._abandon()  # a crash: the event is in the journal only
+    before = path.stat()
+    with Checkpoint.open(path, IDENTITY) as cp:
+        assert path.stat().st_ino != before.st_ino  # a new snapshot, the journal folded
+        assert "a" in cp
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("file", [-1, 17, None, 7], "'size'"),
+        ("file", [1000, 1.5, None, 7], "'mtime_ns'"),
+        ("file", [1000, 17, "x", 7], "'ctime_ns'"),
+        ("params", "not-a-digest", "'params'"),
+        ("media_expires_at", -5, "'media_expires_at'"),
+        ("processing", 3, "'processing'"),
+        ("finalized", "yes", "'finalized'"),
+        ("result", {"status": "done"}, "'result'"),
+        ("surprise", 1, "'surprise'"),
+    ],
+)
+def test_a_bad_value_in_a_finished_record_is_named_at_open(
+    path: Path, field: str, value: Any, named: str
+) -> None:
+    finished_items(path, 2)
+    lines = path.read_bytes().split(b"\n")
+    key, _, body = lines[2].rstrip(b",").partition(b":")
+    data = json.loads(body)
+    assert "file" in data  # the compact form
+    data[field] = value
+    lines[2] = key + b":" + json.dumps(data).encode() + (b"," if lines[2].endswith(b",") else b"")
+    path.write_bytes(b"\n".join(lines))
+
+    with pytest.raises(CheckpointError, match=rf"damaged.*invalid.*{named}"):
+        Checkpoint.open(path, IDENTITY)
