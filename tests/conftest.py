@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,17 @@ def file_sha256(path: Path) -> str:
 def answering(config: EmulatorConfig, mode: str) -> EmulatorConfig:
     """``config`` answering in ``mode`` (``full`` or ``minimal``)."""
     return dataclasses.replace(config, answers=Answers(minimal=mode == "minimal"))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject's addopts) starts two workers per core: a test spends about
+    half its time waiting on sockets, timeouts and rate windows, the other worker's turn
+    to compute. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` (xdist's own setting) still wins."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    return 2 * cores
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

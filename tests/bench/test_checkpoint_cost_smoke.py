@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 
+# A hang guard above the default 90 s: its subprocesses are some 13 s of CPU, more than
+# a minute when the suite's workers share the cores with other loads.
+@pytest.mark.timeout(240)
 def test_checkpoint_cost_benchmark_measures_memory_disk_and_opening_at_two_sizes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

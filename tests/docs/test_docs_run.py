@@ -237,7 +237,9 @@ def runnable(block: Block) -> bool:
     return (block.mark is not None and block.mark[0] == "not run") or block.lang in RUNNERS
 
 
-@pytest.mark.timeout(120)
+# A hang guard: README's blocks are some 14 s of CPU in subprocesses, more than a minute
+# when the suite's workers share the cores with other loads.
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("doc", DOCS, ids=lambda d: str(d.relative_to(ROOT)))
 def test_every_block_of_the_document_runs_against_the_emulator(doc: Path, session: Session) -> None:
     found = list(blocks(doc))
