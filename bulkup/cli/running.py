@@ -222,6 +222,19 @@ def run_interruptible(main: Callable[[], Any]) -> int:
     interrupted = 0  # the exit status of the first signal
 
     async def runner() -> int:
+        try:
+            return await tasks()
+        except BaseExceptionGroup as group:
+            # A second signal in the moment between the receiver's end and the handler
+            # of its finally (the loop had put the default back) raised in a task: the
+            # loop stopped at once; this runs as it shuts down, and says nothing more
+            # (left in the task, the group was printed as "never retrieved").
+            first = _interrupt_of(group)
+            if first is None:
+                raise
+            return interrupted or signals.exit_code(first)
+
+    async def tasks() -> int:
         nonlocal interrupted
         async with anyio.create_task_group() as tg:
             result: list[int] = []
@@ -265,3 +278,14 @@ def run_interruptible(main: Callable[[], Any]) -> int:
     except KeyboardInterrupt as exc:  # before the receiver was installed, or after
         return interrupted or signals.exit_code(exc)
     return interrupted or code
+
+
+def _interrupt_of(group: BaseExceptionGroup[BaseException]) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt of a group made of nothing else, or None."""
+    match, rest = group.split(KeyboardInterrupt)
+    if match is None or rest is not None:
+        return None
+    leaf: BaseException = match
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf if isinstance(leaf, KeyboardInterrupt) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import re
@@ -529,6 +530,25 @@ async def test_a_second_ctrl_c_exits_130_at_once(tmp_path: Path) -> None:
         assert "Traceback" not in err and "KeyboardInterrupt" not in err
         status = summarize(tmp_path / "run.ckpt")  # whatever the exit path, still readable
         assert status["bytes_acknowledged"] == 3 * KiB
+
+
+def test_an_interrupt_raised_inside_the_runs_tasks_exits_130_and_prints_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A second Ctrl-C in the moment the loop's receiver was gone and before its
+    handler took over raises in a task; its exception group was printed as a task
+    exception "never retrieved" when the loop shut down."""
+    from bulkup.cli.running import run_interruptible
+
+    async def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        code = run_interruptible(interrupted)
+        gc.collect()  # where asyncio logs a task's exception never retrieved
+
+    assert code == 130
+    assert not [r.getMessage() for r in caplog.records if r.name == "asyncio"]
 
 
 def test_report_to_dev_null_is_accepted(tmp_path: Path) -> None:
