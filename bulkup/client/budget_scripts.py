@@ -30,9 +30,10 @@ lease and corrects each window: a newer window takes the answer's word; the same
 window, or one only assumed so far, the lower of its count and the answer's (answers
 arrive out of order, and each answer's count includes its own request); an older
 window's answer changes nothing (that request counted there); with no word, a request
-that went counts one. When a window had no place that no lease held, and every window
-now has one, the channel is told: requests of other processes waiting for the places
-that requests in flight held try again. Numbers are answered as strings: Lua's would
+that went counts one. When a window had no place that no lease held, the channel is
+told: requests of other processes waiting for the places that requests in flight held
+ask again, whether a place is now free or the answer spent the window (they then wait
+for its reset, not for the leases to lapse). Numbers are answered as strings: Lua's would
 be cut to integers.
 """
 
@@ -148,6 +149,6 @@ for i = 1, #KEYS / 2 do
     end
   end
 end
-if full and room then redis.call('PUBLISH', channel, 'freed') end
+if full then redis.call('PUBLISH', channel, 'freed') end
 return 1
 """
