@@ -28,6 +28,7 @@ Every media id reported succeeded is checked SHA-256-exact against its file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -282,8 +283,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", action="store_true", help="1 window of images, 1.5 s windows")
     parser.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
+    parser.add_argument("--divisor", type=int, help="X's limits divided by (default: 50)")
+    parser.add_argument(
+        "--in-flight", type=int, help="each process's --concurrency and --files-in-flight (2)"
+    )
     args = parser.parse_args(argv)
     scale = SMALL if args.small else FULL
+    if args.divisor is not None or args.in_flight is not None:
+        divisor, in_flight = args.divisor or scale.divisor, args.in_flight or scale.in_flight
+        scale = dataclasses.replace(scale, divisor=divisor, in_flight=in_flight)
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as redis:
         folder = Path(tmp)
         corpus = write_corpus(folder / "images", "images", scale.images, 0, 0)
