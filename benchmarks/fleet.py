@@ -337,28 +337,25 @@ def print_table(r: dict[str, Any]) -> None:
         f"({r['window_secs']} s windows), limits / {r['limits_divisor']}, "
         f"{r['workload']['images']} images"
     )
-    print(f"{'one account':<28}{'windows':>8}{'bound':>8}{'429s':>8}{'seconds':>9}")
-    for x in r["one_account"]:
+    print(f"{'one account':<30}{'windows':>8}{'bound':>8}{'429s':>8}{'seconds':>9}")
+    rows = [(f"{x['workers']} worker(s), shared budget", x) for x in r["one_account"]]
+    ind = r["independent"]
+    for label, x in [*rows, (f"{ind['processes']} uploads, no budget", ind)]:
         print(
-            f"{x['workers']} worker(s), shared budget  {x['windows']:>6}{x['bound_windows']:>8}"
+            f"{label:<30}{x['windows']:>8}{x['bound_windows']:>8}"
             f"{x['responses_429']:>8}{x['seconds']:>9}"
         )
-    ind = r["independent"]
-    print(
-        f"{ind['processes']} uploads, no budget      {ind['windows']:>6}{ind['bound_windows']:>8}"
-        f"{ind['responses_429']:>8}{ind['seconds']:>9}"
-    )
-    print(f"{'4 workers over':<28}{'items/sim h':>12}{'x 1 acct':>9}{'429s':>6}  windows")
+    print(f"{'4 workers over':<30}{'items/sim h':>12}{'x 1 acct':>9}{'429s':>6}  windows")
     for x in r["accounts"]:
         print(
-            f"{x['accounts']} account(s){'':<16}{x['items_per_sim_hour']:>12}"
+            f"{str(x['accounts']) + ' account(s)':<30}{x['items_per_sim_hour']:>12}"
             f"{x['vs_one_account']:>9}{x['responses_429']:>6}  {x['windows_by_account']}"
         )
     cap = r["app_cap"]
     print(
         f"app cap (upload {cap['app_caps']['upload']}, initialize "
         f"{cap['app_caps']['initialize']} a day of {cap['day_secs']} s), "
-        f"{cap['accounts']} accounts: {cap['submitted']} submitted, {cap['succeeded']} "
+        f"{cap['accounts']} accounts:\n  {cap['submitted']} submitted, {cap['succeeded']} "
         f"succeeded, {cap['rate_capped']} rate_capped ({cap['rate_capped_with_retry_after']} "
         f"with retry_after), {cap['in_queue']} in the queue, {r['app_cap_lost']} lost"
     )
