@@ -54,14 +54,14 @@ def add_dashboard(commands: Any) -> None:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    from bulkup.fleet.feed import queue_server
+    from bulkup.fleet.connection import QueueServer
 
     if not args.queue:
         return _usage(f"give the queue's URL: --queue redis://HOST:6379/0 (or ${QUEUE_VAR})")
     try:
-        server = queue_server(args.queue)
+        server = QueueServer.from_url(args.queue)
     except ConfigError as exc:
-        return _usage(str(exc).replace("budget must", "--queue must"))
+        return _usage(str(exc))
     try:
         asyncio.run(_serve(server, args.host, args.port))
     except OSError as exc:

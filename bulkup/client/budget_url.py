@@ -22,7 +22,7 @@ from bulkup.errors import BulkupError, ConfigError
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["PASSWORD_VAR", "BudgetServer", "BudgetUnreachable", "check_budget_url"]
+__all__ = ["PASSWORD_VAR", "BudgetServer", "BudgetUnreachable", "check_budget_url", "redis_client"]
 
 #: The password of the budget's server, when the URL holds none.
 PASSWORD_VAR = "BULKUP_BUDGET_PASSWORD"
@@ -45,6 +45,28 @@ def check_budget_url(url: str) -> str:
             f"{shown(url)!r}: e.g. redis://127.0.0.1:6379/0"
         )
     return url.strip()
+
+
+def redis_client(
+    url: str,
+    password: str | None,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    answer_timeout: float = ANSWER_TIMEOUT,
+) -> aioredis.Redis:
+    """redis-py's asyncio client of ``url`` (strings decoded), with ``password`` when
+    the URL holds none; it connects at its first command, and again after the server
+    went away."""
+    import redis.asyncio as aioredis
+
+    options: dict[str, Any] = {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": answer_timeout,
+        "decode_responses": True,
+    }
+    if password and not urlsplit(url).password:
+        options["password"] = password
+    return aioredis.Redis.from_url(url, **options)
 
 
 def shown(url: str) -> str:
@@ -85,17 +107,9 @@ class BudgetServer:
 
     async def connect(self) -> aioredis.Redis:
         """A client that the server answered (PING), or :class:`BudgetUnreachable`."""
-        import redis.asyncio as aioredis
         import redis.exceptions
 
-        options: dict[str, Any] = {
-            "socket_connect_timeout": CONNECT_TIMEOUT,
-            "socket_timeout": ANSWER_TIMEOUT,
-            "decode_responses": True,
-        }
-        if self.password and not urlsplit(self.url).password:
-            options["password"] = self.password
-        db = aioredis.Redis.from_url(self.url, **options)
+        db = redis_client(self.url, self.password)
         try:
             await db.ping()
         except (redis.exceptions.RedisError, OSError) as exc:

@@ -13,13 +13,13 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
 
 from bulkup import logs, redact
-from bulkup.client.budget_url import check_budget_url, shown
+from bulkup.client.budget_url import check_budget_url, redis_client, shown
 from bulkup.errors import BulkupError, ConfigError
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def queue_url(given: str | None, environ: Mapping[str, str] | None = None) -> st
         return check_budget_url(url)
     except ConfigError:
         raise ConfigError(
-            f"queue must be a redis:// or rediss:// (TLS) URL with a host, got "
+            f"--queue must be a redis:// or rediss:// (TLS) URL with a host, got "
             f"{shown(url)!r}: e.g. redis://127.0.0.1:6379/0"
         ) from None
 
@@ -80,17 +80,9 @@ class QueueServer:
 
     async def connect(self) -> aioredis.Redis:
         """A client the server answered (PING), or :class:`QueueUnreachable`."""
-        import redis.asyncio as aioredis
         import redis.exceptions
 
-        options: dict[str, Any] = {
-            "socket_connect_timeout": CONNECT_TIMEOUT,
-            "socket_timeout": ANSWER_TIMEOUT,
-            "decode_responses": True,
-        }
-        if self.password and not urlsplit(self.url).password:
-            options["password"] = self.password
-        db = aioredis.Redis.from_url(self.url, **options)
+        db = redis_client(self.url, self.password)
         try:
             await db.ping()
         except (redis.exceptions.RedisError, OSError) as exc:

@@ -20,22 +20,20 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from bulkup import redact
-from bulkup.client.budget_url import PASSWORD_VAR, BudgetServer, check_budget_url
+from bulkup.client.budget_url import redis_client
+from bulkup.fleet.connection import QueueServer
 from bulkup.fleet.keys import STATES, Keys
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["FAILURES", "QUEUE_PASSWORD_VAR", "Feed", "queue_server"]
+__all__ = ["FAILURES", "Feed", "client"]
 
-#: The password of the queue's server, when its URL holds none.
-QUEUE_PASSWORD_VAR = "BULKUP_QUEUE_PASSWORD"
 #: Recent failures shown, newest first.
 FAILURES = 20
 #: Most recent jobs shown; workers alive shown.
@@ -45,27 +43,10 @@ MAX_WORKERS = 200
 SESSIONS = 10
 
 
-def queue_server(url: str, environ: Mapping[str, str] | None = None) -> BudgetServer:
-    """The queue's server from ``--queue URL``, read as ``--budget`` is; its password
-    from the URL or ``$BULKUP_QUEUE_PASSWORD``."""
-    env = os.environ if environ is None else environ
-    password = env.get(QUEUE_PASSWORD_VAR)
-    return BudgetServer.from_url(check_budget_url(url), {PASSWORD_VAR: password or ""})
-
-
-def client(server: BudgetServer) -> aioredis.Redis:
+def client(server: QueueServer) -> aioredis.Redis:
     """A client of ``server`` that connects at its first command (and again after the
     server went away), with short timeouts: a page polled every second must not hang."""
-    import redis.asyncio as aioredis
-
-    options: dict[str, Any] = {
-        "socket_connect_timeout": 2.0,
-        "socket_timeout": 5.0,
-        "decode_responses": True,
-    }
-    if server.password:
-        options["password"] = server.password
-    return aioredis.Redis.from_url(server.url, **options)
+    return redis_client(server.url, server.password, connect_timeout=2.0, answer_timeout=5.0)
 
 
 @dataclass(slots=True)

@@ -13,7 +13,8 @@ import anyio
 import pytest
 from anyio.streams.text import TextReceiveStream
 
-from bulkup.fleet.feed import client, queue_server
+from bulkup.fleet.connection import QueueServer
+from bulkup.fleet.feed import client
 from bulkup.testing.redis_server import RedisServer, free_port
 from tests.fleet.fleet_state import realistic
 
@@ -27,7 +28,7 @@ def command(*args: object) -> list[str]:
 async def test_the_dashboard_says_where_it_listens_serves_the_queue_and_stops_at_ctrl_c(
     redis_server: RedisServer,
 ) -> None:
-    db = client(queue_server(redis_server.url, {}))
+    db = client(QueueServer.from_url(redis_server.url, {}))
     await realistic(db)
     await db.aclose()
     port = free_port()

@@ -12,7 +12,8 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from bulkup.fleet.feed import Feed, client, queue_server
+from bulkup.fleet.connection import QueueServer
+from bulkup.fleet.feed import Feed, client
 from bulkup.fleet.keys import Keys
 from bulkup.testing.redis_server import RedisServer
 from tests.fleet.fleet_state import (
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def db(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    connection = client(queue_server(redis_server.url, {}))
+    connection = client(QueueServer.from_url(redis_server.url, {}))
     yield connection
     await connection.aclose()
 
@@ -177,8 +178,8 @@ async def test_a_redis_that_goes_away_is_said_in_the_feed_and_the_feed_recovers_
 async def test_the_queue_password_comes_from_the_environment_and_is_never_shown(
     redis_server: RedisServer,
 ) -> None:
-    server = queue_server("redis://127.0.0.1:6390/0", {"BULKUP_QUEUE_PASSWORD": "s3cret"})
+    server = QueueServer.from_url("redis://127.0.0.1:6390/0", {"BULKUP_QUEUE_PASSWORD": "s3cret"})
     assert server.password == "s3cret"
     assert "s3cret" not in server.shown
-    with_url = queue_server("redis://:pw@127.0.0.1:6390/0", {})
+    with_url = QueueServer.from_url("redis://:pw@127.0.0.1:6390/0", {})
     assert with_url.shown == "redis://:***@127.0.0.1:6390/0"

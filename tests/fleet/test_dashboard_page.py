@@ -18,7 +18,8 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from bulkup.fleet.feed import Feed, client, queue_server
+from bulkup.fleet.connection import QueueServer
+from bulkup.fleet.feed import Feed, client
 from bulkup.testing.redis_server import RedisServer
 from tests.fleet.fleet_state import HOSTILE, realistic, served_dashboard
 
@@ -77,7 +78,7 @@ async def rendered(url: str, profile: Path) -> Dom:
 
 @pytest.fixture
 async def db(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    connection = client(queue_server(redis_server.url, {}))
+    connection = client(QueueServer.from_url(redis_server.url, {}))
     yield connection
     await connection.aclose()
 

@@ -21,7 +21,8 @@ from bulkup.client.uploader import Uploader
 from bulkup.core.items import Item
 from bulkup.emulator import Emulator, EmulatorConfig
 from bulkup.emulator.sections import Faults
-from bulkup.fleet.feed import Feed, client, queue_server
+from bulkup.fleet.connection import QueueServer
+from bulkup.fleet.feed import Feed, client
 from bulkup.fleet.metrics import WorkerMetrics, serve_metrics
 from bulkup.media import samples
 from bulkup.testing.redis_server import RedisServer, free_port
@@ -58,7 +59,7 @@ async def scrape(url: str) -> Samples:
 
 @pytest.fixture
 async def db(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    connection = client(queue_server(redis_server.url, {}))
+    connection = client(QueueServer.from_url(redis_server.url, {}))
     yield connection
     await connection.aclose()
 
